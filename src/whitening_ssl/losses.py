@@ -1,0 +1,92 @@
+"""Whitening MSE loss (W-MSE, Ermolov et al. ICML 2021; CW-RGP, Weng et al. NeurIPS 2022).
+
+The module takes the embeddings of all views at once, ``[V, N, d]``, cuts the batch into
+sub-batches, whitens every (iteration, sub-batch, view) block in one batched call, and averages
+the distance between every pair of views. The view-pair loop lives in :func:`view_pair_mse`, the
+one place where views are paired.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .whitening import Whitening
+
+
+def view_pair_mse(z: Tensor, normalize: bool = True, view_dim: int = 0) -> Tensor:
+    """Mean over view pairs ``i < j`` of the per-pair loss, pairs batched (no Python loop).
+
+    With ``normalize``: per pair ``mean_n || z_i/|z_i| - z_j/|z_j| ||^2`` (= ``2 - 2 cos``), as
+    W-MSE's ``norm_mse_loss``; without: ``F.mse_loss(z_i, z_j)`` (mean over samples and channels).
+    All other dims of ``z`` (besides ``view_dim`` and the last, channel dim) index samples.
+    """
+    z = z.movedim(view_dim, 0)
+    num_views = z.shape[0]
+    if num_views < 2:
+        raise ValueError(f"need at least 2 views to form pairs, got {num_views}")
+    if normalize:
+        z = F.normalize(z, dim=-1)
+    first, second = torch.triu_indices(num_views, num_views, offset=1, device=z.device)
+    squared = (z[first] - z[second]).pow(2)  # [pairs, ..., d]
+    per_pair = squared.sum(-1).flatten(1).mean(1) if normalize else squared.flatten(1).mean(1)
+    return per_pair.mean()
+
+
+class WhiteningMSELoss(nn.Module):
+    """Whitening MSE loss: MSE between whitened, (optionally) L2-normalised views.
+
+    For each of ``w_iter`` iterations, a random permutation of the ``N`` samples is cut into
+    ``N / w_size`` sub-batches (the same sub-batches for every view); every (sub-batch, view)
+    block is whitened independently; every pair of views ``i < j`` contributes
+    ``mean_n || z_i/|z_i| - z_j/|z_j| ||^2``, and the total is divided by
+    ``w_iter * V (V - 1) / 2``. Every view receives gradients (no stop-gradient).
+
+    Args:
+        whitening: the :class:`~whitening_ssl.whitening.Whitening` transform applied per block.
+        w_size: sub-batch size ``m`` (``N % w_size == 0`` is required).
+        w_iter: number of sub-batch draws averaged per step.
+        norm: L2-normalise whitened embeddings before the MSE (W-MSE's default).
+
+    Shapes: ``forward(embeddings)`` takes ``[V, N, d]`` (or a list of ``V`` tensors ``[N, d]``)
+    and returns a scalar.
+    """
+
+    def __init__(self, whitening: Whitening, w_size: int, w_iter: int = 1, norm: bool = True) -> None:
+        super().__init__()
+        if w_size < 2:
+            raise ValueError(f"w_size must be at least 2, got {w_size}")
+        if w_iter < 1:
+            raise ValueError(f"w_iter must be at least 1, got {w_iter}")
+        self.whitening = whitening
+        self.w_size = w_size
+        self.w_iter = w_iter
+        self.norm = norm
+
+    def draw_subbatches(self, batch_size: int, device=None) -> Tensor:
+        """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration."""
+        if batch_size % self.w_size:
+            raise ValueError(
+                f"batch size {batch_size} is not divisible by w_size {self.w_size}: "
+                "change method.batch_size or method.w_size"
+            )
+        perms = torch.rand(self.w_iter, batch_size, device=device).argsort(dim=1)
+        return perms.view(self.w_iter, batch_size // self.w_size, self.w_size)
+
+    def whitened_blocks(self, embeddings: Tensor, subbatches: Optional[Tensor] = None) -> Tensor:
+        """Whitened blocks ``[w_iter, N / w_size, V, w_size, d]`` of the embeddings ``[V, N, d]``."""
+        if subbatches is None:
+            subbatches = self.draw_subbatches(embeddings.shape[1], device=embeddings.device)
+        blocks = embeddings[:, subbatches]  # [V, w_iter, k, m, d]
+        return self.whitening(blocks.movedim(0, 2))
+
+    def forward(self, embeddings, subbatches: Optional[Tensor] = None) -> Tensor:
+        if isinstance(embeddings, (list, tuple)):
+            embeddings = torch.stack(list(embeddings))
+        if embeddings.dim() != 3:
+            raise ValueError(f"embeddings must be [views, batch, dim], got shape {tuple(embeddings.shape)}")
+        whitened = self.whitened_blocks(embeddings, subbatches)
+        return view_pair_mse(whitened, normalize=self.norm, view_dim=2)

@@ -1,0 +1,219 @@
+"""Whitening transforms of W-MSE (batch whitening) and CW-RGP (channel whitening).
+
+Every function here works on a *stack of independent blocks* ``x`` of shape ``[..., m, d]``:
+``m`` samples (one sub-batch of one view) by ``d`` channels. All blocks, and all channel groups
+inside them, are whitened by ONE batched linear-algebra call, always in float32 or wider (half
+precision inputs are promoted and autocast is switched off), so the transform is cheap on any
+device and stable under AMP.
+
+The semantics follow the paper's code (Weng et al., NeurIPS 2022, "An Investigation into
+Whitening Loss for Self-supervised Learning"; Ermolov et al., ICML 2021, "Whitening for
+Self-Supervised Representation Learning"):
+
+1. random group partition (optional): permute the ``d`` channels with a fresh permutation per
+   block; undone at the end so output channels are in the input's order;
+2. split the channels into ``groups`` contiguous groups of ``c = d / groups``;
+3. centre and take a covariance per group, by ``axis``:
+   - ``"batch"``: centre each channel over the ``m`` samples; ``S = X^T X / (m - offset)``
+     (``c x c``); output ``Z = X W`` has identity channel covariance;
+   - ``"channel"``: centre each sample over all ``d`` channels (once, before grouping);
+     ``S = X X^T / (c - offset)`` (``m x m``, a covariance between samples over the group's
+     channels); output ``Z = W^T X`` has identity ``m x m`` covariance over channels;
+4. shrinkage ``S <- (1 - eps) S + eps I``;
+5. whitening matrix ``W`` by ``kind``: ``zca`` (``U diag(l^-1/2) U^T``), ``pca``
+   (``U diag(l^-1/2)``, eigenvalues in descending order as the reference SVD gives them),
+   ``cholesky`` (``S = L L^T``, ``W = L^-T``, by a triangular solve), ``bn`` (per-channel
+   standardisation over the block, biased variance, ``eps`` added to the variance, as
+   ``BatchNorm1d(affine=False)``), ``none`` (identity).
+
+The reference code takes ZCA/PCA from an SVD of ``S``; for a symmetric matrix that equals an
+eigendecomposition with the absolute eigenvalues, which is what is used here (cheaper, batched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+WHITENING_KINDS = ("zca", "pca", "cholesky", "bn", "none")
+WHITENING_AXES = ("batch", "channel")
+
+
+def check_whitening_args(kind: str, axis: str, groups: int, eps: float) -> None:
+    """Raise ``ValueError`` (one line saying what to change) for an invalid configuration."""
+    if kind not in WHITENING_KINDS:
+        raise ValueError(f"unknown whitening kind {kind!r}: use one of {', '.join(WHITENING_KINDS)}")
+    if axis not in WHITENING_AXES:
+        raise ValueError(f"unknown whitening axis {axis!r}: use one of {', '.join(WHITENING_AXES)}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"whitening groups must be a positive integer, got {groups!r}")
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"whitening eps (shrinkage) must be in [0, 1), got {eps!r}")
+
+
+def draw_channel_permutations(num_blocks: int, num_channels: int, device=None) -> Tensor:
+    """One independent random permutation of ``range(num_channels)`` per block: ``[num_blocks, d]``.
+
+    Drawn with a single ``torch.rand`` + ``argsort`` (no host sync, no Python loop).
+    """
+    return torch.rand(num_blocks, num_channels, device=device).argsort(dim=1)
+
+
+def _no_autocast(device_type: str):
+    if device_type in ("cuda", "cpu", "xpu", "mps"):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def whitening_matrix(cov: Tensor, kind: str) -> Tensor:
+    """Whitening matrix ``W`` (``[..., p, p]``) for a stack of covariances, so that ``X W`` is white.
+
+    For ``cholesky`` prefer :func:`whiten` which uses a triangular solve instead of an inverse.
+    """
+    if kind == "cholesky":
+        chol = torch.linalg.cholesky(cov)
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
+        return torch.linalg.solve_triangular(chol, eye, upper=False).transpose(-1, -2)
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+    # The reference SVD returns singular values (= |eigenvalues|) in descending order.
+    eigenvalues = eigenvalues.flip(-1).abs()
+    eigenvectors = eigenvectors.flip(-1)
+    scaled = eigenvectors * eigenvalues.rsqrt().unsqueeze(-2)
+    if kind == "pca":
+        return scaled
+    if kind == "zca":
+        return scaled @ eigenvectors.transpose(-1, -2)
+    raise ValueError(f"no whitening matrix for kind {kind!r}")
+
+
+def whiten(
+    x: Tensor,
+    kind: str = "zca",
+    axis: str = "batch",
+    groups: int = 1,
+    random_groups: bool = False,
+    eps: float = 0.0,
+    denom_offset: int = 1,
+    permutation: Optional[Tensor] = None,
+) -> Tensor:
+    """Whiten every block of ``x`` (``[..., m, d]``) independently; returns the same shape.
+
+    Args:
+        x: embeddings, last two dims ``m`` samples x ``d`` channels; leading dims are blocks
+            (e.g. ``[w_iter, num_subbatches, views, m, d]``). Any float dtype; half precision is
+            promoted to float32 and the computation runs with autocast disabled.
+        kind: ``zca | pca | cholesky | bn | none``.
+        axis: ``batch`` (W-MSE) or ``channel`` (CW-RGP).
+        groups: number of contiguous channel groups whitened separately (``d % groups == 0``).
+        random_groups: draw a fresh channel permutation for every block before grouping and undo
+            it afterwards (the "random group partition" of CW-RGP).
+        eps: shrinkage towards the identity, ``S <- (1 - eps) S + eps I`` (variance offset for bn).
+        denom_offset: covariance denominator is ``n - denom_offset`` (the paper's ``minus``).
+        permutation: optional explicit channel permutations ``[num_blocks, d]`` (implies random
+            groups); for tests and for reproducing a given partition.
+
+    Returns:
+        The whitened blocks, ``[..., m, d]``, in float32 (or the input's dtype if wider).
+    """
+    check_whitening_args(kind, axis, groups, eps)
+    *lead, m, d = x.shape
+    if d % groups:
+        raise ValueError(f"embedding size {d} is not divisible by whitening groups {groups}")
+    with _no_autocast(x.device.type):
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        blocks = x.reshape(-1, m, d)
+        num_blocks = blocks.shape[0]
+        if kind == "none":
+            return blocks.reshape(*lead, m, d)
+        if kind == "bn":  # per-channel standardisation: grouping and permutation are irrelevant
+            mean = blocks.mean(dim=1, keepdim=True)
+            var = blocks.var(dim=1, unbiased=False, keepdim=True)
+            return ((blocks - mean) / torch.sqrt(var + eps)).reshape(*lead, m, d)
+
+        if permutation is None and random_groups:
+            permutation = draw_channel_permutations(num_blocks, d, device=x.device)
+        if permutation is not None:
+            if permutation.shape != (num_blocks, d):
+                raise ValueError(f"permutation must have shape {(num_blocks, d)}, got {tuple(permutation.shape)}")
+            blocks = torch.gather(blocks, 2, permutation.unsqueeze(1).expand(num_blocks, m, d))
+
+        c = d // groups
+        if axis == "batch":
+            centred = blocks - blocks.mean(dim=1, keepdim=True)
+            # [B, g, observations=m, variables=c]
+            grouped = centred.reshape(num_blocks, m, groups, c).permute(0, 2, 1, 3)
+        else:
+            centred = blocks - blocks.mean(dim=2, keepdim=True)
+            # [B, g, observations=c, variables=m]
+            grouped = centred.reshape(num_blocks, m, groups, c).permute(0, 2, 3, 1)
+
+        num_obs, num_vars = grouped.shape[-2:]
+        cov = grouped.transpose(-1, -2) @ grouped / (num_obs - denom_offset)
+        if eps:
+            eye = torch.eye(num_vars, dtype=cov.dtype, device=cov.device)
+            cov = (1 - eps) * cov + eps * eye
+        if kind == "cholesky":
+            chol = torch.linalg.cholesky(cov)
+            # X L^-T == (L^-1 X^T)^T: one batched triangular solve, no explicit inverse.
+            white = torch.linalg.solve_triangular(chol, grouped.transpose(-1, -2), upper=False).transpose(-1, -2)
+        else:
+            white = grouped @ whitening_matrix(cov, kind)
+
+        if axis == "batch":
+            out = white.permute(0, 2, 1, 3).reshape(num_blocks, m, d)
+        else:
+            out = white.permute(0, 3, 1, 2).reshape(num_blocks, m, d)
+        if permutation is not None:
+            inverse = permutation.argsort(dim=1)
+            out = torch.gather(out, 2, inverse.unsqueeze(1).expand(num_blocks, m, d))
+        return out.reshape(*lead, m, d)
+
+
+class Whitening(nn.Module):
+    """Batched whitening transform (W-MSE batch whitening, CW-RGP channel whitening).
+
+    ``Whitening(kind="zca", axis="channel", groups=4, random_groups=True)`` is CW-RGP's transform;
+    ``Whitening(kind="cholesky", axis="batch")`` is W-MSE's. Input ``[..., m, d]``: every leading
+    index is an independent block (sub-batch x view), all whitened in one call. See :func:`whiten`
+    for the math. Training-time transform only: it keeps no running statistics, as published.
+    """
+
+    def __init__(
+        self,
+        kind: str = "zca",
+        axis: str = "batch",
+        groups: int = 1,
+        random_groups: bool = False,
+        eps: float = 0.0,
+        denom_offset: int = 1,
+    ) -> None:
+        super().__init__()
+        check_whitening_args(kind, axis, groups, eps)
+        self.kind = kind
+        self.axis = axis
+        self.groups = groups
+        self.random_groups = random_groups
+        self.eps = eps
+        self.denom_offset = denom_offset
+
+    def forward(self, x: Tensor, permutation: Optional[Tensor] = None) -> Tensor:
+        return whiten(
+            x,
+            kind=self.kind,
+            axis=self.axis,
+            groups=self.groups,
+            random_groups=self.random_groups,
+            eps=self.eps,
+            denom_offset=self.denom_offset,
+            permutation=permutation,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kind={self.kind}, axis={self.axis}, groups={self.groups}, "
+            f"random_groups={self.random_groups}, eps={self.eps}, denom_offset={self.denom_offset}"
+        )

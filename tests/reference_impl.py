@@ -1,0 +1,68 @@
+"""Plain loop implementations written straight from PAPER_NOTES sections 1 and 2.
+
+Deliberately slow and literal (one block, one group, one view at a time; SVD as in the paper's
+code): the batched implementation is tested against these.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None):
+    """Whiten one ``[m, d]`` block, group by group, as the paper's code does."""
+    m, d = h.shape
+    if kind == "none":
+        return h.clone()
+    if kind == "bn":
+        return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + eps)
+    order = list(range(d)) if permutation is None else [int(i) for i in permutation]
+    x = h[:, order]
+    x = x - x.mean(0, keepdim=True) if axis == "batch" else x - x.mean(1, keepdim=True)
+    c = d // groups
+    out_groups = []
+    for g in range(groups):
+        xg = x[:, g * c:(g + 1) * c]  # [m, c]
+        data = xg if axis == "batch" else xg.T  # rows: observations, columns: variables
+        n, p = data.shape
+        cov = data.T @ data / (n - denom_offset)
+        cov = (1 - eps) * cov + eps * torch.eye(p, dtype=cov.dtype)
+        if kind == "cholesky":
+            w = torch.linalg.inv(torch.linalg.cholesky(cov)).T
+        else:
+            u, s, _ = torch.linalg.svd(cov)
+            w = u @ torch.diag(s.rsqrt())
+            if kind == "zca":
+                w = w @ u.T
+        white = data @ w
+        out_groups.append(white if axis == "batch" else white.T)
+    out = torch.cat(out_groups, dim=1)
+    restored = torch.empty_like(out)
+    restored[:, order] = out
+    return restored
+
+
+def whitening_mse_reference(h_views, subbatches, kind, axis, groups, norm=True, eps=0.0, permutations=None):
+    """W-MSE / CW-RGP loss with a loop over iterations, sub-batches, views and view pairs.
+
+    ``h_views``: list of V tensors ``[N, d]``; ``subbatches``: ``[w_iter, k, m]`` indices;
+    ``permutations``: optional ``[w_iter, k, V, d]`` channel permutations.
+    """
+    num_views = len(h_views)
+    w_iter = subbatches.shape[0]
+    loss = 0.0
+    for it in range(w_iter):
+        z = [torch.empty_like(h) for h in h_views]
+        for k, idx in enumerate(subbatches[it]):
+            for v in range(num_views):
+                perm = None if permutations is None else permutations[it, k, v]
+                z[v][idx] = whiten_block_reference(h_views[v][idx], kind, axis, groups, eps, permutation=perm)
+        for i in range(num_views - 1):
+            for j in range(i + 1, num_views):
+                if norm:
+                    a, b = F.normalize(z[i]), F.normalize(z[j])
+                    loss = loss + (2 - 2 * (a * b).sum(-1).mean())
+                else:
+                    loss = loss + F.mse_loss(z[i], z[j])
+    return loss / (w_iter * num_views * (num_views - 1) / 2)

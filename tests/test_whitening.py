@@ -1,0 +1,139 @@
+import pytest
+import torch
+
+from whitening_ssl.whitening import Whitening, draw_channel_permutations, whiten
+
+from reference_impl import whiten_block_reference
+
+KINDS = ["zca", "pca", "cholesky"]
+
+
+def _close_up_to_pca_sign(a, b, kind, atol=1e-8):
+    """PCA's eigenvector signs are arbitrary (SVD vs eigh): compare magnitudes for pca."""
+    if kind == "pca":
+        a, b = a.abs(), b.abs()
+    return torch.allclose(a, b, atol=atol)
+
+
+def _blocks(num_blocks, m, d, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    mixing = torch.randn(d, d, generator=gen, dtype=dtype)
+    x = torch.randn(num_blocks, m, d, generator=gen, dtype=dtype) @ mixing + 3.0
+    return x
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_batch_whitening_gives_identity_channel_covariance(kind, groups):
+    m, d = 64, 16
+    x = _blocks(3, m, d)
+    z = whiten(x, kind=kind, axis="batch", groups=groups)
+    assert z.dtype == torch.float64
+    c = d // groups
+    for block in z:
+        assert torch.allclose(block.mean(0), torch.zeros(d, dtype=z.dtype), atol=1e-10)
+        for g in range(groups):
+            zg = block[:, g * c:(g + 1) * c]
+            cov = zg.T @ zg / (m - 1)
+            assert torch.allclose(cov, torch.eye(c, dtype=z.dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_channel_whitening_gives_identity_sample_covariance(kind, groups):
+    m, d = 8, 64  # c = d / groups > m so each group's m x m covariance has full rank
+    x = _blocks(3, m, d, seed=1)
+    z = whiten(x, kind=kind, axis="channel", groups=groups)
+    c = d // groups
+    for block in z:
+        for g in range(groups):
+            zg = block[:, g * c:(g + 1) * c]  # [m, c]: samples are the variables
+            cov = zg @ zg.T / (c - 1)
+            assert torch.allclose(cov, torch.eye(m, dtype=z.dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_channel_whitening_centres_each_sample_over_all_channels(kind):
+    # With one group the per-sample centring over d is exact: output rows have zero mean.
+    x = _blocks(2, 8, 32, seed=2)
+    z = whiten(x, kind=kind, axis="channel", groups=1)
+    if kind != "pca":  # pca rotates samples, so rows are recombined; zca/cholesky keep the mean
+        assert torch.allclose(z.mean(-1), torch.zeros(2, 8, dtype=z.dtype), atol=1e-10)
+    # the centring is over all d channels, not per group: compare with the literal reference
+    for blk, out in zip(x, whiten(x, kind=kind, axis="channel", groups=2)):
+        assert _close_up_to_pca_sign(out, whiten_block_reference(blk, kind, "channel", 2), kind)
+
+
+def test_bn_gives_unit_per_channel_variance():
+    x = _blocks(4, 32, 10)
+    z = whiten(x, kind="bn", axis="batch")
+    assert torch.allclose(z.mean(1), torch.zeros(4, 10, dtype=z.dtype), atol=1e-10)
+    assert torch.allclose(z.var(1, unbiased=False), torch.ones(4, 10, dtype=z.dtype), atol=1e-10)
+
+
+def test_none_is_identity():
+    x = _blocks(2, 8, 4)
+    assert torch.equal(whiten(x, kind="none"), x)
+
+
+@pytest.mark.parametrize("kind", KINDS + ["bn"])
+@pytest.mark.parametrize("axis,m,d,groups", [("batch", 32, 8, 2), ("channel", 8, 32, 2), ("batch", 16, 8, 1)])
+def test_batched_values_and_gradients_equal_reference_loop(kind, axis, m, d, groups):
+    x = _blocks(5, m, d, seed=3).requires_grad_()
+    weights = torch.randn(5, m, d, dtype=torch.float64)
+    z = whiten(x, kind=kind, axis=axis, groups=groups, eps=0.1)
+    (z * weights).sum().backward()
+    grad_batched = x.grad.clone()
+
+    x_ref = x.detach().clone().requires_grad_()
+    ref = torch.stack([whiten_block_reference(b, kind, axis, groups, eps=0.1) for b in x_ref])
+    (ref * weights).sum().backward()
+    assert _close_up_to_pca_sign(z, ref, kind)
+    if kind != "pca":  # pca's eigenvector signs are arbitrary, so only zca/cholesky/bn compare
+        assert torch.allclose(grad_batched, x_ref.grad, atol=1e-7)
+
+
+@pytest.mark.parametrize("axis,m,d", [("batch", 32, 8), ("channel", 8, 32)])
+def test_random_groups_use_given_permutations_and_restore_channel_order(axis, m, d):
+    x = _blocks(6, m, d, seed=4)
+    perms = draw_channel_permutations(6, d)
+    z = whiten(x, kind="zca", axis=axis, groups=4 if axis == "channel" else 2, permutation=perms)
+    for blk, out, perm in zip(x, z, perms):
+        ref = whiten_block_reference(blk, "zca", axis, 4 if axis == "channel" else 2, permutation=perm)
+        assert torch.allclose(out, ref, atol=1e-8)
+    # restoring the order matters: the grouping differs from the unpermuted one
+    plain = whiten(x, kind="zca", axis=axis, groups=4 if axis == "channel" else 2)
+    assert not torch.allclose(z, plain, atol=1e-4)
+
+
+def test_random_groups_draw_a_fresh_permutation_per_block():
+    x = _blocks(12, 8, 64, seed=5)
+    torch.manual_seed(123)
+    z = Whitening("zca", "channel", groups=4, random_groups=True)(x)
+    torch.manual_seed(123)
+    perms = draw_channel_permutations(12, 64)
+    assert len({tuple(p.tolist()) for p in perms}) == 12
+    assert torch.allclose(z, whiten(x, "zca", "channel", 4, permutation=perms), atol=1e-10)
+
+
+def test_half_precision_and_autocast_whiten_in_float32():
+    x = _blocks(2, 32, 8, dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = whiten(x.bfloat16(), kind="zca", axis="batch")
+    assert z.dtype == torch.float32
+    cov = z[0].T @ z[0] / 31
+    assert torch.allclose(cov, torch.eye(8), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(kind="svd"), "unknown whitening kind"),
+        (dict(axis="rows"), "unknown whitening axis"),
+        (dict(groups=3), "not divisible by whitening groups"),
+        (dict(eps=1.5), "eps"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        whiten(torch.randn(2, 8, 4), **kwargs)
