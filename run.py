@@ -1,0 +1,30 @@
+"""Command-line entry point: ``python run.py [group=option ...] [key=value ...]`` (Hydra).
+
+Examples::
+
+    python run.py experiment=quickstart
+    python run.py dataset=cifar100 method=w_mse4
+    python run.py -m method.whiten=zca,cholesky
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from whitening_ssl.config_checks import ConfigError
+from whitening_ssl.data import DatasetNotFoundError
+from whitening_ssl.train import run
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig):
+    try:
+        return run(cfg)
+    except (ConfigError, DatasetNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Learning-rate schedules of the papers, as per-step multipliers of the base learning rate."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps (the papers' ``lr_warmup``)."""
+    return (step + 1) / warmup_steps if step < warmup_steps else 1.0
+
+
+def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: float) -> float:
+    """``gamma`` per milestone passed, milestones at ``max_epochs - a`` for ``a`` in ``drops``.
+
+    Reproduces ``MultiStepLR(milestones=[E - a for a in drops])`` stepped once per epoch: a
+    milestone ``m`` applies from 0-based epoch ``m`` on, and milestones below 1 never fire.
+    """
+    passed = sum(1 for a in drops if max_epochs - a >= 1 and epoch >= max_epochs - a)
+    return gamma ** passed
+
+
+def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = "step", warmup_steps: int = 500,
+              drops: Sequence[int] = (50, 25), gamma: float = 0.2) -> float:
+    """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
+
+    ``step``: warm-up, then x``gamma`` at ``drops`` epochs before the end (small-dataset recipe);
+    ``cosine``: warm-up, then cosine decay to 0 over all steps; ``constant``: warm-up only.
+    """
+    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
+    if schedule == "step":
+        return factor * step_drop_factor(step // max(steps_per_epoch, 1), max_epochs, drops, gamma)
+    if schedule == "cosine":
+        total = max(steps_per_epoch * max_epochs, 1)
+        return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    if schedule == "constant":
+        return factor
+    raise ValueError(f"unknown lr schedule {schedule!r}: use step, cosine or constant")
