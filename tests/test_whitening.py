@@ -3,7 +3,7 @@ import torch
 
 from whitening_ssl.whitening import Whitening, draw_channel_permutations, whiten
 
-from reference_impl import whiten_block_reference
+from whitening_ssl.reference import whiten_block_reference
 
 KINDS = ["zca", "pca", "cholesky"]
 

@@ -31,7 +31,7 @@ def view_pair_mse(z: Tensor, normalize: bool = True, view_dim: int = 0) -> Tenso
     if normalize:
         z = F.normalize(z, dim=-1)
     first, second = torch.triu_indices(num_views, num_views, offset=1, device=z.device)
-    squared = (z[first] - z[second]).pow(2)  # [pairs, ..., d]
+    squared = (z.index_select(0, first) - z.index_select(0, second)).square()  # [pairs, ..., d]
     per_pair = squared.sum(-1).flatten(1).mean(1) if normalize else squared.flatten(1).mean(1)
     return per_pair.mean()
 
@@ -80,8 +80,10 @@ class WhiteningMSELoss(nn.Module):
         """Whitened blocks ``[w_iter, N / w_size, V, w_size, d]`` of the embeddings ``[V, N, d]``."""
         if subbatches is None:
             subbatches = self.draw_subbatches(embeddings.shape[1], device=embeddings.device)
-        blocks = embeddings[:, subbatches]  # [V, w_iter, k, m, d]
-        return self.whitening(blocks.movedim(0, 2))
+        num_views, dim = embeddings.shape[0], embeddings.shape[-1]
+        # index_select (backward: index_add) is much cheaper than advanced indexing here
+        blocks = embeddings.index_select(1, subbatches.flatten()).view(num_views, *subbatches.shape, dim)
+        return self.whitening(blocks.movedim(0, 2))  # [w_iter, k, V, m, d]
 
     def forward(self, embeddings, subbatches: Optional[Tensor] = None) -> Tensor:
         if isinstance(embeddings, (list, tuple)):

@@ -11,13 +11,20 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
     return (step + 1) / warmup_steps if step < warmup_steps else 1.0
 
 
-def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: float) -> float:
+def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: float, steps_per_epoch: int = 1,
+                     warmup_steps: int = 0) -> float:
     """``gamma`` per milestone passed, milestones at ``max_epochs - a`` for ``a`` in ``drops``.
 
-    Reproduces ``MultiStepLR(milestones=[E - a for a in drops])`` stepped once per epoch: a
-    milestone ``m`` applies from 0-based epoch ``m`` on, and milestones below 1 never fire.
+    Reproduces the paper's ``MultiStepLR(milestones=[E - a for a in drops])`` stepped once per
+    epoch next to a warm-up that writes the learning rate directly: a milestone ``m`` applies from
+    0-based epoch ``m`` on; milestones below 1 never fire; and a milestone reached while the
+    warm-up still runs (``m * steps_per_epoch < warmup_steps``) is overwritten by it, so it is lost.
     """
-    passed = sum(1 for a in drops if max_epochs - a >= 1 and epoch >= max_epochs - a)
+    passed = 0
+    for a in drops:
+        milestone = max_epochs - a
+        if milestone >= 1 and epoch >= milestone and milestone * steps_per_epoch >= warmup_steps:
+            passed += 1
     return gamma ** passed
 
 
@@ -30,7 +37,8 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = 
     """
     factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
     if schedule == "step":
-        return factor * step_drop_factor(step // max(steps_per_epoch, 1), max_epochs, drops, gamma)
+        steps_per_epoch = max(steps_per_epoch, 1)
+        return factor * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
     if schedule == "cosine":
         total = max(steps_per_epoch * max_epochs, 1)
         return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))

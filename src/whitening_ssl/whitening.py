@@ -77,16 +77,14 @@ def whitening_matrix(cov: Tensor, kind: str) -> Tensor:
         chol = torch.linalg.cholesky(cov)
         eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
         return torch.linalg.solve_triangular(chol, eye, upper=False).transpose(-1, -2)
+    if kind not in ("zca", "pca"):
+        raise ValueError(f"no whitening matrix for kind {kind!r}")
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
-    # The reference SVD returns singular values (= |eigenvalues|) in descending order.
-    eigenvalues = eigenvalues.flip(-1).abs()
-    eigenvectors = eigenvectors.flip(-1)
-    scaled = eigenvectors * eigenvalues.rsqrt().unsqueeze(-2)
+    # The reference SVD gives singular values (= |eigenvalues|); PCA also keeps its descending order.
     if kind == "pca":
-        return scaled
-    if kind == "zca":
-        return scaled @ eigenvectors.transpose(-1, -2)
-    raise ValueError(f"no whitening matrix for kind {kind!r}")
+        eigenvalues, eigenvectors = eigenvalues.flip(-1), eigenvectors.flip(-1)
+    scaled = eigenvectors * eigenvalues.abs().rsqrt().unsqueeze(-2)
+    return scaled if kind == "pca" else scaled @ eigenvectors.transpose(-1, -2)
 
 
 def whiten(
@@ -157,7 +155,12 @@ def whiten(
             eye = torch.eye(num_vars, dtype=cov.dtype, device=cov.device)
             cov = (1 - eps) * cov + eps * eye
         if kind == "cholesky":
-            chol = torch.linalg.cholesky(cov)
+            chol, info = torch.linalg.cholesky_ex(cov)
+            if info.any():  # the same host sync torch.linalg.cholesky does for its own check
+                raise torch.linalg.LinAlgError(
+                    "whitening covariance is not positive definite (singular or rank-deficient embeddings): "
+                    "use eps > 0 (shrinkage), a larger sub-batch for batch whitening or fewer groups for "
+                    "channel whitening")
             # X L^-T == (L^-1 X^T)^T: one batched triangular solve, no explicit inverse.
             white = torch.linalg.solve_triangular(chol, grouped.transpose(-1, -2), upper=False).transpose(-1, -2)
         else:

@@ -1,7 +1,8 @@
-"""Plain loop implementations written straight from PAPER_NOTES sections 1 and 2.
+"""Plain loop implementations written straight from the papers (PAPER_NOTES sections 1 and 2).
 
 Deliberately slow and literal (one block, one group, one view at a time; SVD as in the paper's
-code): the batched implementation is tested against these.
+code), as the published code runs: the tests check the batched implementation against these and
+the benchmark times both.
 """
 
 from __future__ import annotations

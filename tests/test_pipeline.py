@@ -1,0 +1,134 @@
+"""The real Hydra configs, composed with Hydra's compose API, run end to end on synthetic data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from whitening_ssl.config_checks import ConfigError, check_run
+from whitening_ssl.data import DatasetNotFoundError
+from whitening_ssl.train import run
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
+EXPERIMENTS = sorted(str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml"))
+# tiny, fast settings that keep each preset's whitening, views, batch and sub-batch sizes
+TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method.head_size=256", "trainer=cpu",
+        "logger=none", "eval.linear_epochs=2"]
+
+
+def compose_config(overrides, run_dir=None):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []))
+    return cfg
+
+
+def test_method_presets_hold_the_paper_values():
+    expected = {
+        "cw_rgp4": dict(num_views=4, batch_size=256, w_size=64, groups=4, axis="channel", whiten="zca", emb=512,
+                        random_groups=True),
+        "cw_rgp2": dict(num_views=2, batch_size=512, w_size=64, groups=4, axis="channel", whiten="zca", emb=512,
+                        random_groups=True),
+        "w_mse4": dict(num_views=4, batch_size=256, w_size=128, groups=1, axis="batch", whiten="cholesky", emb=64),
+        "w_mse2": dict(num_views=2, batch_size=512, w_size=128, groups=1, axis="batch", whiten="cholesky", emb=64),
+    }
+    assert set(expected) <= set(METHODS)
+    for name, values in expected.items():
+        method = compose_config([f"method={name}"]).method
+        for key, value in values.items():
+            assert method[key] == value, (name, key)
+        assert method.lr == 3e-3 and method.weight_decay == 1e-6 and method.warmup_steps == 500
+        assert list(method.drops) == [50, 25] and method.drop_gamma == 0.2 and method.norm
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_preset_composes_and_validates(experiment):
+    cfg = compose_config([f"experiment={experiment}"], run_dir="/tmp/unused")
+    check_run(cfg)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_fast_dev_run_on_synthetic(method, tmp_path):
+    cfg = compose_config([f"method={method}", "debug=fdr", *TINY], run_dir=tmp_path)
+    run(cfg)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["method"] == method and results["global_step"] == 1
+    assert 0.0 <= results["final"]["knn_top1"] <= 100.0 and "linear_top1" in results["final"]
+
+
+def test_smoke_run_learns_evaluates_checkpoints_and_resumes(tmp_path):
+    first = tmp_path / "first"
+    cfg = compose_config(["debug=smoke", "epochs=1", "checkpoint_every=1", "eval.evaluate_untrained=true",
+                          "backbone.width=8"], run_dir=first)
+    run(cfg)
+    results = json.loads((first / "results.json").read_text())
+    assert results["epochs"] == 1 and results["untrained"] is not None and len(results["history"]) == 1
+    last = first / "checkpoints" / "last.ckpt"
+    assert last.exists() and (first / "csv" / "metrics.csv").exists()
+    metrics_csv = (first / "csv" / "metrics.csv").read_text()
+    assert "train/loss_step" in metrics_csv and "lr-Adam" in metrics_csv
+
+    second = tmp_path / "second"
+    cfg = compose_config(["debug=smoke", "epochs=2", "checkpoint_every=1", "backbone.width=8", f"ckpt_path={last}"],
+                         run_dir=second)
+    run(cfg)
+    resumed = json.loads((second / "results.json").read_text())
+    steps_per_epoch = results["global_step"]
+    assert resumed["epochs"] == 2 and resumed["global_step"] == 2 * steps_per_epoch
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]  # evaluation history survives the resume
+    state = torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 1 and "hyper_parameters" in state
+
+
+BAD_INPUTS = [
+    (["method=cw_rgp4", "method.w_size=48"], "not divisible by method.w_size"),
+    (["method=cw_rgp4", "method.groups=3"], "not divisible by method.groups"),
+    (["method=cw_rgp4", "method.groups=8"], "channel whitening needs method.emb / method.groups > method.w_size"),
+    (["method=w_mse4", "method.emb=128"], "batch whitening needs method.w_size > method.emb / method.groups"),
+    (["method.whiten=svd"], "method.whiten='svd' is not a whitening kind"),
+    (["method.axis=rows"], "method.axis='rows' is not a whitening axis"),
+    (["method.num_views=1"], "method.num_views=1 must be an integer >= 2"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_INPUTS)
+def test_bad_configuration_raises_clear_error_before_training(overrides, message, tmp_path):
+    cfg = compose_config(overrides + TINY, run_dir=tmp_path)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run(cfg)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_missing_dataset_raises_clear_error(tmp_path):
+    cfg = compose_config(["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.download=false", "logger=none"],
+                         run_dir=tmp_path / "run")
+    with pytest.raises(DatasetNotFoundError, match="download"):
+        run(cfg)
+
+
+def _run_cli(args, cwd):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_cli_bad_input_prints_one_error_line_and_exits_2(tmp_path):
+    proc = _run_cli(["method.w_size=48", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: method.batch_size=256 is not divisible")
+
+
+def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
+    proc = _run_cli(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"],
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = sorted(tmp_path.glob("*/results.json"))
+    assert len(results) == 2
+    kinds = sorted(json.loads(p.read_text())["config"]["method"]["whiten"] for p in results)
+    assert kinds == ["cholesky", "zca"]
