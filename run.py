@@ -5,6 +5,7 @@ Examples::
     python run.py experiment=quickstart
     python run.py dataset=cifar100 method=w_mse4
     python run.py -m method.whiten=zca,cholesky
+    python run.py stage=linear ckpt=outputs/.../checkpoints/last.ckpt
 """
 
 import sys
@@ -12,6 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from whitening_ssl.checkpoints import CheckpointError
 from whitening_ssl.config_checks import ConfigError
 from whitening_ssl.data import DatasetNotFoundError
 from whitening_ssl.train import run
@@ -21,7 +23,7 @@ from whitening_ssl.train import run
 def main(cfg: DictConfig):
     try:
         return run(cfg)
-    except (ConfigError, DatasetNotFoundError) as error:
+    except (ConfigError, DatasetNotFoundError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

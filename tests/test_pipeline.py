@@ -8,25 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from whitening_ssl.config_checks import ConfigError, check_run
 from whitening_ssl.data import DatasetNotFoundError
 from whitening_ssl.train import run
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+from helpers import CONF, ROOT, TINY, compose_config
+
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 EXPERIMENTS = sorted(str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml"))
-# tiny, fast settings that keep each preset's whitening, views, batch and sub-batch sizes
-TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method.head_size=256", "trainer=cpu",
-        "logger=none", "eval.linear_epochs=2"]
-
-
-def compose_config(overrides, run_dir=None):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []))
-    return cfg
 
 
 def test_method_presets_hold_the_paper_values():

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from .whitening import WHITENING_AXES, WHITENING_KINDS
 
 COVARIANCE_KINDS = ("zca", "pca", "cholesky")
-STAGES = ("pretrain",)
+STAGES = ("pretrain", "linear", "knn", "export")
 
 
 class ConfigError(ValueError):
@@ -56,6 +56,10 @@ def check_run(cfg: Mapping[str, Any]) -> None:
     """Validate the whole run configuration."""
     if cfg["stage"] not in STAGES:
         raise ConfigError(f"stage={cfg['stage']!r} is not available: use one of {', '.join(STAGES)}")
+    if cfg["stage"] != "pretrain":
+        if not cfg.get("ckpt"):
+            raise ConfigError(f"stage={cfg['stage']} needs ckpt=PATH (a pretraining checkpoint)")
+        return
     check_method(cfg["method"])
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs={cfg['epochs']} must be at least 1")

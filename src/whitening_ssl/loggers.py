@@ -31,6 +31,8 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     if mode != "auto":
         return mode
     env_mode = os.environ.get("WANDB_MODE")
+    if env_mode == "":  # an empty WANDB_MODE makes wandb itself fail: treat it as unset
+        del os.environ["WANDB_MODE"]
     if env_mode:
         return {"dryrun": "offline", "run": "online"}.get(env_mode, env_mode)
     return "online" if wandb_credentials_available() else "offline"

@@ -14,7 +14,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
-from .config_checks import check_run
+from .checkpoints import EXPORT_FORMATS, export_backbone, load_encoder
+from .config_checks import ConfigError, check_run
 from .eval.online import OnlineEvaluation
 from .loggers import build_logger
 
@@ -87,20 +88,179 @@ def pretrain(cfg: DictConfig) -> Dict[str, Any]:
         "config": resolved,
     }
     if trainer.is_global_zero:
-        path = write_results(run_dir, results)
-        print(format_summary(results))
-        print(f"results: {path}")
-    if logger is not None and hasattr(logger, "experiment") and cfg.logger.kind == "wandb":
-        import wandb
-
-        wandb.finish()
+        _report(cfg, results)
+    _close_logger(cfg, logger)
     return results
 
 
+def _probe_source(cfg: DictConfig):
+    """The encoder of ``cfg.ckpt`` and the dataset config to evaluate it on."""
+    if not cfg.ckpt:
+        raise ConfigError(f"stage={cfg.stage} needs ckpt=PATH (a pretraining checkpoint)")
+    encoder = load_encoder(cfg.ckpt, OmegaConf.to_container(cfg.backbone, resolve=True), bool(cfg.dataset.remove_maxpool))
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    if encoder.dataset_cfg and cfg.dataset_from_ckpt:
+        dataset = encoder.dataset_cfg
+    return encoder, dataset
+
+
+def _eval_datamodule(dataset: Dict[str, Any], batch_size: int = 256):
+    from .data import SSLDataModule
+
+    datamodule = SSLDataModule(dataset["name"], root=dataset["root"], download=dataset["download"],
+                               batch_size=batch_size, eval_batch_size=dataset["eval_batch_size"], num_views=2,
+                               num_workers=dataset["num_workers"], **(dataset.get("options") or {}))
+    datamodule.check_available()
+    return datamodule
+
+
+def _device(cfg: DictConfig) -> torch.device:
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _base_results(cfg: DictConfig, encoder, dataset: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "method": encoder.method_name or cfg.method.name,
+        "dataset": dataset["name"],
+        "backbone": encoder.backbone_cfg.get("name"),
+        "checkpoint": str(cfg.ckpt),
+        "checkpoint_format": encoder.format,
+        "run_dir": str(cfg.run_dir),
+    }
+
+
+def linear(cfg: DictConfig) -> Dict[str, Any]:
+    """Linear probe on the frozen backbone of ``cfg.ckpt`` (fast or standard protocol)."""
+    from .eval.probe_data import FeatureDataModule, ImageProbeDataModule
+    from .methods import LinearProbeModule
+
+    run_dir = Path(str(cfg.run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    encoder, dataset = _probe_source(cfg)
+    options = OmegaConf.to_container(cfg.linear, resolve=True)
+    protocol = options["protocol"]
+    if protocol == "fast":
+        datamodule = FeatureDataModule(_eval_datamodule(dataset), encoder.backbone, batch_size=options["batch_size"],
+                                       device=_device(cfg))
+        datamodule.setup()
+        num_classes = int(max(datamodule.train_set.tensors[1].max(), datamodule.test_set.tensors[1].max())) + 1
+    elif protocol == "standard":
+        datamodule = ImageProbeDataModule(dataset["name"], dataset["root"], dataset["download"],
+                                          batch_size=options["batch_size"], eval_batch_size=dataset["eval_batch_size"],
+                                          num_workers=dataset["num_workers"], crop_size=options["crop_size"],
+                                          resize=options["resize"], **(dataset.get("options") or {}))
+        datamodule.setup()
+        num_classes = datamodule.num_classes
+    else:
+        raise ConfigError(f"linear.protocol={protocol!r}: use fast or standard")
+    module = LinearProbeModule(encoder.backbone_cfg, num_classes, protocol=protocol, optim=options,
+                               remove_maxpool=encoder.remove_maxpool)
+    module.backbone.load_state_dict(encoder.backbone.state_dict())
+    checkpoints = ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="linear", save_last=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    logger = build_logger(cfg.logger, str(run_dir), f"linear_{run_name(cfg)}", config=resolved)
+    trainer_cfg = {**OmegaConf.to_container(cfg.trainer, resolve=True), "max_epochs": options["epochs"],
+                   "check_val_every_n_epoch": options["epochs"]}
+    trainer: pl.Trainer = hydra.utils.instantiate(trainer_cfg, callbacks=[checkpoints], logger=logger or False,
+                                                  default_root_dir=str(run_dir))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    classifier_path = run_dir / "linear_classifier.pt"
+    torch.save({"state_dict": module.classifier.state_dict(), "num_classes": num_classes,
+                "feature_dim": module.classifier.in_features, "checkpoint": str(cfg.ckpt)}, classifier_path)
+    results = {
+        "stage": "linear",
+        **_base_results(cfg, encoder, dataset),
+        "protocol": protocol,
+        "epochs": options["epochs"],
+        "train_seconds": time.perf_counter() - start,
+        "final": {"linear_top1": 100.0 * metrics["linear_test/top1"], "linear_top5": 100.0 * metrics["linear_test/top5"]},
+        "classifier": str(classifier_path),
+        "config": resolved,
+    }
+    _finish(cfg, results, logger)
+    return results
+
+
+def knn(cfg: DictConfig) -> Dict[str, Any]:
+    """k-NN accuracy of the frozen backbone of ``cfg.ckpt``."""
+    from .eval import extract_features, knn_accuracy
+
+    Path(str(cfg.run_dir)).mkdir(parents=True, exist_ok=True)
+    encoder, dataset = _probe_source(cfg)
+    datamodule = _eval_datamodule(dataset)
+    datamodule.setup("fit")
+    device = _device(cfg)
+    backbone = encoder.backbone.to(device)
+    train_loader, test_loader = datamodule.eval_dataloaders()
+    train_x, train_y = extract_features(backbone, train_loader, device)
+    test_x, test_y = extract_features(backbone, test_loader, device)
+    accuracy = knn_accuracy(train_x, train_y, test_x, test_y, k=cfg.knn.k, weighting=cfg.knn.weighting,
+                            temperature=cfg.knn.temperature)
+    results = {
+        "stage": "knn",
+        **_base_results(cfg, encoder, dataset),
+        "k": cfg.knn.k,
+        "weighting": cfg.knn.weighting,
+        "final": {"knn_top1": 100.0 * accuracy},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    _finish(cfg, results, None)
+    return results
+
+
+def export(cfg: DictConfig) -> Dict[str, Any]:
+    """Write the backbone of ``cfg.ckpt`` as a torchvision state_dict or a detectron2 pickle."""
+    if not cfg.ckpt:
+        raise ConfigError("stage=export needs ckpt=PATH (a pretraining checkpoint)")
+    fmt = cfg.export.format
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"export.format={fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    encoder = load_encoder(cfg.ckpt, OmegaConf.to_container(cfg.backbone, resolve=True), bool(cfg.dataset.remove_maxpool))
+    suffix = "pth" if fmt == "torchvision" else "pkl"
+    output = cfg.export.output or str(Path(str(cfg.run_dir)) / f"backbone_{fmt}.{suffix}")
+    path = export_backbone(encoder.backbone, output, fmt)
+    print(f"exported {encoder.backbone_cfg.get('name')} backbone ({encoder.format} checkpoint) as {fmt}: {path}")
+    if encoder.backbone_cfg.get("small_stem", False) and fmt == "torchvision":
+        print("note: this backbone has the small-image stem (3x3 conv1): build the torchvision model with "
+              "model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False) before load_state_dict"
+              + (" and model.maxpool = nn.Identity()" if encoder.remove_maxpool else ""))
+    return {"stage": "export", "format": fmt, "output": str(path), "checkpoint": str(cfg.ckpt)}
+
+
+def _finish(cfg: DictConfig, results: Dict[str, Any], logger) -> None:
+    """Log an evaluation stage's final figures, write results.json and print the summary."""
+    if logger is not None:
+        logger.log_metrics({f"{results['stage']}/{k}": v for k, v in results["final"].items()})
+    _report(cfg, results)
+    _close_logger(cfg, logger)
+
+
+def _report(cfg: DictConfig, results: Dict[str, Any]) -> None:
+    path = write_results(str(cfg.run_dir), results)
+    print(format_summary(results))
+    print(f"results: {path}")
+
+
+def _close_logger(cfg: DictConfig, logger) -> None:
+    if logger is not None and cfg.logger.kind == "wandb":
+        import wandb
+
+        wandb.finish()
+
+
+STAGES = {"pretrain": pretrain, "linear": linear, "knn": knn, "export": export}
+
+
 def run(cfg: DictConfig) -> Optional[float]:
-    """Entry point used by ``run.py``; returns the final linear top-1 (for Hydra sweepers)."""
+    """Entry point used by ``run.py``; returns the final linear (or k-NN) top-1 for Hydra sweepers."""
     check_run(cfg)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    results = pretrain(cfg)
+    results = STAGES[cfg.stage](cfg)
     final = results.get("final") or {}
     return final.get("linear_top1", final.get("knn_top1"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -49,6 +49,8 @@ class WhiteningPretrainModule(pl.LightningModule):
         method: the method preset (see ``conf/method/*.yaml``; missing keys take
             ``METHOD_DEFAULTS``): views, whitening, loss, head and optimiser settings.
         remove_maxpool: drop the ResNet stem max-pool (CIFAR-size images).
+        dataset: the dataset configuration, kept in the checkpoint so that evaluation stages
+            (``stage=linear ckpt=...``) find the data and its normalisation without other arguments.
 
     Per step: ``embed_views`` (backbone per view, as the paper's code, so BatchNorm statistics are
     per view; ``method.bn_per_view=false`` runs one forward on all views), ``gather_embeddings``
@@ -56,7 +58,8 @@ class WhiteningPretrainModule(pl.LightningModule):
     blocks, and ``batch_metrics`` (the one hook for per-batch analysis metrics).
     """
 
-    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], remove_maxpool: bool = False) -> None:
+    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], remove_maxpool: bool = False,
+                 dataset: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.method = {**METHOD_DEFAULTS, **dict(method)}

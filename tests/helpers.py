@@ -1,0 +1,17 @@
+"""Shared test helpers: compose the real Hydra configs."""
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# tiny, fast settings that keep each preset's whitening, views, batch and sub-batch sizes
+TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method.head_size=256", "trainer=cpu",
+        "logger=none", "eval.linear_epochs=2"]
+
+
+def compose_config(overrides, run_dir=None):
+    """The configuration ``python run.py <overrides>`` would run, with ``run_dir`` set."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []))
