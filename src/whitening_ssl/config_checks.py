@@ -11,6 +11,8 @@ from .whitening import WHITENING_AXES, WHITENING_KINDS
 
 COVARIANCE_KINDS = ("zca", "pca", "cholesky")
 STAGES = ("pretrain", "linear", "knn", "export")
+SCHEDULES = ("step", "cosine", "cosine_epoch", "constant")
+OPTIMIZERS = ("adam", "sgd", "lars")
 
 
 class ConfigError(ValueError):
@@ -19,12 +21,25 @@ class ConfigError(ValueError):
 
 def check_method(method: Mapping[str, Any]) -> None:
     """Validate a method preset (``conf/method/*.yaml`` after overrides)."""
+    for key, minimum in (("num_views", 2), ("batch_size", 2), ("emb", 1)):
+        if not isinstance(method.get(key), int) or method[key] < minimum:
+            raise ConfigError(f"method.{key}={method.get(key)!r} must be an integer >= {minimum}")
+    if method.get("schedule", "step") not in SCHEDULES:
+        raise ConfigError(f"method.schedule={method['schedule']!r}: use one of {', '.join(SCHEDULES)}")
+    if method.get("optimizer", "adam") not in OPTIMIZERS:
+        raise ConfigError(f"method.optimizer={method['optimizer']!r}: use one of {', '.join(OPTIMIZERS)}")
+    if "whiten" in method:
+        check_whitening_method(method)
+
+
+def check_whitening_method(method: Mapping[str, Any]) -> None:
+    """The whitening MSE settings: kind, axis, sizes that give a non-singular covariance."""
     kind, axis = method["whiten"], method["axis"]
     if kind not in WHITENING_KINDS:
         raise ConfigError(f"method.whiten={kind!r} is not a whitening kind: use one of {', '.join(WHITENING_KINDS)}")
     if axis not in WHITENING_AXES:
         raise ConfigError(f"method.axis={axis!r} is not a whitening axis: use one of {', '.join(WHITENING_AXES)}")
-    for key, minimum in (("num_views", 2), ("w_size", 2), ("w_iter", 1), ("groups", 1), ("emb", 1), ("batch_size", 2)):
+    for key, minimum in (("w_size", 2), ("w_iter", 1), ("groups", 1)):
         if not isinstance(method[key], int) or method[key] < minimum:
             raise ConfigError(f"method.{key}={method[key]!r} must be an integer >= {minimum}")
     batch, w_size, emb, groups = method["batch_size"], method["w_size"], method["emb"], method["groups"]
@@ -48,8 +63,6 @@ def check_method(method: Mapping[str, Any]) -> None:
                 f"lower method.emb (emb={emb}, groups={groups}, w_size={w_size})")
     if not 0.0 <= float(method["eps"]) < 1.0:
         raise ConfigError(f"method.eps={method['eps']} must be in [0, 1)")
-    if method["schedule"] not in ("step", "cosine", "constant"):
-        raise ConfigError(f"method.schedule={method['schedule']!r}: use step, cosine or constant")
 
 
 def check_run(cfg: Mapping[str, Any]) -> None:

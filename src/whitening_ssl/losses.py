@@ -123,3 +123,18 @@ class WhiteningMSELoss(nn.Module):
             raise ValueError(f"embeddings must be [views, batch, dim], got shape {tuple(embeddings.shape)}")
         whitened = self.whitened_blocks(embeddings, subbatches)
         return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
+
+
+def covariance_penalty(embeddings: Tensor, samples_as_variables: bool = False) -> Tensor:
+    """Off-diagonal covariance penalty of the CW-RGP ImageNet recipe, summed over views.
+
+    Per view ``H`` (``[N, d]``; for channel whitening transposed first, so the samples are the
+    variables): centre over observations, ``C = X^T X / (n - 1)``, penalty
+    ``sum_{i != j} C_ij^2 / p`` with ``p`` the number of variables. ``embeddings``: ``[V, N, d]``.
+    """
+    x = embeddings.transpose(-1, -2) if samples_as_variables else embeddings  # [V, observations, variables]
+    num_obs, num_vars = x.shape[-2:]
+    x = x - x.mean(dim=-2, keepdim=True)
+    cov = x.transpose(-1, -2) @ x / (num_obs - 1)
+    off_diagonal = cov - torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))
+    return (off_diagonal.square().sum(dim=(-2, -1)) / num_vars).sum()

@@ -33,8 +33,15 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = 
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     ``step``: warm-up, then x``gamma`` at ``drops`` epochs before the end (small-dataset recipe);
-    ``cosine``: warm-up, then cosine decay to 0 over all steps; ``constant``: warm-up only.
+    ``cosine``: warm-up, then cosine decay to 0 over all steps; ``cosine_epoch``: the ImageNet
+    recipe, ``0.5 (1 + cos(pi epoch / E))`` set once per epoch, the warm-up overriding it during its
+    first ``warmup_steps`` steps; ``constant``: warm-up only.
     """
+    if schedule == "cosine_epoch":
+        if step < warmup_steps:
+            return warmup_factor(step, warmup_steps)
+        epoch = step // max(steps_per_epoch, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
     factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
     if schedule == "step":
         steps_per_epoch = max(steps_per_epoch, 1)
@@ -44,4 +51,4 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = 
         return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     if schedule == "constant":
         return factor
-    raise ValueError(f"unknown lr schedule {schedule!r}: use step, cosine or constant")
+    raise ValueError(f"unknown lr schedule {schedule!r}: use step, cosine, cosine_epoch or constant")

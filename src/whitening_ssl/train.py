@@ -56,7 +56,8 @@ def pretrain(cfg: DictConfig) -> Dict[str, Any]:
 
     datamodule = hydra.utils.instantiate(cfg.data, **OmegaConf.to_container(cfg.dataset.options, resolve=True))
     datamodule.check_available()
-    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
+    model = hydra.utils.instantiate(cfg.model, _convert_="all", _recursive_=False)
 
     evaluation = OnlineEvaluation(**OmegaConf.to_container(cfg.eval, resolve=True), drops=list(cfg.method.drops))
     checkpoints = ModelCheckpoint(dirpath=os.path.join(run_dir, "checkpoints"), filename="epoch{epoch:04d}",

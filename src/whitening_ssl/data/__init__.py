@@ -12,15 +12,39 @@ from whitening_ssl.data.datasets import (
     make_split_datasets,
 )
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset, TransformedDataset, read_idx
-from whitening_ssl.data.transforms import MultiViewTransform, ToRGB, eval_transform, ssl_augmentation
+from whitening_ssl.data.image_datasets import (
+    ArrayImageDataset,
+    FileListDataset,
+    ImagePathDataset,
+    TransformedDataset,
+    read_idx,
+)
+from whitening_ssl.data.imagenet import imagenet100_classes, read_class_list
+from whitening_ssl.data.transforms import (
+    AUGMENTATIONS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MultiViewTransform,
+    ToRGB,
+    eval_transform,
+    imagenet_augmentation,
+    linear_eval_transform,
+    linear_train_transform,
+    make_augmentation,
+    ssl_augmentation,
+    wmse_imagenet100_augmentation,
+)
 
 __all__ = [
+    "AUGMENTATIONS",
     "DATASET_NAMES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "ArrayImageDataset",
     "DatasetNotFoundError",
     "DatasetOptions",
     "DatasetSpec",
+    "FileListDataset",
     "ImagePathDataset",
     "MultiViewTransform",
     "SSLDataModule",
@@ -31,7 +55,14 @@ __all__ = [
     "check_dataset_available",
     "eval_transform",
     "get_spec",
+    "imagenet100_classes",
+    "imagenet_augmentation",
+    "linear_eval_transform",
+    "linear_train_transform",
+    "make_augmentation",
     "make_split_datasets",
+    "read_class_list",
     "read_idx",
     "ssl_augmentation",
+    "wmse_imagenet100_augmentation",
 ]

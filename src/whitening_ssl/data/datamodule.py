@@ -26,7 +26,8 @@ class SSLDataModule(pl.LightningDataModule):
     splits with the deterministic evaluation transform, for a linear probe or
     k-NN on frozen features. ``dataset_options`` are passed to
     :func:`~whitening_ssl.data.datasets.build_datasets` (``image_size``,
-    ``num_samples``, ``train_subset``, ...).
+    ``num_samples``, ``train_subset``, ``augmentation``, ``class_list``, ...;
+    see :class:`~whitening_ssl.data.datasets.DatasetOptions`).
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class SSLDataModule(pl.LightningDataModule):
 
     def check_available(self) -> None:
         """Raise :class:`DatasetNotFoundError` now if the data is missing (only checks paths)."""
-        check_dataset_available(self.name, self.root, self.download)
+        check_dataset_available(self.name, self.root, self.download, **self.dataset_options)
 
     def prepare_data(self) -> None:
         """Download the dataset if allowed (Lightning calls this on one process only)."""

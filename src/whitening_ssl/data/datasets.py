@@ -10,7 +10,9 @@ Every dataset yields three splits:
 
 :func:`build_datasets` returns the untransformed bases (items are
 ``(PIL image, int label)``); :func:`make_split_datasets` wraps them with the
-multi-view augmentation and the evaluation transform.
+multi-view augmentation and the evaluation transform. The augmentation recipe
+is the dataset's default (``small`` for the small datasets, ``imagenet`` for
+``imagenet`` / ``imagenet100``) unless the ``augmentation`` option names one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torchvision import datasets as tv_datasets
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from whitening_ssl.data.errors import TORCHVISION_FOLDERS, DatasetNotFoundError
+from whitening_ssl.data.imagenet import IMAGENET_NAMES, build_imagenet, check_imagenet, imagenet_classes
 from whitening_ssl.data.image_datasets import (
     ArrayImageDataset,
     ImagePathDataset,
@@ -38,12 +41,17 @@ from whitening_ssl.data.image_datasets import (
     read_idx,
     scan_class_folders,
 )
-from whitening_ssl.data.transforms import MultiViewTransform, eval_transform, ssl_augmentation
+from whitening_ssl.data.transforms import (
+    AUGMENTATIONS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MultiViewTransform,
+    eval_transform,
+    make_augmentation,
+)
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -67,9 +75,10 @@ class DatasetSpec:
     """Constants of a dataset that the model and transforms depend on.
 
     ``image_size`` is the training crop size; ``eval_resize`` and
-    ``eval_center_crop`` (None = unused) define the evaluation transform;
-    ``remove_maxpool`` tells the ResNet backbone to drop its stem max-pool,
-    as the papers do for the small 28-32 px datasets.
+    ``eval_center_crop`` (None = unused) and ``eval_interpolation`` (of the
+    resize) define the evaluation transform; ``remove_maxpool`` tells the
+    ResNet backbone to drop its stem max-pool, as the papers do for the small
+    28-32 px datasets.
     """
 
     name: str
@@ -80,6 +89,7 @@ class DatasetSpec:
     eval_resize: int | None = None
     eval_center_crop: int | None = None
     remove_maxpool: bool = False
+    eval_interpolation: str = "bicubic"
 
 
 _FIXED_SPECS = {
@@ -89,7 +99,11 @@ _FIXED_SPECS = {
     "tiny_imagenet": DatasetSpec("tiny_imagenet", 200, 64, (0.480, 0.448, 0.398), (0.277, 0.269, 0.282)),
     "fashion_mnist": DatasetSpec("fashion_mnist", 10, 28, (0.2860,) * 3, (0.3530,) * 3, remove_maxpool=True),
 }
-DATASET_NAMES = (*_FIXED_SPECS, "image_folder", "synthetic")
+DATASET_NAMES = (*_FIXED_SPECS, *IMAGENET_NAMES, "image_folder", "synthetic")
+IMAGENET_IMAGE_SIZE = 224
+IMAGENET_EVAL_RESIZE = 256
+# Augmentation recipe used when the "augmentation" option is "default" (all other datasets: "small").
+DEFAULT_AUGMENTATION = {"imagenet": "imagenet", "imagenet100": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,10 @@ class DatasetOptions:
     32); ``num_samples``, ``num_test`` and ``num_classes`` to ``synthetic``.
     ``seed`` seeds the synthetic images and the subset permutations;
     ``*_subset`` keeps a deterministic random subset of K items of a split.
+    ``augmentation`` picks the self-supervised recipe (one of
+    :data:`~whitening_ssl.data.transforms.AUGMENTATIONS`; ``default`` = the
+    dataset's own); ``class_list`` (``imagenet100`` only) is a file of WordNet
+    ids replacing the shipped ImageNet-100 list.
     """
 
     image_size: int | None = None
@@ -110,6 +128,8 @@ class DatasetOptions:
     pretrain_subset: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
+    augmentation: str = "default"
+    class_list: str | None = None
 
     @classmethod
     def parse(cls, name: str, options: dict[str, Any]) -> DatasetOptions:
@@ -123,7 +143,21 @@ class DatasetOptions:
             synthetic_only = sorted({"num_samples", "num_test"} & set(given))
             if synthetic_only:
                 raise ValueError(f"Option(s) {synthetic_only} only apply to the 'synthetic' dataset, not '{name}'")
+        if name != "imagenet100" and "class_list" in given:
+            raise ValueError(f"Option 'class_list' only applies to the 'imagenet100' dataset, not '{name}'")
+        augmentation = given.get("augmentation", "default")
+        if augmentation not in AUGMENTATIONS:
+            valid = ", ".join(AUGMENTATIONS)
+            raise ValueError(f"Unknown augmentation '{augmentation}' for '{name}'; valid values: {valid}")
+        if "class_list" in given:
+            given["class_list"] = os.fspath(given["class_list"])
         return cls(**given)
+
+    def augmentation_recipe(self, name: str) -> str:
+        """The recipe to use for dataset ``name``: ``augmentation``, or the dataset's default."""
+        if self.augmentation != "default":
+            return self.augmentation
+        return DEFAULT_AUGMENTATION.get(name, "small")
 
 
 class SplitDatasets(NamedTuple):
@@ -172,14 +206,18 @@ def _find_fashion_mnist_files(root: Path) -> dict[str, Path] | None:
     return None
 
 
-def check_dataset_available(name: str, root: str | os.PathLike = "./data", download: bool = False) -> None:
+def check_dataset_available(
+    name: str, root: str | os.PathLike = "./data", download: bool = False, **options: Any
+) -> None:
     """Raise :class:`DatasetNotFoundError` if ``name`` cannot be loaded from ``root``.
 
     Cheap (only checks that the expected folders/files exist), so it can run
     before training starts. Datasets torchvision can download count as
-    available when ``download`` is true.
+    available when ``download`` is true; ImageNet never downloads. ``options``
+    are the dataset options (only ``class_list`` matters here).
     """
     _check_name(name)
+    parsed = DatasetOptions.parse(name, options)
     root = Path(root)
     downloadable = name in ("cifar10", "cifar100", "stl10", "fashion_mnist")
     if download and downloadable:
@@ -200,6 +238,8 @@ def check_dataset_available(name: str, root: str | os.PathLike = "./data", downl
     elif name == "image_folder":
         if not (root / "train").is_dir():
             raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / "train")
+    elif name in IMAGENET_NAMES:
+        check_imagenet(name, root, parsed.class_list)
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +262,14 @@ def _image_folder_spec(image_size: int, num_classes: int) -> DatasetSpec:
     )  # fmt: skip
 
 
+def _imagenet_spec(name: str, num_classes: int) -> DatasetSpec:
+    return DatasetSpec(
+        name, num_classes, IMAGENET_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD,
+        eval_resize=IMAGENET_EVAL_RESIZE, eval_center_crop=IMAGENET_IMAGE_SIZE,
+        remove_maxpool=False, eval_interpolation="bilinear",
+    )  # fmt: skip
+
+
 def _synthetic_spec(image_size: int, num_classes: int) -> DatasetSpec:
     return DatasetSpec("synthetic", num_classes, image_size, (0.5,) * 3, (0.25,) * 3, remove_maxpool=True)
 
@@ -231,6 +279,8 @@ def _resolve_spec(name: str, root: Path, options: DatasetOptions) -> DatasetSpec
         spec = _image_folder_spec(options.image_size or 64, len(_image_folder_classes(root)))
     elif name == "synthetic":
         spec = _synthetic_spec(options.image_size or 32, options.num_classes or 10)
+    elif name in IMAGENET_NAMES:
+        spec = _imagenet_spec(name, len(imagenet_classes(name, root, options.class_list)))
     else:
         spec = _FIXED_SPECS[name]
     for option in ("image_size", "num_classes"):
@@ -243,8 +293,9 @@ def _resolve_spec(name: str, root: Path, options: DatasetOptions) -> DatasetSpec
 def get_spec(name: str, root: str | os.PathLike = "./data", **options: Any) -> DatasetSpec:
     """The :class:`DatasetSpec` of ``name`` without loading any images.
 
-    Only ``image_folder`` touches the disk (it lists the class folders to
-    count the classes).
+    Only ``image_folder`` and ``imagenet`` touch the disk (they list the
+    class folders of ``train/`` to count the classes; ``imagenet100`` reads
+    its class list).
     """
     _check_name(name)
     return _resolve_spec(name, Path(root), DatasetOptions.parse(name, options))
@@ -398,7 +449,7 @@ def build_datasets(
     _check_name(name)
     parsed = DatasetOptions.parse(name, options)
     root = Path(root)
-    check_dataset_available(name, root, download)
+    check_dataset_available(name, root, download, **options)
     spec = _resolve_spec(name, root, parsed)
     if name in ("cifar10", "cifar100"):
         pretrain, train, test = _build_cifar(name, root, download)
@@ -410,6 +461,8 @@ def build_datasets(
         pretrain, train, test = _build_fashion_mnist(root, download)
     elif name == "image_folder":
         pretrain, train, test = _build_image_folder(root)
+    elif name in IMAGENET_NAMES:
+        pretrain, train, test = build_imagenet(name, root, parsed.class_list)
     else:
         pretrain, train, test = _build_synthetic(spec, parsed)
     return SplitDatasets(
@@ -425,13 +478,17 @@ def make_split_datasets(
 ) -> SplitDatasets:
     """Like :func:`build_datasets`, with the transforms applied.
 
-    ``pretrain`` items are ``(list of num_views augmented tensors, label)``;
+    ``pretrain`` items are ``(list of num_views augmented tensors, label)``
+    (recipe: the ``augmentation`` option, see :class:`DatasetOptions`);
     ``train`` / ``test`` items are ``(eval-transformed tensor, label)``.
     """
     bases = build_datasets(name, root, download, **options)
     spec = bases.spec
-    augmentation = MultiViewTransform(ssl_augmentation(spec.image_size, spec.mean, spec.std), num_views)
-    evaluation = eval_transform(spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop)
+    recipe = DatasetOptions.parse(name, options).augmentation_recipe(name)
+    augmentation = MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean, spec.std), num_views)
+    evaluation = eval_transform(
+        spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop, interpolation=spec.eval_interpolation
+    )
     return SplitDatasets(
         pretrain=TransformedDataset(bases.pretrain, augmentation),
         train=TransformedDataset(bases.train, evaluation),

@@ -12,6 +12,11 @@ import os
 from collections.abc import Sequence
 
 _TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+_IMAGENET_HINT = (
+    "ImageNet cannot be downloaded automatically; get ILSVRC2012 from https://image-net.org and set "
+    "dataset.root to a folder with train/ and val/, each with one folder per class named by WordNet id "
+    "(<root>/train/n01440764/*.JPEG; sort the validation images into class folders with the usual valprep.sh script)"
+)
 
 # Human-readable name and how-to-get-it hint per dataset; "{root}" is filled
 # with the folder the user configured. TORCHVISION_FOLDERS names the folder
@@ -23,6 +28,8 @@ _DISPLAY_NAMES = {
     "tiny_imagenet": "Tiny-ImageNet",
     "fashion_mnist": "Fashion-MNIST",
     "image_folder": "Image folder dataset",
+    "imagenet": "ImageNet",
+    "imagenet100": "ImageNet-100",
 }
 TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "stl10": "stl10_binary"}
 _HINTS = {
@@ -39,6 +46,8 @@ _HINTS = {
         "set dataset.root to a folder with train/ (and optionally val/) "
         "subfolders of class folders"
     ),
+    "imagenet": _IMAGENET_HINT,
+    "imagenet100": _IMAGENET_HINT,
 }
 
 

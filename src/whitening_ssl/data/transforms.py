@@ -1,4 +1,17 @@
-"""Image transforms: the self-supervised augmentation and the evaluation transform.
+"""Image transforms: the self-supervised augmentations and the evaluation transforms.
+
+Self-supervised recipes (selected by name with :func:`make_augmentation`):
+
+* ``small``: :func:`ssl_augmentation`, the W-MSE / CW-RGP recipe for CIFAR,
+  STL-10 and Tiny-ImageNet (PAPER_NOTES section 4),
+* ``imagenet``: :func:`imagenet_augmentation`, CW-RGP's ImageNet recipe (adds
+  Gaussian blur, crops first),
+* ``wmse_imagenet100``: :func:`wmse_imagenet100_augmentation`, W-MSE's
+  ImageNet-100 recipe (stronger jitter, crop scale from 0.08, no blur).
+
+Evaluation: :func:`eval_transform` (the dataset's own deterministic
+transform) and the standard ImageNet linear-protocol pair
+:func:`linear_train_transform` / :func:`linear_eval_transform`.
 
 All transforms take PIL images and are plain classes (no lambdas) so that they
 pickle into DataLoader worker processes under any start method.
@@ -13,6 +26,14 @@ from PIL import Image
 from torchvision import transforms as T
 
 BICUBIC = T.InterpolationMode.BICUBIC
+BILINEAR = T.InterpolationMode.BILINEAR
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Names accepted by make_augmentation ("default" is resolved per dataset by the registry).
+AUGMENTATION_RECIPES = ("small", "imagenet", "wmse_imagenet100")
+AUGMENTATIONS = ("default", *AUGMENTATION_RECIPES)
 
 
 class ToRGB:
@@ -75,21 +96,123 @@ def ssl_augmentation(
     )
 
 
+def blur_kernel_size(crop_size: int) -> int:
+    """Odd Gaussian-blur kernel of about 10% of the crop (23 for 224 px), at least 3."""
+    size = max(3, int(0.1 * crop_size))
+    return size if size % 2 == 1 else size + 1
+
+
+def imagenet_augmentation(
+    crop_size: int = 224,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    crop_scale: tuple[float, float] = (0.2, 1.0),
+    jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
+    jitter_p: float = 0.8,
+    grayscale_p: float = 0.2,
+    blur_p: float = 0.5,
+    blur_sigma: tuple[float, float] = (0.1, 2.0),
+    flip_p: float = 0.5,
+    blur_kernel: int | None = None,
+) -> T.Compose:
+    """CW-RGP's ImageNet augmentation (PAPER_NOTES section 4).
+
+    Order (the SimSiam / BYOL order the ImageNet code follows): RandomResizedCrop
+    (``crop_scale``, bilinear, ratio 3/4-4/3) first, so the colour operations
+    run on the small crop rather than the full-size photo; then
+    RandomApply(ColorJitter, ``jitter_p``); RandomGrayscale(``grayscale_p``);
+    RandomApply(GaussianBlur(kernel ~10% of the crop, odd: 23 for 224 px,
+    ``blur_sigma``), ``blur_p``); RandomHorizontalFlip; ToTensor; Normalize.
+    A :class:`ToRGB` step in front makes grey images 3-channel.
+    """
+    kernel = blur_kernel if blur_kernel is not None else blur_kernel_size(crop_size)
+    return T.Compose(
+        [
+            ToRGB(),
+            T.RandomResizedCrop(crop_size, scale=crop_scale, interpolation=BILINEAR),
+            T.RandomApply([T.ColorJitter(*jitter)], p=jitter_p),
+            T.RandomGrayscale(p=grayscale_p),
+            T.RandomApply([T.GaussianBlur(kernel, sigma=blur_sigma)], p=blur_p),
+            T.RandomHorizontalFlip(p=flip_p),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
+
+
+def wmse_imagenet100_augmentation(
+    crop_size: int = 224,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> T.Compose:
+    """W-MSE's ImageNet-100 augmentation (PAPER_NOTES section 4).
+
+    The small-dataset order with stronger settings and no blur:
+    RandomApply(ColorJitter(0.8, 0.8, 0.8, 0.2), p=0.8); RandomGrayscale(0.2);
+    RandomResizedCrop(``crop_size``, scale=(0.08, 1.0), bicubic);
+    RandomHorizontalFlip; ToTensor; Normalize.
+    """
+    return ssl_augmentation(
+        crop_size, mean, std, jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.08, 1.0)
+    )
+
+
+def make_augmentation(recipe: str, crop_size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
+    """The self-supervised augmentation named ``recipe`` (one of :data:`AUGMENTATION_RECIPES`)."""
+    if recipe == "small":
+        return ssl_augmentation(crop_size, mean, std)
+    if recipe == "imagenet":
+        return imagenet_augmentation(crop_size, mean, std)
+    if recipe == "wmse_imagenet100":
+        return wmse_imagenet100_augmentation(crop_size, mean, std)
+    raise ValueError(f"Unknown augmentation '{recipe}'; valid values: {', '.join(AUGMENTATION_RECIPES)}")
+
+
 def eval_transform(
     mean: Sequence[float],
     std: Sequence[float],
     resize: int | None = None,
     center_crop: int | None = None,
+    interpolation: str | T.InterpolationMode = BICUBIC,
 ) -> T.Compose:
     """Deterministic transform for evaluation (linear probe, k-NN).
 
-    ``resize`` (bicubic, shorter side) and ``center_crop`` are only used by
-    datasets whose evaluation images differ in size from the training crop.
+    ``resize`` (shorter side, bicubic unless ``interpolation`` says otherwise,
+    e.g. ``"bilinear"``) and ``center_crop`` are only used by datasets whose
+    evaluation images differ in size from the training crop.
     """
     steps: list[Callable] = [ToRGB()]
     if resize is not None:
-        steps.append(T.Resize(resize, interpolation=BICUBIC))
+        steps.append(T.Resize(resize, interpolation=T.InterpolationMode(interpolation)))
     if center_crop is not None:
         steps.append(T.CenterCrop(center_crop))
     steps += [T.ToTensor(), T.Normalize(mean, std)]
     return T.Compose(steps)
+
+
+def linear_train_transform(mean: Sequence[float], std: Sequence[float], crop_size: int = 224) -> T.Compose:
+    """Training transform of the standard ImageNet linear protocol (PAPER_NOTES section 6).
+
+    RandomResizedCrop(``crop_size``, default scale 0.08-1, bilinear); RandomHorizontalFlip;
+    ToTensor; Normalize (after :class:`ToRGB`, a no-op for RGB images).
+    """
+    return T.Compose(
+        [
+            ToRGB(),
+            T.RandomResizedCrop(crop_size, interpolation=BILINEAR),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
+
+
+def linear_eval_transform(
+    mean: Sequence[float], std: Sequence[float], resize: int = 256, crop_size: int = 224
+) -> T.Compose:
+    """Validation transform of the standard ImageNet linear protocol.
+
+    Resize(``resize``, shorter side, bilinear); CenterCrop(``crop_size``); ToTensor;
+    Normalize (after :class:`ToRGB`).
+    """
+    return eval_transform(mean, std, resize=resize, center_crop=crop_size, interpolation=BILINEAR)
