@@ -118,6 +118,7 @@ class LoadedEncoder:
     remove_maxpool: bool
     dataset_cfg: Optional[Dict[str, Any]] = None
     method_name: Optional[str] = None
+    pretrain_epochs: Optional[int] = None
 
 
 def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None, remove_maxpool: bool = False) -> LoadedEncoder:
@@ -128,19 +129,22 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None, remove_
     """
     obj = read_checkpoint(path)
     fmt = detect_format(obj)
-    dataset_cfg = method_name = None
+    dataset_cfg = method_name = pretrain_epochs = None
     if fmt == "lightning":
+        pretrain_epochs = int(obj["epoch"]) + 1 if "epoch" in obj else None  # epochs completed when saved
         hparams = obj["hyper_parameters"]
         backbone_cfg = dict(hparams["backbone"])
         remove_maxpool = bool(hparams.get("remove_maxpool", False))
         dataset_cfg = dict(hparams["dataset"]) if hparams.get("dataset") else None
         method_name = (hparams.get("method") or {}).get("name")
-    elif backbone_cfg is None:
+    else:
+        pretrain_epochs = obj.get("epoch") if isinstance(obj, Mapping) and isinstance(obj.get("epoch"), int) else None
+    if fmt != "lightning" and backbone_cfg is None:
         raise CheckpointError(f"{path} is a {fmt} checkpoint: give backbone= (e.g. backbone=resnet50) and dataset=")
     backbone_cfg = dict(backbone_cfg)
     backbone, feature_dim = build_backbone(**backbone_cfg, remove_maxpool=remove_maxpool)
     load_backbone_weights(backbone, backbone_state_dict(obj, fmt), f"{path} ({fmt} checkpoint)", backbone_cfg.get("name"))
-    return LoadedEncoder(backbone, feature_dim, fmt, backbone_cfg, remove_maxpool, dataset_cfg, method_name)
+    return LoadedEncoder(backbone, feature_dim, fmt, backbone_cfg, remove_maxpool, dataset_cfg, method_name, pretrain_epochs)
 
 
 def detectron2_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Any]:

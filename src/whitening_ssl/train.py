@@ -75,6 +75,7 @@ def pretrain(cfg: DictConfig) -> Dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     results = {
         "stage": "pretrain",
+        "experiment_name": cfg.get("experiment_name"),
         "method": cfg.method.name,
         "dataset": cfg.dataset.name,
         "backbone": cfg.backbone.name,
@@ -129,6 +130,8 @@ def _base_results(cfg: DictConfig, encoder, dataset: Dict[str, Any]) -> Dict[str
         "backbone": encoder.backbone_cfg.get("name"),
         "checkpoint": str(cfg.ckpt),
         "checkpoint_format": encoder.format,
+        "pretrain_epochs": encoder.pretrain_epochs,
+        "experiment_name": cfg.get("experiment_name"),
         "run_dir": str(cfg.run_dir),
     }
 

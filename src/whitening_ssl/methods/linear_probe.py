@@ -6,7 +6,7 @@ Two protocols (PAPER_NOTES section 6):
   (see :class:`whitening_ssl.eval.FeatureDataModule`); Adam, lr 1e-2 decayed exponentially to 1e-6
   over the epochs, weight decay 5e-6, batches of 1000.
 - ``standard`` (ImageNet recipe): batches are augmented images passed through the frozen backbone
-  (kept in eval mode, no gradients); LARS or SGD with momentum 0.9, lr ``base_lr * batch / 256``,
+  (kept in eval mode, no gradients); LARS or SGD with momentum 0.9, lr ``base_lr * global batch / 256``,
   no weight decay, cosine decay; ``fc`` initialised N(0, 0.01) with zero bias.
 
 Top-1 and top-5 on the test split come from torchmetrics (micro average).
@@ -107,7 +107,8 @@ class LinearProbeModule(pl.LightningModule):
         if self.protocol == "fast":
             lr = o.get("lr", 1e-2)
         else:
-            lr = o.get("lr", 0.1) * o.get("batch_size", 1024) / 256
+            # linear scaling by the global batch (per-device batch x devices)
+            lr = o.get("lr", 0.1) * o.get("batch_size", 1024) * max(self.trainer.world_size, 1) / 256
         if name == "adam":
             optimizer = torch.optim.Adam(params, lr=lr, weight_decay=o.get("weight_decay", 5e-6))
         elif name == "sgd":

@@ -43,16 +43,14 @@ class WhiteningPretrainModule(PretrainModule):
                               eps=m["eps"], denom_offset=m["denom_offset"])
         self.loss_fn = WhiteningMSELoss(whitening, w_size=m["w_size"], w_iter=m["w_iter"], norm=m["norm"])
 
-    @property
-    def cov_weight(self) -> float:
+    def cov_weight(self, epoch: int) -> float:
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""
-        m = self.method
-        return m["cov_w"] if self.current_epoch < m["cov_stop"] else 0.0
+        return self.method["cov_w"] if epoch < self.method["cov_stop"] else 0.0
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         whitened = self.loss_fn.whitened_blocks(embeddings)
         mse = view_pair_mse(whitened, normalize=self.loss_fn.norm, view_dim=2)
-        cov_weight = self.cov_weight
+        cov_weight = self.cov_weight(self.current_epoch)
         if not cov_weight:
             return mse, {}
         penalty = covariance_penalty(embeddings, samples_as_variables=self.method["axis"] == "channel")
