@@ -11,12 +11,17 @@ Examples::
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from whitening_ssl.checkpoints import CheckpointError
 from whitening_ssl.config_checks import ConfigError
 from whitening_ssl.data import DatasetNotFoundError
 from whitening_ssl.train import run
+
+# run directory label: <method>_<dataset> for pretraining, the stage's name for evaluation stages
+# (whose method and dataset come from the checkpoint, not from the command line)
+OmegaConf.register_new_resolver(
+    "run_label", lambda stage, method, dataset: f"{method}_{dataset}" if stage == "pretrain" else stage, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -142,8 +142,9 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
 
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="unrecognised checkpoint contents"):
-        detect_format(torch.load(tmp_path / "other.pt"))
         load_encoder(tmp_path / "other.pt", PLAIN_RESNET18)
+    with pytest.raises(CheckpointError, match="unrecognised checkpoint contents"):
+        detect_format({"state_dict": {"encoder.conv1.weight": torch.zeros(1)}})
 
 
 def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
