@@ -31,24 +31,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn, device, repeats: int, warmup: int = 2) -> float:
-    """Median wall time in milliseconds."""
+def time_pair(first, second, device, repeats: int, warmup: int = 3):
+    """Median wall times (ms) of two calls, measured alternately so both see the same machine load."""
     for _ in range(warmup):
-        fn()
+        first()
+        second()
     _sync(device)
-    times = []
+    times = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            bucket.append(time.perf_counter() - start)
+    return tuple(1000 * statistics.median(t) for t in times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -69,8 +71,7 @@ def main() -> None:
                 perms = perms.view(1, batch // w_size, views, emb)
             whitening_mse_reference(list(h), subbatches, kind, axis, groups, permutations=perms).backward()
 
-        fast = time_call(batched, device, args.repeats)
-        slow = time_call(loop, device, args.repeats)
+        fast, slow = time_pair(batched, loop, device, args.repeats)
         print(f"{name:<10}{fast:>12.2f}{slow:>12.2f}{slow / fast:>9.1f}x")
 
 

@@ -137,3 +137,39 @@ def test_half_precision_and_autocast_whiten_in_float32():
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         whiten(torch.randn(2, 8, 4), **kwargs)
+
+
+@pytest.mark.parametrize("eps,offset", [(0.0, 1), (0.2, 0)])
+@pytest.mark.parametrize("name", ["CholeskyWhitening", "ZCAWhitening"])
+def test_closed_form_backward_passes_gradcheck(name, eps, offset):
+    import whitening_ssl.whitening as module
+
+    function = getattr(module, name)
+    x = _blocks(2, 12, 4, seed=6)
+    x = (x - x.mean(1, keepdim=True)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: function.apply(t, eps, offset), (x,))
+
+
+def test_zca_gradient_is_exact_with_repeated_eigenvalues():
+    # an exactly white block (zero-mean orthogonal columns): all eigenvalues of S equal 1. There
+    # W = S^-1/2 has dW = -dS / 2, so dLoss/dX = P (G - X sym(X^T G) / (m - 1)) with P the centring.
+    # The closed form gets it; autograd through eigh is undefined there and returns something else.
+    torch.manual_seed(0)
+    a = torch.randn(16, 4, dtype=torch.float64)
+    q, _ = torch.linalg.qr(a - a.mean(0))
+    x = (q * 15 ** 0.5).unsqueeze(0).requires_grad_()
+    weights = torch.randn(1, 16, 4, dtype=torch.float64)
+    (whiten(x, kind="zca", axis="batch") * weights).sum().backward()
+
+    g, xd = weights[0], x.detach()[0]
+    analytic = g - xd @ ((xd.T @ g + g.T @ xd) / 2) / 15
+    analytic = analytic - analytic.mean(0)
+    assert torch.allclose(x.grad[0], analytic, atol=1e-10)
+
+    x_eigh = x.detach().clone().requires_grad_()
+    xc = x_eigh - x_eigh.mean(1, keepdim=True)
+    eigenvalues, eigenvectors = torch.linalg.eigh(xc.transpose(1, 2) @ xc / 15)
+    assert torch.allclose(eigenvalues, torch.ones(1, 4, dtype=torch.float64))
+    plain = xc @ (eigenvectors * eigenvalues.rsqrt().unsqueeze(-2)) @ eigenvectors.transpose(1, 2)
+    (plain * weights).sum().backward()
+    assert not torch.allclose(x_eigh.grad, x.grad, atol=1e-3)
