@@ -210,20 +210,20 @@ def whiten(
 
         if permutation is None and random_groups:
             permutation = draw_channel_permutations(num_blocks, d, device=x.device)
-        if permutation is not None:
-            if permutation.shape != (num_blocks, d):
-                raise ValueError(f"permutation must have shape {(num_blocks, d)}, got {tuple(permutation.shape)}")
-            blocks = torch.gather(blocks, 2, permutation.unsqueeze(1).expand(num_blocks, m, d))
+        if permutation is not None and permutation.shape != (num_blocks, d):
+            raise ValueError(f"permutation must have shape {(num_blocks, d)}, got {tuple(permutation.shape)}")
 
-        c = d // groups
+        # Centring does not depend on the channel order: per channel over the m samples (batch) or
+        # per sample over all d channels, before grouping (channel). Work channels-first, [B, d, m],
+        # so that permuting channels and cutting groups is one gather and a free view.
+        centre_dim = 1 if axis == "batch" else 2
+        channels_first = (blocks - blocks.mean(dim=centre_dim, keepdim=True)).transpose(1, 2)
+        if permutation is not None:
+            index = permutation.unsqueeze(-1).expand(num_blocks, d, m)
+            channels_first = channels_first.gather(1, index)
+        grouped = channels_first.reshape(num_blocks, groups, d // groups, m)  # [B, g, c, m]
         if axis == "batch":
-            centred = blocks - blocks.mean(dim=1, keepdim=True)
-            # [B, g, observations=m, variables=c]
-            grouped = centred.reshape(num_blocks, m, groups, c).permute(0, 2, 1, 3)
-        else:
-            centred = blocks - blocks.mean(dim=2, keepdim=True)
-            # [B, g, observations=c, variables=m]
-            grouped = centred.reshape(num_blocks, m, groups, c).permute(0, 2, 3, 1)
+            grouped = grouped.transpose(-1, -2)  # observations m, variables c
 
         if kind == "cholesky":
             white = CholeskyWhitening.apply(grouped, eps, denom_offset)
@@ -233,12 +233,11 @@ def whiten(
             white = grouped @ whitening_matrix(covariance(grouped, eps, denom_offset), kind)
 
         if axis == "batch":
-            out = white.permute(0, 2, 1, 3).reshape(num_blocks, m, d)
-        else:
-            out = white.permute(0, 3, 1, 2).reshape(num_blocks, m, d)
-        if permutation is not None:
-            inverse = permutation.argsort(dim=1)
-            out = torch.gather(out, 2, inverse.unsqueeze(1).expand(num_blocks, m, d))
+            white = white.transpose(-1, -2)
+        white = white.reshape(num_blocks, d, m)
+        if permutation is not None:  # put every channel back where it came from
+            white = torch.zeros_like(white).scatter(1, index, white)
+        out = white.transpose(1, 2)
         return out.reshape(*lead, m, d)
 
 
