@@ -122,3 +122,15 @@ def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
     assert len(results) == 2
     kinds = sorted(json.loads(p.read_text())["config"]["method"]["whiten"] for p in results)
     assert kinds == ["cholesky", "zca"]
+
+
+def test_slurm_launcher_composes_for_a_sweep():
+    from hydra import compose, initialize_config_dir
+
+    overrides = ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4",
+                 "hydra.launcher.timeout_min=2880", "trainer=gpu", "trainer.devices=4", "trainer.strategy=ddp"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.gpus_per_node) == ("gpu", 4)
+    assert cfg.trainer.devices == 4 and cfg.trainer.strategy == "ddp"
