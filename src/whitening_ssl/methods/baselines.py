@@ -77,8 +77,7 @@ class BYOLModule(PretrainModule):
             online_params, target_params = list(online.parameters()), list(target.parameters())
             torch._foreach_mul_(target_params, tau)
             torch._foreach_add_(target_params, online_params, alpha=1 - tau)
-            for online_buffer, target_buffer in zip(online.buffers(), target.buffers()):
-                target_buffer.copy_(online_buffer)
+            torch._foreach_copy_(list(target.buffers()), list(online.buffers()))
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.update_target(self.tau)
