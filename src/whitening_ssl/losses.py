@@ -57,14 +57,14 @@ def view_pair_mse(z: Tensor, normalize: bool = True, view_dim: int = 0) -> Tenso
     With ``normalize``: per pair ``mean_n || z_i/|z_i| - z_j/|z_j| ||^2`` (= ``2 - 2 cos``), as
     W-MSE's ``norm_mse_loss``; without: ``F.mse_loss(z_i, z_j)`` (mean over samples and channels).
     All other dims of ``z`` (besides ``view_dim`` and the last, channel dim) index samples.
-    Pairs come from :func:`view_pairs`.
+    Pairs come from :func:`view_pairs`; with ``normalize`` each term is computed as the reference
+    does, ``2 - 2 z_i . z_j`` on unit vectors.
     """
     if normalize:
-        z = F.normalize(z, dim=-1)
+        first, second = view_pairs(F.normalize(z, dim=-1), view_dim=view_dim)
+        return (2 - 2 * (first * second).sum(-1)).mean()
     first, second = view_pairs(z, view_dim=view_dim)
-    squared = (first - second).square()  # [pairs, ..., d]
-    per_pair = squared.sum(-1).flatten(1).mean(1) if normalize else squared.flatten(1).mean(1)
-    return per_pair.mean()
+    return (first - second).square().flatten(1).mean(1).mean()
 
 
 class WhiteningMSELoss(nn.Module):
