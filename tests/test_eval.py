@@ -53,3 +53,20 @@ def test_topk_accuracies_are_micro_averaged():
     targets = torch.tensor([0, 1, 1, 2])
     acc = topk_accuracies(logits, targets, num_classes=3, topk=(1, 2, 5))
     assert acc[1] == 0.5 and acc[2] == 0.75 and acc[5] == 1.0
+
+
+def test_cosine_weighted_knn_matches_a_plain_loop():
+    gen = torch.Generator().manual_seed(2)
+    train_x, test_x = torch.randn(120, 5, generator=gen), torch.randn(30, 5, generator=gen)
+    train_y = torch.randint(0, 3, (120,), generator=gen)
+    got = knn_predict(train_x, train_y, test_x, k=7, weighting="cosine", temperature=0.1, chunk_size=11)
+    unit_train = train_x / train_x.norm(dim=1, keepdim=True)
+    expected = []
+    for x in test_x:
+        similarity = unit_train @ (x / x.norm())
+        nearest = similarity.argsort(descending=True)[:7]
+        votes = torch.zeros(3)
+        for index in nearest:
+            votes[train_y[index]] += torch.exp(similarity[index] / 0.1)
+        expected.append(votes.argmax())
+    assert torch.equal(got, torch.stack(expected))

@@ -193,25 +193,22 @@ def linear(cfg: DictConfig) -> Dict[str, Any]:
 
 def knn(cfg: DictConfig) -> Dict[str, Any]:
     """k-NN accuracy of the frozen backbone of ``cfg.ckpt``."""
-    from .eval import extract_features, knn_accuracy
+    from .eval import evaluate_encoder
 
     Path(str(cfg.run_dir)).mkdir(parents=True, exist_ok=True)
     encoder, dataset = _probe_source(cfg)
     datamodule = _eval_datamodule(dataset)
     datamodule.setup("fit")
     device = _device(cfg)
-    backbone = encoder.backbone.to(device)
     train_loader, test_loader = datamodule.eval_dataloaders()
-    train_x, train_y = extract_features(backbone, train_loader, device)
-    test_x, test_y = extract_features(backbone, test_loader, device)
-    accuracy = knn_accuracy(train_x, train_y, test_x, test_y, k=cfg.knn.k, weighting=cfg.knn.weighting,
-                            temperature=cfg.knn.temperature)
+    metrics = evaluate_encoder(encoder.backbone.to(device), train_loader, test_loader, device, knn_k=cfg.knn.k,
+                               linear_epochs=0, knn_weighting=cfg.knn.weighting, knn_temperature=cfg.knn.temperature)
     results = {
         "stage": "knn",
         **_base_results(cfg, encoder, dataset),
         "k": cfg.knn.k,
         "weighting": cfg.knn.weighting,
-        "final": {"knn_top1": 100.0 * accuracy},
+        "final": metrics,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     _finish(cfg, results, None)

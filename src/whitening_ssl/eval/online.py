@@ -20,11 +20,12 @@ from .linear import linear_probe
 
 
 def evaluate_encoder(encoder, train_loader, test_loader, device, knn_k: int = 5, linear_epochs: int = 500,
-                     seed: int = 0) -> Dict[str, float]:
-    """k-NN top-1 and linear top-1/top-5 (percent) of a frozen encoder on the eval splits."""
+                     seed: int = 0, knn_weighting: str = "majority", knn_temperature: float = 0.07) -> Dict[str, float]:
+    """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, of a frozen encoder."""
     train_x, train_y = extract_features(encoder, train_loader, device)
     test_x, test_y = extract_features(encoder, test_loader, device)
-    metrics = {"knn_top1": 100.0 * knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k)}
+    knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature)
+    metrics = {"knn_top1": 100.0 * knn}
     if linear_epochs > 0:
         accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed)
         metrics["linear_top1"] = 100.0 * accuracies[1]
