@@ -144,3 +144,13 @@ def test_imagenet_presets(epochs, cov_w, cov_stop):
     lin = linear.linear
     assert linear.stage == "linear" and lin.protocol == "standard" and lin.optimizer == "lars"
     assert lin.batch_size * linear.trainer.devices == 1024 and lin.lr == 0.1 and lin.weight_decay == 0.0
+
+
+def test_non_finite_loss_stops_training_with_a_clear_error():
+    module = WhiteningPretrainModule(TINY_BACKBONE, {"emb": 16, "head_size": 32, "whiten": "none", "axis": "batch",
+                                                     "groups": 1, "w_size": 8, "batch_size": 8})
+    module.compute_loss = lambda embeddings, views: (embeddings.sum() * float("nan"), {})
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, log_every_n_steps=1)
+    with pytest.raises(FloatingPointError, match="whitening covariance may be singular"):
+        trainer.fit(module, train_dataloaders=DataLoader(RandomViews(), batch_size=8, drop_last=True))

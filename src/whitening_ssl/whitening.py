@@ -94,7 +94,9 @@ class CholeskyWhitening(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, eps: float, denom_offset: int) -> Tensor:
         chol, info = torch.linalg.cholesky_ex(covariance(x, eps, denom_offset))
-        if info.any():  # the same host sync torch.linalg.cholesky does for its own check
+        # On the CPU check now (free); on a GPU a check would sync every step: a failed factorisation
+        # gives NaNs there instead, which the training loop reports at its next logging step.
+        if not x.is_cuda and info.any():
             raise torch.linalg.LinAlgError(
                 "whitening covariance is not positive definite (singular or rank-deficient embeddings): "
                 "use eps > 0 (shrinkage), a larger sub-batch for batch whitening or fewer groups for "

@@ -101,7 +101,12 @@ class PretrainModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         if logs:
             self.log_dict(logs, on_step=True, on_epoch=False)
-        if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:
+        if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:  # logging syncs anyway: check here
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss.item()} at step {self.global_step}: a whitening covariance may be singular "
+                    "(raise method.eps, the sub-batch size for batch whitening, or lower method.groups) or "
+                    "the learning rate too high; checkpoints saved so far are in the run directory's checkpoints/")
             self.log_dict(self.batch_metrics(embeddings), on_step=True, on_epoch=False)
         return loss
 
