@@ -12,6 +12,7 @@ import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from whitening_ssl.checkpoints import CheckpointError
 from whitening_ssl.config_checks import ConfigError
@@ -30,6 +31,10 @@ def main(cfg: DictConfig):
         return run(cfg)
     except (ConfigError, DatasetNotFoundError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except MissingMandatoryValue as error:
+        key = getattr(error, "full_key", None) or "a required value"
+        print(f"error: {key} has no value: give it on the command line, e.g. {key}=...", file=sys.stderr)
         sys.exit(2)
 
 

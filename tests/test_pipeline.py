@@ -84,12 +84,14 @@ BAD_INPUTS = [
     (["method.whiten=svd"], "method.whiten='svd' is not a whitening kind"),
     (["method.axis=rows"], "method.axis='rows' is not a whitening axis"),
     (["method.num_views=1"], "method.num_views=1 must be an integer >= 2"),
+    (["dataset=image_folder"], "dataset=image_folder needs its location: add dataset.root="),
 ]
 
 
 @pytest.mark.parametrize("overrides,message", BAD_INPUTS)
 def test_bad_configuration_raises_clear_error_before_training(overrides, message, tmp_path):
-    cfg = compose_config(overrides + TINY, run_dir=tmp_path)
+    tiny = [o for o in TINY if not (o.startswith("dataset=") and any(x.startswith("dataset=") for x in overrides))]
+    cfg = compose_config(overrides + tiny, run_dir=tmp_path)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run(cfg)
     assert not (tmp_path / "results.json").exists()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from omegaconf import DictConfig, OmegaConf
+
 from .whitening import WHITENING_AXES, WHITENING_KINDS
 
 COVARIANCE_KINDS = ("zca", "pca", "cholesky")
@@ -74,5 +76,8 @@ def check_run(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"stage={cfg['stage']} needs ckpt=PATH (a pretraining checkpoint)")
         return
     check_method(cfg["method"])
+    dataset = cfg["dataset"]
+    if isinstance(dataset, DictConfig) and OmegaConf.is_missing(dataset, "root"):
+        raise ConfigError(f"dataset={dataset['name']} needs its location: add dataset.root=/path/to/the/images")
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs={cfg['epochs']} must be at least 1")
