@@ -130,7 +130,8 @@ def test_small_dataset_paper_presets_hold_the_published_values(name):
 
 @pytest.mark.parametrize("epochs,cov_w,cov_stop", [(100, 0.005, 50), (200, 0.01, 100)])
 def test_imagenet_presets(epochs, cov_w, cov_stop):
-    cfg = compose_config([f"experiment=paper/imagenet_cw_rgp4_{epochs}ep"], run_dir="/tmp/unused")
+    cfg = compose_config([f"experiment=paper/imagenet_cw_rgp4_{epochs}ep", "dataset.root=/data/imagenet"],
+                         run_dir="/tmp/unused")
     check_run(cfg)
     m = cfg.method
     assert cfg.epochs == epochs and (m.cov_w, m.cov_stop) == (cov_w, cov_stop)

@@ -39,8 +39,10 @@ def test_method_presets_hold_the_paper_values():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_preset_composes_and_validates(experiment):
-    cfg = compose_config([f"experiment={experiment}", "ckpt=encoder.ckpt"], run_dir="/tmp/unused")
-    check_run(cfg)  # ckpt is only read by the evaluation stages (paper/imagenet_linear)
+    # ckpt is only read by the evaluation stages (paper/imagenet_linear); ImageNet has no default root
+    cfg = compose_config([f"experiment={experiment}", "ckpt=encoder.ckpt", "dataset.root=/data/images"],
+                         run_dir="/tmp/unused")
+    check_run(cfg)
 
 
 @pytest.mark.parametrize("method", METHODS)
