@@ -146,23 +146,11 @@ class ZCAWhitening(torch.autograd.Function):
         return grad_x, None, None
 
 
-def whitening_matrix(cov: Tensor, kind: str) -> Tensor:
-    """Whitening matrix ``W`` (``[..., p, p]``) for a stack of covariances, so that ``X W`` is white.
-
-    For ``cholesky`` prefer :func:`whiten` which uses a triangular solve instead of an inverse.
-    """
-    if kind == "cholesky":
-        chol = torch.linalg.cholesky(cov)
-        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
-        return torch.linalg.solve_triangular(chol, eye, upper=False).transpose(-1, -2)
-    if kind not in ("zca", "pca"):
-        raise ValueError(f"no whitening matrix for kind {kind!r}")
+def pca_matrix(cov: Tensor) -> Tensor:
+    """PCA whitening matrix ``U diag(|l|^-1/2)`` of a stack of covariances, eigenvalues in descending
+    order as the reference SVD gives them (so ``X W`` is white, rotated into the eigenbasis)."""
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
-    # The reference SVD gives singular values (= |eigenvalues|); PCA also keeps its descending order.
-    if kind == "pca":
-        eigenvalues, eigenvectors = eigenvalues.flip(-1), eigenvectors.flip(-1)
-    scaled = eigenvectors * eigenvalues.abs().rsqrt().unsqueeze(-2)
-    return scaled if kind == "pca" else scaled @ eigenvectors.transpose(-1, -2)
+    return eigenvectors.flip(-1) * eigenvalues.flip(-1).abs().rsqrt().unsqueeze(-2)
 
 
 def whiten(
@@ -231,8 +219,8 @@ def whiten(
             white = CholeskyWhitening.apply(grouped, eps, denom_offset)
         elif kind == "zca":
             white = ZCAWhitening.apply(grouped, eps, denom_offset)
-        else:
-            white = grouped @ whitening_matrix(covariance(grouped, eps, denom_offset), kind)
+        else:  # pca
+            white = grouped @ pca_matrix(covariance(grouped, eps, denom_offset))
 
         if axis == "batch":
             white = white.transpose(-1, -2)

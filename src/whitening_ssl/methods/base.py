@@ -47,7 +47,7 @@ class PretrainModule(pl.LightningModule):
         dataset: the dataset configuration, kept in the checkpoint so that evaluation stages
             (``stage=linear ckpt=...``) find the data and its normalisation without other arguments.
 
-    Per step: :meth:`embed_views` (backbone per view, as the paper's code, so BatchNorm statistics
+    Per step: :meth:`encode` (backbone per view, as the paper's code, so BatchNorm statistics
     are per view; ``method.bn_per_view=false`` runs one forward on all views), :meth:`compute_loss`
     (the method), and :meth:`batch_metrics`, the one hook for per-batch analysis metrics.
     """
@@ -77,9 +77,6 @@ class PretrainModule(pl.LightningModule):
             features = backbone(torch.cat(views))
         return head(features).view(len(views), views[0].shape[0], -1)
 
-    def embed_views(self, views: List[Tensor]) -> Tensor:
-        return self.encode(views)
-
     def gather_embeddings(self, embeddings: Tensor) -> Tensor:
         """Embeddings whose batch enters the loss together. One device (or per-GPU whitening): unchanged."""
         return embeddings
@@ -96,7 +93,7 @@ class PretrainModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         views = list(batch[0])
-        embeddings = self.gather_embeddings(self.embed_views(views))
+        embeddings = self.gather_embeddings(self.encode(views))
         loss, logs = self.compute_loss(embeddings, views)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         if logs:
