@@ -20,8 +20,8 @@ from whitening_ssl.data import (
     make_split_datasets,
     ssl_augmentation,
 )
-from whitening_ssl.data import datasets as datasets_module
-from whitening_ssl.data.datasets import FASHION_MNIST_SYSTEM_DIR
+from whitening_ssl.data import torchvision_sources
+from whitening_ssl.data.torchvision_sources import FASHION_MNIST_SYSTEM_DIR
 from whitening_ssl.data.transforms import ToRGB
 
 
@@ -55,7 +55,7 @@ def test_synthetic_multiview_batch_shapes_and_views_differ():
 
 def test_synthetic_eval_loaders_are_deterministic_and_count_classes():
     datamodule = _synthetic_datamodule()
-    assert datamodule.num_classes == 4 and datamodule.spec.remove_maxpool
+    assert datamodule.num_classes == 4 and datamodule.spec.stem == "cifar"
     train_loader, test_loader = datamodule.eval_dataloaders()
     first_images, first_labels = next(iter(test_loader))
     second_images, second_labels = next(iter(test_loader))
@@ -213,6 +213,6 @@ def test_fashion_mnist_prefers_files_under_root(tmp_path):
 
 
 def test_missing_fashion_mnist_suggests_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets_module, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "absent")
+    monkeypatch.setattr(torchvision_sources, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "absent")
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
         build_datasets("fashion_mnist", str(tmp_path))

@@ -6,9 +6,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.baseline_losses import byol_tau
-from whitening_ssl.config_checks import check_run
+from whitening_ssl.data import get_spec
+from whitening_ssl.stages import check_config
 from whitening_ssl.losses import covariance_penalty
 from whitening_ssl.methods import BYOLModule, WhiteningPretrainModule
+from whitening_ssl.training import NonFiniteLossError
 
 from helpers import compose_config
 
@@ -113,10 +115,10 @@ PAPER = {
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_small_dataset_paper_presets_hold_the_published_values(name):
     cfg = compose_config([f"experiment=paper/{name}"], run_dir="/tmp/unused")
-    check_run(cfg)
+    check_config(cfg, check_machine=False)
     epochs, lr, views, batch, w_size, groups, emb, head, w_iter = PAPER[name]
     m = cfg.method
-    assert (cfg.epochs, m.lr, m.num_views, m.batch_size, m.w_size, m.groups, m.emb, m.head_size, m.w_iter) == \
+    assert (cfg.epochs, m.lr, cfg.data.num_views, cfg.data.batch_size, m.w_size, m.groups, m.emb, m.head_size, m.w_iter) == \
         (epochs, lr, views, batch, w_size, groups, emb, head, w_iter)
     assert cfg.dataset.name in name and cfg.method.name in name and cfg.backbone.name == "resnet18"
     assert (m.optimizer, m.weight_decay, m.warmup_steps, m.schedule, list(m.drops), m.drop_gamma) == \
@@ -125,23 +127,26 @@ def test_small_dataset_paper_presets_hold_the_published_values(name):
         assert (m.whiten, m.axis, m.random_groups) == ("zca", "channel", True)
     else:
         assert (m.whiten, m.axis, m.random_groups) == ("cholesky", "batch", False)
-    assert cfg.dataset.remove_maxpool == name.startswith("cifar")
+    assert cfg.backbone.stem == "auto"
+    expected_stem = "cifar" if name.startswith("cifar") else "small"
+    assert get_spec(cfg.dataset.name, cfg.dataset.root).stem == expected_stem
 
 
 @pytest.mark.parametrize("epochs,cov_w,cov_stop", [(100, 0.005, 50), (200, 0.01, 100)])
 def test_imagenet_presets(epochs, cov_w, cov_stop):
     cfg = compose_config([f"experiment=paper/imagenet_cw_rgp4_{epochs}ep", "dataset.root=/data/imagenet"],
                          run_dir="/tmp/unused")
-    check_run(cfg)
+    check_config(cfg, check_machine=False)
     m = cfg.method
     assert cfg.epochs == epochs and (m.cov_w, m.cov_stop) == (cov_w, cov_stop)
-    assert (m.num_views, m.w_size, m.groups, m.emb, m.head_size, m.head_layers) == (4, 128, 2, 1024, 2048, 3)
-    assert m.batch_size * cfg.trainer.devices == 512 and cfg.trainer.sync_batchnorm
+    assert (cfg.data.num_views, m.w_size, m.groups, m.emb, m.head_size, m.head_layers) == (4, 128, 2, 1024, 2048, 3)
+    assert cfg.data.batch_size * cfg.trainer.devices == 512 and cfg.trainer.sync_batchnorm
     assert (m.optimizer, m.lr, m.momentum, m.weight_decay, m.schedule) == ("sgd", 0.1, 0.9, 1e-4, "cosine_epoch")
-    assert cfg.backbone.name == "resnet50" and not cfg.backbone.small_stem and cfg.dataset.name == "imagenet"
+    assert cfg.backbone.name == "resnet50" and cfg.backbone.stem == "auto" and cfg.dataset.name == "imagenet"
 
-    linear = compose_config(["experiment=paper/imagenet_linear", "ckpt=x.pth"], run_dir="/tmp/unused")
-    check_run(linear)
+    linear = compose_config(["experiment=paper/imagenet_linear", "ckpt=x.pth", "dataset.root=/data/imagenet"],
+                            run_dir="/tmp/unused")
+    check_config(linear, check_machine=False)
     lin = linear.linear
     assert linear.stage == "linear" and lin.protocol == "standard" and lin.optimizer == "lars"
     assert lin.batch_size * linear.trainer.devices == 1024 and lin.lr == 0.1 and lin.weight_decay == 0.0
@@ -153,5 +158,5 @@ def test_non_finite_loss_stops_training_with_a_clear_error():
     module.compute_loss = lambda embeddings, views: (embeddings.sum() * float("nan"), {})
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, log_every_n_steps=1)
-    with pytest.raises(FloatingPointError, match="whitening covariance may be singular"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan or inf\) at step 0 \(epoch 0\).*lower method.lr"):
         trainer.fit(module, train_dataloaders=DataLoader(RandomViews(), batch_size=8, drop_last=True))

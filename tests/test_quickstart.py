@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from whitening_ssl.train import run
+from whitening_ssl.stages import run
 
 from helpers import compose_config
 

@@ -7,15 +7,15 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torchvision
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from whitening_ssl.checkpoints import CheckpointError, detect_format, load_encoder
 from whitening_ssl.methods import LinearProbeModule
-from whitening_ssl.train import run
+from whitening_ssl.stages import run
 
 from helpers import compose_config
 
-PLAIN_RESNET18 = {"name": "resnet18", "small_stem": False}
+PLAIN_RESNET18 = {"name": "resnet18", "stem": "imagenet"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,6 @@ def test_linear_and_knn_stages_need_only_the_checkpoint(pretrained, tmp_path):
     assert results["backbone"] == "resnet_tiny" and results["method"] == "cw_rgp4"
     assert 0 <= results["final"]["linear_top1"] <= 100 and results["final"]["linear_top5"] >= results["final"]["linear_top1"]
     assert (tmp_path / "linear" / "linear_classifier.pt").exists()
-    assert (tmp_path / "linear" / "checkpoints" / "last.ckpt").exists()
 
     cfg = compose_config(["stage=knn", f"ckpt={pretrained}", "logger=none"], run_dir=tmp_path / "knn")
     run(cfg)
@@ -47,9 +46,8 @@ def test_linear_and_knn_stages_need_only_the_checkpoint(pretrained, tmp_path):
 
 def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     encoder = load_encoder(pretrained)
-    module = LinearProbeModule(encoder.backbone_cfg, num_classes=10, protocol="standard",
+    module = LinearProbeModule(encoder.backbone, encoder.feature_dim, num_classes=10,
                                optim={"optimizer": "lars", "lr": 0.1, "batch_size": 8})
-    module.backbone.load_state_dict(encoder.backbone.state_dict())
     before = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     module.train()
     assert not module.backbone.training and module.classifier.training
@@ -61,22 +59,6 @@ def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     trainer.fit(module, train_dataloaders=loader)
     after = module.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats untouched too
-
-
-def test_fast_linear_module_separates_linearly_separable_features():
-    gen = torch.Generator().manual_seed(0)
-    directions = torch.randn(5, 16, generator=gen)
-    labels = torch.randint(0, 5, (2000,), generator=gen)
-    features = directions[labels] * 3 + torch.randn(2000, 16, generator=gen)
-    train, test = TensorDataset(features[:1500], labels[:1500]), TensorDataset(features[1500:], labels[1500:])
-    module = LinearProbeModule({"name": "resnet_tiny", "width": 2}, num_classes=5, protocol="fast")
-    module.classifier = torch.nn.Linear(16, 5)
-    loader = DataLoader(train, batch_size=None, sampler=BatchSampler(RandomSampler(train), 1000, drop_last=False))
-    trainer = pl.Trainer(max_epochs=40, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False)
-    trainer.fit(module, train_dataloaders=loader)
-    (metrics,) = trainer.test(module, dataloaders=DataLoader(test, batch_size=500), verbose=False)
-    assert metrics["linear_test/top1"] > 0.95
 
 
 def _random_resnet18():
@@ -118,6 +100,25 @@ def test_torchvision_state_dict_loads_bit_identical(tmp_path):
     _assert_backbone_equals(encoder.backbone, model)
 
 
+@pytest.mark.parametrize("kernel,dataset_stem,expected", [(7, None, "imagenet"), (7, "cifar", "imagenet"),
+                                                          (3, "cifar", "cifar"), (3, "small", "small"),
+                                                          (3, None, "small")])
+def test_foreign_checkpoint_stem_is_read_from_conv1(tmp_path, kernel, dataset_stem, expected):
+    # backbone=resnet18 alone (stem auto): a 7x7 conv1 builds the ImageNet stem; a 3x3 one a small-image
+    # stem whose max-pool follows the dataset (kept when unknown); the choice is printed in one line
+    model = _random_resnet18()
+    if kernel == 3:
+        model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    state = {f"module.model.{k}": v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    torch.save({"state_dict": state}, tmp_path / "paper.pth.tar")
+    encoder = load_encoder(tmp_path / "paper.pth.tar", {"name": "resnet18", "stem": "auto"}, dataset_stem=dataset_stem)
+    assert encoder.backbone_cfg["stem"] == expected
+    assert encoder.notes == [f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={expected} "
+                             "(give backbone.stem= to choose)"]
+    assert isinstance(encoder.backbone.maxpool, torch.nn.Identity) == (expected == "cifar")
+    _assert_backbone_equals(encoder.backbone, model)
+
+
 def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_encoder(tmp_path / "nope.ckpt", PLAIN_RESNET18)
@@ -136,9 +137,15 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
     with pytest.raises(CheckpointError, match=r"missing keys \(layer1.*unexpected keys \(stage1"):
         load_encoder(tmp_path / "keys.pth", PLAIN_RESNET18)
 
-    torch.save(model.state_dict(), tmp_path / "shapes.pth")
-    with pytest.raises(CheckpointError, match=r"1 shape mismatches \(conv1.weight: checkpoint \[64, 3, 7, 7\] vs model \[64, 3, 3, 3\]\)"):
-        load_encoder(tmp_path / "shapes.pth", {"name": "resnet18", "small_stem": True})
+    torch.save(model.state_dict(), tmp_path / "stem.pth")  # a 7x7 conv1
+    with pytest.raises(CheckpointError, match=r"has a 7x7 conv1 but backbone.stem=cifar builds a 3x3 one"):
+        load_encoder(tmp_path / "stem.pth", {"name": "resnet18", "stem": "cifar"})
+
+    reshaped = dict(model.state_dict(), **{"layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)})
+    torch.save(reshaped, tmp_path / "shapes.pth")
+    with pytest.raises(CheckpointError, match=r"1 shape mismatches \(layer1.0.conv1.weight: checkpoint \[64, 64, 1, 1\] "
+                                              r"vs model \[64, 64, 3, 3\]\)"):
+        load_encoder(tmp_path / "shapes.pth", PLAIN_RESNET18)
 
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="unrecognised checkpoint contents"):
@@ -152,13 +159,13 @@ def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
 
     proc = _run_cli(["stage=linear", f"ckpt={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f"error: checkpoint not found: {tmp_path / 'missing.ckpt'} (check the ckpt= path)"
+    assert proc.stderr.strip().splitlines()[-1] == f"error: ckpt={tmp_path / 'missing.ckpt'}: checkpoint not found (check the path)"
 
 
 def test_export_round_trip_torchvision_and_detectron2(tmp_path):
     model = _random_resnet18()
     torch.save(model.state_dict(), tmp_path / "tv.pth")
-    base = ["stage=export", f"ckpt={tmp_path / 'tv.pth'}", "backbone=resnet18", "backbone.small_stem=false", "logger=none"]
+    base = ["stage=export", f"ckpt={tmp_path / 'tv.pth'}", "backbone=resnet18", "logger=none"]
     run(compose_config(base + [f"export.output={tmp_path / 'out.pth'}"], run_dir=tmp_path / "run"))
     fresh = torchvision.models.resnet18(weights=None)
     missing, unexpected = fresh.load_state_dict(torch.load(tmp_path / "out.pth"), strict=False)

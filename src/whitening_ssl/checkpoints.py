@@ -15,14 +15,15 @@ Loading is strict: a missing or unexpected backbone key, or a shape mismatch, ra
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .models import build_backbone
+from .models import STEMS, build_backbone
 
 CHECKPOINT_FORMATS = ("lightning", "paper", "torchvision")
 EXPORT_FORMATS = ("torchvision", "detectron2")
@@ -103,7 +104,7 @@ def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, Tensor],
                         f"vs model {list(expected[first].shape)})")
     if problems:
         raise CheckpointError(f"{source} does not match backbone={backbone_name}: {'; '.join(problems)}; "
-                              "check backbone= and backbone.small_stem")
+                              "check backbone= and backbone.stem")
     backbone.load_state_dict(state_dict, strict=True)
 
 
@@ -115,36 +116,116 @@ class LoadedEncoder:
     feature_dim: int
     format: str
     backbone_cfg: Dict[str, Any]
-    remove_maxpool: bool
     dataset_cfg: Optional[Dict[str, Any]] = None
     method_name: Optional[str] = None
     pretrain_epochs: Optional[int] = None
+    pretrain_config: Optional[Dict[str, Any]] = None
+    notes: list = field(default_factory=list)
 
 
-def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None, remove_maxpool: bool = False) -> LoadedEncoder:
+def _stem_of_saved_backbone(backbone: Mapping[str, Any], hparams: Mapping[str, Any]) -> Dict[str, Any]:
+    """The backbone configuration saved in this project's checkpoint, with its stem.
+
+    Checkpoints from before stems were named hold ``small_stem`` (backbone) and ``remove_maxpool``
+    (module): mapped to ``cifar`` / ``small`` / ``imagenet``.
+    """
+    backbone = dict(backbone)
+    if backbone.get("stem") in STEMS:
+        return backbone
+    small = backbone.pop("small_stem", True)
+    backbone["stem"] = ("cifar" if hparams.get("remove_maxpool") else "small") if small else "imagenet"
+    return backbone
+
+
+def _conv1_kernel(weights: Mapping[str, Tensor]) -> Optional[int]:
+    conv1 = weights.get("conv1.weight")
+    return int(conv1.shape[-1]) if conv1 is not None and conv1.dim() == 4 else None
+
+
+def _stem_of_foreign_checkpoint(weights: Mapping[str, Tensor], backbone_cfg: Mapping[str, Any], source: str,
+                                dataset_stem: Optional[str], notes: list) -> Dict[str, Any]:
+    """The stem of a paper-format or torchvision checkpoint: read from its ``conv1`` unless stated.
+
+    ``conv1`` 7x7 is the ImageNet stem; 3x3 is a small-image stem, with the max-pool as the dataset's
+    (``dataset_stem``) or kept when that is unknown. A stated ``backbone.stem`` that contradicts the
+    weights is an error.
+    """
+    backbone = dict(backbone_cfg)
+    kernel = _conv1_kernel(weights)
+    stated = backbone.get("stem", "auto")
+    if stated == "auto":
+        if kernel == 7:
+            backbone["stem"] = "imagenet"
+        elif kernel == 3:
+            backbone["stem"] = dataset_stem if dataset_stem in ("cifar", "small") else "small"
+        else:
+            backbone["stem"] = dataset_stem or "imagenet"
+        notes.append(f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={backbone['stem']} "
+                     "(give backbone.stem= to choose)")
+        return backbone
+    expected = 7 if stated == "imagenet" else 3
+    if kernel is not None and kernel != expected:
+        raise CheckpointError(f"{source} has a {kernel}x{kernel} conv1 but backbone.stem={stated} builds a "
+                              f"{expected}x{expected} one: drop backbone.stem (it is read from the file) or give "
+                              f"backbone.stem={'imagenet' if kernel == 7 else 'small'}")
+    return backbone
+
+
+def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
+                 dataset_stem: Optional[str] = None) -> LoadedEncoder:
     """Build the backbone a checkpoint describes and load its weights strictly.
 
-    For this project's checkpoints ``backbone_cfg``/``remove_maxpool`` are read from the checkpoint;
-    for the other formats they must be given (``backbone=``, ``dataset=`` on the command line).
+    For this project's checkpoints the backbone (with its stem), the dataset and the pretraining
+    configuration are read from the checkpoint. For the other formats ``backbone_cfg`` must name
+    the architecture (``backbone=resnet50``); its stem is read from the weights (see
+    :func:`_stem_of_foreign_checkpoint`), ``dataset_stem`` deciding the max-pool of a 3x3 stem.
     """
     obj = read_checkpoint(path)
     fmt = detect_format(obj)
-    dataset_cfg = method_name = pretrain_epochs = None
+    notes: list = []
+    weights = backbone_state_dict(obj, fmt)
+    dataset_cfg = method_name = pretrain_epochs = pretrain_config = None
     if fmt == "lightning":
         pretrain_epochs = int(obj["epoch"]) + 1 if "epoch" in obj else None  # epochs completed when saved
         hparams = obj["hyper_parameters"]
-        backbone_cfg = dict(hparams["backbone"])
-        remove_maxpool = bool(hparams.get("remove_maxpool", False))
+        backbone_cfg = _stem_of_saved_backbone(hparams["backbone"], hparams)
         dataset_cfg = dict(hparams["dataset"]) if hparams.get("dataset") else None
         method_name = (hparams.get("method") or {}).get("name")
+        for key, state in (obj.get("callbacks") or {}).items():
+            if "RunCheckpoints" in str(key) and isinstance(state, Mapping) and state.get("config"):
+                pretrain_config = state["config"]
     else:
         pretrain_epochs = obj.get("epoch") if isinstance(obj, Mapping) and isinstance(obj.get("epoch"), int) else None
-    if fmt != "lightning" and backbone_cfg is None:
-        raise CheckpointError(f"{path} is a {fmt} checkpoint: give backbone= (e.g. backbone=resnet50) and dataset=")
+        if backbone_cfg is None:
+            raise CheckpointError(f"{path} is a {fmt} checkpoint: give backbone= (e.g. backbone=resnet50) and dataset=")
+        backbone_cfg = _stem_of_foreign_checkpoint(weights, backbone_cfg, f"{path} ({fmt} checkpoint)", dataset_stem,
+                                                   notes)
     backbone_cfg = dict(backbone_cfg)
-    backbone, feature_dim = build_backbone(**backbone_cfg, remove_maxpool=remove_maxpool)
-    load_backbone_weights(backbone, backbone_state_dict(obj, fmt), f"{path} ({fmt} checkpoint)", backbone_cfg.get("name"))
-    return LoadedEncoder(backbone, feature_dim, fmt, backbone_cfg, remove_maxpool, dataset_cfg, method_name, pretrain_epochs)
+    backbone, feature_dim = build_backbone(**backbone_cfg)
+    load_backbone_weights(backbone, weights, f"{path} ({fmt} checkpoint)", backbone_cfg.get("name"))
+    return LoadedEncoder(backbone, feature_dim, fmt, backbone_cfg, dataset_cfg, method_name, pretrain_epochs,
+                         pretrain_config, notes)
+
+
+def check_checkpoint_file(checks, path: Any, key: str) -> None:
+    """``key=path`` names a readable checkpoint file: it exists and, for zip-format files (what
+    ``torch.save`` writes), its central directory is intact (a truncated file fails here, in
+    microseconds, instead of after the data is loaded)."""
+    path = Path(str(path))
+    if not checks.check_machine:
+        return
+    if not path.exists():
+        checks.add(f"{key}={path}: checkpoint not found (check the path)")
+    elif not path.is_file():
+        checks.add(f"{key}={path} is not a file: give the checkpoint file itself")
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head.startswith(b"PK") and not zipfile.is_zipfile(path):
+            checks.add(f"{key}={path} is truncated or damaged (its zip directory is missing): use another "
+                       "checkpoint, e.g. an earlier epochNNNN.ckpt of the same run")
+        elif not head.startswith(b"PK") and not head[:1] == b"\x80":
+            checks.add(f"{key}={path} is not a PyTorch checkpoint file")
 
 
 def detectron2_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Any]:

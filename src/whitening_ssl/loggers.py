@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+log = logging.getLogger("whitening_ssl")
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
@@ -38,21 +42,59 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     return "online" if wandb_credentials_available() else "offline"
 
 
-def build_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict] = None) -> Optional[Logger]:
-    """Logger from ``conf/logger/*.yaml``: ``kind`` is ``wandb``, ``csv`` or ``none``."""
-    kind = cfg.get("kind", "none")
-    if kind == "none":
+def _csv_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict],
+                resume_id: Optional[str]) -> Logger:
+    """``<run_dir>/csv/metrics.csv``; a run resumed into the same folder writes ``csv/resume_<k>/metrics.csv``
+    (Lightning's CSV logger would otherwise delete the first file)."""
+    folder = Path(run_dir) / "csv"
+    version = ""
+    if (folder / "metrics.csv").exists():
+        k = 1
+        while (folder / f"resume_{k}").exists():
+            k += 1
+        version = f"resume_{k}"
+    return CSVLogger(save_dir=run_dir, name="csv", version=version)
+
+
+def _wandb_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict],
+                  resume_id: Optional[str]) -> Optional[Logger]:
+    """W&B that never prompts; with ``resume_id`` (a resumed run) it continues that W&B run."""
+    mode = resolve_wandb_mode(cfg.get("mode", "auto"))
+    if mode == "disabled":
         return None
-    if kind == "csv":
-        return CSVLogger(save_dir=run_dir, name="csv", version="")
+    if mode == "offline" and rank_zero_only.rank == 0:
+        log.info(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    resume = {"id": resume_id, "resume": "allow"} if resume_id else {}
+    return WandbLogger(project=cfg.get("project", "whitening-ssl"), entity=cfg.get("entity"), name=run_name,
+                       save_dir=run_dir, mode=mode, tags=list(cfg.get("tags") or []), config=config, **resume)
+
+
+LOGGERS = {
+    "wandb": _wandb_logger,
+    "csv": _csv_logger,
+    "none": lambda cfg, run_dir, run_name, config, resume_id: None,
+}
+
+
+def check_logger(checks, cfg: Mapping[str, Any]) -> None:
+    """``logger.*``: a known kind, and a known W&B mode."""
+    kind = checks.choice(cfg, "kind", "logger.kind", LOGGERS)
     if kind == "wandb":
-        mode = resolve_wandb_mode(cfg.get("mode", "auto"))
-        if mode == "disabled":
-            return None
-        if mode == "offline":
-            print(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
-        os.environ.setdefault("WANDB_SILENT", "true")
-        logger = WandbLogger(project=cfg.get("project", "whitening-ssl"), entity=cfg.get("entity"), name=run_name,
-                             save_dir=run_dir, mode=mode, tags=list(cfg.get("tags") or []), config=config)
-        return logger
-    raise ValueError(f"logger.kind={kind!r}: use wandb, csv or none")
+        checks.choice(cfg, "mode", "logger.mode", WANDB_MODES, default="auto")
+
+
+def build_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict] = None,
+                 resume_id: Optional[str] = None) -> Optional[Logger]:
+    """Logger from ``conf/logger/*.yaml``: ``kind`` is a key of :data:`LOGGERS`."""
+    kind = cfg.get("kind", "none")
+    if kind not in LOGGERS:
+        raise ValueError(f"logger.kind={kind!r}: use one of {', '.join(LOGGERS)}")
+    return LOGGERS[kind](cfg, run_dir, run_name, config, resume_id)
+
+
+def wandb_run_id(logger: Optional[Logger]) -> Optional[str]:
+    """The W&B run id of ``logger`` (created on the main process), ``None`` for other loggers."""
+    if not isinstance(logger, WandbLogger) or rank_zero_only.rank != 0:
+        return None
+    return logger.experiment.id

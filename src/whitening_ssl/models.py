@@ -1,8 +1,8 @@
-"""Encoders and projection heads (PAPER_NOTES section 3).
+"""Encoders and projection heads.
 
 ``build_backbone`` returns a torchvision ResNet with ``fc`` removed (so its ``state_dict`` is a
-torchvision ResNet's minus ``fc``), optionally with the small-dataset stem: a 3x3 stride-1
-``conv1`` without bias, and no max-pool for 32-px datasets. ``resnet_tiny`` is the same
+torchvision ResNet's minus ``fc``), with the stem the papers use for the dataset: for small images a
+3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets. ``resnet_tiny`` is the same
 architecture family scaled down (BasicBlocks, one per stage, configurable width) for CPU tests and
 the quickstart.
 """
@@ -44,10 +44,12 @@ class _ScaledResNet(ResNet):
                     nn.init.zeros_(module.bn2.weight)
 
 
+STEMS = ("cifar", "small", "imagenet")
+
+
 def build_backbone(
     name: str = "resnet18",
-    small_stem: bool = True,
-    remove_maxpool: bool = False,
+    stem: str = "cifar",
     zero_init_residual: bool = True,
     width: int = 16,
     **_: object,
@@ -56,24 +58,39 @@ def build_backbone(
 
     Args:
         name: ``resnet18 | resnet34 | resnet50 | resnet_tiny``.
-        small_stem: replace ``conv1`` by a 3x3, stride 1, padding 1 conv without bias (small images).
-        remove_maxpool: drop the stem max-pool (CIFAR-size images only).
+        stem: ``cifar`` (``conv1`` 3x3 stride 1 without bias, no max-pool: 32 px images), ``small``
+            (the same ``conv1`` with the max-pool: STL-10 and Tiny-ImageNet at 64 px, as the paper's
+            code) or ``imagenet`` (torchvision's 7x7 stride-2 ``conv1`` and max-pool). ``backbone.stem:
+            auto`` in the configuration picks the dataset's (``DatasetSpec.stem``) before this is called.
         zero_init_residual: zero the last BN of every residual branch, as the papers do.
         width: first-stage width of ``resnet_tiny`` (stages are width x 1, 2, 4, 8).
     """
+    if stem not in STEMS:
+        raise ValueError(f"backbone.stem={stem!r} is not available: use auto or one of {', '.join(STEMS)}")
     if name == "resnet_tiny":
         model: ResNet = _ScaledResNet([width, 2 * width, 4 * width, 8 * width], [1, 1, 1, 1], zero_init_residual)
     elif name in BACKBONES:
         model = getattr(models, name)(weights=None, zero_init_residual=zero_init_residual)
     else:
         raise ValueError(f"unknown backbone {name!r}: use one of {', '.join(BACKBONES)}")
-    if small_stem:
+    if stem in ("cifar", "small"):
         model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    if remove_maxpool:
+    if stem == "cifar":
         model.maxpool = nn.Identity()
     feature_dim = model.fc.in_features
     model.fc = nn.Identity()
     return model, feature_dim
+
+
+def resolve_stem(backbone: dict, dataset_stem: str | None) -> dict:
+    """``backbone`` with ``stem: auto`` replaced by the dataset's stem (other values kept)."""
+    backbone = dict(backbone)
+    if backbone.get("stem", "auto") == "auto":
+        if dataset_stem is None:
+            raise ValueError("backbone.stem=auto needs a dataset to take the stem from: give backbone.stem="
+                             f"{'|'.join(STEMS)}")
+        backbone["stem"] = dataset_stem
+    return backbone
 
 
 def projection_head(in_dim: int, emb: int, hidden: int = 1024, layers: int = 2, batch_norm: bool = True) -> nn.Sequential:

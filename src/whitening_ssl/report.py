@@ -5,11 +5,21 @@ Usage::
     python -m whitening_ssl.report PATH [PATH ...] [--output FILE]
 
 Every ``results.json`` under each PATH (a run directory, a Hydra sweep directory, or the file
-itself) is read; runs of the same (method, dataset) are merged into one row: the mean, and with
-more than one run the sample standard deviation and n. A separate ``stage=linear`` (``stage=knn``)
-run gives the row's linear (k-NN) figure in place of the online evaluation of pretraining; such
-figures are marked ``‡``. The table is printed and written to ``--output`` (default
-``PATH/reproduction.md`` when a single directory is given).
+itself) is read. Runs are merged into one row when they share (method, dataset) and every setting
+that differs between the runs of that (method, dataset): only seeds are averaged. A row gives the
+mean, and with more than one run the sample standard deviation and n. A separate ``stage=linear``
+(``stage=knn``) run gives the row's linear (k-NN) figure in place of the online evaluation of
+pretraining; such figures are marked ``‡``. The table is printed and written to ``--output``
+(default ``PATH/reproduction.md`` when a single directory is given).
+
+Settings: a run's ``config`` (its resolved Hydra configuration) flattened into dotted keys
+(``method.whiten``, ``trainer.precision``; lists as JSON), less the bookkeeping keys of
+:data:`IGNORED_SETTINGS` (seeds, paths, logging, worker counts, ...). A linear / k-NN run's settings
+are those of the pretraining run it evaluated (``pretrain_config``) plus its own ``linear.*`` /
+``knn.*``; without ``pretrain_config`` its pretraining settings are unknown, and it joins the only
+pretraining setting of its (method, dataset) when there is one. The keys whose values differ become
+columns of the table, e.g. after ``python run.py -m method.whiten=zca,cholesky`` a ``method.whiten``
+column with one row per whitening.
 
 ImageNet rows are split by pretraining epochs, as the paper's number depends on them: a pretraining
 run's ``epochs``, or ``pretrain_epochs`` for a linear / k-NN run (whose ``epochs`` are the probe's);
@@ -26,8 +36,9 @@ import os
 import statistics
 import sys
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .paper_results import CITATION, paper_numbers
 
@@ -118,6 +129,125 @@ def collect_results(path: Union[str, os.PathLike]) -> List[Dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Settings
+
+#: Flattened keys (``fnmatch`` patterns; ``X.*`` also matches ``X`` itself) that do not change a run's
+#: result: seeds (averaged over), paths, logging, worker counts and evaluation schedules. The
+#: ``data.*`` / ``model.dataset.*`` entries are config.yaml's interpolated copies of ``dataset.*``.
+IGNORED_SETTINGS = (
+    "seed", "eval.seed", "run_dir", "ckpt_path", "ckpt", "experiment_name", "stage", "logger.*", "hydra.*",
+    "checkpoint_every*", "dataset.root", "dataset.download", "data.root", "data.download", "model.dataset.root",
+    "model.dataset.download", "*num_workers", "*eval_batch_size", "trainer.enable_progress_bar",
+    "trainer.log_every_n_steps", "trainer.default_root_dir", "eval.every_n_epochs*", "eval.enabled",
+    "eval.evaluate_untrained", "analysis.*",
+)
+#: Also ignored in a pretraining configuration: what only the evaluation stages read.
+PRETRAIN_IGNORED_SETTINGS = ("linear.*", "knn.*", "export.*", "dataset_from_ckpt")
+#: Evaluation stages whose own section (``linear.*``, ``knn.*``) is a setting of their figure.
+EVAL_STAGES = ("linear", "knn")
+#: Sections config.yaml fills by interpolation (``model.method: ${method}``, ``data.batch_size:
+#: ${method.batch_size}``): when a copy varies exactly like another key, the column is the other key.
+COPY_SECTIONS = ("model", "data")
+
+PRETRAIN_SCOPE = "pretrain"
+# A setting's value as compared and sorted: (0, number) | (1, text); _ABSENT sorts after both.
+SettingValue = Tuple[int, Union[int, float, str]]
+_ABSENT: SettingValue = (2, "")
+
+
+def flatten_settings(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested mappings as dotted keys (``{"method": {"whiten": "zca"}}`` -> ``{"method.whiten": "zca"}``).
+
+    Lists become JSON strings; empty mappings (``dataset.options: {}``) give no key.
+    """
+    flat: Dict[str, Any] = {}
+    for name, value in config.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_settings(value, key + "."))
+        elif isinstance(value, (list, tuple)):
+            flat[key] = json.dumps(value, sort_keys=True)
+        else:
+            flat[key] = value
+    return flat
+
+
+def _ignored(key: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatchcase(key, pattern) or (pattern.endswith(".*") and key == pattern[:-2]) for pattern in patterns)
+
+
+def _kept(config: Mapping[str, Any], patterns: Sequence[str]) -> Dict[str, Any]:
+    return {key: value for key, value in flatten_settings(config).items() if not _ignored(key, patterns)}
+
+
+def run_settings(result: Mapping[str, Any]) -> Tuple[Dict[str, Any], FrozenSet[str]]:
+    """The settings of one run as flattened keys, and the scopes they cover.
+
+    Scopes: ``"pretrain"`` when the pretraining configuration is known (a pretraining run's
+    ``config``, an evaluation run's ``pretrain_config``), ``"linear"`` / ``"knn"`` when an evaluation
+    run's own ``config`` gives its ``linear.*`` / ``knn.*``. A key outside a run's scopes is unknown
+    for that run, not different.
+    """
+    stage = result.get("stage", "pretrain")
+    config = result.get("config")
+    pretrain_config = config if stage == "pretrain" else result.get("pretrain_config")
+    settings: Dict[str, Any] = {}
+    scopes = set()
+    if isinstance(pretrain_config, Mapping):
+        settings.update(_kept(pretrain_config, IGNORED_SETTINGS + PRETRAIN_IGNORED_SETTINGS))
+        scopes.add(PRETRAIN_SCOPE)
+    if stage in EVAL_STAGES and isinstance(config, Mapping):
+        own = config.get(stage)
+        settings.update(_kept({stage: own if isinstance(own, Mapping) else {}}, IGNORED_SETTINGS))
+        scopes.add(stage)
+    return settings, frozenset(scopes)
+
+
+def _scope(key: str) -> str:
+    section = key.partition(".")[0]
+    return section if section in EVAL_STAGES else PRETRAIN_SCOPE
+
+
+def _setting_value(value: Any) -> SettingValue:
+    """Comparable form: numbers by value (256 == 256.0, sorted numerically), the rest as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (0, value)
+    if isinstance(value, float) and math.isfinite(value):
+        return (0, value)
+    return (1, value if isinstance(value, str) else json.dumps(value))  # true, false, null, NaN
+
+
+def _setting_text(value: SettingValue) -> str:
+    if value == _ABSENT:
+        return MISSING
+    rank, payload = value
+    return repr(payload) if rank == 0 else str(payload)
+
+
+def _column_rank(key: str) -> Tuple[bool, int, str]:
+    """Which of several keys that vary alike names the column: not a copy, shallowest, alphabetical."""
+    return (key.partition(".")[0] in COPY_SECTIONS, key.count("."), key)
+
+
+def _setting_columns(runs: Sequence[Tuple[Dict[str, SettingValue], FrozenSet[str]]]) -> List[str]:
+    """The keys whose values differ between ``runs`` (sorted), one per set of keys that vary alike.
+
+    A key differs when the runs that know its scope hold two or more values for it (absent counts
+    as a value there: ``+method.extra=1`` on one run is a difference). Keys with the same value on
+    every run (``method.whiten`` and its copy ``model.method.whiten``) give one column.
+    """
+    by_pattern: Dict[Tuple[SettingValue, ...], str] = {}
+    for key in sorted(set().union(*(values for values, _ in runs))):
+        scope = _scope(key)
+        if len({values.get(key, _ABSENT) for values, scopes in runs if scope in scopes}) < 2:
+            continue
+        pattern = tuple(values.get(key, _ABSENT) for values, _ in runs)
+        if pattern not in by_pattern or _column_rank(key) < _column_rank(by_pattern[pattern]):
+            by_pattern[pattern] = key
+    return sorted(by_pattern.values())
+
+
+# --------------------------------------------------------------------------------------------------
 # Grouping
 
 
@@ -144,7 +274,7 @@ class Figure:
 
 @dataclass
 class Row:
-    """One (method, dataset) line of the table (ImageNet: one per pretraining epochs)."""
+    """One line of the table: (method, dataset, ImageNet pretraining epochs, differing settings)."""
 
     method: str
     dataset: str
@@ -153,6 +283,8 @@ class Row:
     linear: Figure = field(default_factory=Figure)
     knn: Figure = field(default_factory=Figure)
     paper: Dict[str, Any] = field(default_factory=dict)  # paper_results.paper_numbers(...)
+    settings: Dict[str, str] = field(default_factory=dict)  # differing setting -> value as shown
+    settings_order: Tuple[SettingValue, ...] = ()  # the settings' values as sorted (numbers numerically)
 
     @property
     def runs(self) -> int:
@@ -180,7 +312,7 @@ class Row:
         d = DATASET_ORDER.index(self.dataset) if self.dataset in DATASET_ORDER else len(DATASET_ORDER)
         base = _base_method(self.method)
         m = METHOD_ORDER.index(base) if base else len(METHOD_ORDER)
-        return (d, self.dataset, m, self.method, self.epochs is None, self.epochs or 0)
+        return (d, self.dataset, m, self.method, self.epochs is None, self.epochs or 0, self.settings_order)
 
 
 def _base_method(method: str) -> Optional[str]:
@@ -198,14 +330,8 @@ def _epochs(result: Dict[str, Any]) -> Optional[int]:
         return None
 
 
-def build_rows(results: Iterable[Dict[str, Any]]) -> List[Row]:
-    """Group results by (method, dataset) (ImageNet: and pretraining epochs) into sorted rows.
-
-    Per metric, the figures of separate evaluation runs (``stage`` linear for ``linear_top1``,
-    ``knn`` for ``knn_top1``) take precedence over the online figures of pretraining runs: when a
-    row has any, only those are averaged.
-    """
-    results = list(results)
+def _by_method_dataset(results: List[Dict[str, Any]]) -> Dict[Tuple[str, str, Optional[int]], List[Dict[str, Any]]]:
+    """Results by (method, dataset, ImageNet pretraining epochs or None)."""
     keyed: List[Tuple[Tuple[str, str, Optional[int]], Dict[str, Any]]] = []
     for result in results:
         epochs = _epochs(result) if result["dataset"] == "imagenet" else None
@@ -218,24 +344,51 @@ def build_rows(results: Iterable[Dict[str, Any]]) -> List[Row]:
     for i, ((method, dataset, epochs), result) in enumerate(keyed):
         if dataset == "imagenet" and epochs is None and len(known.get((method, dataset), ())) == 1:
             keyed[i] = ((method, dataset, next(iter(known[(method, dataset)]))), result)
-
     groups: Dict[Tuple[str, str, Optional[int]], List[Dict[str, Any]]] = {}
     for key, result in keyed:
         groups.setdefault(key, []).append(result)
+    return groups
 
+
+def _row(method: str, dataset: str, epochs: Optional[int], members: List[Dict[str, Any]],
+         settings: Dict[str, SettingValue]) -> Row:
+    """Merge ``members`` (the runs of one setting) into a row; ``settings``: its differing settings."""
+    row = Row(method, dataset, epochs, paths=[str(r.get("_path", "?")) for r in members],
+              paper=paper_numbers(method, dataset, epochs),
+              settings={key: _setting_text(value) for key, value in settings.items() if value != _ABSENT},
+              settings_order=tuple(settings.values()))
+    for metric, stage in METRICS:
+        staged = [r["final"][metric] for r in members
+                  if r.get("stage") == stage and r["final"].get(metric) is not None]
+        online = [r["final"][metric] for r in members
+                  if r.get("stage", "pretrain") == "pretrain" and r["final"].get(metric) is not None]
+        figure = row.figure(metric)
+        figure.values = [float(v) for v in (staged or online)]
+        figure.from_stage = bool(staged)
+    return row
+
+
+def build_rows(results: Iterable[Dict[str, Any]]) -> List[Row]:
+    """Group results into sorted rows: by (method, dataset) (ImageNet: and pretraining epochs) and
+    the settings that differ between the runs of that (method, dataset) (see :func:`run_settings`).
+
+    Runs left in one row differ only in seeds and ignored keys: their figures are averaged. Per
+    metric, the figures of separate evaluation runs (``stage`` linear for ``linear_top1``, ``knn``
+    for ``knn_top1``) take precedence over the online figures of pretraining runs: when a row has
+    any, only those are averaged.
+    """
     rows = []
-    for (method, dataset, epochs), members in groups.items():
-        row = Row(method, dataset, epochs, paths=[str(r.get("_path", "?")) for r in members],
-                  paper=paper_numbers(method, dataset, epochs))
-        for metric, stage in METRICS:
-            staged = [r["final"][metric] for r in members
-                      if r.get("stage") == stage and r["final"].get(metric) is not None]
-            online = [r["final"][metric] for r in members
-                      if r.get("stage", "pretrain") == "pretrain" and r["final"].get(metric) is not None]
-            figure = row.figure(metric)
-            figure.values = [float(v) for v in (staged or online)]
-            figure.from_stage = bool(staged)
-        rows.append(row)
+    for (method, dataset, epochs), members in _by_method_dataset(list(results)).items():
+        runs = []
+        for result in members:
+            values, scopes = run_settings(result)
+            runs.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
+        columns = _setting_columns(runs)
+        by_setting: Dict[Tuple[SettingValue, ...], List[Dict[str, Any]]] = {}
+        for result, (values, _) in zip(members, runs):
+            by_setting.setdefault(tuple(values.get(key, _ABSENT) for key in columns), []).append(result)
+        rows += [_row(method, dataset, epochs, group, dict(zip(columns, setting)))
+                 for setting, group in by_setting.items()]
     rows.sort(key=Row.sort_key)
     return rows
 
@@ -265,11 +418,21 @@ def _delta(row: Row, metric: str) -> str:
     return MISSING if value is None else f"{value:+.2f}"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def markdown_table(rows: Sequence[Row]) -> str:
-    """The reproduction table in Markdown, with its footnotes (ends with a newline)."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    """The reproduction table in Markdown, with its footnotes (ends with a newline).
+
+    The settings that differ between runs (:func:`build_rows`) are extra columns after ``dataset``,
+    headed by their dotted key; ``–`` where a row does not vary (or has no) such setting.
+    """
+    columns = sorted(set().union(*(row.settings for row in rows)))
+    header = [*HEADER[:2], *map(_cell, columns), *HEADER[2:]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
-        cells = [row.method, row.label, str(row.runs)]
+        cells = [row.method, row.label, *(_cell(row.settings.get(key, MISSING)) for key in columns), str(row.runs)]
         for metric, _ in METRICS:
             cells += [_ours(row.figure(metric)), _paper(row, metric), _delta(row, metric)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -280,6 +443,11 @@ def markdown_table(rows: Sequence[Row]) -> str:
         "separate stage=linear / stage=knn evaluation (preferred to the online evaluation of pretraining). "
         "Δ = ours - paper. runs: results.json files merged.",
     ]
+    if columns:
+        lines.append(
+            "Setting columns (dotted configuration keys): the values that differ between runs of one method and "
+            "dataset; for a linear / k-NN evaluation those of the pretraining run it evaluated, and its own linear.* / "
+            f"knn.*. Runs differing only in seed, paths, logging or workers share a row. {MISSING}: not varied there.")
     return "\n".join(lines) + "\n"
 
 

@@ -1,58 +1,46 @@
-"""Lightning DataModule serving multi-view pretraining batches and evaluation loaders."""
+"""Lightning DataModules: multi-view pretraining batches, and the labelled splits of evaluation."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from whitening_ssl.data.datasets import (
-    DatasetSpec,
-    build_datasets,
-    check_dataset_available,
-    get_spec,
-    make_split_datasets,
-)
+from whitening_ssl.data.datasets import build_datasets, check_dataset_available, make_split_datasets, parse
+from whitening_ssl.data.registry import DatasetSpec
 
 
-class SSLDataModule(pl.LightningDataModule):
-    """Data for self-supervised pretraining plus the splits its evaluation needs.
+def skipped_images(*datasets: Optional[Dataset]) -> list[str]:
+    """Undecodable image files skipped so far by any of ``datasets`` (through transforms and subsets)."""
+    found: list[str] = []
+    for dataset in datasets:
+        while dataset is not None and not hasattr(dataset, "skipped_images"):
+            dataset = getattr(dataset, "base", None) or getattr(dataset, "dataset", None)
+        if dataset is not None:
+            found.extend(path for path in dataset.skipped_images() if path not in found)
+    return found
 
-    ``train_dataloader()`` yields ``(views, labels)`` where ``views`` is a list
-    of ``num_views`` tensors ``[B, 3, H, W]`` of the same images, augmented
-    independently. ``eval_dataloaders()`` gives the labelled train and test
-    splits with the deterministic evaluation transform, for a linear probe or
-    k-NN on frozen features. ``dataset_options`` are passed to
-    :func:`~whitening_ssl.data.datasets.build_datasets` (``image_size``,
-    ``num_samples``, ``train_subset``, ``augmentation``, ``class_list``, ...;
-    see :class:`~whitening_ssl.data.datasets.DatasetOptions`).
-    """
 
-    def __init__(
-        self,
-        name: str,
-        root: str = "./data",
-        download: bool = False,
-        batch_size: int = 256,
-        eval_batch_size: int = 512,
-        num_views: int = 2,
-        num_workers: int = 4,
-        pin_memory: bool = True,
-        **dataset_options: Any,
-    ) -> None:
+class _DatasetModule(pl.LightningDataModule):
+    """What both DataModules share: the dataset's name, root and options (parsed once), its spec."""
+
+    splits: tuple[str, ...] = ()
+
+    def __init__(self, name: str, root: str = "./data", download: bool = False, eval_batch_size: int = 512,
+                 num_workers: int = 4, pin_memory: bool = True, on_bad_image: str = "skip",
+                 **dataset_options: Any) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.on_bad_image = on_bad_image
         self.name = name
         self.root = root
         self.download = download
-        self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
-        self.num_views = num_views
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.dataset_options = dict(dataset_options)
+        self.entry, self.options = parse(name, self.dataset_options)
         self._spec: DatasetSpec | None = None
         self.pretrain_dataset: Dataset | None = None
         self.train_eval_dataset: Dataset | None = None
@@ -63,35 +51,43 @@ class SSLDataModule(pl.LightningDataModule):
         check_dataset_available(self.name, self.root, self.download, **self.dataset_options)
 
     def prepare_data(self) -> None:
-        """Download the dataset if allowed (Lightning calls this on one process only)."""
-        if self.download:
-            build_datasets(self.name, self.root, download=True, **self.dataset_options)
+        """Download the dataset if allowed (Lightning calls this on one process per node)."""
+        if self.download and self.entry.downloadable:
+            build_datasets(self.name, self.root, download=True, splits=self.splits, **self.dataset_options)
         else:
             self.check_available()
-
-    def setup(self, stage: str | None = None) -> None:
-        """Build the transformed datasets once (idempotent across fit/validate/test stages)."""
-        if self.pretrain_dataset is not None:
-            return
-        splits = make_split_datasets(
-            self.name, self.root, download=False, num_views=self.num_views, **self.dataset_options
-        )
-        self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
 
     @property
     def spec(self) -> DatasetSpec:
         """Dataset constants; available before ``setup()`` (computed without loading images)."""
         if self._spec is None:
-            self._spec = get_spec(self.name, self.root, **self.dataset_options)
+            from whitening_ssl.data.datasets import _resolved_spec
+            from pathlib import Path
+
+            self._spec = _resolved_spec(self.entry, Path(self.root), self.options)
         return self._spec
 
     @property
     def num_classes(self) -> int:
         return self.spec.num_classes
 
+    def eval_datasets(self) -> tuple[Dataset, Dataset]:
+        """The labelled (train, test) splits with the deterministic evaluation transform."""
+        if self.train_eval_dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting the evaluation sets")
+        return self.train_eval_dataset, self.test_eval_dataset
+
+    def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
+        """(labelled train, test) loaders with the evaluation transform, in fixed order."""
+        return tuple(self._loader(dataset, self.eval_batch_size, train=False) for dataset in self.eval_datasets())
+
+    def skipped_images(self) -> list[str]:
+        """Undecodable files skipped so far (``data.on_bad_image=skip``)."""
+        return skipped_images(self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset)
+
     def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
-            raise RuntimeError("SSLDataModule.setup() must be called before requesting dataloaders")
+            raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting dataloaders")
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -102,22 +98,60 @@ class SSLDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
         )
 
+
+class SSLDataModule(_DatasetModule):
+    """Data for self-supervised pretraining plus the labelled splits its online evaluation needs.
+
+    ``train_dataloader()`` yields ``(views, labels)`` where ``views`` is a list of ``num_views``
+    tensors ``[B, 3, H, W]`` of the same images, augmented independently. ``eval_datasets()`` /
+    ``eval_dataloaders()`` give the labelled train and test splits with the deterministic
+    evaluation transform. ``dataset_options`` are the dataset's options
+    (:class:`~whitening_ssl.data.registry.DatasetOptions`).
+    """
+
+    splits = ("pretrain", "train", "test")
+
+    def __init__(self, name: str, root: str = "./data", download: bool = False, batch_size: int = 256,
+                 eval_batch_size: int = 512, num_views: int = 2, num_workers: int = 4, pin_memory: bool = True,
+                 on_bad_image: str = "skip", **dataset_options: Any) -> None:
+        super().__init__(name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image,
+                         **dataset_options)
+        self.batch_size = batch_size
+        self.num_views = num_views
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the transformed datasets once (idempotent across fit/validate/test stages)."""
+        if self.pretrain_dataset is not None:
+            return
+        splits = make_split_datasets(self.name, self.root, download=False, num_views=self.num_views,
+                                     splits=self.splits, on_bad_image=self.on_bad_image, **self.dataset_options)
+        self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
+
     def train_dataloader(self) -> DataLoader:
         """Shuffled multi-view pretraining batches; the last incomplete batch is dropped.
 
-        Whitening needs full batches, so a dataset smaller than one batch is
-        an error rather than a silently empty epoch.
+        Whitening needs full batches, so a dataset smaller than one batch is an error rather than a
+        silently empty epoch.
         """
         if self.pretrain_dataset is not None and len(self.pretrain_dataset) < self.batch_size:
             raise ValueError(
-                f"batch_size={self.batch_size} exceeds the {len(self.pretrain_dataset)} pretraining images "
+                f"data.batch_size={self.batch_size} exceeds the {len(self.pretrain_dataset)} pretraining images "
                 f"of '{self.name}': no full batch can be formed; lower the batch size"
             )
         return self._loader(self.pretrain_dataset, self.batch_size, train=True)
 
-    def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
-        """(labelled train, test) loaders with the evaluation transform, in fixed order."""
-        return (
-            self._loader(self.train_eval_dataset, self.eval_batch_size, train=False),
-            self._loader(self.test_eval_dataset, self.eval_batch_size, train=False),
-        )
+
+class EvalDataModule(_DatasetModule):
+    """Only the labelled train and test splits, with the evaluation transform (k-NN, fast linear probe).
+
+    Never builds the pretraining split (STL-10's 100k unlabeled images are not loaded).
+    """
+
+    splits = ("train", "test")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_eval_dataset is not None:
+            return
+        splits = make_split_datasets(self.name, self.root, download=False, splits=self.splits,
+                                     on_bad_image=self.on_bad_image, **self.dataset_options)
+        self.train_eval_dataset, self.test_eval_dataset, self._spec = splits.train, splits.test, splits.spec

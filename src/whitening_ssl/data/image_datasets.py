@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from whitening_ssl.data.verify import BadImageGuard
+
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 
@@ -80,21 +82,39 @@ class ArrayImageDataset(Dataset):
 
 
 class ImagePathDataset(Dataset):
-    """Images stored as files, listed as ``(path, label)`` samples; loaded as RGB PIL images."""
+    """Images stored as files, listed as ``(path, label)`` samples; loaded as RGB PIL images.
 
-    def __init__(self, samples: Sequence[tuple[str, int]], classes: Sequence[str]) -> None:
+    ``on_bad_image`` says what happens when a file cannot be decoded (empty,
+    truncated, not an image): ``"skip"`` (the default) warns once naming the
+    file and returns the next decodable item instead; ``"stop"`` raises
+    :class:`~whitening_ssl.data.verify.BadImageError` naming the file. Skip is
+    the default because a multi-day run should not die at epoch 50 over one
+    corrupt file among a million: every skip is warned about by name and
+    listed by :meth:`skipped_images` for the end-of-run summary, and a broken
+    dataset (100 consecutive bad files) still stops the run. Choose ``"stop"``
+    when every image must be used exactly as listed.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str, int]], classes: Sequence[str], on_bad_image: str = "skip") -> None:
         self.samples = list(samples)
         self.targets = [label for _, label in self.samples]
         self.classes = list(classes)
+        self.bad_images = BadImageGuard(len(self.samples), on_bad_image)
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def path(self, index: int) -> str:
+        """Path of item ``index``."""
+        return self.samples[index][0]
+
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        path, label = self.samples[index]
-        with open(path, "rb") as file:
-            image = Image.open(file)
-            return image.convert("RGB"), label
+        index, image = self.bad_images.load(index, self.path)
+        return image, self.targets[index]
+
+    def skipped_images(self) -> list[str]:
+        """Paths of the undecodable files skipped so far (by this process or its DataLoader workers)."""
+        return [self.path(index) for index in self.bad_images.flagged_indices()]
 
 
 class FileListDataset(Dataset):
@@ -105,7 +125,9 @@ class FileListDataset(Dataset):
     and, through reference counting, is slowly copied into every forked
     DataLoader worker. Here the relative paths are one fixed-width bytes array
     and the labels one int64 array, which workers share without copying.
-    Items are ``(RGB PIL image, int label)``.
+    Items are ``(RGB PIL image, int label)``; ``on_bad_image`` (``"skip"`` by
+    default, or ``"stop"``) handles undecodable files as in
+    :class:`ImagePathDataset`, with one shared-memory byte per file.
     """
 
     def __init__(
@@ -114,6 +136,7 @@ class FileListDataset(Dataset):
         files: Sequence[str],
         targets: Sequence[int] | np.ndarray,
         classes: Sequence[str],
+        on_bad_image: str = "skip",
     ) -> None:
         if len(files) != len(targets):
             raise ValueError(f"{len(files)} files but {len(targets)} targets")
@@ -121,6 +144,7 @@ class FileListDataset(Dataset):
         self.files = np.array([os.fsencode(name) for name in files], dtype=np.bytes_)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.classes = list(classes)
+        self.bad_images = BadImageGuard(len(self.targets), on_bad_image)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -130,12 +154,18 @@ class FileListDataset(Dataset):
         return os.path.join(self.root, os.fsdecode(self.files[index]))
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        with open(self.path(index), "rb") as file:
-            image = Image.open(file)
-            return image.convert("RGB"), int(self.targets[index])
+        index, image = self.bad_images.load(index, self.path)
+        return image, int(self.targets[index])
+
+    def skipped_images(self) -> list[str]:
+        """Paths of the undecodable files skipped so far (by this process or its DataLoader workers)."""
+        return [self.path(index) for index in self.bad_images.flagged_indices()]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(root={self.root!r}, len={len(self)}, classes={len(self.classes)})"
+        return (
+            f"{type(self).__name__}(root={self.root!r}, len={len(self)}, classes={len(self.classes)}, "
+            f"on_bad_image={self.bad_images.on_bad_image!r})"
+        )
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -17,7 +17,7 @@ systems), and the result is a compact :class:`FileListDataset`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,8 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.image_datasets import FileListDataset
+from whitening_ssl.data.registry import DatasetEntry, DatasetOptions, DatasetSpec, Missing, register_dataset
+from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 IMAGENET_NAMES = ("imagenet", "imagenet100")
 IMAGENET_SPLITS = ("train", "val")
@@ -139,7 +141,7 @@ def list_images(directory: str | os.PathLike, extensions: Sequence[str] = IMAGE_
 
 
 def scan_split(
-    split_dir: str | os.PathLike, classes: Sequence[str], threads: int = SCAN_THREADS
+    split_dir: str | os.PathLike, classes: Sequence[str], threads: int = SCAN_THREADS, on_bad_image: str = "skip"
 ) -> FileListDataset:
     """List ``split_dir/<class>/`` for each class (label = position in ``classes``) into a dataset."""
     split_dir = Path(split_dir)
@@ -149,19 +151,76 @@ def scan_split(
     for label, (wnid, names) in enumerate(zip(classes, listings)):
         files.extend(f"{wnid}/{name}" for name in names)
         targets.extend([label] * len(names))
-    return FileListDataset(split_dir, files, targets, classes)
+    return FileListDataset(split_dir, files, targets, classes, on_bad_image=on_bad_image)
 
 
 def build_imagenet(
-    name: str, root: str | os.PathLike, class_list: str | os.PathLike | None = None
-) -> tuple[FileListDataset, FileListDataset, FileListDataset]:
-    """``(pretrain, train, test)`` = ``(train/, train/, val/)`` of ``imagenet`` or ``imagenet100``."""
+    name: str, root: str | os.PathLike, class_list: str | os.PathLike | None = None,
+    splits: Collection[str] = ("pretrain", "train", "test"), on_bad_image: str = "skip",
+) -> dict[str, FileListDataset]:
+    """The requested splits of ``imagenet`` or ``imagenet100``: pretrain and train are ``train/``, test is ``val/``."""
     root = Path(root)
     classes = check_imagenet(name, root, class_list)
-    splits = {}
-    for split in IMAGENET_SPLITS:
-        dataset = scan_split(root / split, classes)
+    folders = {"pretrain": "train", "train": "train", "test": "val"}
+    scanned: dict[str, FileListDataset] = {}
+    for folder in sorted({folders[split] for split in splits}):
+        dataset = scan_split(root / folder, classes, on_bad_image=on_bad_image)
         if len(dataset) == 0:
-            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / split, detail=f"no images in {split}/")
-        splits[split] = dataset
-    return splits["train"], splits["train"], splits["val"]
+            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / folder, detail=f"no images in {folder}/")
+        scanned[folder] = dataset
+    return {split: scanned[folders[split]] for split in splits}
+
+
+# --- registry entries ---------------------------------------------------------------------------
+
+IMAGENET_IMAGE_SIZE = 224
+IMAGENET_EVAL_RESIZE = 256
+_IMAGENET_HINT = (
+    "ImageNet cannot be downloaded automatically; get ILSVRC2012 from https://image-net.org and set "
+    "dataset.root to a folder with train/ and val/, each with one folder per class named by WordNet id "
+    "(<root>/train/n01440764/*.JPEG; sort the validation images into class folders with the usual valprep.sh script)"
+)
+
+
+def _spec(name: str):
+    def spec(root: Path, options: DatasetOptions) -> DatasetSpec:
+        classes = imagenet_classes(name, root, options.class_list)
+        return DatasetSpec(name, len(classes), IMAGENET_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD,
+                           eval_resize=IMAGENET_EVAL_RESIZE, eval_center_crop=IMAGENET_IMAGE_SIZE,
+                           eval_interpolation="bilinear", stem="imagenet", augmentation="imagenet")
+
+    return spec
+
+
+def _locate(name: str):
+    def locate(root: Path, options: DatasetOptions) -> Missing | None:
+        try:
+            check_imagenet(name, root, options.class_list)
+        except DatasetNotFoundError as error:
+            return Missing([root], str(error).split(" not found in ", 1)[-1].split(": ", 1)[0])
+        return None
+
+    return locate
+
+
+def _build(name: str):
+    def build(root: Path, download: bool, options: DatasetOptions,
+              splits: Collection[str], on_bad_image: str = "skip"):
+        return build_imagenet(name, root, options.class_list, splits, on_bad_image)
+
+    return build
+
+
+def _image_files(name: str):
+    def image_files(root: Path, options: DatasetOptions) -> list[str]:
+        datasets = build_imagenet(name, root, options.class_list, ("train", "test"))
+        return [dataset.path(index) for dataset in datasets.values() for index in range(len(dataset))]
+
+    return image_files
+
+
+for _name, _display in (("imagenet", "ImageNet"), ("imagenet100", "ImageNet-100")):
+    register_dataset(DatasetEntry(
+        name=_name, display_name=_display, hint=_IMAGENET_HINT, spec=_spec(_name), locate=_locate(_name),
+        build=_build(_name), image_files=_image_files(_name),
+        options=frozenset({"class_list"}) if _name == "imagenet100" else frozenset()))

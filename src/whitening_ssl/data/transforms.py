@@ -1,9 +1,11 @@
 """Image transforms: the self-supervised augmentations and the evaluation transforms.
 
-Self-supervised recipes (selected by name with :func:`make_augmentation`):
+Self-supervised recipes (selected by name with :func:`make_augmentation`; their
+numbers live in :data:`whitening_ssl.data.recipes.RECIPES`, which the on-device
+pipeline of :mod:`whitening_ssl.data.device_augment` reads as well):
 
 * ``small``: :func:`ssl_augmentation`, the W-MSE / CW-RGP recipe for CIFAR,
-  STL-10 and Tiny-ImageNet (PAPER_NOTES section 4),
+  STL-10 and Tiny-ImageNet,
 * ``imagenet``: :func:`imagenet_augmentation`, CW-RGP's ImageNet recipe (adds
   Gaussian blur, crops first),
 * ``wmse_imagenet100``: :func:`wmse_imagenet100_augmentation`, W-MSE's
@@ -19,11 +21,14 @@ pickle into DataLoader worker processes under any start method.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
 from torchvision import transforms as T
+
+from whitening_ssl.data.recipes import RECIPES, AugmentationRecipe, get_recipe
 
 BICUBIC = T.InterpolationMode.BICUBIC
 BILINEAR = T.InterpolationMode.BILINEAR
@@ -32,7 +37,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Names accepted by make_augmentation ("default" is resolved per dataset by the registry).
-AUGMENTATION_RECIPES = ("small", "imagenet", "wmse_imagenet100")
+AUGMENTATION_RECIPES = tuple(RECIPES)
 AUGMENTATIONS = ("default", *AUGMENTATION_RECIPES)
 
 
@@ -66,56 +71,93 @@ class MultiViewTransform:
         return f"{type(self).__name__}(num_views={self.num_views}, transform={self.transform!r})"
 
 
+def recipe_augmentation(
+    recipe: AugmentationRecipe,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    blur_kernel: int | None = None,
+) -> T.Compose:
+    """The torchvision pipeline of ``recipe``, in the recipe's op order.
+
+    :class:`ToRGB` first (grey images become 3-channel); then either
+    RandomApply(ColorJitter); RandomGrayscale; RandomResizedCrop (the
+    small-dataset order) or, with ``recipe.crop_first``, RandomResizedCrop
+    first; then RandomApply(GaussianBlur) when the recipe blurs (kernel
+    ``blur_kernel`` or ``recipe.blur_kernel_size(crop_size)``);
+    RandomHorizontalFlip; ToTensor; Normalize.
+    """
+    crop = T.RandomResizedCrop(
+        crop_size,
+        scale=recipe.crop_scale,
+        ratio=recipe.crop_ratio,
+        interpolation=T.InterpolationMode(recipe.crop_interpolation),
+    )
+    colour = [
+        T.RandomApply([T.ColorJitter(*recipe.jitter_strength)], p=recipe.jitter_p),
+        T.RandomGrayscale(p=recipe.grayscale_p),
+    ]
+    steps: list[Callable] = [ToRGB(), crop, *colour] if recipe.crop_first else [ToRGB(), *colour, crop]
+    if recipe.has_blur:
+        kernel = blur_kernel if blur_kernel is not None else recipe.blur_kernel_size(crop_size)
+        steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=recipe.blur_sigma)], p=recipe.blur_p))
+    steps += [T.RandomHorizontalFlip(p=recipe.flip_p), T.ToTensor(), T.Normalize(mean, std)]
+    return T.Compose(steps)
+
+
+_SMALL = RECIPES["small"]
+_IMAGENET = RECIPES["imagenet"]
+
+
 def ssl_augmentation(
     crop_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
-    jitter_p: float = 0.8,
-    grayscale_p: float = 0.1,
-    crop_scale: tuple[float, float] = (0.2, 1.0),
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    flip_p: float = 0.5,
+    jitter: Sequence[float] = _SMALL.jitter_strength,
+    jitter_p: float = _SMALL.jitter_p,
+    grayscale_p: float = _SMALL.grayscale_p,
+    crop_scale: tuple[float, float] = _SMALL.crop_scale,
+    crop_ratio: tuple[float, float] = _SMALL.crop_ratio,
+    flip_p: float = _SMALL.flip_p,
 ) -> T.Compose:
-    """The small-dataset augmentation of the W-MSE / CW-RGP papers.
+    """The small-dataset augmentation of the W-MSE / CW-RGP papers (recipe ``small``).
 
     Order matters and follows the reference implementation: colour jitter and
     grayscale act on the full image, then the random resized crop (bicubic),
-    horizontal flip, tensor conversion and normalisation.
+    horizontal flip, tensor conversion and normalisation. The keyword
+    arguments override the recipe's numbers.
     """
-    return T.Compose(
-        [
-            ToRGB(),
-            T.RandomApply([T.ColorJitter(*jitter)], p=jitter_p),
-            T.RandomGrayscale(p=grayscale_p),
-            T.RandomResizedCrop(crop_size, scale=crop_scale, ratio=crop_ratio, interpolation=BICUBIC),
-            T.RandomHorizontalFlip(p=flip_p),
-            T.ToTensor(),
-            T.Normalize(mean, std),
-        ]
+    recipe = dataclasses.replace(
+        _SMALL,
+        jitter_strength=tuple(jitter),
+        jitter_p=jitter_p,
+        grayscale_p=grayscale_p,
+        crop_scale=tuple(crop_scale),
+        crop_ratio=tuple(crop_ratio),
+        flip_p=flip_p,
     )
+    return recipe_augmentation(recipe, crop_size, mean, std)
 
 
 def blur_kernel_size(crop_size: int) -> int:
     """Odd Gaussian-blur kernel of about 10% of the crop (23 for 224 px), at least 3."""
-    size = max(3, int(0.1 * crop_size))
-    return size if size % 2 == 1 else size + 1
+    return _IMAGENET.blur_kernel_size(crop_size)
 
 
 def imagenet_augmentation(
     crop_size: int = 224,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
-    crop_scale: tuple[float, float] = (0.2, 1.0),
-    jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
-    jitter_p: float = 0.8,
-    grayscale_p: float = 0.2,
-    blur_p: float = 0.5,
-    blur_sigma: tuple[float, float] = (0.1, 2.0),
-    flip_p: float = 0.5,
+    crop_scale: tuple[float, float] = _IMAGENET.crop_scale,
+    jitter: Sequence[float] = _IMAGENET.jitter_strength,
+    jitter_p: float = _IMAGENET.jitter_p,
+    grayscale_p: float = _IMAGENET.grayscale_p,
+    blur_p: float = _IMAGENET.blur_p,
+    blur_sigma: tuple[float, float] = _IMAGENET.blur_sigma,
+    flip_p: float = _IMAGENET.flip_p,
     blur_kernel: int | None = None,
 ) -> T.Compose:
-    """CW-RGP's ImageNet augmentation (PAPER_NOTES section 4).
+    """CW-RGP's ImageNet augmentation (recipe ``imagenet``).
 
     Order (the SimSiam / BYOL order the ImageNet code follows): RandomResizedCrop
     (``crop_scale``, bilinear, ratio 3/4-4/3) first, so the colour operations
@@ -125,19 +167,17 @@ def imagenet_augmentation(
     ``blur_sigma``), ``blur_p``); RandomHorizontalFlip; ToTensor; Normalize.
     A :class:`ToRGB` step in front makes grey images 3-channel.
     """
-    kernel = blur_kernel if blur_kernel is not None else blur_kernel_size(crop_size)
-    return T.Compose(
-        [
-            ToRGB(),
-            T.RandomResizedCrop(crop_size, scale=crop_scale, interpolation=BILINEAR),
-            T.RandomApply([T.ColorJitter(*jitter)], p=jitter_p),
-            T.RandomGrayscale(p=grayscale_p),
-            T.RandomApply([T.GaussianBlur(kernel, sigma=blur_sigma)], p=blur_p),
-            T.RandomHorizontalFlip(p=flip_p),
-            T.ToTensor(),
-            T.Normalize(mean, std),
-        ]
+    recipe = dataclasses.replace(
+        _IMAGENET,
+        crop_scale=tuple(crop_scale),
+        jitter_strength=tuple(jitter),
+        jitter_p=jitter_p,
+        grayscale_p=grayscale_p,
+        blur_p=blur_p,
+        blur_sigma=tuple(blur_sigma),
+        flip_p=flip_p,
     )
+    return recipe_augmentation(recipe, crop_size, mean, std, blur_kernel=blur_kernel)
 
 
 def wmse_imagenet100_augmentation(
@@ -145,27 +185,19 @@ def wmse_imagenet100_augmentation(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> T.Compose:
-    """W-MSE's ImageNet-100 augmentation (PAPER_NOTES section 4).
+    """W-MSE's ImageNet-100 augmentation (recipe ``wmse_imagenet100``).
 
     The small-dataset order with stronger settings and no blur:
     RandomApply(ColorJitter(0.8, 0.8, 0.8, 0.2), p=0.8); RandomGrayscale(0.2);
     RandomResizedCrop(``crop_size``, scale=(0.08, 1.0), bicubic);
     RandomHorizontalFlip; ToTensor; Normalize.
     """
-    return ssl_augmentation(
-        crop_size, mean, std, jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.08, 1.0)
-    )
+    return recipe_augmentation(RECIPES["wmse_imagenet100"], crop_size, mean, std)
 
 
 def make_augmentation(recipe: str, crop_size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
     """The self-supervised augmentation named ``recipe`` (one of :data:`AUGMENTATION_RECIPES`)."""
-    if recipe == "small":
-        return ssl_augmentation(crop_size, mean, std)
-    if recipe == "imagenet":
-        return imagenet_augmentation(crop_size, mean, std)
-    if recipe == "wmse_imagenet100":
-        return wmse_imagenet100_augmentation(crop_size, mean, std)
-    raise ValueError(f"Unknown augmentation '{recipe}'; valid values: {', '.join(AUGMENTATION_RECIPES)}")
+    return recipe_augmentation(get_recipe(recipe), crop_size, mean, std)
 
 
 def eval_transform(
@@ -191,7 +223,7 @@ def eval_transform(
 
 
 def linear_train_transform(mean: Sequence[float], std: Sequence[float], crop_size: int = 224) -> T.Compose:
-    """Training transform of the standard ImageNet linear protocol (PAPER_NOTES section 6).
+    """Training transform of the standard ImageNet linear protocol.
 
     RandomResizedCrop(``crop_size``, default scale 0.08-1, bilinear); RandomHorizontalFlip;
     ToTensor; Normalize (after :class:`ToRGB`, a no-op for RGB images).

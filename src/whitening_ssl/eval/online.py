@@ -3,47 +3,79 @@
 As in the paper's code: evaluate every ``every_n_epochs`` epochs, every ``every_n_epochs_after_drop``
 once the first learning-rate drop is reached, and after the last epoch. Optionally the untrained
 encoder (the same initial weights) is evaluated before training, as a baseline.
+
+Under DDP every process embeds its share of the evaluation sets (:func:`extract_features`), the
+main process computes k-NN and the linear probe once, and the figures are broadcast so every
+process logs and stores the same history. Evaluation runs with the random generators' state
+preserved (it never changes training's random draws) and after the epoch's checkpoint is written
+(a crash while evaluating keeps the epoch); ``after_evaluation`` then lets the checkpoint be
+refreshed with the new history.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
+from torch import Tensor
 
-from .features import extract_features
+from ..training.rng import preserved_rng
+from ..validation import Checks
+from .features import broadcast_from_main, extract_features
 from .knn import knn_accuracy
 from .linear import linear_probe
 
 
-def evaluate_encoder(encoder, train_loader, test_loader, device, knn_k: int = 5, linear_epochs: int = 500,
-                     seed: int = 0, knn_weighting: str = "majority", knn_temperature: float = 0.07) -> Dict[str, float]:
-    """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, of a frozen encoder."""
-    train_x, train_y = extract_features(encoder, train_loader, device)
-    test_x, test_y = extract_features(encoder, test_loader, device)
+def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, knn_k: int = 5,
+                      linear_epochs: int = 500, seed: int = 0, knn_weighting: str = "majority",
+                      knn_temperature: float = 0.07) -> Dict[str, float]:
+    """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, from precomputed features."""
     knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature)
     metrics = {"knn_top1": 100.0 * knn}
     if linear_epochs > 0:
-        accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed)
+        accuracies = linear_probe(train_x.float(), train_y, test_x.float(), test_y, epochs=linear_epochs, seed=seed)
         metrics["linear_top1"] = 100.0 * accuracies[1]
         metrics["linear_top5"] = 100.0 * accuracies[5]
     return metrics
 
 
+def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
+                     **kwargs) -> Optional[Dict[str, float]]:
+    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere."""
+    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers)
+    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers)
+    if train_x is None:
+        return None
+    return evaluate_features(train_x, train_y, test_x, test_y, **kwargs)
+
+
+def check_eval_config(checks: Checks, eval_cfg) -> None:
+    """``eval.*``: k >= 1 neighbours, a probe of >= 0 epochs (0: k-NN only), evaluation periods >= 0."""
+    checks.boolean(eval_cfg, "enabled", "eval.enabled")
+    checks.integer(eval_cfg, "every_n_epochs", "eval.every_n_epochs", minimum=0)
+    checks.integer(eval_cfg, "every_n_epochs_after_drop", "eval.every_n_epochs_after_drop", minimum=0)
+    checks.integer(eval_cfg, "knn_k", "eval.knn_k", minimum=1)
+    checks.integer(eval_cfg, "linear_epochs", "eval.linear_epochs", minimum=0)
+    checks.boolean(eval_cfg, "evaluate_untrained", "eval.evaluate_untrained")
+    checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
+
+
 class OnlineEvaluation(Callback):
     """Runs :func:`evaluate_encoder` on ``pl_module.backbone`` and logs ``eval/*`` (percent).
 
-    The datamodule must provide ``eval_dataloaders() -> (train_loader, test_loader)``.
-    ``history`` keeps every evaluation (with its epoch); ``final`` the last one; ``untrained`` the
-    baseline when ``evaluate_untrained``.
+    The datamodule must provide ``eval_datasets() -> (train_set, test_set)`` (labelled, evaluation
+    transform) and ``eval_batch_size`` / ``num_workers``. ``history`` keeps every evaluation (with
+    its epoch); ``final`` the last one; ``untrained`` the baseline when ``evaluate_untrained``.
+    Place it after the checkpoint callback in the callback list.
     """
 
     def __init__(self, every_n_epochs: int = 10, every_n_epochs_after_drop: int = 5,
                  drops: Sequence[int] = (50, 25), knn_k: int = 5, linear_epochs: int = 500,
-                 evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True) -> None:
+                 evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True,
+                 after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
         self.every_n_epochs = every_n_epochs
         self.every_n_epochs_after_drop = every_n_epochs_after_drop
         self.drops = list(drops)
@@ -52,18 +84,23 @@ class OnlineEvaluation(Callback):
         self.evaluate_untrained = evaluate_untrained
         self.seed = seed
         self.enabled = enabled
+        self.after_evaluation = after_evaluation
         self.history: list = []
         self.final: Optional[Dict[str, float]] = None
         self.untrained: Optional[Dict[str, float]] = None
         self._last_evaluated_step: Optional[int] = None
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Dict[str, float]:
-        train_loader, test_loader = trainer.datamodule.eval_dataloaders()
+        datamodule = trainer.datamodule
+        train_set, test_set = datamodule.eval_datasets()
         start = time.perf_counter()
-        metrics = evaluate_encoder(pl_module.backbone, train_loader, test_loader, pl_module.device,
-                                   knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed)
-        metrics["eval_seconds"] = time.perf_counter() - start
-        return metrics
+        with preserved_rng():
+            metrics = evaluate_encoder(pl_module.backbone, train_set, test_set, pl_module.device,
+                                       batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
+                                       knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed)
+        if metrics is not None:
+            metrics["eval_seconds"] = time.perf_counter() - start
+        return broadcast_from_main(metrics)
 
     def is_due(self, epoch: int, max_epochs: int) -> bool:
         """Whether to evaluate after 0-based ``epoch`` (the paper's schedule, plus the last epoch)."""
@@ -76,19 +113,28 @@ class OnlineEvaluation(Callback):
         return every > 0 and (epoch + 1) % every == 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.enabled and self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
+        if not self.enabled:
+            return
+        if self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
             self.untrained = self._evaluate(trainer, pl_module)
             for logger in trainer.loggers:
                 logger.log_metrics({f"untrained/{k}": v for k, v in self.untrained.items()}, step=0)
+        # A resumed run whose last epoch was checkpointed but killed while evaluating: evaluate it now.
+        completed = trainer.current_epoch
+        if completed > 0 and self.is_due(completed - 1, trainer.max_epochs or 1) \
+                and (not self.history or self.history[-1]["epoch"] < completed):
+            self._record(trainer, pl_module, completed - 1, log=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
         if not self.enabled or trainer.sanity_checking or not self.is_due(epoch, trainer.max_epochs or 1):
             return
         self._record(trainer, pl_module, epoch)
+        if self.after_evaluation is not None:
+            self.after_evaluation(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # runs stopped before an epoch end (max_steps, interruption) still get a final evaluation
+        # runs stopped before an epoch end (max_steps) still get a final evaluation
         if self.enabled and self._last_evaluated_step != trainer.global_step:
             self._record(trainer, pl_module, trainer.current_epoch, log=False)
 

@@ -1,4 +1,4 @@
-"""Features of a frozen encoder, computed once, served as batches (fast linear protocol)."""
+"""Labelled images with the standard linear-protocol transforms (ImageNet recipe)."""
 
 from __future__ import annotations
 
@@ -6,65 +6,19 @@ from typing import Optional
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler
 
-from .features import extract_features
-
-
-class FeatureDataModule(pl.LightningDataModule):
-    """Wraps a datamodule with ``eval_dataloaders()``: embeds its train/test splits once with
-    ``encoder`` (eval mode, no augmentation) and serves shuffled batches of features.
-
-    Batches are sliced from the feature tensors directly (a batch sampler indexes the tensors), so
-    hundreds of epochs over precomputed features cost little beyond the classifier itself.
-    """
-
-    def __init__(self, source: pl.LightningDataModule, encoder: nn.Module, batch_size: int = 1000,
-                 device: Optional[torch.device] = None) -> None:
-        super().__init__()
-        self.source = source
-        self.encoder = encoder
-        self.batch_size = batch_size
-        self.device = device or torch.device("cpu")
-        self.train_set: Optional[TensorDataset] = None
-        self.test_set: Optional[TensorDataset] = None
-
-    def setup(self, stage: Optional[str] = None) -> None:
-        if self.train_set is not None:
-            return
-        self.source.setup("fit")
-        train_loader, test_loader = self.source.eval_dataloaders()
-        encoder = self.encoder.to(self.device)
-        train_x, train_y = extract_features(encoder, train_loader, self.device)
-        test_x, test_y = extract_features(encoder, test_loader, self.device)
-        labelled = train_y >= 0  # STL-10's unlabeled images carry -1
-        self.train_set = TensorDataset(train_x[labelled].cpu(), train_y[labelled].cpu())
-        self.test_set = TensorDataset(test_x.cpu(), test_y.cpu())
-
-    @property
-    def feature_dim(self) -> int:
-        return self.train_set.tensors[0].shape[1]
-
-    def _loader(self, dataset: TensorDataset, shuffle: bool) -> DataLoader:
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(sampler, self.batch_size, drop_last=False))
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+from .features import ShardBatchSampler
 
 
 class ImageProbeDataModule(pl.LightningDataModule):
-    """Labelled images with the standard linear-protocol transforms (ImageNet recipe).
-
-    Train: RandomResizedCrop(``crop_size``) + horizontal flip; test: Resize(``resize``) +
+    """Train: RandomResizedCrop(``crop_size``) + horizontal flip; test: Resize(``resize``) +
     CenterCrop(``crop_size``); both normalised with the dataset's statistics.
+
+    Under DDP the training split is shuffled and divided by a ``DistributedSampler`` (each process a
+    different part every epoch), and the test split is divided into whole batches without padding
+    (:class:`~whitening_ssl.eval.features.ShardBatchSampler`), so every test image is counted once.
+    Run the Trainer with ``use_distributed_sampler=False`` so Lightning keeps these samplers.
     """
 
     def __init__(self, name: str, root: str = "./data", download: bool = False, batch_size: int = 1024,
@@ -83,22 +37,32 @@ class ImageProbeDataModule(pl.LightningDataModule):
 
         if self.train_set is not None:
             return
-        splits = build_datasets(self.name, self.root, download=self.download, **self.dataset_options)
+        splits = build_datasets(self.name, self.root, download=self.download, splits=("train", "test"),
+                                **self.dataset_options)
         spec = splits.spec
         self.num_classes = spec.num_classes
         self.train_set = TransformedDataset(splits.train, linear_train_transform(spec.mean, spec.std, crop_size=self.crop_size))
         self.test_set = TransformedDataset(
             splits.test, linear_eval_transform(spec.mean, spec.std, resize=self.resize, crop_size=self.crop_size))
 
-    def _loader(self, dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False, num_workers=self.num_workers,
-                          persistent_workers=shuffle and self.num_workers > 0, pin_memory=torch.cuda.is_available())
+    def _ranks(self):
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.batch_size)
+        rank, world_size = self._ranks()
+        sampler = DistributedSampler(self.train_set, num_replicas=world_size, rank=rank, shuffle=True)
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=False,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, False, self.eval_batch_size)
+    def _test_loader(self) -> DataLoader:
+        rank, world_size = self._ranks()
+        # every process gets at least one batch (Lightning refuses an empty loader on one rank)
+        batch_size = min(self.eval_batch_size, max(1, -(-len(self.test_set) // world_size)))
+        sampler = ShardBatchSampler(len(self.test_set), batch_size, rank, world_size)
+        return DataLoader(self.test_set, batch_sampler=sampler, num_workers=self.num_workers,
+                          pin_memory=torch.cuda.is_available())
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, False, self.eval_batch_size)
+        return self._test_loader()

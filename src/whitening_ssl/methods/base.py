@@ -15,7 +15,11 @@ from torch import Tensor
 
 from ..models import build_backbone, projection_head
 from ..optim import LARS
+
+OPTIMIZERS = ("adam", "sgd", "lars")
+SCHEDULES = ("step", "cosine", "cosine_epoch", "constant")
 from ..schedules import lr_factor
+from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
 
 BASE_DEFAULTS: Dict[str, Any] = dict(
     name="custom",
@@ -41,9 +45,9 @@ class PretrainModule(pl.LightningModule):
     """Encoder + projection head trained on ``num_views`` augmented views of each image.
 
     Args:
-        backbone: keyword arguments of :func:`whitening_ssl.models.build_backbone` (``name``, ...).
+        backbone: keyword arguments of :func:`whitening_ssl.models.build_backbone` (``name``, ``stem``, ...).
         method: the method preset (``conf/method/*.yaml``; missing keys take the class defaults).
-        remove_maxpool: drop the ResNet stem max-pool (CIFAR-size images).
+        num_views: augmented views of each image per step.
         dataset: the dataset configuration, kept in the checkpoint so that evaluation stages
             (``stage=linear ckpt=...``) find the data and its normalisation without other arguments.
 
@@ -54,14 +58,34 @@ class PretrainModule(pl.LightningModule):
 
     DEFAULTS: Dict[str, Any] = BASE_DEFAULTS
 
-    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], remove_maxpool: bool = False,
+    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int = 2,
                  dataset: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.method = {**BASE_DEFAULTS, **self.DEFAULTS, **dict(method)}
+        self.num_views = num_views
         m = self.method
-        self.backbone, self.feature_dim = build_backbone(**dict(backbone), remove_maxpool=remove_maxpool)
+        self.backbone, self.feature_dim = build_backbone(**dict(backbone))
         self.head = projection_head(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"])
+        self.nonfinite = NonFiniteWatch()
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        """Record problems of ``method.*`` (and the ``data.*`` it depends on) in ``checks``; subclasses add theirs."""
+        checks.integer(method, "emb", "method.emb", minimum=1)
+        checks.integer(method, "head_size", "method.head_size", minimum=1)
+        checks.integer(method, "head_layers", "method.head_layers", minimum=0)
+        checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
+        checks.number(method, "lr", "method.lr", positive=True)
+        checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)
+        checks.number(method, "momentum", "method.momentum", minimum=0.0)
+        checks.integer(method, "warmup_steps", "method.warmup_steps", minimum=0)
+        checks.choice(method, "schedule", "method.schedule", SCHEDULES)
+        checks.number(method, "drop_gamma", "method.drop_gamma", positive=True)
+        drops = checks.get(method, "drops", "method.drops")
+        if drops is not None and not (isinstance(drops, (list, tuple)) and all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in drops)):
+            checks.add(f"method.drops={drops!r} must be a list of whole numbers of epochs before the end, e.g. [50,25]")
 
     def forward(self, images: Tensor) -> Tensor:
         """Encoder features (the representation that is evaluated)."""
@@ -94,18 +118,36 @@ class PretrainModule(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> Tensor:
         views = list(batch[0])
         embeddings = self.gather_embeddings(self.encode(views))
-        loss, logs = self.compute_loss(embeddings, views)
+        try:
+            loss, logs = self.compute_loss(embeddings, views)
+        except torch.linalg.LinAlgError as error:
+            raise WhiteningFailedError(self.global_step, str(error), self.current_epoch) from None
+        self.nonfinite.record(loss, self.global_step)
+        if self.trainer.world_size == 1:  # no collective needed: stop on the step (CPU) or a step later (GPU)
+            self.raise_if_diverged(blocking=False)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         if logs:
             self.log_dict(logs, on_step=True, on_epoch=False)
         if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:  # logging syncs anyway: check here
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss.item()} at step {self.global_step}: a whitening covariance may be singular "
-                    "(raise method.eps, the sub-batch size for batch whitening, or lower method.groups) or "
-                    "the learning rate too high; checkpoints saved so far are in the run directory's checkpoints/")
+            self.raise_if_diverged(blocking=True)
             self.log_dict(self.batch_metrics(embeddings), on_step=True, on_epoch=False)
         return loss
+
+    def raise_if_diverged(self, blocking: bool = True) -> None:
+        """Raise :class:`NonFiniteLossError` naming the first step whose loss was not finite.
+
+        ``blocking=False`` reads what the device has already reported (no sync); ``blocking=True``
+        waits, and under DDP agrees across processes (every process must call it at the same point).
+        """
+        step = self.nonfinite.first_bad_step(blocking=blocking)
+        if blocking and self._trainer is not None and self.trainer.world_size > 1:
+            flag = torch.tensor(-1 if step is None else step, device=self.device)
+            flag = self.trainer.strategy.reduce(flag, reduce_op="max")
+            step = int(flag) if int(flag) >= 0 else None
+        if step is not None:
+            steps_per_epoch = max(int(self.trainer.num_training_batches), 1) if self._trainer is not None else 0
+            epoch = step // steps_per_epoch if steps_per_epoch and steps_per_epoch != float("inf") else None
+            raise NonFiniteLossError(step, epoch)
 
     def optimized_parameters(self):
         return [p for p in self.parameters() if p.requires_grad]

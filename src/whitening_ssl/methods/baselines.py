@@ -26,8 +26,8 @@ class EmbeddingLossModule(PretrainModule):
 
     DEFAULTS: Dict[str, Any] = dict(head_out_bn=False, loss=None)
 
-    def __init__(self, backbone, method, remove_maxpool: bool = False, dataset=None) -> None:
-        super().__init__(backbone, method, remove_maxpool, dataset)
+    def __init__(self, backbone, method, num_views: int = 2, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
         if self.method["head_out_bn"]:
             self.head.append(nn.BatchNorm1d(self.method["emb"]))
         if not self.method["loss"]:
@@ -50,8 +50,8 @@ class BYOLModule(PretrainModule):
 
     DEFAULTS: Dict[str, Any] = dict(tau_base=0.99, pred_hidden=1024)
 
-    def __init__(self, backbone, method, remove_maxpool: bool = False, dataset=None) -> None:
-        super().__init__(backbone, method, remove_maxpool, dataset)
+    def __init__(self, backbone, method, num_views: int = 2, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
         m = self.method
         self.predictor = _predictor(m["emb"], m["pred_hidden"])
         self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
@@ -90,8 +90,8 @@ class SimSiamModule(PretrainModule):
 
     DEFAULTS: Dict[str, Any] = dict(pred_hidden=512, head_size=2048, emb=2048)
 
-    def __init__(self, backbone, method, remove_maxpool: bool = False, dataset=None) -> None:
-        super().__init__(backbone, method, remove_maxpool, dataset)
+    def __init__(self, backbone, method, num_views: int = 2, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
         m = self.method
         hidden, emb = m["head_size"], m["emb"]
         self.head = nn.Sequential(

@@ -1,15 +1,12 @@
-"""Linear-probe LightningModule: a linear classifier on a frozen pretrained backbone.
+"""The linear-probe LightningModule of the standard (ImageNet) protocol.
 
-Two protocols (PAPER_NOTES section 6):
+Augmented images go through the frozen backbone (kept in eval mode, no gradients) into an
+``nn.Linear`` classifier initialised N(0, 0.01) with zero bias; LARS or SGD with momentum 0.9,
+learning rate ``lr x global batch / 256``, no weight decay, cosine decay per epoch. Top-1 and top-5
+on the test split come from torchmetrics (micro average), summed over processes under DDP.
 
-- ``fast`` (small datasets, as published): batches are precomputed features of the frozen backbone
-  (see :class:`whitening_ssl.eval.FeatureDataModule`); Adam, lr 1e-2 decayed exponentially to 1e-6
-  over the epochs, weight decay 5e-6, batches of 1000.
-- ``standard`` (ImageNet recipe): batches are augmented images passed through the frozen backbone
-  (kept in eval mode, no gradients); LARS or SGD with momentum 0.9, lr ``base_lr * global batch / 256``,
-  no weight decay, cosine decay; ``fc`` initialised N(0, 0.01) with zero bias.
-
-Top-1 and top-5 on the test split come from torchmetrics (micro average).
+The fast protocol of the small datasets trains on precomputed features instead
+(:func:`whitening_ssl.eval.linear.train_linear_classifier`), without a Trainer.
 """
 
 from __future__ import annotations
@@ -22,40 +19,36 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..models import build_backbone
 from ..optim import LARS
 
-PROTOCOLS = ("fast", "standard")
+OPTIMIZERS = {
+    "lars": lambda params, lr, o: LARS(params, lr=lr, momentum=o.get("momentum", 0.9), weight_decay=o.get("weight_decay", 0.0)),
+    "sgd": lambda params, lr, o: torch.optim.SGD(params, lr=lr, momentum=o.get("momentum", 0.9),
+                                                 weight_decay=o.get("weight_decay", 0.0)),
+    "adam": lambda params, lr, o: torch.optim.Adam(params, lr=lr, weight_decay=o.get("weight_decay", 0.0)),
+}
 
 
 class LinearProbeModule(pl.LightningModule):
-    """Frozen backbone + ``nn.Linear`` classifier.
+    """Frozen ``backbone`` + ``nn.Linear`` classifier (standard protocol).
 
     Args:
-        backbone: keyword arguments of :func:`whitening_ssl.models.build_backbone`; weights are
-            loaded separately (:func:`whitening_ssl.checkpoints.load_encoder`).
+        backbone: the pretrained encoder (its weights are not trained and its BatchNorm statistics
+            do not change); ``feature_dim`` its output size.
         num_classes: classes of the probe's dataset.
-        protocol: ``fast`` (inputs are features) or ``standard`` (inputs are images).
-        optim: ``optimizer`` (adam | sgd | lars), ``lr``, ``lr_end`` (fast), ``weight_decay``,
-            ``momentum``, ``batch_size`` (for the lr scaling of the standard protocol).
-        remove_maxpool: as the pretrained backbone.
+        optim: ``optimizer`` (lars | sgd | adam), ``lr`` (per 256 images of global batch),
+            ``weight_decay``, ``momentum``, ``batch_size`` (per process).
     """
 
-    def __init__(self, backbone: Mapping[str, Any], num_classes: int, protocol: str = "fast",
-                 optim: Optional[Mapping[str, Any]] = None, remove_maxpool: bool = False) -> None:
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int,
+                 optim: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"linear.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
-        self.save_hyperparameters()
-        self.protocol = protocol
+        self.save_hyperparameters(ignore=["backbone"])
         self.optim = dict(optim or {})
-        self.backbone, feature_dim = build_backbone(**dict(backbone), remove_maxpool=remove_maxpool)
-        self.backbone.requires_grad_(False)
-        self.backbone.eval()
+        self.backbone = backbone.requires_grad_(False).eval()
         self.classifier = nn.Linear(feature_dim, num_classes)
-        if protocol == "standard":
-            nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)
-            nn.init.zeros_(self.classifier.bias)
+        nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
         top5 = min(5, num_classes)
         self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.test_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
@@ -67,14 +60,10 @@ class LinearProbeModule(pl.LightningModule):
         self.backbone.eval()
         return self
 
-    def features(self, inputs: Tensor) -> Tensor:
-        if self.protocol == "fast":
-            return inputs
+    def forward(self, images: Tensor) -> Tensor:
         with torch.no_grad():
-            return self.backbone(inputs)
-
-    def forward(self, inputs: Tensor) -> Tensor:
-        return self.classifier(self.features(inputs))
+            features = self.backbone(images)
+        return self.classifier(features)
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         inputs, targets = batch
@@ -93,33 +82,17 @@ class LinearProbeModule(pl.LightningModule):
         self.log(f"{prefix}/top1", self.test_top1, on_step=False, on_epoch=True, prog_bar=True)
         self.log(f"{prefix}/top5", self.test_top5, on_step=False, on_epoch=True)
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, "linear_val")
-
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "linear_test")
 
     def configure_optimizers(self):
         o = self.optim
-        name = o.get("optimizer", "adam" if self.protocol == "fast" else "lars")
-        params = self.classifier.parameters()
+        name = o.get("optimizer", "lars")
+        if name not in OPTIMIZERS:
+            raise ValueError(f"linear.optimizer={name!r}: use one of {', '.join(OPTIMIZERS)}")
         epochs = max(self.trainer.max_epochs or 1, 1)
-        if self.protocol == "fast":
-            lr = o.get("lr", 1e-2)
-        else:
-            # linear scaling by the global batch (per-device batch x devices)
-            lr = o.get("lr", 0.1) * o.get("batch_size", 1024) * max(self.trainer.world_size, 1) / 256
-        if name == "adam":
-            optimizer = torch.optim.Adam(params, lr=lr, weight_decay=o.get("weight_decay", 5e-6))
-        elif name == "sgd":
-            optimizer = torch.optim.SGD(params, lr=lr, momentum=o.get("momentum", 0.9), weight_decay=o.get("weight_decay", 0.0))
-        elif name == "lars":
-            optimizer = LARS(params, lr=lr, momentum=o.get("momentum", 0.9), weight_decay=o.get("weight_decay", 0.0))
-        else:
-            raise ValueError(f"linear.optimizer={name!r}: use adam, sgd or lars")
-        if self.protocol == "fast":
-            gamma = (o.get("lr_end", 1e-6) / lr) ** (1.0 / epochs)
-            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
-        else:
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+        # linear scaling by the global batch (per-process batch x processes)
+        lr = o.get("lr", 0.1) * o.get("batch_size", 1024) * max(self.trainer.world_size, 1) / 256
+        optimizer = OPTIMIZERS[name](self.classifier.parameters(), lr, o)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty, view_pair_mse
-from ..whitening import Whitening
+from ..whitening import WHITENING_AXES, WHITENING_KINDS, Whitening
+
+COVARIANCE_KINDS = ("zca", "pca", "cholesky")
 from .base import BASE_DEFAULTS, PretrainModule
 
 METHOD_DEFAULTS: Dict[str, Any] = dict(
@@ -36,12 +38,49 @@ class WhiteningPretrainModule(PretrainModule):
 
     DEFAULTS = METHOD_DEFAULTS
 
-    def __init__(self, backbone, method, remove_maxpool: bool = False, dataset=None) -> None:
-        super().__init__(backbone, method, remove_maxpool, dataset)
+    def __init__(self, backbone, method, num_views: int = 2, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
         m = self.method
         whitening = Whitening(kind=m["whiten"], axis=m["axis"], groups=m["groups"], random_groups=m["random_groups"],
                               eps=m["eps"], denom_offset=m["denom_offset"])
         self.loss_fn = WhiteningMSELoss(whitening, w_size=m["w_size"], w_iter=m["w_iter"], norm=m["norm"])
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        """The whitening settings: kind, axis, sizes that give a non-singular covariance."""
+        super().check_config(checks, method, data)
+        kind = checks.choice(method, "whiten", "method.whiten", WHITENING_KINDS)
+        axis = checks.choice(method, "axis", "method.axis", WHITENING_AXES)
+        w_size = checks.integer(method, "w_size", "method.w_size", minimum=2)
+        checks.integer(method, "w_iter", "method.w_iter", minimum=1)
+        groups = checks.integer(method, "groups", "method.groups", minimum=1)
+        checks.boolean(method, "random_groups", "method.random_groups")
+        checks.number(method, "eps", "method.eps", minimum=0.0, below=1.0)
+        checks.integer(method, "denom_offset", "method.denom_offset", minimum=0)
+        checks.boolean(method, "norm", "method.norm")
+        checks.number(method, "cov_w", "method.cov_w", minimum=0.0)
+        checks.integer(method, "cov_stop", "method.cov_stop", minimum=0)
+        emb = checks.integer(method, "emb", "method.emb", minimum=1)
+        batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
+        if None in (kind, axis, w_size, groups, emb, batch):
+            return
+        if batch % w_size:
+            checks.add(f"data.batch_size={batch} is not divisible by method.w_size={w_size}: change one so that "
+                       "batch_size is a multiple of w_size")
+        if emb % groups:
+            checks.add(f"method.emb={emb} is not divisible by method.groups={groups}: choose groups that divide the "
+                       "embedding size")
+            return
+        if kind in COVARIANCE_KINDS:
+            channels = emb // groups
+            if axis == "channel" and channels <= w_size:
+                checks.add(f"channel whitening needs method.emb / method.groups > method.w_size (the {w_size}x{w_size} "
+                           f"covariance over {channels} channels per group is singular): raise method.emb, lower "
+                           f"method.groups or lower method.w_size (emb={emb}, groups={groups}, w_size={w_size})")
+            if axis == "batch" and w_size <= channels:
+                checks.add(f"batch whitening needs method.w_size > method.emb / method.groups (the {channels}x{channels} "
+                           f"covariance from {w_size} samples is singular): raise method.w_size or method.groups, or "
+                           f"lower method.emb (emb={emb}, groups={groups}, w_size={w_size})")
 
     def cov_weight(self, epoch: int) -> float:
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""

@@ -1,0 +1,215 @@
+"""Between Hydra and the stages: resolvers, checks before anything starts, one-line errors.
+
+- ``${unique_dir:PATH}`` gives every run a folder of its own: ``PATH`` if it does not exist, else
+  ``PATH_2``, ``PATH_3``, ... The folder is created atomically when chosen, so two runs started in
+  the same second never share it. Resolved once per run (cached), also across sweep jobs.
+- :class:`CheckBeforeRunning` (a Hydra callback) checks the whole configuration, and for ``-m``
+  sweeps every job's, before Hydra creates a directory or a job starts; all problems are printed
+  at once, one line each, and the process exits with status 2.
+- :func:`main` runs the stage and turns the errors users can fix into one line on stderr (and in
+  ``run.log``) with an exit status: 2 bad input, 1 a run that failed (diverged, unreadable image),
+  143 stopped by SIGTERM after saving a checkpoint. In a sweep a failed job is reported and the
+  sweep goes on; the sweep exits with status 1 at the end, listing the failed jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from .checkpoints import CheckpointError
+from .data import DatasetNotFoundError
+from .data.verify import BadImageError
+from .stages import check_config, run
+from .stages.pretrain import RunInterrupted
+from .training import TrainingDivergedError
+from .validation import ConfigError
+
+log = logging.getLogger("whitening_ssl")
+
+_CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first
+_FAILED_JOBS: List[Tuple[int, List[str], str]] = []
+
+
+def _run_label(stage: str, method: str, dataset: str) -> str:
+    """``<method>_<dataset>`` for pretraining; the stage's name for evaluation stages (their method
+    and dataset come from the checkpoint, not from the command line)."""
+    return f"{method}_{dataset}" if stage == "pretrain" else stage
+
+
+def _unique_dir(path: str) -> str:
+    """``path``, or ``path_2``, ``path_3``, ... : the first that does not exist, created atomically."""
+    candidate, k = path, 1
+    while True:
+        new = []  # the folders this call creates, deepest last (removed again if the checks fail)
+        parent = os.path.abspath(candidate)
+        while not os.path.exists(parent):
+            new.insert(0, parent)
+            parent = os.path.dirname(parent)
+        try:
+            os.makedirs(candidate, exist_ok=False)
+        except FileExistsError:
+            k += 1
+            candidate = f"{path}_{k}"
+            continue
+        except OSError:  # not writable etc.: the checks report it
+            return candidate
+        _CREATED_DIRS[os.path.abspath(candidate)] = new
+        return candidate
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("run_label", _run_label, replace=True)
+    # use_cache: resolved once per configuration; Hydra copies the cache into every sweep job
+    OmegaConf.register_new_resolver("unique_dir", _unique_dir, replace=True, use_cache=True)
+
+
+register_resolvers()
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+EXIT_CODES = (
+    (ConfigError, 2),
+    (DatasetNotFoundError, 2),
+    (CheckpointError, 2),
+    (RunInterrupted, RunInterrupted.exit_code),
+    (TrainingDivergedError, 1),
+    (BadImageError, 1),
+)
+
+
+def error_lines(error: BaseException) -> List[str]:
+    if isinstance(error, ConfigError):
+        return list(error.problems)
+    if isinstance(error, MissingMandatoryValue):
+        key = getattr(error, "full_key", None) or "a required value"
+        return [f"{key} has no value: give it on the command line, e.g. {key}=..."]
+    message = str(error)
+    if "Original Traceback" in message:  # raised in a DataLoader worker: the original message is the last line
+        last = [line for line in message.splitlines() if line.strip()][-1]
+        message = last.split(": ", 1)[1] if ": " in last else last
+    return [" ".join(message.split())]
+
+
+def report_error(lines: List[str]) -> None:
+    """``error: ...`` on stderr, and in ``run.log`` when the run has one."""
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    for handler in log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            for line in lines:
+                handler.emit(logging.LogRecord("whitening_ssl", logging.ERROR, __file__, 0, f"error: {line}", None, None))
+
+
+def _exit_code(error: BaseException) -> Optional[int]:
+    for error_type, code in EXIT_CODES:
+        if isinstance(error, error_type):
+            return code
+    if isinstance(error, MissingMandatoryValue):
+        return 2
+    return None
+
+
+def _in_sweep() -> Optional[Tuple[int, List[str]]]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_cfg = HydraConfig.get()
+    return int(hydra_cfg.job.num), list(OmegaConf.to_container(hydra_cfg.overrides.task))
+
+
+def main(cfg: DictConfig) -> Optional[float]:
+    """What ``run.py`` runs (the configuration was checked by :class:`CheckBeforeRunning`)."""
+    try:
+        return run(cfg, checked=True)
+    except (ConfigError, DatasetNotFoundError, CheckpointError, RunInterrupted, TrainingDivergedError, BadImageError,
+            MissingMandatoryValue) as error:
+        lines = error_lines(error)
+        sweep = _in_sweep()
+        if sweep is not None and not isinstance(error, RunInterrupted):
+            number, overrides = sweep
+            report_error([f"job #{number} ({' '.join(overrides)}): {line}" for line in lines])
+            _FAILED_JOBS.append((number, overrides, lines[0]))
+            return None
+        report_error(lines)
+        sys.exit(_exit_code(error))
+
+
+# --- Hydra callback -----------------------------------------------------------------------------
+
+
+def _is_child_process() -> bool:
+    from pytorch_lightning.utilities import rank_zero_only
+
+    return rank_zero_only.rank != 0
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    return config  # the checks never read the hydra node nor run_dir
+
+
+def _remove_if_created_and_empty(path: Optional[Path]) -> None:
+    """Undo :func:`_unique_dir`'s folders (innermost first) when the run does not start; never a non-empty one."""
+    created = _CREATED_DIRS.get(str(path.absolute())) if path is not None else None
+    for folder in reversed(created or []):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+class CheckBeforeRunning(Callback):
+    """Checks the configuration (every job's, for sweeps) before Hydra creates anything; exits 2 on problems."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _is_child_process():  # a DDP child of a checked run: its folder exists and holds this run
+            return
+        run_dir = None
+        try:
+            run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
+            check_config(_task_config(config), run_dir)
+        except (ConfigError, MissingMandatoryValue) as error:
+            _remove_if_created_and_empty(run_dir)
+            report_error(error_lines(error))
+            sys.exit(2)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _is_child_process():
+            return
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        loader = GlobalHydra.instance().config_loader()
+        parser = OverridesParser.create(config_loader=loader)
+        overrides = parser.parse_overrides(overrides=list(OmegaConf.to_container(config.hydra.overrides.task)))
+        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+        lines = []
+        for number, job in enumerate(jobs):
+            try:
+                check_config(loader.load_sweep_config(config, list(job)))
+            except (ConfigError, MissingMandatoryValue) as error:
+                lines += [f"job #{number} ({' '.join(job)}): {line}" for line in error_lines(error)]
+            except Exception as error:  # noqa: BLE001 - a job whose configuration cannot even be composed
+                lines.append(f"job #{number} ({' '.join(job)}): {' '.join(str(error).split())}")
+        if lines:
+            report_error(lines + [f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
+                                  f"job(s) above (of {len(jobs)})"])
+            sys.exit(2)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if _FAILED_JOBS:
+            report_error([f"{len(_FAILED_JOBS)} job(s) of the sweep failed: " + "; ".join(
+                f"#{number} ({' '.join(overrides)}): {line}" for number, overrides, line in _FAILED_JOBS)])
+            sys.exit(1)

@@ -1,0 +1,75 @@
+"""Checks of ``dataset.*`` and ``data.*`` before anything is loaded (see :mod:`whitening_ssl.validation`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from whitening_ssl.data.datasets import DATASETS, _missing_error, _resolved_spec
+from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, DatasetEntry, DatasetOptions, DatasetSpec
+from whitening_ssl.validation import Checks
+
+PIPELINES = ("auto", "cpu", "device")
+
+
+def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, check_machine: bool = True,
+                  ) -> Optional[tuple[DatasetEntry, DatasetOptions, Path, DatasetSpec]]:
+    """``dataset.*``: a registered name, a root, valid options, files present (cheap), >= 2 classes.
+
+    Returns the entry, parsed options, root and spec when everything checked is fine (for further checks).
+    """
+    name = checks.choice(dataset, "name", "dataset.name", DATASETS)
+    root = checks.get(dataset, "root", "dataset.root")
+    if root is None and name is not None and "dataset.root has no value" in " ".join(checks.problems):
+        checks.problems[-1] = f"dataset={name} needs its location: add dataset.root=/path/to/the/images"
+    download = checks.boolean(dataset, "download", "dataset.download", default=False)
+    options = checks.get(dataset, "options", "dataset.options", default={}) or {}
+    if name is None or root is None:
+        return None
+    entry = DATASETS[name]
+    option_problems = DatasetOptions.problems(entry, dict(options))
+    checks.extend(option_problems)
+    if option_problems or not check_machine or not checks.check_machine:
+        return None
+    parsed = DatasetOptions.parse(entry, dict(options))
+    root = Path(str(root))
+    if not (download and entry.downloadable):
+        error = _missing_error(entry, root, parsed)
+        if error is not None:
+            checks.add(str(error))
+            return None
+    try:
+        spec = _resolved_spec(entry, root, parsed)
+    except FileNotFoundError as error:  # downloadable data not downloaded yet: nothing more to check now
+        if not download:
+            checks.add(str(error))
+        return None
+    except ValueError as error:
+        checks.add(str(error))
+        return None
+    if needs_labels and spec.num_classes < 2:
+        checks.add(f"dataset={name} has {spec.num_classes} class under {root}: the evaluation (k-NN, linear "
+                   "probe) needs at least 2 classes; add class folders, or set eval.enabled=false to pretrain only")
+    return entry, parsed, root, spec
+
+
+def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optional[int]) -> None:
+    """``data.*`` of pretraining: batch size, views, workers, pipeline; the batch fits in the dataset."""
+    batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
+    checks.integer(data, "num_views", "data.num_views", minimum=2)
+    checks.integer(data, "num_workers", "data.num_workers", minimum=0)
+    checks.integer(data, "eval_batch_size", "data.eval_batch_size", minimum=1)
+    checks.choice(data, "pipeline", "data.pipeline", PIPELINES, default="cpu")
+    checks.choice(data, "verify_images", "data.verify_images", VERIFY_MODES)
+    checks.choice(data, "on_bad_image", "data.on_bad_image", BAD_IMAGE_POLICIES)
+    if batch is None or located is None:
+        return
+    entry, parsed, root, _ = located
+    size = entry.pretrain_size(root, parsed)
+    if size is not None and parsed.pretrain_subset is not None:
+        size = min(size, parsed.pretrain_subset)
+    processes = world_size or 1
+    if size is not None and batch * processes > size:
+        per = f" x {processes} processes" if processes > 1 else ""
+        checks.add(f"data.batch_size={batch}{per} is larger than the {size} pretraining images of "
+                   f"dataset={entry.name}: no full batch can be formed; lower data.batch_size")

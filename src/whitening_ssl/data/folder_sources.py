@@ -1,0 +1,155 @@
+"""Datasets read from image folders: Tiny-ImageNet and your own ``image_folder``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from whitening_ssl.data.errors import DatasetNotFoundError
+from whitening_ssl.data.image_datasets import ImagePathDataset, scan_class_folders
+from whitening_ssl.data.registry import DatasetEntry, DatasetOptions, DatasetSpec, Missing, register_dataset
+from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+IMAGE_FOLDER_HOLDOUT_FRACTION = 0.1
+IMAGE_FOLDER_HOLDOUT_SEED = 0
+IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
+
+
+def _class_folders(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    with os.scandir(directory) as entries:
+        return sorted(entry.name for entry in entries if entry.is_dir())
+
+
+# --- Tiny-ImageNet ----------------------------------------------------------------------------
+
+_TINY_SPEC = DatasetSpec("tiny_imagenet", 200, 64, (0.480, 0.448, 0.398), (0.277, 0.269, 0.282), stem="small")
+
+
+def tiny_imagenet_dir(root: Path) -> Path:
+    """``<root>/tiny-imagenet-200``, or ``root`` itself when it already is that folder."""
+    return root if root.name == "tiny-imagenet-200" else root / "tiny-imagenet-200"
+
+
+def _locate_tiny(root: Path, options: DatasetOptions) -> Missing | None:
+    folder = tiny_imagenet_dir(root)
+    for required in (folder / "train", folder / "val" / "val_annotations.txt"):
+        if not required.exists():
+            return Missing([folder], f"missing {required.relative_to(folder)}")
+    return None
+
+
+def _tiny_samples(root: Path) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, int]]]:
+    folder = tiny_imagenet_dir(root)
+    train_dir = folder / "train"
+    wnids = _class_folders(train_dir)
+    if not wnids:
+        raise DatasetNotFoundError.for_dataset("tiny_imagenet", root, looked_in=train_dir, detail="no class folders")
+    class_to_idx = {wnid: index for index, wnid in enumerate(wnids)}
+    train = [(str(path), label) for wnid, label in class_to_idx.items()
+             for path in sorted((train_dir / wnid / "images").glob("*.JPEG"))]
+    val = []
+    annotations = folder / "val" / "val_annotations.txt"
+    with open(annotations) as lines:
+        for line in lines:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 2:
+                continue
+            file_name, wnid = fields[0], fields[1]
+            if wnid not in class_to_idx:
+                raise ValueError(f"{annotations}: class {wnid} has no train folder")
+            val.append((str(folder / "val" / "images" / file_name), class_to_idx[wnid]))
+    return wnids, train, val
+
+
+def _build_tiny(root: Path, download: bool, options: DatasetOptions,
+                splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
+    wnids, train_samples, val_samples = _tiny_samples(root)
+    train = ImagePathDataset(train_samples, wnids, on_bad_image=on_bad_image)
+    built = {"pretrain": train, "train": train}
+    if "test" in splits:
+        built["test"] = ImagePathDataset(val_samples, wnids, on_bad_image=on_bad_image)
+    return {name: built[name] for name in splits}
+
+
+register_dataset(DatasetEntry(
+    name="tiny_imagenet", display_name="Tiny-ImageNet",
+    hint=f"download {TINY_IMAGENET_URL} and unzip into {{root}}",
+    spec=lambda root, options: _TINY_SPEC, locate=_locate_tiny, build=_build_tiny,
+    pretrain_size=lambda root, options: 100_000,
+    image_files=lambda root, options: [path for path, _ in _tiny_samples(root)[1]]))
+
+
+# --- image_folder -----------------------------------------------------------------------------
+
+
+def _image_folder_classes(root: Path) -> list[str]:
+    classes = _class_folders(root / "train")
+    if not classes:
+        raise DatasetNotFoundError.for_dataset("image_folder", root, looked_in=root / "train", detail="no class folders")
+    return classes
+
+
+def _image_folder_spec(root: Path, options: DatasetOptions) -> DatasetSpec:
+    size = options.image_size or 64
+    return DatasetSpec("image_folder", len(_image_folder_classes(root)), size, IMAGENET_MEAN, IMAGENET_STD,
+                       eval_resize=int(size * 1.1), eval_center_crop=size, stem="small")
+
+
+def _locate_image_folder(root: Path, options: DatasetOptions) -> Missing | None:
+    if not (root / "train").is_dir():
+        return Missing([root / "train"])
+    if not _class_folders(root / "train"):
+        return Missing([root / "train"], "no class folders")
+    return None
+
+
+def holdout_split(num_items: int) -> tuple[list[int], list[int]]:
+    """Deterministic (fixed-seed) split of ``range(num_items)`` into (train, held-out) indices."""
+    num_held_out = max(1, int(num_items * IMAGE_FOLDER_HOLDOUT_FRACTION)) if num_items > 1 else 0
+    generator = torch.Generator().manual_seed(IMAGE_FOLDER_HOLDOUT_SEED)
+    permutation = torch.randperm(num_items, generator=generator)
+    return sorted(permutation[num_held_out:].tolist()), sorted(permutation[:num_held_out].tolist())
+
+
+def _image_folder_samples(root: Path) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, int]]]:
+    classes = _image_folder_classes(root)
+    class_to_idx = {name: index for index, name in enumerate(classes)}
+    train = scan_class_folders(root / "train", class_to_idx, IMAGE_EXTENSIONS)
+    if not train:
+        raise DatasetNotFoundError.for_dataset("image_folder", root, looked_in=root / "train", detail="no images")
+    if (root / "val").is_dir():
+        test = scan_class_folders(root / "val", class_to_idx, IMAGE_EXTENSIONS)
+    else:  # no val/: hold out a fixed 10% of train as the test split (and train on the rest only)
+        kept, held_out = holdout_split(len(train))
+        train, test = [train[i] for i in kept], [train[i] for i in held_out]
+    return classes, train, test
+
+
+def _build_image_folder(root: Path, download: bool, options: DatasetOptions,
+                        splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
+    classes, train_samples, test_samples = _image_folder_samples(root)
+    train = ImagePathDataset(train_samples, classes, on_bad_image=on_bad_image)
+    built = {"pretrain": train, "train": train, "test": ImagePathDataset(test_samples, classes,
+                                                                        on_bad_image=on_bad_image)}
+    return {name: built[name] for name in splits}
+
+
+def _image_folder_files(root: Path, options: DatasetOptions) -> list[str]:
+    _, train, test = _image_folder_samples(root)
+    return [path for path, _ in train + test]
+
+
+register_dataset(DatasetEntry(
+    name="image_folder", display_name="Image folder dataset",
+    hint="set dataset.root to a folder with train/ (and optionally val/) subfolders of class folders",
+    spec=_image_folder_spec, locate=_locate_image_folder, build=_build_image_folder,
+    pretrain_size=lambda root, options: len(_image_folder_samples(root)[1]), image_files=_image_folder_files,
+    options=frozenset({"image_size"})))

@@ -1,0 +1,188 @@
+"""What every stage shares: the run directory, the Trainer, the results file, messages, device checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
+
+from ..validation import Checks
+
+log = logging.getLogger("whitening_ssl")
+
+RESULTS_FILE = "results.json"
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
+
+
+def is_main_process() -> bool:
+    """Rank 0 (also before the DDP processes are launched: Lightning reads the rank from the environment)."""
+    return rank_zero_only.rank == 0
+
+
+def say(message: str) -> None:
+    """A message for the user: printed and written to ``run.log``, once (main process only)."""
+    if is_main_process():
+        log.info(message)
+
+
+def write_results(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
+    """Write ``results.json`` atomically (main process only; a crash never leaves a half-written file)."""
+    path = Path(run_dir) / RESULTS_FILE
+    if is_main_process():
+        tmp = path.with_name(f".{RESULTS_FILE}.tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=str))
+        os.replace(tmp, path)
+    return path
+
+
+def format_summary(results: Dict[str, Any]) -> str:
+    """Human-readable table of the final figures (and the untrained baseline when present)."""
+    final, untrained = results.get("final") or {}, results.get("untrained") or {}
+    lines = [f"{'metric':<14}{'trained':>10}" + (f"{'untrained':>12}" if untrained else "")]
+    for key in ("knn_top1", "linear_top1", "linear_top5"):
+        if key in final:
+            row = f"{key:<14}{final[key]:>10.2f}"
+            if key in untrained:
+                row += f"{untrained[key]:>12.2f}"
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def report(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
+    """Write ``results.json`` and print the summary."""
+    path = write_results(run_dir, results)
+    say(format_summary(results))
+    say(f"results: {path}")
+    return path
+
+
+def job_overrides() -> List[str]:
+    """The command-line overrides of this Hydra job (``[]`` outside Hydra, e.g. with the compose API)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(OmegaConf.to_container(HydraConfig.get().overrides.task))
+
+
+def resolved(cfg: DictConfig) -> Dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+# --- the Trainer ----------------------------------------------------------------------------------
+
+
+def trainer_kwargs(cfg: DictConfig) -> Dict[str, Any]:
+    """``cfg.trainer`` as a dict (without ``_target_``)."""
+    options = OmegaConf.to_container(cfg.trainer, resolve=True)
+    options.pop("_target_", None)
+    return options
+
+
+def build_trainer(cfg: DictConfig, callbacks: Iterable[pl.Callback] = (), logger=None, **overrides) -> pl.Trainer:
+    """The one way a stage builds its Trainer: ``cfg.trainer`` + this stage's callbacks, logger, overrides.
+
+    Checkpointing is this project's (``RunCheckpoints``), so Lightning's own is off.
+    """
+    prepare_ddp_children()
+    options = {**trainer_kwargs(cfg), "enable_checkpointing": False, **overrides}
+    return hydra.utils.instantiate({"_target_": "pytorch_lightning.Trainer", **options}, callbacks=list(callbacks),
+                                   logger=logger or False, default_root_dir=str(cfg.run_dir))
+
+
+def prepare_ddp_children() -> None:
+    """Make Lightning's DDP child processes run exactly this job, in this job's directory.
+
+    Lightning starts the other processes by re-running ``sys.argv`` with ``hydra.run.dir`` set to
+    ``HydraConfig.run.dir``. In a ``-m`` sweep both are the sweep's, so a child would re-run the
+    whole sweep in a phantom folder. Here ``sys.argv`` becomes this job's own overrides and the run
+    directory this job's output directory; children log to the console only (no empty log files).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    overrides = [o for o in OmegaConf.to_container(hydra_cfg.overrides.task)
+                 if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))]
+    sys.argv = [sys.argv[0], *overrides, "hydra/job_logging=stdout"]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+# --- checks shared by the stages ------------------------------------------------------------------
+
+
+def _accelerator_wants_gpu(accelerator: Any) -> bool:
+    return str(accelerator) in ("gpu", "cuda")
+
+
+def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
+    """``trainer.*``: a GPU when one is asked for, SyncBatchNorm only on GPUs, a known precision.
+
+    Returns the number of processes when it is known from the configuration (for the batch check).
+    """
+    accelerator = checks.get(trainer, "accelerator", "trainer.accelerator", default="auto")
+    devices = checks.get(trainer, "devices", "trainer.devices", default=1)
+    num_nodes = checks.integer(trainer, "num_nodes", "trainer.num_nodes", minimum=1, default=1)
+    sync_bn = checks.boolean(trainer, "sync_batchnorm", "trainer.sync_batchnorm", default=False)
+    checks.integer(trainer, "log_every_n_steps", "trainer.log_every_n_steps", minimum=1, default=50)
+    precision = checks.get(trainer, "precision", "trainer.precision", default="32-true")
+    if precision is not None and str(precision) not in PRECISIONS:
+        checks.add(f"trainer.precision={precision!r} is not available: use one of 32-true, 16-mixed, bf16-mixed")
+    if not checks.check_machine:
+        return None
+    has_gpu = torch.cuda.is_available()
+    gpus = torch.cuda.device_count() if has_gpu else 0
+    if _accelerator_wants_gpu(accelerator) and not has_gpu:
+        checks.add(f"trainer.accelerator={accelerator} but this machine has no GPU (torch.cuda.is_available() is "
+                   "False): use trainer=cpu (or trainer.accelerator=cpu)")
+    on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not has_gpu) or \
+        (_accelerator_wants_gpu(accelerator) and not has_gpu)
+    if sync_bn and on_cpu:
+        checks.add("trainer.sync_batchnorm=true needs GPUs (SyncBatchNorm runs on CUDA only): set "
+                   "trainer.sync_batchnorm=false on CPU (trainer=ddp implies it: use trainer=cpu)")
+    if isinstance(devices, int) and not isinstance(devices, bool) and _accelerator_wants_gpu(accelerator) \
+            and has_gpu and devices > gpus:
+        checks.add(f"trainer.devices={devices} but this machine has {gpus} GPU(s): lower trainer.devices")
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1 and num_nodes:
+        return devices * num_nodes
+    return None
+
+
+def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
+    """The run directory can be written, is not a file, and does not already hold another run."""
+    if not checks.check_machine:
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        checks.add(f"the run directory {run_dir} is a file: choose another hydra.run.dir")
+        return
+    ancestor = run_dir
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        checks.add(f"cannot create the run directory {run_dir}: {ancestor} is a file; choose another hydra.run.dir")
+        return
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        checks.add(f"cannot write to {ancestor} ({error.strerror or error}): choose a writable hydra.run.dir "
+                   "(or start from a writable folder)")
+        return
+    if run_dir.is_dir() and not resuming and is_main_process():
+        previous = [name for name in (RESULTS_FILE, "checkpoints") if (run_dir / name).exists()]
+        if previous:
+            checks.add(f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
+                       f"hydra.run.dir={run_dir}, or choose another hydra.run.dir")

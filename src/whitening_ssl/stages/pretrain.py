@@ -1,0 +1,183 @@
+"""``stage=pretrain``: self-supervised pretraining with online evaluation, safe to kill at any moment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from ..checkpoints import check_checkpoint_file
+from ..data import SSLDataModule, image_files
+from ..data.checks import check_dataset, check_pretraining_data
+from ..data.verify import describe_bad_images, find_bad_images
+from ..eval.online import OnlineEvaluation, check_eval_config
+from ..loggers import build_logger, check_logger, wandb_run_id
+from ..models import STEMS, resolve_stem
+from ..training import (
+    CHECKPOINT_DIR,
+    RunCheckpoints,
+    TrainingDivergedError,
+    read_meta,
+    resolve_resume_checkpoint,
+)
+from ..validation import Checks, ConfigError
+from .common import (
+    build_trainer,
+    check_output_dir,
+    check_trainer,
+    is_main_process,
+    job_overrides,
+    report,
+    resolved,
+    say,
+)
+
+SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a terminated process
+
+
+class RunInterrupted(RuntimeError):
+    """The run was stopped by SIGTERM after saving a checkpoint; ``str`` says how to resume."""
+
+    exit_code = SIGTERM_EXIT_CODE
+
+
+def run_name(cfg: DictConfig) -> str:
+    return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
+
+
+def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
+    """Everything pretraining reads, checked before any data is loaded."""
+    checks.integer(cfg, "epochs", "epochs", minimum=1)
+    checks.integer(cfg, "seed", "seed", minimum=0)
+    checks.integer(cfg, "checkpoint_every", "checkpoint_every", minimum=0)
+    checks.integer(cfg, "checkpoint_every_n_steps", "checkpoint_every_n_steps", minimum=0, default=0)
+    world_size = check_trainer(checks, cfg.trainer)
+    check_logger(checks, cfg.logger)
+    method = checks.section(cfg, "method", "method")
+    data = checks.section(cfg, "data", "data")
+    if method is not None and data is not None:
+        module = checks.get(method, "module", "method.module")
+        try:
+            method_class = hydra.utils.get_class(module) if module else None
+        except Exception:  # noqa: BLE001 - any import failure means the name is wrong
+            checks.add(f"method.module={module!r} cannot be imported: check the method preset")
+            method_class = None
+        if method_class is not None:
+            method_class.check_config(checks, method, data)
+    backbone = checks.section(cfg, "backbone", "backbone")
+    if backbone is not None:
+        checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
+    eval_cfg = checks.section(cfg, "eval", "eval")
+    if eval_cfg is not None:
+        check_eval_config(checks, eval_cfg)
+    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True))
+    located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
+    if data is not None:
+        check_pretraining_data(checks, data, located, world_size)
+    ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
+    resuming = False
+    if ckpt_path == "last":
+        resuming = True
+        if run_dir is not None and checks.check_machine and resolve_resume_checkpoint("last", run_dir) is None:
+            checks.add(f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
+                       "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>")
+    elif ckpt_path:
+        check_checkpoint_file(checks, ckpt_path, "ckpt_path")
+    if run_dir is not None:
+        check_output_dir(checks, run_dir, resuming=resuming)
+
+
+def _verify_images(datamodule: SSLDataModule, dataset_cfg: Dict[str, Any], mode: str) -> None:
+    """``data.verify_images``: header checks of the image files, before training."""
+    options = dict(dataset_cfg.get("options") or {})
+    if mode == "none":
+        return
+    files = image_files(datamodule.name, datamodule.root, **options)
+    if not files:
+        return
+    bad = find_bad_images(files, mode=mode)
+    if bad:
+        raise ConfigError(describe_bad_images(bad))
+
+
+def run(cfg: DictConfig) -> Dict[str, Any]:
+    """Pretrain; returns what ``results.json`` holds."""
+    run_dir = Path(str(cfg.run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    datamodule = SSLDataModule(dataset_cfg["name"], root=dataset_cfg["root"], download=dataset_cfg["download"],
+                               batch_size=data_cfg["batch_size"], eval_batch_size=data_cfg["eval_batch_size"],
+                               num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
+                               on_bad_image=data_cfg["on_bad_image"], **(dataset_cfg.get("options") or {}))
+    if is_main_process():
+        _verify_images(datamodule, dataset_cfg, data_cfg["verify_images"])
+    backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem)
+    # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
+    model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)
+
+    config = resolved(cfg)
+    config["backbone"] = backbone
+    resume = resolve_resume_checkpoint(cfg.ckpt_path, run_dir)
+    previous = read_meta(Path(resume).parent) if resume else {}
+    logger = build_logger(cfg.logger, str(run_dir), run_name(cfg), config=config,
+                          resume_id=previous.get("wandb_run_id"))
+    checkpoints = RunCheckpoints(run_dir / CHECKPOINT_DIR, keep_every_n_epochs=cfg.checkpoint_every,
+                                 every_n_steps=cfg.get("checkpoint_every_n_steps"),
+                                 meta={"wandb_run_id": wandb_run_id(logger)},
+                                 check_model=lambda trainer, module: module.raise_if_diverged(blocking=True),
+                                 config={**config, "overrides": job_overrides()})
+    evaluation = OnlineEvaluation(**OmegaConf.to_container(cfg.eval, resolve=True), drops=list(cfg.method.drops),
+                                  after_evaluation=checkpoints.refresh)
+    callbacks = [checkpoints, evaluation]
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    trainer = build_trainer(cfg, callbacks=callbacks, logger=logger)
+    if resume:
+        say(f"resuming from {resume}")
+
+    start = time.perf_counter()
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    except SIGTERMException:
+        raise RunInterrupted(
+            f"stopped by SIGTERM at step {trainer.global_step}; checkpoint saved: {checkpoints.last_path}; resume with "
+            f"ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)") from None
+    except TrainingDivergedError as error:
+        kept = f"the last good checkpoint is {checkpoints.last_path}" if checkpoints.last_path else \
+            "no checkpoint was written before it"
+        raise TrainingDivergedError(f"{error}; {kept}", error.step) from None
+    finally:
+        skipped = datamodule.skipped_images()
+        if skipped:
+            say(f"skipped {len(skipped)} undecodable image(s) (named in the warnings above), e.g. {skipped[0]}")
+    results = {
+        "stage": "pretrain",
+        "experiment_name": cfg.get("experiment_name"),
+        "method": cfg.method.name,
+        "dataset": cfg.dataset.name,
+        "backbone": cfg.backbone.name,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "train_seconds": time.perf_counter() - start,
+        "final": evaluation.final,
+        "untrained": evaluation.untrained,
+        "history": evaluation.history,
+        "last_checkpoint": str(checkpoints.last_path) if checkpoints.last_path else None,
+        "run_dir": str(run_dir),
+        "overrides": job_overrides(),
+        "config": config,
+    }
+    report(run_dir, results)
+    if logger is not None and cfg.logger.kind == "wandb":
+        import wandb
+
+        wandb.finish()
+    return results

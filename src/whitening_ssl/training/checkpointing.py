@@ -1,0 +1,169 @@
+"""Checkpoints that never lose a run.
+
+:class:`RunCheckpoints` writes ``<run_dir>/checkpoints/last.ckpt``
+
+- at the end of EVERY epoch, before the online evaluation runs (a crash or kill while evaluating
+  keeps the epoch), and again after an evaluation (so the evaluation history is in it);
+- every ``every_n_steps`` optimiser steps when asked (ImageNet-size epochs);
+- when the process receives SIGTERM (what SLURM sends before preemption), after the current step;
+
+and keeps a copy every ``keep_every_n_epochs`` epochs (``epoch0100.ckpt``: after 100 epochs, a hard
+link to the same bytes, so a keep costs no space). Files are written under a temporary name and
+renamed, so a crash mid-write never leaves a truncated ``last.ckpt``. ``meta.json`` beside them
+records the epoch and step of ``last.ckpt``, why it was written, and the W&B run id, so a resumed
+run continues the same W&B run. Every checkpoint also holds the random generators' state
+(:mod:`whitening_ssl.training.rng`), so a resumed run continues the same random draws.
+
+Before writing, the model's divergence check runs (blocking): a diverged model is never saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from .nonfinite import TrainingDivergedError
+from .rng import capture_rng_state, restore_rng_state
+
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+META_FILE = "meta.json"
+
+
+def _write_json_atomically(path: Path, data: Dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def read_meta(checkpoint_dir: os.PathLike | str) -> Dict[str, Any]:
+    """The ``meta.json`` of a checkpoint folder (``{}`` when there is none or it is unreadable)."""
+    try:
+        return json.loads((Path(checkpoint_dir) / META_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def resolve_resume_checkpoint(ckpt_path: Optional[str], run_dir: os.PathLike | str) -> Optional[str]:
+    """The file to resume from: ``ckpt_path`` itself, or for ``last`` the newest checkpoint of ``run_dir``."""
+    if not ckpt_path:
+        return None
+    if str(ckpt_path) != "last":
+        return str(ckpt_path)
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    last = folder / LAST_CHECKPOINT
+    if last.is_file():
+        return str(last)
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda path: path.stat().st_mtime) if folder.is_dir() else []
+    return str(candidates[-1]) if candidates else None
+
+
+class RunCheckpoints(Callback):
+    """``last.ckpt`` every epoch (and every N steps), periodic keeps, atomic writes, SIGTERM; see the module.
+
+    Args:
+        dirpath: the checkpoint folder (``<run_dir>/checkpoints``).
+        keep_every_n_epochs: also keep ``epochNNNN.ckpt`` every this many epochs (0: never).
+        every_n_steps: also refresh ``last.ckpt`` every this many optimiser steps (0/None: never).
+        meta: extra entries for ``meta.json`` (e.g. ``wandb_run_id``).
+        check_model: called (blocking) before each write; raises if the model must not be saved.
+        config: the run's resolved configuration, stored in every checkpoint (evaluation stages and
+            the report read the pretraining settings from it).
+    """
+
+    def __init__(self, dirpath: os.PathLike | str, keep_every_n_epochs: int = 0, every_n_steps: Optional[int] = None,
+                 meta: Optional[Dict[str, Any]] = None,
+                 check_model: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None,
+                 config: Optional[Dict[str, Any]] = None) -> None:
+        self.dirpath = Path(dirpath)
+        self.config = config
+        self.keep_every_n_epochs = keep_every_n_epochs or 0
+        self.every_n_steps = every_n_steps or 0
+        self.meta = dict(meta or {})
+        self.check_model = check_model
+        self.last_path: Optional[Path] = None
+        self.stopped_by_sigterm = False
+        self._saved_at_step: Optional[int] = None
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, reason: str, epochs_completed: int) -> Path:
+        """Write ``last.ckpt`` (atomically) and ``meta.json``; returns the path. Collective under DDP."""
+        if self.check_model is not None:
+            self.check_model(trainer, pl_module)
+        last = self.dirpath / LAST_CHECKPOINT
+        tmp = self.dirpath / f".{LAST_CHECKPOINT}.tmp"
+        if trainer.is_global_zero:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(str(tmp))  # rank 0 writes; all ranks take part
+        if trainer.is_global_zero:
+            os.replace(tmp, last)
+            if reason == "epoch" and self.keep_every_n_epochs and epochs_completed % self.keep_every_n_epochs == 0:
+                self._keep(last, self.dirpath / f"epoch{epochs_completed:04d}.ckpt")
+            _write_json_atomically(self.dirpath / META_FILE, {
+                **self.meta, "checkpoint": str(last), "epochs_completed": epochs_completed,
+                "global_step": trainer.global_step, "reason": reason,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            })
+        self.last_path = last
+        self._saved_at_step = trainer.global_step
+        trainer.strategy.barrier("RunCheckpoints.save")
+        return last
+
+    @staticmethod
+    def _keep(source: Path, target: Path) -> None:
+        tmp = target.with_name(f".{target.name}.tmp")
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:  # file systems without hard links: a copy
+            import shutil
+
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
+    def refresh(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Re-write ``last.ckpt`` at an epoch end (e.g. after the evaluation added to the history)."""
+        self.save(trainer, pl_module, "epoch", trainer.current_epoch + 1)
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        # One process: Lightning would only stop at the end of the epoch; stop before the next step.
+        # Several: Lightning broadcasts the signal before each step and raises on every rank at once.
+        if trainer.received_sigterm and trainer.world_size == 1:
+            raise SIGTERMException()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0 \
+                and trainer.global_step != self._saved_at_step:
+            self.save(trainer, pl_module, "steps", trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.save(trainer, pl_module, "epoch", trainer.current_epoch + 1)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            self.stopped_by_sigterm = True
+            if trainer.global_step != self._saved_at_step:
+                try:
+                    self.save(trainer, pl_module, "sigterm", trainer.current_epoch)
+                except TrainingDivergedError:  # a diverged model is not saved; the last good checkpoint stays
+                    pass
+
+    # --- state in the checkpoint ------------------------------------------------------------------
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"rng": capture_rng_state(), "config": self.config}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        restore_rng_state(state_dict.get("rng") or {})

@@ -1,0 +1,88 @@
+"""Detecting a diverged run on the step it happens, without a host-device sync per step.
+
+Each training step records ``torch.isfinite(loss)`` into a device-side "first bad step" tensor
+(pure device ops: no sync). How soon the host learns of it:
+
+- on the CPU the value is there at once, so the run stops on the very step;
+- on a GPU the tensor is copied to pinned host memory with ``non_blocking=True`` after every step
+  and a CUDA event marks the copy; the next step reads it only if the event has completed
+  (``event.query()`` does not wait), so the run stops one or two steps later, still naming the
+  step where it happened;
+- before every checkpoint and at logging steps the check is blocking (those points sync anyway),
+  so a checkpoint is never written from a diverged model.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+DIVERGENCE_HINT = ("lower method.lr, raise method.eps (covariance shrinkage) or the sub-batch size method.w_size "
+                   "(batch whitening), or lower method.groups (channel whitening)")
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training cannot go on (non-finite loss, failed whitening); ``str`` is one line with the step and a fix."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(" ".join(message.split()))
+        self.step = step
+
+
+class NonFiniteLossError(TrainingDivergedError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, step: int, epoch: Optional[int] = None) -> None:
+        where = f"step {step}" + (f" (epoch {epoch})" if epoch is not None else "")
+        super().__init__(f"the loss became non-finite (nan or inf) at {where}: training diverged; {DIVERGENCE_HINT}",
+                         step)
+
+
+class WhiteningFailedError(TrainingDivergedError):
+    """A covariance could not be factorised (not positive definite) or an eigendecomposition failed."""
+
+    def __init__(self, step: int, reason: str, epoch: Optional[int] = None) -> None:
+        where = f"step {step}" + (f" (epoch {epoch})" if epoch is not None else "")
+        reason = " ".join(str(reason).split()).rstrip(".")
+        super().__init__(f"whitening failed at {where} ({reason}): a sub-batch covariance is singular or not "
+                         f"positive definite, or the embeddings are not finite; {DIVERGENCE_HINT}", step)
+
+
+class NonFiniteWatch:
+    """Remembers the first step whose loss was not finite; see the module docstring for when it is read."""
+
+    def __init__(self) -> None:
+        self._first: Optional[Tensor] = None  # device tensor: first bad step, -1 while all are finite
+        self._host: Optional[Tensor] = None  # pinned host copy (CUDA)
+        self._event = None
+
+    def record(self, loss: Tensor, step: int) -> None:
+        """Fold ``isfinite(loss)`` of step ``step`` into the device-side flag (no sync)."""
+        loss = loss.detach()
+        if self._first is None or self._first.device != loss.device:
+            self._first = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad_here = torch.where(torch.isfinite(loss), -1, step)
+        self._first = torch.where(self._first < 0, bad_here, self._first)
+        if loss.is_cuda:
+            if self._host is None:
+                self._host = torch.full((), -1, dtype=torch.long).pin_memory()
+            self._host.copy_(self._first, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+
+    def first_bad_step(self, blocking: bool = False) -> Optional[int]:
+        """The first non-finite step known now (``blocking=False``: without waiting for the device)."""
+        if self._first is None:
+            return None
+        if self._first.is_cuda and not blocking:
+            if self._event is None or not self._event.query():
+                return None
+            value = int(self._host)
+        else:
+            value = int(self._first)
+        return value if value >= 0 else None
+
+    def reset(self) -> None:
+        self._first = self._host = self._event = None

@@ -1,0 +1,144 @@
+"""Configuration checks that run before any data is loaded or any directory is made.
+
+Every concern checks its own part of the configuration next to the code it protects (the method
+registry checks ``method.*``, the data registry ``dataset.*`` and ``data.*``, the stages the run's
+top-level keys and ``trainer.*``, ...). Each check writes its findings into one :class:`Checks`
+collector, so a run with several mistakes lists all of them at once, one line each, and exits with
+status 2 (``run.py``) instead of failing on the first one minutes later.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, List, Optional, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """One or more configuration values that cannot work; each line says what to change."""
+
+    def __init__(self, problems: Sequence[str] | str) -> None:
+        self.problems: List[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class Checks:
+    """Collects configuration problems; typed getters record a problem and return ``None`` on a bad value.
+
+    ``path`` arguments are the dotted names users type on the command line (``method.lr``), so a
+    message can say exactly what to change.
+    """
+
+    def __init__(self, check_machine: bool = True) -> None:
+        self.problems: List[str] = []
+        #: also check this machine: datasets, checkpoints, the run directory, GPUs (off: check a preset's values alone)
+        self.check_machine = check_machine
+
+    def add(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+
+    def extend(self, messages: Iterable[str]) -> None:
+        for message in messages:
+            self.add(message)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+    # --- reading values ----------------------------------------------------------------------
+
+    def get(self, node: Any, key: str, path: str, default: Any = _MISSING) -> Any:
+        """``node[key]``, resolving interpolations; records a problem (and returns ``None``) if that fails."""
+        try:
+            if isinstance(node, DictConfig):
+                if key not in node.keys():
+                    if default is _MISSING:
+                        self.add(f"{path} is not set: add {path}=... to the command line or the preset")
+                        return None
+                    return default
+                if OmegaConf.is_missing(node, key):
+                    self.add(f"{path} has no value: give it on the command line, e.g. {path}=...")
+                    return None
+                value = node[key]
+                return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+            if key not in node:
+                if default is _MISSING:
+                    self.add(f"{path} is not set: add {path}=... to the command line or the preset")
+                    return None
+                return default
+            return node[key]
+        except MissingMandatoryValue:
+            self.add(f"{path} has no value: give it on the command line, e.g. {path}=...")
+        except OmegaConfBaseException as error:
+            self.add(f"{path} cannot be read: {str(error).splitlines()[0]}")
+        return None
+
+    def integer(self, node: Any, key: str, path: str, minimum: Optional[int] = None, optional: bool = False,
+                default: Any = _MISSING) -> Optional[int]:
+        """An integer (not a bool, not a float such as 1.5, not a string such as "abc") >= ``minimum``."""
+        value = self.get(node, key, path, default=None if optional and default is _MISSING else default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{path}={value!r} must be a whole number" + (f" >= {minimum}" if minimum is not None else ""))
+            return None
+        if minimum is not None and value < minimum:
+            self.add(f"{path}={value} must be at least {minimum}")
+            return None
+        return value
+
+    def number(self, node: Any, key: str, path: str, minimum: Optional[float] = None, positive: bool = False,
+               below: Optional[float] = None, optional: bool = False, default: Any = _MISSING) -> Optional[float]:
+        """A finite real number; ``positive``: > 0; ``minimum``: >= minimum; ``below``: < below."""
+        value = self.get(node, key, path, default=None if optional and default is _MISSING else default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.add(f"{path}={value!r} must be a number")
+            return None
+        if positive and value <= 0:
+            self.add(f"{path}={value} must be positive")
+            return None
+        if minimum is not None and value < minimum:
+            self.add(f"{path}={value} must be at least {minimum}")
+            return None
+        if below is not None and value >= below:
+            self.add(f"{path}={value} must be below {below}")
+            return None
+        return float(value)
+
+    def choice(self, node: Any, key: str, path: str, choices: Iterable[str], default: Any = _MISSING) -> Optional[str]:
+        """One of ``choices`` (registry keys)."""
+        choices = list(choices)
+        value = self.get(node, key, path, default=default)
+        if value is None:
+            return None
+        if value not in choices:
+            self.add(f"{path}={value!r} is not available: use one of {', '.join(map(str, choices))}")
+            return None
+        return value
+
+    def boolean(self, node: Any, key: str, path: str, default: Any = _MISSING) -> Optional[bool]:
+        value = self.get(node, key, path, default=default)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.add(f"{path}={value!r} must be true or false")
+            return None
+        return value
+
+    def section(self, node: Any, key: str, path: str) -> Optional[Any]:
+        """A sub-section (``method``, ``dataset``, ...) that must exist."""
+        try:
+            if key in node and node[key] is not None:
+                return node[key]
+        except OmegaConfBaseException as error:
+            self.add(f"{path} cannot be read: {str(error).splitlines()[0]}")
+            return None
+        self.add(f"{path} is missing from the configuration: choose one, e.g. {path}=...")
+        return None
