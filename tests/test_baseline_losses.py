@@ -8,16 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from whitening_ssl.baseline_losses import (
+from whitening_ssl.losses import (
     BarlowTwinsLoss,
     BYOLLoss,
     NTXentLoss,
     SimSiamLoss,
     VICRegLoss,
     ZeroICLLoss,
-    byol_tau,
+    view_pairs,
 )
-from whitening_ssl.losses import view_pairs
+from whitening_ssl.schedules import byol_tau
 
 
 def _views(num_views, n, d, seed=0):
@@ -206,7 +206,7 @@ def test_pair_inputs_must_match():
 def test_barlow_twins_equals_reference_loop(num_views, scale):
     n, d, lambd = 9, 6, 0.008
     z = _views(num_views, n, d, seed=8)
-    got = BarlowTwinsLoss(lambd=lambd, scale=scale)(z)
+    got = BarlowTwinsLoss(lambd=lambd, scale=scale, normalization="fixed")(z)
     bn = nn.BatchNorm1d(d, affine=False).double().train()
     pairs = _unordered(num_views)
     expected = 0
@@ -220,9 +220,43 @@ def test_barlow_twins_equals_reference_loop(num_views, scale):
     assert all(g.abs().sum() > 0 for g in grads[0])
 
 
-def test_barlow_twins_rejects_unknown_scale():
+@pytest.mark.parametrize("num_views", [2, 3])
+def test_learnable_barlow_twins_batchnorm_equals_the_papers_per_view_module(num_views):
+    """The paper's code: ``self.bn = nn.BatchNorm1d(emb)`` (affine, trained), called on each view."""
+    n, d, lambd = 9, 6, 0.008
+    z = _views(num_views, n, d, seed=12)
+    loss = BarlowTwinsLoss(lambd=lambd, normalization="learnable", num_features=d).double()
+    reference_bn = nn.BatchNorm1d(d).double().train()
+    with torch.no_grad():  # non-trivial affine parameters, the same in both
+        for module in (loss.bn, reference_bn):
+            module.weight.copy_(torch.linspace(0.5, 1.5, d, dtype=torch.float64))
+            module.bias.copy_(torch.linspace(-0.2, 0.3, d, dtype=torch.float64))
+    got = loss(z)
+    normed = [reference_bn(z[v]) for v in range(num_views)]  # one call per view, as the paper's code
+    pairs = _unordered(num_views)
+    expected = 0
+    for i, j in pairs:
+        c = normed[i].T @ normed[j] / d
+        expected = expected + (torch.diagonal(c) - 1).pow(2).sum() + lambd * _off_diagonal(c).pow(2).sum()
+    expected = expected / len(pairs)
+    inputs = [z, loss.bn.weight, loss.bn.bias]
+    grads_got = torch.autograd.grad(got, inputs)
+    grads_expected = torch.autograd.grad(expected, [z, reference_bn.weight, reference_bn.bias])
+    assert torch.allclose(got, expected, atol=1e-12)
+    for a, b in zip(grads_got, grads_expected):
+        assert torch.allclose(a, b, atol=1e-10) and b.abs().sum() > 0  # the affine parameters are trained
+    assert torch.allclose(loss.bn.running_mean, reference_bn.running_mean, atol=1e-12)
+    assert torch.allclose(loss.bn.running_var, reference_bn.running_var, atol=1e-12)
+    assert int(loss.bn.num_batches_tracked) == int(reference_bn.num_batches_tracked) == num_views
+
+
+def test_barlow_twins_rejects_unknown_settings():
     with pytest.raises(ValueError, match="scale"):
-        BarlowTwinsLoss(scale="features")
+        BarlowTwinsLoss(scale="features", normalization="fixed")
+    with pytest.raises(ValueError, match="normalization"):
+        BarlowTwinsLoss(normalization="layer")
+    with pytest.raises(ValueError, match="num_features"):
+        BarlowTwinsLoss(normalization="learnable")
 
 
 # --- VICReg ----------------------------------------------------------------------------------
@@ -325,7 +359,7 @@ def test_zero_icl_whitening_matrices_whiten_and_are_detached():
 # --- common ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [NTXentLoss, BarlowTwinsLoss, VICRegLoss, ZeroICLLoss])
+@pytest.mark.parametrize("make", [NTXentLoss, lambda: BarlowTwinsLoss(num_features=4), VICRegLoss, ZeroICLLoss])
 def test_single_view_losses_reject_one_view_and_accept_half_precision(make):
     loss_fn = make()
     with pytest.raises(ValueError, match="at least 2 views"):

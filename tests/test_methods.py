@@ -1,20 +1,32 @@
-"""Method modules (BYOL's EMA target, the covariance term) and the paper presets' values."""
+"""Method modules: per-view BatchNorm as the paper's per-view loop, BYOL's EMA target, the covariance
+term, the paper presets' values."""
+
+import copy
 
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from whitening_ssl.baseline_losses import byol_tau
 from whitening_ssl.data import get_spec
-from whitening_ssl.stages import check_config
 from whitening_ssl.losses import covariance_penalty
-from whitening_ssl.methods import BYOLModule, WhiteningPretrainModule
+from whitening_ssl.methods import BYOLMethod, SimSiamMethod, WhiteningMSEMethod, build_method
+from whitening_ssl.models import ViewBatchNorm1d, ViewBatchNorm2d
+from whitening_ssl.schedules import byol_tau
+from whitening_ssl.stages import check_config
 from whitening_ssl.training import NonFiniteLossError
 
 from helpers import compose_config
 
-TINY_BACKBONE = {"name": "resnet_tiny", "width": 4}
+TINY_BACKBONE = {"name": "resnet_tiny", "width": 4, "stem": "cifar"}
+
+
+def method_module(name, *overrides, backbone=TINY_BACKBONE):
+    """The pretraining module of ``method=name`` as composed from the real presets (tiny backbone)."""
+    cfg = compose_config([f"method={name}", *overrides])
+    return build_method(backbone, OmegaConf.to_container(cfg.method, resolve=True), cfg.data.num_views)
 
 
 class RandomViews(Dataset):
@@ -28,9 +40,97 @@ class RandomViews(Dataset):
         return list(self.images[index]), 0
 
 
+# --- BatchNorm statistics per view, as the paper's code runs each view separately ----------------
+
+#: the paper's code: whitening methods and SimCLR apply the head to all views at once; Barlow Twins,
+#: VICReg, Zero-CL, BYOL and SimSiam run head(backbone(x)) (and the predictor) for each view
+HEAD_PER_VIEW = {"cw_rgp4": False, "cw_rgp2": False, "w_mse4": False, "w_mse2": False, "shuffled_dbn": False,
+                 "bn": False, "plain": False, "pca": False, "simclr": False, "barlow_twins": True, "vicreg": True,
+                 "zero_cl": True, "byol": True, "simsiam": True}
+
+
+@pytest.mark.parametrize("name,per_view", sorted(HEAD_PER_VIEW.items()))
+def test_head_per_view_is_set_as_the_papers_code_does(name, per_view):
+    cfg = compose_config([f"method={name}"])
+    assert cfg.method.head_per_view is per_view and cfg.method.bn_per_view is True
+
+
+def _plain_copy(module):
+    """A copy whose networks' BatchNorm layers are ordinary ones: called once per view, as the paper's loop
+    (the loss's own BatchNorm, Barlow Twins', is checked against the paper's module in test_baseline_losses)."""
+    plain = copy.deepcopy(module)
+    networks = [getattr(plain, name) for name in ("backbone", "head", "predictor", "target_backbone", "target_head")
+                if hasattr(plain, name)]
+    for layer in (layer for network in networks for layer in network.modules()):
+        if isinstance(layer, ViewBatchNorm2d):
+            layer.__class__ = nn.BatchNorm2d
+        elif isinstance(layer, ViewBatchNorm1d):
+            layer.__class__ = nn.BatchNorm1d
+    return plain
+
+
+def _per_view_loss(module, views):
+    """The loss written as the paper's code computes it: one backbone call per view; the head per view or,
+    for the whitening methods and SimCLR, on all views' features at once."""
+    features = [module.backbone(view) for view in views]
+    if module.method["head_per_view"]:
+        embeddings = torch.stack([module.head(f) for f in features])
+    else:
+        embeddings = module.head(torch.cat(features)).view(len(views), len(views[0]), -1)
+    if isinstance(module, (BYOLMethod, SimSiamMethod)):
+        predictions = torch.stack([module.predictor(embeddings[v]) for v in range(len(views))])
+        if isinstance(module, SimSiamMethod):
+            return module.loss_fn(predictions, embeddings)
+        with torch.no_grad():
+            targets = torch.stack([module.target_head(module.target_backbone(view)) for view in views])
+        return module.loss_fn(predictions, targets)
+    return module.compute_loss(embeddings, views)[0]
+
+
+@pytest.mark.parametrize("name", ["barlow_twins", "vicreg", "zero_cl", "byol", "simsiam", "simclr", "cw_rgp4"])
+def test_one_pass_equals_the_per_view_loop(name):
+    """Loss, every parameter gradient and the BatchNorm running statistics of the one-pass step equal the
+    per-view loop's (float64; the whitening methods with fixed sub-batches and channel partitions)."""
+    torch.manual_seed(0)
+    module = method_module(name, "method.emb=64", "method.head_size=32",
+                           *(["method.w_size=8", "method.groups=2"] if name == "cw_rgp4" else [])).double().train()
+    reference = _plain_copy(module)
+    views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) for _ in range(module.num_views)]
+
+    torch.manual_seed(1)  # the same random draws (sub-batches, channel partitions) in both
+    got = module.compute_loss(module.encode(views), views)[0]
+    torch.manual_seed(1)
+    expected = _per_view_loss(reference, views)
+    assert torch.allclose(got, expected, atol=1e-10, rtol=1e-9), (got.item(), expected.item())
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    ref_params = [p for p in reference.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(got, params, allow_unused=True)
+    ref_grads = torch.autograd.grad(expected, ref_params, allow_unused=True)
+    assert len(grads) == len(ref_grads) > 0
+    for (pname, _), a, b in zip(module.named_parameters(), grads, ref_grads):
+        assert (a is None) == (b is None), pname
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-9, rtol=1e-7), pname
+    for (bname, a), b in zip(module.named_buffers(), reference.buffers()):
+        assert torch.allclose(a.double(), b.double(), atol=1e-10), bname
+
+
+def test_head_per_view_changes_the_loss():
+    # per-view statistics are not the statistics of all views together: the setting matters
+    torch.manual_seed(0)
+    per_view = method_module("vicreg", "method.emb=32", "method.head_size=32").double()
+    shared = method_module("vicreg", "method.emb=32", "method.head_size=32", "method.head_per_view=false",
+                           "method.bn_per_view=false").double()
+    shared.load_state_dict(per_view.state_dict())
+    views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) + 2 * v for v in range(2)]  # views that differ
+    assert not torch.allclose(per_view.compute_loss(per_view.encode(views), views)[0],
+                              shared.compute_loss(shared.encode(views), views)[0])
+
+
 def test_byol_target_is_not_optimised_and_follows_the_ema_schedule():
-    module = BYOLModule(TINY_BACKBONE, {"emb": 16, "head_size": 32, "pred_hidden": 32, "batch_size": 8,
-                                        "warmup_steps": 0, "schedule": "constant", "lr": 1e-2})
+    module = method_module("byol", "method.emb=16", "method.head_size=32", "method.pred_hidden=32",
+                           "method.warmup_steps=0", "method.schedule=constant", "method.lr=1e-2")
     optimised = {id(p) for p in module.optimized_parameters()}
     target = list(module.target_backbone.parameters()) + list(module.target_head.parameters())
     assert target and not any(id(p) in optimised for p in target)
@@ -62,7 +162,7 @@ def test_byol_target_is_not_optimised_and_follows_the_ema_schedule():
 
 
 def test_ema_update_formula():
-    module = BYOLModule(TINY_BACKBONE, {"emb": 8, "head_size": 16, "pred_hidden": 16})
+    module = method_module("byol", "method.emb=8", "method.head_size=16", "method.pred_hidden=16")
     with torch.no_grad():
         for p in module.target_head.parameters():
             p.zero_()
@@ -87,11 +187,12 @@ def test_covariance_penalty_equals_the_paper_formula():
 
 
 def test_covariance_weight_stops_at_cov_stop():
-    module = WhiteningPretrainModule(TINY_BACKBONE, {"emb": 64, "groups": 2, "w_size": 8, "cov_w": 0.01, "cov_stop": 2})
+    module = method_module("cw_rgp4", "method.emb=64", "method.groups=2", "method.w_size=8", "method.cov_w=0.01",
+                           "method.cov_stop=2")
     assert [module.cov_weight(epoch) for epoch in range(4)] == [0.01, 0.01, 0.0, 0.0]
 
 
-# PAPER_NOTES section 5: epochs, lr, views, batch, w_size, groups, emb, head, w_iter
+# the published settings: epochs, lr, views, batch, w_size, groups, emb, head, w_iter
 PAPER = {
     "cifar10_cw_rgp4": (1000, 3e-3, 4, 256, 64, 4, 512, 1024, 1),
     "cifar100_cw_rgp4": (1000, 3e-3, 4, 256, 64, 4, 512, 1024, 1),
@@ -153,8 +254,7 @@ def test_imagenet_presets(epochs, cov_w, cov_stop):
 
 
 def test_non_finite_loss_stops_training_with_a_clear_error():
-    module = WhiteningPretrainModule(TINY_BACKBONE, {"emb": 16, "head_size": 32, "whiten": "none", "axis": "batch",
-                                                     "groups": 1, "w_size": 8, "batch_size": 8})
+    module = method_module("plain", "method.emb=16", "method.head_size=32", "method.w_size=8")
     module.compute_loss = lambda embeddings, views: (embeddings.sum() * float("nan"), {})
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, log_every_n_steps=1)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from whitening_ssl import cli
 from whitening_ssl.eval.online import OnlineEvaluation
-from whitening_ssl.methods import WhiteningPretrainModule
+from whitening_ssl.methods import WhiteningMSEMethod
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.training import TrainingDivergedError, read_meta
 from whitening_ssl.validation import ConfigError
@@ -94,6 +94,21 @@ def test_last_checkpoint_every_epoch_before_evaluation_and_periodic_keeps(tmp_pa
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     history = next(v for k, v in state["callbacks"].items() if "OnlineEvaluation" in k)["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_checkpoint_every_n_steps_for_long_epochs(tmp_path, monkeypatch):
+    from whitening_ssl.training import RunCheckpoints
+
+    saves = []
+    original = RunCheckpoints.save
+
+    def save(self, trainer, pl_module, reason, epochs_completed):
+        saves.append((reason, trainer.global_step))
+        return original(self, trainer, pl_module, reason, epochs_completed)
+
+    monkeypatch.setattr(RunCheckpoints, "save", save)
+    run(compose_config([*SMOKE, "epochs=1", "checkpoint_every_n_steps=3", "eval.enabled=false"], run_dir=tmp_path))
+    assert saves == [("steps", 3), ("steps", 6), ("epoch", 8)]
 
 
 def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):
@@ -212,14 +227,14 @@ def test_an_existing_run_is_never_overwritten(tmp_path):
 
 
 def _inject(monkeypatch, at_step, make_bad):
-    original = WhiteningPretrainModule.compute_loss
+    original = WhiteningMSEMethod.compute_loss
 
     def compute_loss(self, embeddings, views):
         if self.global_step == at_step:
             embeddings = make_bad(embeddings)
         return original(self, embeddings, views)
 
-    monkeypatch.setattr(WhiteningPretrainModule, "compute_loss", compute_loss)
+    monkeypatch.setattr(WhiteningMSEMethod, "compute_loss", compute_loss)
 
 
 def test_nan_in_the_embedding_stops_the_run_on_that_step(tmp_path, monkeypatch, capsys):

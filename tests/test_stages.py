@@ -47,7 +47,7 @@ def test_linear_and_knn_stages_need_only_the_checkpoint(pretrained, tmp_path):
 def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     encoder = load_encoder(pretrained)
     module = LinearProbeModule(encoder.backbone, encoder.feature_dim, num_classes=10,
-                               optim={"optimizer": "lars", "lr": 0.1, "batch_size": 8})
+                               optim={"optimizer": "lars", "lr": 0.1, "batch_size": 8, "weight_decay": 0.0, "momentum": 0.9})
     before = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     module.train()
     assert not module.backbone.training and module.classifier.training

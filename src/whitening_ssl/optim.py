@@ -1,4 +1,4 @@
-"""Optimisers not in torch: LARS for the ImageNet linear protocol."""
+"""Optimisers by name (one registry for every stage) and LARS, which torch does not have."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ class LARS(torch.optim.Optimizer):
                     state["momentum_buffer"].mul_(group["momentum"]).add_(update)
                 param.add_(state["momentum_buffer"], alpha=-group["lr"])
         return loss
+
+
+#: name -> factory(params, lr, weight_decay, momentum): the one way optimisers are built
+OPTIMIZERS = {
+    "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
+    "sgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, momentum=momentum,
+                                                                      weight_decay=weight_decay),
+    "lars": lambda params, lr, weight_decay, momentum: LARS(params, lr=lr, momentum=momentum,
+                                                           weight_decay=weight_decay),
+}
+
+
+def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
+    """The optimiser ``name`` (a key of :data:`OPTIMIZERS`) over ``params``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not available: use one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr, weight_decay, momentum)

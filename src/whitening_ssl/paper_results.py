@@ -1,4 +1,4 @@
-"""The published numbers this project reproduces, as data (PAPER_NOTES section 7).
+"""The published numbers this project reproduces, as data: the one place they live.
 
 ``PAPER_RESULTS[(method, dataset)]`` holds ``linear_top1`` and ``knn_top1`` (percent; linear probe
 top-1 and 5-NN top-1 of the fast protocol, ResNet-18) and ``source``: ``"paper"`` for numbers read

@@ -1,4 +1,4 @@
-"""Plain loop implementations written straight from the papers (PAPER_NOTES sections 1 and 2).
+"""Plain loop implementations written straight from the papers (see ``docs/math.md``).
 
 Deliberately slow and literal (one block, one group, one view at a time; SVD as in the paper's
 code), as the published code runs: the tests check the batched implementation against these and
@@ -11,13 +11,36 @@ import torch
 import torch.nn.functional as F
 
 
+def _cholesky_matrix(cov):
+    return torch.linalg.inv(torch.linalg.cholesky(cov)).T
+
+
+def _pca_matrix(cov):
+    u, s, _ = torch.linalg.svd(cov)
+    return u @ torch.diag(s.rsqrt())
+
+
+def _zca_matrix(cov):
+    u, s, _ = torch.linalg.svd(cov)
+    return u @ torch.diag(s.rsqrt()) @ u.T
+
+
+#: covariance -> whitening matrix W (output X W), as the published code computes it
+REFERENCE_MATRICES = {"cholesky": _cholesky_matrix, "pca": _pca_matrix, "zca": _zca_matrix}
+#: the kinds that work per channel, without a covariance
+REFERENCE_PER_CHANNEL = {
+    "none": lambda h, eps: h.clone(),
+    "bn": lambda h, eps: (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + eps),
+}
+
+
 def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None):
     """Whiten one ``[m, d]`` block, group by group, as the paper's code does."""
     m, d = h.shape
-    if kind == "none":
-        return h.clone()
-    if kind == "bn":
-        return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + eps)
+    if kind in REFERENCE_PER_CHANNEL:
+        return REFERENCE_PER_CHANNEL[kind](h, eps)
+    if kind not in REFERENCE_MATRICES:
+        raise ValueError(f"no reference for whitening kind {kind!r}: add it to REFERENCE_MATRICES")
     order = list(range(d)) if permutation is None else [int(i) for i in permutation]
     x = h[:, order]
     x = x - x.mean(0, keepdim=True) if axis == "batch" else x - x.mean(1, keepdim=True)
@@ -29,14 +52,7 @@ def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permu
         n, p = data.shape
         cov = data.T @ data / (n - denom_offset)
         cov = (1 - eps) * cov + eps * torch.eye(p, dtype=cov.dtype)
-        if kind == "cholesky":
-            w = torch.linalg.inv(torch.linalg.cholesky(cov)).T
-        else:
-            u, s, _ = torch.linalg.svd(cov)
-            w = u @ torch.diag(s.rsqrt())
-            if kind == "zca":
-                w = w @ u.T
-        white = data @ w
+        white = data @ REFERENCE_MATRICES[kind](cov)
         out_groups.append(white if axis == "batch" else white.T)
     out = torch.cat(out_groups, dim=1)
     restored = torch.empty_like(out)

@@ -28,6 +28,34 @@ def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: f
     return gamma ** passed
 
 
+def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+    if step < warmup_steps:
+        return warmup_factor(step, warmup_steps)
+    epoch = step // max(steps_per_epoch, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
+
+
+def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, drops: Sequence[int] = (50, 25),
+          gamma: float = 0.2, **_) -> float:
+    steps_per_epoch = max(steps_per_epoch, 1)
+    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
+    return factor * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
+
+
+def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
+    total = max(steps_per_epoch * max_epochs, 1)
+    return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+    return warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
+
+
+#: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`)
+SCHEDULES = {"step": _step, "cosine": _cosine, "cosine_epoch": _cosine_epoch, "constant": _constant}
+
+
 def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = "step", warmup_steps: int = 500,
               drops: Sequence[int] = (50, 25), gamma: float = 0.2) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
@@ -37,18 +65,16 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = 
     recipe, ``0.5 (1 + cos(pi epoch / E))`` set once per epoch, the warm-up overriding it during its
     first ``warmup_steps`` steps; ``constant``: warm-up only.
     """
-    if schedule == "cosine_epoch":
-        if step < warmup_steps:
-            return warmup_factor(step, warmup_steps)
-        epoch = step // max(steps_per_epoch, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
-    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
-    if schedule == "step":
-        steps_per_epoch = max(steps_per_epoch, 1)
-        return factor * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
-    if schedule == "cosine":
-        total = max(steps_per_epoch * max_epochs, 1)
-        return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-    if schedule == "constant":
-        return factor
-    raise ValueError(f"unknown lr schedule {schedule!r}: use step, cosine, cosine_epoch or constant")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown lr schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
+    return SCHEDULES[schedule](step, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
+                               warmup_steps=warmup_steps, drops=drops, gamma=gamma)
+
+
+def byol_tau(progress: float, base_tau: float = 0.99) -> float:
+    """BYOL target EMA rate at ``progress`` (fraction of training done, 0..1).
+
+    ``tau = 1 - (1 - base_tau) (cos(pi progress) + 1) / 2``: ``base_tau`` at the start, 1 at the
+    end (Grill et al. NeurIPS 2020; the paper's code updates the target every step with it).
+    """
+    return 1.0 - (1.0 - base_tau) * (math.cos(math.pi * progress) + 1.0) / 2.0

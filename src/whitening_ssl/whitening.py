@@ -37,19 +37,19 @@ coincide (where autograd through ``eigh``/SVD is undefined).
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import Tensor, nn
 
-WHITENING_KINDS = ("zca", "pca", "cholesky", "bn", "none")
 WHITENING_AXES = ("batch", "channel")
 
 
 def check_whitening_args(kind: str, axis: str, groups: int, eps: float) -> None:
     """Raise ``ValueError`` (one line saying what to change) for an invalid configuration."""
-    if kind not in WHITENING_KINDS:
-        raise ValueError(f"unknown whitening kind {kind!r}: use one of {', '.join(WHITENING_KINDS)}")
+    if kind not in WHITENINGS:
+        raise ValueError(f"unknown whitening kind {kind!r}: use one of {', '.join(WHITENINGS)}")
     if axis not in WHITENING_AXES:
         raise ValueError(f"unknown whitening axis {axis!r}: use one of {', '.join(WHITENING_AXES)}")
     if not isinstance(groups, int) or groups < 1:
@@ -153,6 +153,45 @@ def pca_matrix(cov: Tensor) -> Tensor:
     return eigenvectors.flip(-1) * eigenvalues.flip(-1).abs().rsqrt().unsqueeze(-2)
 
 
+def _pca(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    return x @ pca_matrix(covariance(x, eps, denom_offset))
+
+
+def _standardise(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    """``bn``: per-channel standardisation over the block, biased variance (``BatchNorm1d(affine=False)``)."""
+    mean = x.mean(dim=1, keepdim=True)
+    var = x.var(dim=1, unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps)
+
+
+@dataclass(frozen=True)
+class WhiteningKind:
+    """One kind of whitening.
+
+    ``whiten(x, eps, denom_offset)``: for kinds with ``uses_covariance``, ``x`` is a stack of centred
+    blocks ``[..., n, p]`` (n observations of p variables, already grouped and permuted) and the
+    result has identity covariance; for the others ``x`` is ``[B, m, d]`` raw blocks and the
+    transform works per channel.
+    """
+
+    whiten: Callable[[Tensor, float, int], Tensor]
+    uses_covariance: bool
+
+
+#: name -> whitening: the one dispatch (adding a kind is one entry here, plus its reference in
+#: :mod:`whitening_ssl.reference` for the tests)
+WHITENINGS: Dict[str, WhiteningKind] = {
+    "zca": WhiteningKind(lambda x, eps, offset: ZCAWhitening.apply(x, eps, offset), uses_covariance=True),
+    "pca": WhiteningKind(_pca, uses_covariance=True),
+    "cholesky": WhiteningKind(lambda x, eps, offset: CholeskyWhitening.apply(x, eps, offset), uses_covariance=True),
+    "bn": WhiteningKind(_standardise, uses_covariance=False),
+    "none": WhiteningKind(lambda x, eps, offset: x, uses_covariance=False),
+}
+WHITENING_KINDS = tuple(WHITENINGS)
+#: the kinds that factorise a covariance, which must then have full rank
+COVARIANCE_KINDS = tuple(name for name, kind in WHITENINGS.items() if kind.uses_covariance)
+
+
 def whiten(
     x: Tensor,
     kind: str = "zca",
@@ -191,12 +230,8 @@ def whiten(
             x = x.float()
         blocks = x.reshape(-1, m, d)
         num_blocks = blocks.shape[0]
-        if kind == "none":
-            return blocks.reshape(*lead, m, d)
-        if kind == "bn":  # per-channel standardisation: grouping and permutation are irrelevant
-            mean = blocks.mean(dim=1, keepdim=True)
-            var = blocks.var(dim=1, unbiased=False, keepdim=True)
-            return ((blocks - mean) / torch.sqrt(var + eps)).reshape(*lead, m, d)
+        if not WHITENINGS[kind].uses_covariance:  # per channel: grouping and permutation are irrelevant
+            return WHITENINGS[kind].whiten(blocks, eps, denom_offset).reshape(*lead, m, d)
 
         if permutation is None and random_groups:
             permutation = draw_channel_permutations(num_blocks, d, device=x.device)
@@ -215,12 +250,7 @@ def whiten(
         if axis == "batch":
             grouped = grouped.transpose(-1, -2)  # observations m, variables c
 
-        if kind == "cholesky":
-            white = CholeskyWhitening.apply(grouped, eps, denom_offset)
-        elif kind == "zca":
-            white = ZCAWhitening.apply(grouped, eps, denom_offset)
-        else:  # pca
-            white = grouped @ pca_matrix(covariance(grouped, eps, denom_offset))
+        white = WHITENINGS[kind].whiten(grouped, eps, denom_offset)
 
         if axis == "batch":
             white = white.transpose(-1, -2)

@@ -22,7 +22,6 @@ from whitening_ssl.data.datasets import (
     build_datasets,
     check_dataset_available,
     get_spec,
-    image_files,
     make_split_datasets,
     pretrain_size,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "eval_transform",
     "get_entry",
     "get_spec",
-    "image_files",
     "imagenet100_classes",
     "imagenet_augmentation",
     "linear_eval_transform",

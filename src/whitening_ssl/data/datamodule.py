@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from whitening_ssl.data.datasets import build_datasets, check_dataset_available, make_split_datasets, parse
+from pathlib import Path
+
+from whitening_ssl.data.datasets import (
+    _resolved_spec,
+    build_parsed,
+    check_dataset_available,
+    parse,
+    transform_splits,
+)
 from whitening_ssl.data.registry import DatasetSpec
+
+
+def _file_dataset(dataset: Optional[Dataset]):
+    """The dataset of image files under transforms and subsets (``None`` for in-memory data)."""
+    while dataset is not None and not hasattr(dataset, "skipped_images"):
+        dataset = getattr(dataset, "base", None) or getattr(dataset, "dataset", None)
+    return dataset
+
+
+class ImageFiles(Sequence):
+    """The files of several image-file datasets as one lazy sequence (no list of a million paths)."""
+
+    def __init__(self, *datasets: Optional[Dataset]) -> None:
+        self.datasets = []
+        for dataset in map(_file_dataset, datasets):
+            if dataset is not None and all(dataset is not seen for seen in self.datasets):
+                self.datasets.append(dataset)
+        self.sizes = [len(dataset) for dataset in self.datasets]
+
+    def __len__(self) -> int:
+        return sum(self.sizes)
+
+    def __getitem__(self, index: int) -> str:
+        for dataset, size in zip(self.datasets, self.sizes):
+            if index < size:
+                return dataset.path(index)
+            index -= size
+        raise IndexError(index)
 
 
 def skipped_images(*datasets: Optional[Dataset]) -> list[str]:
     """Undecodable image files skipped so far by any of ``datasets`` (through transforms and subsets)."""
     found: list[str] = []
-    for dataset in datasets:
-        while dataset is not None and not hasattr(dataset, "skipped_images"):
-            dataset = getattr(dataset, "base", None) or getattr(dataset, "dataset", None)
+    for dataset in map(_file_dataset, datasets):
         if dataset is not None:
             found.extend(path for path in dataset.skipped_images() if path not in found)
     return found
@@ -53,7 +88,7 @@ class _DatasetModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Download the dataset if allowed (Lightning calls this on one process per node)."""
         if self.download and self.entry.downloadable:
-            build_datasets(self.name, self.root, download=True, splits=self.splits, **self.dataset_options)
+            build_parsed(self.entry, self.options, Path(self.root), download=True, splits=self.splits)
         else:
             self.check_available()
 
@@ -61,15 +96,20 @@ class _DatasetModule(pl.LightningDataModule):
     def spec(self) -> DatasetSpec:
         """Dataset constants; available before ``setup()`` (computed without loading images)."""
         if self._spec is None:
-            from whitening_ssl.data.datasets import _resolved_spec
-            from pathlib import Path
-
             self._spec = _resolved_spec(self.entry, Path(self.root), self.options)
         return self._spec
 
     @property
     def num_classes(self) -> int:
         return self.spec.num_classes
+
+    def _build(self):
+        return build_parsed(self.entry, self.options, Path(self.root), download=False, splits=self.splits,
+                            on_bad_image=self.on_bad_image)
+
+    def image_files(self) -> "ImageFiles":
+        """The image files of the built splits (empty for datasets held in memory); call after ``setup()``."""
+        return ImageFiles(self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset)
 
     def eval_datasets(self) -> tuple[Dataset, Dataset]:
         """The labelled (train, test) splits with the deterministic evaluation transform."""
@@ -123,8 +163,7 @@ class SSLDataModule(_DatasetModule):
         """Build the transformed datasets once (idempotent across fit/validate/test stages)."""
         if self.pretrain_dataset is not None:
             return
-        splits = make_split_datasets(self.name, self.root, download=False, num_views=self.num_views,
-                                     splits=self.splits, on_bad_image=self.on_bad_image, **self.dataset_options)
+        splits = transform_splits(self._build(), self.options, self.num_views)
         self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
 
     def train_dataloader(self) -> DataLoader:
@@ -152,6 +191,5 @@ class EvalDataModule(_DatasetModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_eval_dataset is not None:
             return
-        splits = make_split_datasets(self.name, self.root, download=False, splits=self.splits,
-                                     on_bad_image=self.on_bad_image, **self.dataset_options)
+        splits = transform_splits(self._build(), self.options)
         self.train_eval_dataset, self.test_eval_dataset, self._spec = splits.train, splits.test, splits.spec

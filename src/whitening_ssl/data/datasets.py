@@ -90,23 +90,27 @@ def build_datasets(name: str, root: str | os.PathLike = "./data", download: bool
     """The untransformed ``splits`` of ``name`` (others are ``None``), subsets applied.
 
     ``on_bad_image`` (``skip`` | ``stop``): what an undecodable image file does (datasets read from files).
-
     Raises :class:`DatasetNotFoundError` when the files are missing (and cannot be downloaded),
     ``ValueError`` for an unknown name or option.
     """
     entry, parsed = parse(name, options)
-    root = Path(root)
+    return build_parsed(entry, parsed, Path(root), download, splits, on_bad_image)
+
+
+def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, download: bool = False,
+                 splits: Collection[str] = SPLITS, on_bad_image: str = "skip") -> SplitDatasets:
+    """:func:`build_datasets` with the options already parsed (the DataModules parse once per run)."""
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown split(s) {sorted(unknown)}: use {', '.join(SPLITS)}")
     if not (download and entry.downloadable):
-        error = _missing_error(entry, root, parsed)
+        error = _missing_error(entry, root, options)
         if error is not None:
             raise error
-    spec = _resolved_spec(entry, root, parsed)
-    built = entry.build(root, download, parsed, tuple(splits), on_bad_image)
-    sizes = {"pretrain": parsed.pretrain_subset, "train": parsed.train_subset, "test": parsed.test_subset}
-    subsets = {split: _subset(built[split], sizes[split], parsed.seed) for split in splits}
+    spec = _resolved_spec(entry, root, options)
+    built = entry.build(root, download, options, tuple(splits), on_bad_image)
+    sizes = {"pretrain": options.pretrain_subset, "train": options.train_subset, "test": options.test_subset}
+    subsets = {split: _subset(built[split], sizes[split], options.seed) for split in splits}
     return SplitDatasets(subsets.get("pretrain"), subsets.get("train"), subsets.get("test"), spec)
 
 
@@ -118,14 +122,18 @@ def make_split_datasets(name: str, root: str | os.PathLike = "./data", download:
     ``augmentation`` option, default the dataset's own); ``train`` / ``test`` items are
     ``(eval-transformed tensor, label)``.
     """
-    bases = build_datasets(name, root, download, splits, on_bad_image, **options)
+    entry, parsed = parse(name, options)
+    return transform_splits(build_parsed(entry, parsed, Path(root), download, splits, on_bad_image), parsed, num_views)
+
+
+def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: int = 2) -> SplitDatasets:
+    """The multi-view augmentation on ``pretrain``, the evaluation transform on ``train`` and ``test``."""
     spec = bases.spec
-    _, parsed = parse(name, options)
     evaluation = eval_transform(spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop,
                                 interpolation=spec.eval_interpolation)
     pretrain = None
     if bases.pretrain is not None:
-        recipe = parsed.augmentation_recipe(spec)
+        recipe = options.augmentation_recipe(spec)
         augmentation = MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean, spec.std), num_views)
         pretrain = TransformedDataset(bases.pretrain, augmentation)
     return SplitDatasets(
@@ -143,12 +151,6 @@ def pretrain_size(name: str, root: str | os.PathLike, **options: Any) -> int | N
     if size is not None and parsed.pretrain_subset is not None:
         size = min(size, parsed.pretrain_subset)
     return size
-
-
-def image_files(name: str, root: str | os.PathLike, **options: Any) -> list[str] | None:
-    """The image files of a folder dataset (for ``data.verify_images``); ``None`` for in-memory datasets."""
-    entry, parsed = parse(name, options)
-    return entry.image_files(Path(root), parsed) if entry.image_files is not None else None
 
 
 DATASET_NAMES = tuple(DATASETS)

@@ -83,8 +83,7 @@ register_dataset(DatasetEntry(
     name="tiny_imagenet", display_name="Tiny-ImageNet",
     hint=f"download {TINY_IMAGENET_URL} and unzip into {{root}}",
     spec=lambda root, options: _TINY_SPEC, locate=_locate_tiny, build=_build_tiny,
-    pretrain_size=lambda root, options: 100_000,
-    image_files=lambda root, options: [path for path, _ in _tiny_samples(root)[1]]))
+    pretrain_size=lambda root, options: 100_000))
 
 
 # --- image_folder -----------------------------------------------------------------------------
@@ -142,14 +141,9 @@ def _build_image_folder(root: Path, download: bool, options: DatasetOptions,
     return {name: built[name] for name in splits}
 
 
-def _image_folder_files(root: Path, options: DatasetOptions) -> list[str]:
-    _, train, test = _image_folder_samples(root)
-    return [path for path, _ in train + test]
-
-
 register_dataset(DatasetEntry(
     name="image_folder", display_name="Image folder dataset",
     hint="set dataset.root to a folder with train/ (and optionally val/) subfolders of class folders",
     spec=_image_folder_spec, locate=_locate_image_folder, build=_build_image_folder,
-    pretrain_size=lambda root, options: len(_image_folder_samples(root)[1]), image_files=_image_folder_files,
+    pretrain_size=lambda root, options: len(_image_folder_samples(root)[1]),
     options=frozenset({"image_size"})))

@@ -211,16 +211,8 @@ def _build(name: str):
     return build
 
 
-def _image_files(name: str):
-    def image_files(root: Path, options: DatasetOptions) -> list[str]:
-        datasets = build_imagenet(name, root, options.class_list, ("train", "test"))
-        return [dataset.path(index) for dataset in datasets.values() for index in range(len(dataset))]
-
-    return image_files
-
-
 for _name, _display in (("imagenet", "ImageNet"), ("imagenet100", "ImageNet-100")):
     register_dataset(DatasetEntry(
         name=_name, display_name=_display, hint=_IMAGENET_HINT, spec=_spec(_name), locate=_locate(_name),
-        build=_build(_name), image_files=_image_files(_name),
+        build=_build(_name),
         options=frozenset({"class_list"}) if _name == "imagenet100" else frozenset()))

@@ -158,9 +158,7 @@ class DatasetEntry:
       requested splits (a dict split name -> dataset; items are ``(PIL image, label)``;
       ``on_bad_image`` is the decoding policy of datasets read from image files);
     - ``pretrain_size(root, options)``: number of pretraining images before subsetting, or ``None``
-      when counting would be expensive;
-    - ``image_files(root, options)``: the image files of folder datasets (for the header checks of
-      ``data.verify_images``), ``None`` for datasets held in memory.
+      when counting would be expensive.
     ``hint`` says how to get the data (``{root}`` is replaced by the configured root).
     """
 
@@ -171,7 +169,6 @@ class DatasetEntry:
     locate: Callable[[Path, DatasetOptions], Optional[Missing]]
     build: Callable[[Path, bool, DatasetOptions, Collection[str], str], dict[str, Dataset]]
     pretrain_size: Callable[[Path, DatasetOptions], Optional[int]] = lambda root, options: None
-    image_files: Optional[Callable[[Path, DatasetOptions], list[str]]] = None
     downloadable: bool = False
     options: frozenset = frozenset()
 

@@ -1,7 +1,8 @@
 """What every pretraining method shares: encoder, head, the multi-view step, optimiser and schedule.
 
 Methods are thin subclasses that implement :meth:`PretrainModule.compute_loss` over the views'
-embeddings; the losses themselves are pure ``nn.Module`` s (``losses.py``, ``baseline_losses.py``).
+embeddings; the losses themselves are pure ``nn.Module`` s (:mod:`whitening_ssl.losses`). Every
+setting is read from the method preset (``conf/method/*.yaml``): there are no defaults here.
 """
 
 from __future__ import annotations
@@ -11,34 +12,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..models import build_backbone, projection_head
-from ..optim import LARS
-
-OPTIMIZERS = ("adam", "sgd", "lars")
-SCHEDULES = ("step", "cosine", "cosine_epoch", "constant")
-from ..schedules import lr_factor
+from ..models import ProjectionHead, build_backbone, per_view_batchnorm
+from ..optim import OPTIMIZERS, build_optimizer
+from ..schedules import SCHEDULES, lr_factor
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
-
-BASE_DEFAULTS: Dict[str, Any] = dict(
-    name="custom",
-    num_views=2,
-    emb=512,
-    head_size=1024,
-    head_layers=2,
-    head_bn=True,
-    bn_per_view=True,
-    batch_size=256,
-    optimizer="adam",
-    lr=3e-3,
-    weight_decay=1e-6,
-    momentum=0.9,
-    warmup_steps=500,
-    schedule="step",
-    drops=[50, 25],
-    drop_gamma=0.2,
-)
 
 
 class PretrainModule(pl.LightningModule):
@@ -46,28 +25,56 @@ class PretrainModule(pl.LightningModule):
 
     Args:
         backbone: keyword arguments of :func:`whitening_ssl.models.build_backbone` (``name``, ``stem``, ...).
-        method: the method preset (``conf/method/*.yaml``; missing keys take the class defaults).
+        method: the method preset (``conf/method/*.yaml``), every key the method reads.
         num_views: augmented views of each image per step.
         dataset: the dataset configuration, kept in the checkpoint so that evaluation stages
             (``stage=linear ckpt=...``) find the data and its normalisation without other arguments.
 
-    Per step: :meth:`encode` (backbone per view, as the paper's code, so BatchNorm statistics
-    are per view; ``method.bn_per_view=false`` runs one forward on all views), :meth:`compute_loss`
-    (the method), and :meth:`batch_metrics`, the one hook for per-batch analysis metrics.
+    Per step, :meth:`encode` runs all views through the backbone and the head in ONE pass. Where
+    the BatchNorm statistics are taken follows the paper's code: ``method.bn_per_view`` (backbone)
+    and ``method.head_per_view`` (head, and predictor where there is one) make those BatchNorm
+    layers normalise each view with its own statistics, exactly as a separate pass per view would
+    (:mod:`whitening_ssl.models.view_norm`); otherwise the views share the batch statistics.
+    Then :meth:`compute_loss` (the method), and :meth:`batch_metrics`, the one hook for per-batch
+    analysis metrics.
     """
 
-    DEFAULTS: Dict[str, Any] = BASE_DEFAULTS
-
-    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int = 2,
+    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
                  dataset: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.method = {**BASE_DEFAULTS, **self.DEFAULTS, **dict(method)}
+        self.method = dict(method)
         self.num_views = num_views
         m = self.method
         self.backbone, self.feature_dim = build_backbone(**dict(backbone))
-        self.head = projection_head(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"])
+        if m["bn_per_view"]:
+            per_view_batchnorm(self.backbone, num_views)
+        self.head = self.per_view_head(self.build_head())
         self.nonfinite = NonFiniteWatch()
+
+    # --- the networks --------------------------------------------------------------------------
+
+    def build_head(self) -> nn.Module:
+        """The projection head (subclasses with another head override this)."""
+        m = self.method
+        return ProjectionHead(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"])
+
+    def per_view_head(self, module: nn.Module) -> nn.Module:
+        """``module`` with per-view BatchNorm statistics when ``method.head_per_view``."""
+        return per_view_batchnorm(module, self.num_views) if self.method["head_per_view"] else module
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Encoder features (the representation that is evaluated)."""
+        return self.backbone(images)
+
+    def encode(self, views: List[Tensor], backbone: Optional[nn.Module] = None,
+               head: Optional[nn.Module] = None) -> Tensor:
+        """Head outputs of all views, ``[V, N, emb]``, from one pass over the concatenated views."""
+        backbone = backbone if backbone is not None else self.backbone
+        head = head if head is not None else self.head
+        return head(backbone(torch.cat(views))).view(len(views), views[0].shape[0], -1)
+
+    # --- configuration checks --------------------------------------------------------------------
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:
@@ -75,6 +82,8 @@ class PretrainModule(pl.LightningModule):
         checks.integer(method, "emb", "method.emb", minimum=1)
         checks.integer(method, "head_size", "method.head_size", minimum=1)
         checks.integer(method, "head_layers", "method.head_layers", minimum=0)
+        for key in ("head_bn", "bn_per_view", "head_per_view"):
+            checks.boolean(method, key, f"method.{key}")
         checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
         checks.number(method, "lr", "method.lr", positive=True)
         checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)
@@ -87,19 +96,7 @@ class PretrainModule(pl.LightningModule):
                 isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in drops)):
             checks.add(f"method.drops={drops!r} must be a list of whole numbers of epochs before the end, e.g. [50,25]")
 
-    def forward(self, images: Tensor) -> Tensor:
-        """Encoder features (the representation that is evaluated)."""
-        return self.backbone(images)
-
-    def encode(self, views: List[Tensor], backbone=None, head=None) -> Tensor:
-        """Head outputs of all views, ``[V, N, emb]``; the head sees all views in one batch."""
-        backbone = backbone or self.backbone
-        head = head or self.head
-        if self.method["bn_per_view"]:
-            features = torch.cat([backbone(view) for view in views])
-        else:
-            features = backbone(torch.cat(views))
-        return head(features).view(len(views), views[0].shape[0], -1)
+    # --- the step ----------------------------------------------------------------------------------
 
     def gather_embeddings(self, embeddings: Tensor) -> Tensor:
         """Embeddings whose batch enters the loss together. One device (or per-GPU whitening): unchanged."""
@@ -149,20 +146,15 @@ class PretrainModule(pl.LightningModule):
             epoch = step // steps_per_epoch if steps_per_epoch and steps_per_epoch != float("inf") else None
             raise NonFiniteLossError(step, epoch)
 
+    # --- optimisation --------------------------------------------------------------------------------
+
     def optimized_parameters(self):
         return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self):
         m = self.method
-        params = self.optimized_parameters()
-        if m["optimizer"] == "adam":
-            optimizer = torch.optim.Adam(params, lr=m["lr"], weight_decay=m["weight_decay"])
-        elif m["optimizer"] == "sgd":
-            optimizer = torch.optim.SGD(params, lr=m["lr"], momentum=m["momentum"], weight_decay=m["weight_decay"])
-        elif m["optimizer"] == "lars":
-            optimizer = LARS(params, lr=m["lr"], momentum=m["momentum"], weight_decay=m["weight_decay"])
-        else:
-            raise ValueError(f"method.optimizer={m['optimizer']!r}: use adam, sgd or lars")
+        optimizer = build_optimizer(m["optimizer"], self.optimized_parameters(), lr=m["lr"],
+                                    weight_decay=m["weight_decay"], momentum=m["momentum"])
         max_epochs = max(self.trainer.max_epochs or 1, 1)
         self.trainer.estimated_stepping_batches  # noqa: B018 (makes Lightning size the train loader)
         batches = self.trainer.num_training_batches

@@ -11,7 +11,6 @@ The fast protocol of the small datasets trains on precomputed features instead
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Optional
 
 import pytorch_lightning as pl
@@ -19,14 +18,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..optim import LARS
-
-OPTIMIZERS = {
-    "lars": lambda params, lr, o: LARS(params, lr=lr, momentum=o.get("momentum", 0.9), weight_decay=o.get("weight_decay", 0.0)),
-    "sgd": lambda params, lr, o: torch.optim.SGD(params, lr=lr, momentum=o.get("momentum", 0.9),
-                                                 weight_decay=o.get("weight_decay", 0.0)),
-    "adam": lambda params, lr, o: torch.optim.Adam(params, lr=lr, weight_decay=o.get("weight_decay", 0.0)),
-}
+from ..optim import build_optimizer
+from ..schedules import lr_factor
 
 
 class LinearProbeModule(pl.LightningModule):
@@ -87,12 +80,12 @@ class LinearProbeModule(pl.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim
-        name = o.get("optimizer", "lars")
-        if name not in OPTIMIZERS:
-            raise ValueError(f"linear.optimizer={name!r}: use one of {', '.join(OPTIMIZERS)}")
         epochs = max(self.trainer.max_epochs or 1, 1)
         # linear scaling by the global batch (per-process batch x processes)
-        lr = o.get("lr", 0.1) * o.get("batch_size", 1024) * max(self.trainer.world_size, 1) / 256
-        optimizer = OPTIMIZERS[name](self.classifier.parameters(), lr, o)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+        lr = o["lr"] * o["batch_size"] * max(self.trainer.world_size, 1) / 256
+        optimizer = build_optimizer(o["optimizer"], self.classifier.parameters(), lr=lr,
+                                    weight_decay=o["weight_decay"], momentum=o["momentum"])
+        # cosine set once per epoch, no warm-up
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: lr_factor(epoch, 1, epochs, schedule="cosine_epoch", warmup_steps=0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

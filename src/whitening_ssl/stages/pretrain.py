@@ -13,11 +13,12 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..checkpoints import check_checkpoint_file
-from ..data import SSLDataModule, image_files
+from ..data import SSLDataModule
 from ..data.checks import check_dataset, check_pretraining_data
 from ..data.verify import describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..loggers import build_logger, check_logger, wandb_run_id
+from ..methods import METHODS
 from ..models import STEMS, resolve_stem
 from ..training import (
     CHECKPOINT_DIR,
@@ -62,14 +63,9 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     method = checks.section(cfg, "method", "method")
     data = checks.section(cfg, "data", "data")
     if method is not None and data is not None:
-        module = checks.get(method, "module", "method.module")
-        try:
-            method_class = hydra.utils.get_class(module) if module else None
-        except Exception:  # noqa: BLE001 - any import failure means the name is wrong
-            checks.add(f"method.module={module!r} cannot be imported: check the method preset")
-            method_class = None
-        if method_class is not None:
-            method_class.check_config(checks, method, data)
+        family = checks.choice(method, "family", "method.family", METHODS)
+        if family is not None:
+            METHODS[family].check_config(checks, method, data)
     backbone = checks.section(cfg, "backbone", "backbone")
     if backbone is not None:
         checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
@@ -93,12 +89,12 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         check_output_dir(checks, run_dir, resuming=resuming)
 
 
-def _verify_images(datamodule: SSLDataModule, dataset_cfg: Dict[str, Any], mode: str) -> None:
+def _verify_images(datamodule: SSLDataModule, mode: str) -> None:
     """``data.verify_images``: header checks of the image files, before training."""
-    options = dict(dataset_cfg.get("options") or {})
     if mode == "none":
         return
-    files = image_files(datamodule.name, datamodule.root, **options)
+    datamodule.setup("fit")
+    files = datamodule.image_files()
     if not files:
         return
     bad = find_bad_images(files, mode=mode)
@@ -118,7 +114,7 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
                                num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
                                on_bad_image=data_cfg["on_bad_image"], **(dataset_cfg.get("options") or {}))
     if is_main_process():
-        _verify_images(datamodule, dataset_cfg, data_cfg["verify_images"])
+        _verify_images(datamodule, data_cfg["verify_images"])
     backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem)
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
     model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)

@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty, view_pair_mse
-from ..whitening import WHITENING_AXES, WHITENING_KINDS, Whitening
-
-COVARIANCE_KINDS = ("zca", "pca", "cholesky")
-from .base import BASE_DEFAULTS, PretrainModule
-
-METHOD_DEFAULTS: Dict[str, Any] = dict(
-    BASE_DEFAULTS,
-    whiten="zca",
-    axis="channel",
-    groups=4,
-    random_groups=True,
-    w_size=64,
-    w_iter=1,
-    eps=0.0,
-    denom_offset=1,
-    norm=True,
-    cov_w=0.0,
-    cov_stop=0,
-)
+from ..whitening import COVARIANCE_KINDS, WHITENING_AXES, WHITENING_KINDS, Whitening
+from .base import PretrainModule
 
 
-class WhiteningPretrainModule(PretrainModule):
+class WhiteningMSEMethod(PretrainModule):
     """Encoder + head trained with the whitening MSE loss (:class:`~whitening_ssl.losses.WhiteningMSELoss`).
 
     The ImageNet recipe adds ``cov_w`` times a covariance penalty on the head outputs
     (:func:`~whitening_ssl.losses.covariance_penalty`, summed over views) until epoch ``cov_stop``.
     """
 
-    DEFAULTS = METHOD_DEFAULTS
-
-    def __init__(self, backbone, method, num_views: int = 2, dataset=None) -> None:
+    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
         super().__init__(backbone, method, num_views, dataset)
         m = self.method
         whitening = Whitening(kind=m["whiten"], axis=m["axis"], groups=m["groups"], random_groups=m["random_groups"],

@@ -1,4 +1,4 @@
-"""Encoders and projection heads.
+"""Encoders: torchvision ResNets without ``fc``, with the stem of the dataset.
 
 ``build_backbone`` returns a torchvision ResNet with ``fc`` removed (so its ``state_dict`` is a
 torchvision ResNet's minus ``fc``), with the stem the papers use for the dataset: for small images a
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
-import torch
 from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, ResNet
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet_tiny")
 
 
 class _ScaledResNet(ResNet):
@@ -47,6 +45,16 @@ class _ScaledResNet(ResNet):
 STEMS = ("cifar", "small", "imagenet")
 
 
+#: name -> factory(zero_init_residual, width) of a torchvision ResNet (``width``: resnet_tiny only)
+BACKBONES = {
+    "resnet18": lambda zero_init, width: models.resnet18(weights=None, zero_init_residual=zero_init),
+    "resnet34": lambda zero_init, width: models.resnet34(weights=None, zero_init_residual=zero_init),
+    "resnet50": lambda zero_init, width: models.resnet50(weights=None, zero_init_residual=zero_init),
+    "resnet_tiny": lambda zero_init, width: _ScaledResNet([width, 2 * width, 4 * width, 8 * width], [1, 1, 1, 1],
+                                                          zero_init),
+}
+
+
 def build_backbone(
     name: str = "resnet18",
     stem: str = "cifar",
@@ -57,7 +65,7 @@ def build_backbone(
     """Encoder and its feature size.
 
     Args:
-        name: ``resnet18 | resnet34 | resnet50 | resnet_tiny``.
+        name: a key of :data:`BACKBONES` (``resnet18 | resnet34 | resnet50 | resnet_tiny``).
         stem: ``cifar`` (``conv1`` 3x3 stride 1 without bias, no max-pool: 32 px images), ``small``
             (the same ``conv1`` with the max-pool: STL-10 and Tiny-ImageNet at 64 px, as the paper's
             code) or ``imagenet`` (torchvision's 7x7 stride-2 ``conv1`` and max-pool). ``backbone.stem:
@@ -67,12 +75,9 @@ def build_backbone(
     """
     if stem not in STEMS:
         raise ValueError(f"backbone.stem={stem!r} is not available: use auto or one of {', '.join(STEMS)}")
-    if name == "resnet_tiny":
-        model: ResNet = _ScaledResNet([width, 2 * width, 4 * width, 8 * width], [1, 1, 1, 1], zero_init_residual)
-    elif name in BACKBONES:
-        model = getattr(models, name)(weights=None, zero_init_residual=zero_init_residual)
-    else:
-        raise ValueError(f"unknown backbone {name!r}: use one of {', '.join(BACKBONES)}")
+    if name not in BACKBONES:
+        raise ValueError(f"backbone.name={name!r} is not available: use one of {', '.join(BACKBONES)}")
+    model = BACKBONES[name](zero_init_residual, width)
     if stem in ("cifar", "small"):
         model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     if stem == "cifar":
@@ -91,24 +96,3 @@ def resolve_stem(backbone: dict, dataset_stem: str | None) -> dict:
                              f"{'|'.join(STEMS)}")
         backbone["stem"] = dataset_stem
     return backbone
-
-
-def projection_head(in_dim: int, emb: int, hidden: int = 1024, layers: int = 2, batch_norm: bool = True) -> nn.Sequential:
-    """``(layers - 1) x [Linear(hidden), BatchNorm1d, ReLU]`` then ``Linear(emb)``; ``layers=0``: identity."""
-    if layers == 0:
-        return nn.Sequential()
-    blocks = []
-    size = in_dim
-    for _ in range(layers - 1):
-        blocks.append(nn.Linear(size, hidden))
-        if batch_norm:
-            blocks.append(nn.BatchNorm1d(hidden))
-        blocks.append(nn.ReLU(inplace=True))
-        size = hidden
-    blocks.append(nn.Linear(size, emb))
-    return nn.Sequential(*blocks)
-
-
-@torch.no_grad()
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,59 @@
+"""BYOL (Grill et al., NeurIPS 2020) as the paper's baseline: predictor, EMA target, all view pairs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Tuple
+
+import torch
+from torch import Tensor
+
+from ..losses import BYOLLoss
+from ..models import Predictor
+from ..schedules import byol_tau
+from .base import PretrainModule
+
+
+class BYOLMethod(PretrainModule):
+    """Predictor ``Linear(emb, pred_hidden)-BN-ReLU-Linear(emb)`` on the online head; the target (an
+    EMA copy of backbone + head, never touched by the optimiser) is updated after every step with
+    ``tau = 1 - (1 - tau_base)(cos(pi p) + 1) / 2``, ``p`` the fraction of training done.
+    The predictor's BatchNorm follows ``method.head_per_view`` like the head's."""
+
+    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
+        m = self.method
+        self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"]))
+        self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+        self.target_head = copy.deepcopy(self.head).requires_grad_(False)
+        self.loss_fn = BYOLLoss()
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        super().check_config(checks, method, data)
+        checks.number(method, "tau_base", "method.tau_base", minimum=0.0, below=1.0)
+        checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
+
+    @property
+    def tau(self) -> float:
+        """EMA rate now (derived from training progress, so it survives a resume)."""
+        return byol_tau(self.training_progress, self.method["tau_base"])
+
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        num_views, batch, emb = embeddings.shape
+        predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
+        with torch.no_grad():
+            targets = self.encode(views, self.target_backbone, self.target_head)
+        return self.loss_fn(predictions, targets), {"train/tau": torch.tensor(self.tau)}
+
+    @torch.no_grad()
+    def update_target(self, tau: float) -> None:
+        """``target <- tau * target + (1 - tau) * online`` for parameters; buffers are copied."""
+        for online, target in ((self.backbone, self.target_backbone), (self.head, self.target_head)):
+            online_params, target_params = list(online.parameters()), list(target.parameters())
+            torch._foreach_mul_(target_params, tau)
+            torch._foreach_add_(target_params, online_params, alpha=1 - tau)
+            torch._foreach_copy_(list(target.buffers()), list(online.buffers()))
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.update_target(self.tau)

@@ -1,0 +1,40 @@
+"""Baselines trained with one loss on the views' embeddings: SimCLR, Barlow Twins, VICReg, Zero-CL."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import hydra
+from torch import Tensor, nn
+
+from .base import PretrainModule
+
+
+class EmbeddingLossMethod(PretrainModule):
+    """Backbone + head (+ ``head_out_bn``: a BatchNorm1d on the head output, as SimCLR in the paper's
+    code) trained with ``method.loss`` (a Hydra ``_target_`` node naming a loss of
+    :mod:`whitening_ssl.losses`) on the ``[V, N, emb]`` embeddings.
+
+    A loss with parameters of its own (Barlow Twins' learnable BatchNorm) is built with
+    ``num_features=emb`` and trained with the rest of the model.
+    """
+
+    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
+        if self.method["head_out_bn"]:
+            self.head.append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
+        loss = dict(self.method["loss"])
+        if "num_features" in loss:  # filled in from the embedding size
+            loss["num_features"] = self.method["emb"]
+        self.loss_fn = hydra.utils.instantiate(loss)
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        super().check_config(checks, method, data)
+        checks.boolean(method, "head_out_bn", "method.head_out_bn")
+        loss = checks.get(method, "loss", "method.loss")
+        if loss is not None and not (isinstance(loss, dict) and loss.get("_target_")):
+            checks.add("method.loss must name the loss module (a node with _target_)")
+
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        return self.loss_fn(embeddings), {}

@@ -1,0 +1,36 @@
+"""SimSiam (Chen & He, CVPR 2021) as the paper's baseline: projector, predictor, stop-gradient."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+from torch import Tensor, nn
+
+from ..losses import SimSiamLoss
+from ..models import Predictor, SimSiamProjector
+from .base import PretrainModule
+
+
+class SimSiamMethod(PretrainModule):
+    """Projector ``3 x [Linear(no bias), BN]`` with ReLU between (last BN without affine), hidden
+    ``head_size``; predictor ``Linear(emb, pred_hidden, no bias)-BN-ReLU-Linear(emb)``; negative
+    cosine against the detached other branch. BatchNorm per view follows ``method.head_per_view``."""
+
+    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
+        super().__init__(backbone, method, num_views, dataset)
+        m = self.method
+        self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"], bias=False))
+        self.loss_fn = SimSiamLoss()
+
+    def build_head(self) -> nn.Module:
+        return SimSiamProjector(self.feature_dim, self.method["emb"], self.method["head_size"])
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        super().check_config(checks, method, data)
+        checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
+
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        num_views, batch, emb = embeddings.shape
+        predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
+        return self.loss_fn(predictions, embeddings), {}

@@ -1,0 +1,51 @@
+"""Projection heads and predictors: the MLPs on top of the encoder.
+
+Each is an ``nn.Sequential`` (so checkpoints keep the ``head.0.weight`` ... names). Whether their
+BatchNorm statistics are taken per view or over all views is decided by the method
+(``method.head_per_view``, see :mod:`whitening_ssl.models.view_norm`), not here.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class ProjectionHead(nn.Sequential):
+    """``(layers - 1) x [Linear(hidden), BatchNorm1d, ReLU]`` then ``Linear(emb)``; ``layers=0``: identity.
+
+    The head of W-MSE and CW-RGP (2 layers, hidden 1024 on the small datasets; 3 layers, hidden 2048,
+    emb 1024 on ImageNet) and of the baselines that use the same MLP.
+    """
+
+    def __init__(self, in_dim: int, emb: int, hidden: int = 1024, layers: int = 2, batch_norm: bool = True) -> None:
+        blocks = []
+        size = in_dim
+        if layers > 0:
+            for _ in range(layers - 1):
+                blocks.append(nn.Linear(size, hidden))
+                if batch_norm:
+                    blocks.append(nn.BatchNorm1d(hidden))
+                blocks.append(nn.ReLU(inplace=True))
+                size = hidden
+            blocks.append(nn.Linear(size, emb))
+        super().__init__(*blocks)
+
+
+class SimSiamProjector(nn.Sequential):
+    """SimSiam's projector (Chen & He, CVPR 2021): ``3 x [Linear(no bias), BatchNorm1d]`` with ReLU
+    between, the last BatchNorm without affine parameters; hidden size ``hidden``."""
+
+    def __init__(self, in_dim: int, emb: int, hidden: int) -> None:
+        super().__init__(
+            nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, emb, bias=False), nn.BatchNorm1d(emb, affine=False))
+
+
+class Predictor(nn.Sequential):
+    """The predictor of BYOL (Grill et al., NeurIPS 2020) and SimSiam:
+    ``Linear(emb, hidden)-BatchNorm1d-ReLU-Linear(emb)`` (SimSiam: no bias in the first layer)."""
+
+    def __init__(self, emb: int, hidden: int, bias: bool = True) -> None:
+        super().__init__(nn.Linear(emb, hidden, bias=bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, emb))

@@ -1,0 +1,40 @@
+"""The README's tables of published numbers are the numbers the report compares against."""
+
+import re
+
+import pytest
+
+from whitening_ssl.paper_results import PAPER_DATASETS, PAPER_IMAGENET, PAPER_RESULTS
+
+from helpers import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def _preset_rows():
+    rows = {}
+    for line in README.splitlines():
+        match = re.match(r"\| `paper/<dataset>_(\w+)` \|(.*)\|$", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in match.group(2).split("|")]
+    return rows
+
+
+def test_small_dataset_table_equals_paper_results():
+    rows = _preset_rows()
+    assert set(rows) == {"cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2"}
+    for method, cells in rows.items():
+        assert len(cells) == len(PAPER_DATASETS)
+        for dataset, cell in zip(PAPER_DATASETS, cells):
+            entry = PAPER_RESULTS.get((method, dataset))
+            if entry is None:
+                assert cell == "–", (method, dataset)
+                continue
+            expected = f"{entry['linear_top1']:.2f} / {entry['knn_top1']:.2f}" + (" †" if entry["source"] == "copy" else "")
+            assert cell == expected, (method, dataset)
+
+
+@pytest.mark.parametrize("epochs", sorted(PAPER_IMAGENET))
+def test_imagenet_table_equals_paper_results(epochs):
+    match = re.search(rf"\| `paper/imagenet_cw_rgp4_{epochs}ep` \|[^|]*\| ([\d.]+) \|", README)
+    assert match and float(match.group(1)) == PAPER_IMAGENET[epochs]
