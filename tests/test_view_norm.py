@@ -50,6 +50,36 @@ def test_one_pass_equals_one_call_per_view(kind, momentum, affine):
     assert torch.allclose(per_view(x), plain(x), atol=1e-12)
 
 
+def test_half_precision_activations_get_float32_statistics():
+    """Under AMP the activations are bfloat16; the statistics, running statistics and the gradient's
+    sums are float32: equal to the float32 computation on the same (bfloat16-rounded) values."""
+    plain, per_view = _layers("2d", 6, 0.1, True)
+    plain, per_view = plain.float(), per_view.float()
+    x = (torch.randn(3 * 8, 6, 5, 5) * 3 + 20).bfloat16()  # a large mean: no cancellation allowed
+    x_half = x.clone().requires_grad_()
+    out = per_view(x_half)
+    assert out.dtype == torch.bfloat16
+    x_ref = x.float().requires_grad_()
+    expected = torch.cat([plain(chunk) for chunk in x_ref.chunk(3)])
+    assert torch.allclose(out.float(), expected, atol=3e-2)  # the output is rounded to bfloat16
+    assert torch.allclose(per_view.running_mean, plain.running_mean, rtol=1e-6, atol=1e-5)
+    assert torch.allclose(per_view.running_var, plain.running_var, rtol=1e-5)
+    weights = torch.randn_like(expected)
+    (out.float() * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert torch.allclose(per_view.weight.grad, plain.weight.grad, rtol=2e-2, atol=2e-2)
+    assert torch.allclose(x_half.grad.float(), x_ref.grad, atol=3e-2)
+
+
+def test_zero_channels_have_finite_gradients():
+    _, per_view = _layers("2d", 3, 0.1, True)
+    x = torch.randn(6, 3, 4, 4, dtype=torch.float64)
+    x[:, 1] = 0.0  # a dead channel (all ReLU outputs zero)
+    x.requires_grad_()
+    per_view(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(per_view.weight.grad).all()
+
+
 def test_channels_last_input_and_state_dict_names():
     plain, per_view = _layers("2d", 4, 0.1, True)
     x = torch.randn(6, 4, 5, 5, dtype=torch.float64).to(memory_format=torch.channels_last)

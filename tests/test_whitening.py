@@ -173,3 +173,56 @@ def test_zca_gradient_is_exact_with_repeated_eigenvalues():
     plain = xc @ (eigenvectors * eigenvalues.rsqrt().unsqueeze(-2)) @ eigenvectors.transpose(1, 2)
     (plain * weights).sum().backward()
     assert not torch.allclose(x_eigh.grad, x.grad, atol=1e-3)
+
+
+# --- the Newton-Schulz solver (method.solver=newton) ------------------------------------------------
+
+
+def _conditioned_blocks(num_blocks, n, c, condition, seed):
+    """Centred blocks whose covariance has eigenvalues spread log-uniformly over ``condition``."""
+    gen = torch.Generator().manual_seed(seed)
+    blocks = []
+    for _ in range(num_blocks):
+        u, _ = torch.linalg.qr(torch.randn(c, c, generator=gen, dtype=torch.float64))
+        spectrum = torch.logspace(0, -torch.log10(torch.tensor(float(condition))).item(), c, dtype=torch.float64)
+        x = torch.randn(n, c, generator=gen, dtype=torch.float64) @ (u * spectrum.sqrt()) @ u.T
+        blocks.append(x)
+    return torch.stack(blocks)
+
+
+@pytest.mark.parametrize("condition,iters,cov_tol,grad_tol", [
+    (10, 10, 1e-5, 1e-4),     # well-conditioned: 10 iterations suffice
+    (1000, 20, 1e-4, 1e-3),   # ill-conditioned: the default 20 iterations
+])
+def test_newton_solver_whitens_and_matches_eigh_gradients(condition, iters, cov_tol, grad_tol):
+    """Stated accuracy (float32, as in training): max |Cov(Z) - I| and the max gradient difference to
+    the exact eigendecomposition, relative to the gradient's largest entry."""
+    x64 = _conditioned_blocks(3, 96, 32, condition, seed=condition)
+    x = x64.float().requires_grad_()
+    weights = torch.randn(3, 96, 32)
+    z = whiten(x, kind="zca", axis="batch", solver="newton", newton_iters=iters)
+    cov = z.transpose(1, 2) @ (z - z.mean(1, keepdim=True)) / 95
+    assert (cov - torch.eye(32)).abs().max() < cov_tol
+    (grad_newton,) = torch.autograd.grad((z * weights).sum(), x)
+    x_exact = x64.clone().requires_grad_()
+    (grad_exact,) = torch.autograd.grad((whiten(x_exact, kind="zca", axis="batch") * weights.double()).sum(), x_exact)
+    assert ((grad_newton.double() - grad_exact).abs().max() / grad_exact.abs().max()) < grad_tol
+    exact = whiten(x64, kind="zca", axis="batch")
+    assert torch.allclose(z.double(), exact, atol=50 * cov_tol)
+
+
+def test_newton_solver_in_channel_whitening_and_too_few_iterations():
+    x = _blocks(2, 8, 64, seed=9).float()
+    z = whiten(x, kind="zca", axis="channel", groups=4, solver="newton")
+    assert torch.allclose(z, whiten(x, kind="zca", axis="channel", groups=4), atol=1e-4)
+    # too few iterations under-whiten: the stated trade-off, visible in the output covariance
+    few = whiten(_conditioned_blocks(1, 96, 32, 1000, seed=1).float(), kind="zca", axis="batch", solver="newton",
+                 newton_iters=5)[0]
+    assert ((few.T @ few) / 95 - torch.eye(32)).abs().max() > 0.1
+
+
+def test_newton_solver_is_for_zca_only():
+    with pytest.raises(ValueError, match="applies to kind='zca' only"):
+        whiten(torch.randn(2, 8, 4), kind="cholesky", solver="newton")
+    with pytest.raises(ValueError, match="unknown whitening solver"):
+        whiten(torch.randn(2, 8, 4), kind="zca", solver="qr")

@@ -51,7 +51,7 @@ def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permu
         data = xg if axis == "batch" else xg.T  # rows: observations, columns: variables
         n, p = data.shape
         cov = data.T @ data / (n - denom_offset)
-        cov = (1 - eps) * cov + eps * torch.eye(p, dtype=cov.dtype)
+        cov = (1 - eps) * cov + eps * torch.eye(p, dtype=cov.dtype, device=cov.device)
         white = data @ REFERENCE_MATRICES[kind](cov)
         out_groups.append(white if axis == "batch" else white.T)
     out = torch.cat(out_groups, dim=1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from whitening_ssl.data.datamodule import PIPELINES
 from whitening_ssl.data.datasets import DATASETS, _missing_error, _resolved_spec
 from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, DatasetEntry, DatasetOptions, DatasetSpec
 from whitening_ssl.validation import Checks
 
-PIPELINES = ("auto", "cpu", "device")
 
 
 def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, check_machine: bool = True,
@@ -59,7 +59,7 @@ def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optio
     checks.integer(data, "num_views", "data.num_views", minimum=2)
     checks.integer(data, "num_workers", "data.num_workers", minimum=0)
     checks.integer(data, "eval_batch_size", "data.eval_batch_size", minimum=1)
-    checks.choice(data, "pipeline", "data.pipeline", PIPELINES, default="cpu")
+    checks.choice(data, "pipeline", "data.pipeline", PIPELINES)
     checks.choice(data, "verify_images", "data.verify_images", VERIFY_MODES)
     checks.choice(data, "on_bad_image", "data.on_bad_image", BAD_IMAGE_POLICIES)
     if batch is None or located is None:

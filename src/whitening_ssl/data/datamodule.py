@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from pathlib import Path
@@ -18,7 +19,14 @@ from whitening_ssl.data.datasets import (
     parse,
     transform_splits,
 )
+from whitening_ssl.data.device_augment import DeviceAugmentation, cpu_crop_transform
+from whitening_ssl.data.device_pipeline import IndexDataset, image_tensor
+from whitening_ssl.data.image_datasets import TransformedDataset
 from whitening_ssl.data.registry import DatasetSpec
+from whitening_ssl.data.transforms import MultiViewTransform
+
+#: where the views are made: the published CPU pipeline, the training device, or the device on a GPU
+PIPELINES = ("cpu", "device", "auto")
 
 
 def _file_dataset(dataset: Optional[Dataset]):
@@ -142,29 +150,88 @@ class _DatasetModule(pl.LightningDataModule):
 class SSLDataModule(_DatasetModule):
     """Data for self-supervised pretraining plus the labelled splits its online evaluation needs.
 
-    ``train_dataloader()`` yields ``(views, labels)`` where ``views`` is a list of ``num_views``
-    tensors ``[B, 3, H, W]`` of the same images, augmented independently. ``eval_datasets()`` /
-    ``eval_dataloaders()`` give the labelled train and test splits with the deterministic
-    evaluation transform. ``dataset_options`` are the dataset's options
-    (:class:`~whitening_ssl.data.registry.DatasetOptions`).
+    A training batch is ``(views, labels)`` where ``views`` is a list of ``num_views`` tensors
+    ``[B, 3, H, W]`` of the same images, augmented independently. ``pipeline`` says where the views are
+    made: ``cpu`` (torchvision on PIL images in DataLoader workers, the published pipeline), ``device``
+    (on the training device, :mod:`whitening_ssl.data.device_pipeline`: the loader yields indices, or
+    uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there), or
+    ``auto`` (``device`` when training on a GPU). ``eval_datasets()`` / ``eval_dataloaders()`` give the
+    labelled train and test splits with the deterministic evaluation transform. ``dataset_options``
+    are the dataset's options (:class:`~whitening_ssl.data.registry.DatasetOptions`).
     """
 
     splits = ("pretrain", "train", "test")
 
     def __init__(self, name: str, root: str = "./data", download: bool = False, batch_size: int = 256,
                  eval_batch_size: int = 512, num_views: int = 2, num_workers: int = 4, pin_memory: bool = True,
-                 on_bad_image: str = "skip", **dataset_options: Any) -> None:
+                 on_bad_image: str = "skip", pipeline: str = "cpu", **dataset_options: Any) -> None:
         super().__init__(name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image,
                          **dataset_options)
+        if pipeline not in PIPELINES:
+            raise ValueError(f"data.pipeline={pipeline!r} is not available: use one of {', '.join(PIPELINES)}")
         self.batch_size = batch_size
         self.num_views = num_views
+        self.pipeline = pipeline
+        self.device_augmentation: DeviceAugmentation | None = None
+        self.images: Tensor | None = None  # device pipeline, in-memory datasets: all pretraining images
+        self._images_on: dict = {}
+
+    def resolved_pipeline(self) -> str:
+        """``cpu`` or ``device``: ``auto`` is ``device`` when the Trainer trains on a GPU."""
+        if self.pipeline != "auto":
+            return self.pipeline
+        trainer = self._trainer if hasattr(self, "_trainer") else None
+        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        return "device" if on_gpu else "cpu"
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the transformed datasets once (idempotent across fit/validate/test stages)."""
-        if self.pretrain_dataset is not None:
+        """Build the datasets once (idempotent across fit/validate/test stages)."""
+        if self.train_eval_dataset is not None:
             return
-        splits = transform_splits(self._build(), self.options, self.num_views)
+        bases = self._build()
+        splits = transform_splits(bases, self.options, self.num_views)
         self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
+        if self.resolved_pipeline() == "device":
+            self._setup_device_pipeline(bases.pretrain)
+
+    def _setup_device_pipeline(self, pretrain: Dataset) -> None:
+        spec = self.spec
+        recipe = self.options.augmentation_recipe(spec)
+        if self.entry.in_memory:  # the whole split as one uint8 tensor; the loader serves indices
+            self.images, labels = image_tensor(pretrain)
+            self.pretrain_dataset = IndexDataset(labels)
+        else:  # image folders: workers decode and crop (uint8), the device does the rest
+            crops = MultiViewTransform(cpu_crop_transform(recipe, spec.image_size), self.num_views)
+            self.pretrain_dataset = TransformedDataset(pretrain, crops)
+        self.device_augmentation = DeviceAugmentation(recipe, spec.image_size, spec.mean, spec.std,
+                                                      crop_on_device=self.entry.in_memory)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Device pipeline: the batch's views, made on the device (training batches only)."""
+        trainer = self._trainer if hasattr(self, "_trainer") else None
+        if self.device_augmentation is None or (trainer is not None and not trainer.training):
+            return batch
+        return self.make_views(batch)
+
+    def make_views(self, batch):
+        """``(indices or crops, labels)`` on the device -> ``(list of num_views views, labels)``."""
+        inputs, labels = batch
+        augmentation = self.device_augmentation.to(labels.device)
+        if self.images is not None:
+            images = self._device_images(labels.device)[inputs]
+            views = augmentation(images, self.num_views)
+        else:  # a list of num_views uint8 crops [B, 3, S, S]: one set of parameters for all of them
+            crops = torch.cat(list(inputs))
+            size = augmentation.crop_size
+            params = augmentation.sample_params(len(crops), size, size, device=crops.device)
+            views = augmentation.apply(crops, params).view(self.num_views, -1, 3, size, size)
+        return list(views), labels
+
+    def _device_images(self, device: torch.device) -> Tensor:
+        key = str(device)
+        if key not in self._images_on:
+            self._images_on = {key: self.images.to(device, non_blocking=True)}
+        return self._images_on[key]
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled multi-view pretraining batches; the last incomplete batch is dropped.

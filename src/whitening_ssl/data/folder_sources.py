@@ -83,7 +83,7 @@ register_dataset(DatasetEntry(
     name="tiny_imagenet", display_name="Tiny-ImageNet",
     hint=f"download {TINY_IMAGENET_URL} and unzip into {{root}}",
     spec=lambda root, options: _TINY_SPEC, locate=_locate_tiny, build=_build_tiny,
-    pretrain_size=lambda root, options: 100_000))
+    pretrain_size=lambda root, options: 100_000, in_memory=True))
 
 
 # --- image_folder -----------------------------------------------------------------------------

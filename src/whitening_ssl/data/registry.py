@@ -159,7 +159,9 @@ class DatasetEntry:
       ``on_bad_image`` is the decoding policy of datasets read from image files);
     - ``pretrain_size(root, options)``: number of pretraining images before subsetting, or ``None``
       when counting would be expensive.
-    ``hint`` says how to get the data (``{root}`` is replaced by the configured root).
+    ``hint`` says how to get the data (``{root}`` is replaced by the configured root);
+    ``in_memory``: its pretraining images fit in (device) memory as one tensor, so ``data.pipeline=device``
+    makes the views from that tensor (otherwise CPU workers decode and crop, the device does the rest).
     """
 
     name: str
@@ -171,6 +173,7 @@ class DatasetEntry:
     pretrain_size: Callable[[Path, DatasetOptions], Optional[int]] = lambda root, options: None
     downloadable: bool = False
     options: frozenset = frozenset()
+    in_memory: bool = False
 
 
 DATASETS: dict[str, DatasetEntry] = {}

@@ -34,4 +34,4 @@ register_dataset(DatasetEntry(
     name="synthetic", display_name="Synthetic images", hint="nothing to get: the images are generated in memory",
     spec=_spec, locate=lambda root, options: None, build=_build,
     pretrain_size=lambda root, options: options.num_samples,
-    options=frozenset({"image_size", "num_samples", "num_test", "num_classes"})))
+    options=frozenset({"image_size", "num_samples", "num_test", "num_classes"}), in_memory=True))

@@ -85,7 +85,7 @@ def _cifar(name: str, dataset_class, num_classes: int) -> DatasetEntry:
 
     return DatasetEntry(name=name, display_name=name.upper().replace("CIFAR", "CIFAR-"), hint=_download_hint(name),
                         spec=lambda root, options: spec, locate=_locate_torchvision(name), build=build,
-                        pretrain_size=lambda root, options: 50_000, downloadable=True)
+                        pretrain_size=lambda root, options: 50_000, downloadable=True, in_memory=True)
 
 
 register_dataset(_cifar("cifar10", tv_datasets.CIFAR10, 10))
@@ -111,7 +111,7 @@ def _build_stl10(root: Path, download: bool, options: DatasetOptions,
 register_dataset(DatasetEntry(
     name="stl10", display_name="STL-10", hint=_download_hint("stl10"), spec=lambda root, options: _STL10_SPEC,
     locate=_locate_torchvision("stl10"), build=_build_stl10, pretrain_size=lambda root, options: 105_000,
-    downloadable=True))
+    downloadable=True, in_memory=True))
 
 
 # --- Fashion-MNIST ----------------------------------------------------------------------------
@@ -171,4 +171,4 @@ register_dataset(DatasetEntry(
     name="fashion_mnist", display_name="Fashion-MNIST",
     hint="apt-get install dataset-fashion-mnist, or set dataset.download=true",
     spec=lambda root, options: _FASHION_SPEC, locate=_locate_fashion_mnist, build=_build_fashion_mnist,
-    pretrain_size=lambda root, options: 60_000, downloadable=True))
+    pretrain_size=lambda root, options: 60_000, downloadable=True, in_memory=True))

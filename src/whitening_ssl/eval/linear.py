@@ -18,11 +18,15 @@ from torchmetrics.functional.classification import multiclass_accuracy
 def train_linear_classifier(train_x: Tensor, train_y: Tensor, num_classes: int, epochs: int = 500,
                             lr: float = 1e-2, lr_end: float = 1e-6, weight_decay: float = 5e-6,
                             batch_size: int = 1000, seed: int = 0) -> nn.Linear:
-    """Train the linear classifier of the fast protocol; its own RNG keeps training's RNG untouched."""
+    """Train the linear classifier of the fast protocol; its own RNG keeps training's RNG untouched.
+
+    ``train_x`` may be half precision (``eval.feature_dtype=float16``): each batch is converted to
+    float32 as it is used, so no float32 copy of the whole matrix is made.
+    """
     generator = torch.Generator(device="cpu").manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        classifier = nn.Linear(train_x.shape[1], num_classes).to(train_x.device)
+        classifier = nn.Linear(train_x.shape[1], num_classes, dtype=torch.float32).to(train_x.device)
     optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, weight_decay=weight_decay)
     gamma = (lr_end / lr) ** (1.0 / max(epochs, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
@@ -33,7 +37,7 @@ def train_linear_classifier(train_x: Tensor, train_y: Tensor, num_classes: int, 
             order = torch.randperm(len(train_x), generator=generator).to(train_x.device)
             for batch in order.split(batch_size):
                 optimizer.zero_grad(set_to_none=True)
-                criterion(classifier(train_x[batch]), train_y[batch]).backward()
+                criterion(classifier(train_x[batch].float()), train_y[batch]).backward()
                 optimizer.step()
             scheduler.step()
     return classifier.eval()
@@ -56,11 +60,12 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     :func:`train_linear_classifier` (``lr``, ``lr_end``, ``weight_decay``, ``batch_size``). With
     ``return_classifier`` the trained ``nn.Linear`` is returned too.
     """
-    labelled = train_y >= 0
     num_classes = int(max(train_y.max(), test_y.max())) + 1
-    classifier = train_linear_classifier(train_x[labelled], train_y[labelled], num_classes, epochs=epochs, seed=seed,
-                                         **kwargs)
+    if bool((train_y < 0).any()):  # copies the labelled rows only when there are unlabelled ones
+        labelled = train_y >= 0
+        train_x, train_y = train_x[labelled], train_y[labelled]
+    classifier = train_linear_classifier(train_x, train_y, num_classes, epochs=epochs, seed=seed, **kwargs)
     with torch.no_grad():
-        logits = classifier(test_x)
+        logits = torch.cat([classifier(chunk.float()) for chunk in test_x.split(65536)])
     accuracies = topk_accuracies(logits, test_y, num_classes)
     return (accuracies, classifier) if return_classifier else accuracies

@@ -36,17 +36,22 @@ def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: 
     knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature)
     metrics = {"knn_top1": 100.0 * knn}
     if linear_epochs > 0:
-        accuracies = linear_probe(train_x.float(), train_y, test_x.float(), test_y, epochs=linear_epochs, seed=seed)
+        accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed)
         metrics["linear_top1"] = 100.0 * accuracies[1]
         metrics["linear_top5"] = 100.0 * accuracies[5]
     return metrics
 
 
+#: ``eval.feature_dtype``: how the evaluation keeps the features (float16 halves the memory at ImageNet scale)
+FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
-                     **kwargs) -> Optional[Dict[str, float]]:
+                     feature_dtype: str = "float32", **kwargs) -> Optional[Dict[str, float]]:
     """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere."""
-    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers)
-    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers)
+    dtype = FEATURE_DTYPES[feature_dtype]
+    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers, dtype=dtype)
+    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers, dtype=dtype)
     if train_x is None:
         return None
     return evaluate_features(train_x, train_y, test_x, test_y, **kwargs)
@@ -61,6 +66,7 @@ def check_eval_config(checks: Checks, eval_cfg) -> None:
     checks.integer(eval_cfg, "linear_epochs", "eval.linear_epochs", minimum=0)
     checks.boolean(eval_cfg, "evaluate_untrained", "eval.evaluate_untrained")
     checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
+    checks.choice(eval_cfg, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
 
 
 class OnlineEvaluation(Callback):
@@ -75,7 +81,7 @@ class OnlineEvaluation(Callback):
     def __init__(self, every_n_epochs: int = 10, every_n_epochs_after_drop: int = 5,
                  drops: Sequence[int] = (50, 25), knn_k: int = 5, linear_epochs: int = 500,
                  evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True,
-                 after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
+                 feature_dtype: str = "float32", after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
         self.every_n_epochs = every_n_epochs
         self.every_n_epochs_after_drop = every_n_epochs_after_drop
         self.drops = list(drops)
@@ -84,6 +90,7 @@ class OnlineEvaluation(Callback):
         self.evaluate_untrained = evaluate_untrained
         self.seed = seed
         self.enabled = enabled
+        self.feature_dtype = feature_dtype
         self.after_evaluation = after_evaluation
         self.history: list = []
         self.final: Optional[Dict[str, float]] = None
@@ -97,7 +104,8 @@ class OnlineEvaluation(Callback):
         with preserved_rng():
             metrics = evaluate_encoder(pl_module.backbone, train_set, test_set, pl_module.device,
                                        batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
-                                       knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed)
+                                       feature_dtype=self.feature_dtype, knn_k=self.knn_k,
+                                       linear_epochs=self.linear_epochs, seed=self.seed)
         if metrics is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
         return broadcast_from_main(metrics)

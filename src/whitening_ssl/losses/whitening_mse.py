@@ -46,31 +46,36 @@ class WhiteningMSELoss(nn.Module):
         self.w_iter = w_iter
         self.norm = norm
 
-    def draw_subbatches(self, batch_size: int, device=None) -> Tensor:
+    def draw_subbatches(self, batch_size: int, device=None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration."""
         if batch_size % self.w_size:
             raise ValueError(
                 f"batch size {batch_size} is not divisible by w_size {self.w_size}: "
                 "change method.batch_size or method.w_size"
             )
-        perms = torch.rand(self.w_iter, batch_size, device=device).argsort(dim=1)
+        perms = torch.rand(self.w_iter, batch_size, device=device, generator=generator).argsort(dim=1)
         return perms.view(self.w_iter, batch_size // self.w_size, self.w_size)
 
-    def whitened_blocks(self, embeddings: Tensor, subbatches: Optional[Tensor] = None) -> Tensor:
-        """Whitened blocks ``[w_iter, N / w_size, V, w_size, d]`` of the embeddings ``[V, N, d]``."""
+    def whitened_blocks(self, embeddings: Tensor, subbatches: Optional[Tensor] = None,
+                        generator: Optional[torch.Generator] = None) -> Tensor:
+        """Whitened blocks ``[w_iter, N / w_size, V, w_size, d]`` of the embeddings ``[V, N, d]``.
+
+        Random draws (sub-batches, channel partitions) come from ``generator`` (default: global).
+        """
         if subbatches is None:
-            subbatches = self.draw_subbatches(embeddings.shape[1], device=embeddings.device)
+            subbatches = self.draw_subbatches(embeddings.shape[1], device=embeddings.device, generator=generator)
         num_views, dim = embeddings.shape[0], embeddings.shape[-1]
         # index_select (backward: index_add) is much cheaper than advanced indexing here
         blocks = embeddings.index_select(1, subbatches.flatten()).view(num_views, *subbatches.shape, dim)
-        return self.whitening(blocks.movedim(0, 2))  # [w_iter, k, V, m, d]
+        return self.whitening(blocks.movedim(0, 2), generator=generator)  # [w_iter, k, V, m, d]
 
-    def forward(self, embeddings, subbatches: Optional[Tensor] = None) -> Tensor:
+    def forward(self, embeddings, subbatches: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> Tensor:
         if isinstance(embeddings, (list, tuple)):
             embeddings = torch.stack(list(embeddings))
         if embeddings.dim() != 3:
             raise ValueError(f"embeddings must be [views, batch, dim], got shape {tuple(embeddings.shape)}")
-        whitened = self.whitened_blocks(embeddings, subbatches)
+        whitened = self.whitened_blocks(embeddings, subbatches, generator)
         return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
 
 

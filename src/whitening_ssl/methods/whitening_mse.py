@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty, view_pair_mse
-from ..whitening import COVARIANCE_KINDS, WHITENING_AXES, WHITENING_KINDS, Whitening
+from ..whitening import COVARIANCE_KINDS, WHITENING_AXES, WHITENING_KINDS, ZCA_SOLVERS, Whitening
 from .base import PretrainModule
 
 
@@ -23,7 +24,8 @@ class WhiteningMSEMethod(PretrainModule):
         super().__init__(backbone, method, num_views, dataset)
         m = self.method
         whitening = Whitening(kind=m["whiten"], axis=m["axis"], groups=m["groups"], random_groups=m["random_groups"],
-                              eps=m["eps"], denom_offset=m["denom_offset"])
+                              eps=m["eps"], denom_offset=m["denom_offset"], solver=m["solver"],
+                              newton_iters=m["newton_iters"])
         self.loss_fn = WhiteningMSELoss(whitening, w_size=m["w_size"], w_iter=m["w_iter"], norm=m["norm"])
 
     @classmethod
@@ -39,6 +41,12 @@ class WhiteningMSEMethod(PretrainModule):
         checks.number(method, "eps", "method.eps", minimum=0.0, below=1.0)
         checks.integer(method, "denom_offset", "method.denom_offset", minimum=0)
         checks.boolean(method, "norm", "method.norm")
+        checks.boolean(method, "gather", "method.gather")
+        solver = checks.choice(method, "solver", "method.solver", ZCA_SOLVERS)
+        checks.integer(method, "newton_iters", "method.newton_iters", minimum=1)
+        if solver not in (None, "eigh") and kind is not None and kind != "zca":
+            checks.add(f"method.solver={solver} applies to ZCA whitening only (method.whiten={kind}): "
+                       "use method.solver=eigh")
         checks.number(method, "cov_w", "method.cov_w", minimum=0.0)
         checks.integer(method, "cov_stop", "method.cov_stop", minimum=0)
         emb = checks.integer(method, "emb", "method.emb", minimum=1)
@@ -67,8 +75,37 @@ class WhiteningMSEMethod(PretrainModule):
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""
         return self.method["cov_w"] if epoch < self.method["cov_stop"] else 0.0
 
+    def gathering(self) -> bool:
+        """``method.gather`` under DDP: the loss sees the global batch."""
+        return bool(self.method["gather"]) and dist.is_available() and dist.is_initialized() \
+            and dist.get_world_size() > 1
+
+    def gather_embeddings(self, embeddings: Tensor) -> Tensor:
+        """``method.gather=true``: every process's embeddings, all-gathered with their gradients, in rank order.
+
+        Every process then computes the same loss on the global batch (``[V, N x processes, d]``), and
+        the sub-batches of ``w_size`` are drawn from the global batch. The gradient of the all-gather
+        sums the processes' (equal) gradients for each part, and DDP averages over the processes, so the
+        parameter gradients equal those of one process on the concatenated batch. ``false`` (the
+        paper's ImageNet runs): each process whitens its own part.
+        """
+        if not self.gathering():
+            return embeddings
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(embeddings.contiguous()), dim=1)
+
+    def shared_generator(self, device) -> Optional[torch.Generator]:
+        """With ``gather``: a generator seeded by (run seed, step), the same on every process, so all
+        processes draw the same sub-batches and channel partitions without communicating."""
+        if not self.gathering():
+            return None
+        generator = torch.Generator(device=device)
+        generator.manual_seed(torch.initial_seed() + self.global_step)
+        return generator
+
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        whitened = self.loss_fn.whitened_blocks(embeddings)
+        whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))
         mse = view_pair_mse(whitened, normalize=self.loss_fn.norm, view_dim=2)
         cov_weight = self.cov_weight(self.current_epoch)
         if not cov_weight:

@@ -2,7 +2,7 @@
 
 from .backbones import BACKBONES, STEMS, build_backbone, resolve_stem
 from .heads import Predictor, ProjectionHead, SimSiamProjector
-from .view_norm import ViewBatchNorm1d, ViewBatchNorm2d, per_view_batchnorm
+from .view_norm import ViewBatchNorm1d, ViewBatchNorm2d, per_view_batchnorm, synchronize_batchnorm
 
 __all__ = [
     "BACKBONES",
@@ -15,4 +15,5 @@ __all__ = [
     "build_backbone",
     "per_view_batchnorm",
     "resolve_stem",
+    "synchronize_batchnorm",
 ]

@@ -128,6 +128,12 @@ def _accelerator_wants_gpu(accelerator: Any) -> bool:
     return str(accelerator) in ("gpu", "cuda")
 
 
+def training_on_gpu(cfg: DictConfig) -> bool:
+    """Whether ``cfg.trainer`` trains on CUDA GPUs (``auto`` counts when one is there)."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    return _accelerator_wants_gpu(accelerator) or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
     """``trainer.*``: a GPU when one is asked for, SyncBatchNorm only on GPUs, a known precision.
 

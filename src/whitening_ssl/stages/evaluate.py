@@ -31,6 +31,7 @@ from ..data.checks import check_dataset
 from ..eval.features import extract_features
 from ..eval.knn import KNN_WEIGHTINGS, knn_accuracy
 from ..eval.linear import linear_probe
+from ..eval.online import FEATURE_DTYPES
 from ..eval.probe_data import ImageProbeDataModule
 from ..loggers import build_logger, check_logger
 from ..models import STEMS
@@ -62,6 +63,7 @@ def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> N
         check_checkpoint_file(checks, ckpt, "ckpt")
     check_trainer(checks, cfg.trainer)
     check_logger(checks, cfg.logger)
+    checks.choice(cfg.eval, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
     checks.choice(cfg.backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
     if not checks.boolean(cfg, "dataset_from_ckpt", "dataset_from_ckpt", default=True):
         check_dataset(checks, cfg.dataset)
@@ -138,9 +140,12 @@ def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, d
     datamodule.setup()
     backbone = encoder.backbone.to(fabric.device)
     train_set, test_set = datamodule.eval_datasets()
+    dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
     with fabric.autocast():
-        train = extract_features(backbone, train_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers)
-        test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers)
+        train = extract_features(backbone, train_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
+                                 dtype=dtype)
+        test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
+                                dtype=dtype)
     return train, test, datamodule
 
 
@@ -190,9 +195,8 @@ def run_linear(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     (train_x, train_y), (test_x, test_y), _ = labelled_features(cfg, fabric, encoder, dataset)
     results = None
     if fabric.is_global_zero:
-        labelled = train_y >= 0  # STL-10's unlabeled images carry -1
-        accuracies, classifier = linear_probe(
-            train_x[labelled].float(), train_y[labelled], test_x.float(), test_y, epochs=options["epochs"],
+        accuracies, classifier = linear_probe(  # STL-10's unlabeled images (label -1) are left out
+            train_x, train_y, test_x, test_y, epochs=options["epochs"],
             seed=options["seed"], lr=options["lr"], lr_end=options["lr_end"], weight_decay=options["weight_decay"],
             batch_size=options["batch_size"], return_classifier=True)
         classifier_path = run_dir / "linear_classifier.pt"

@@ -19,7 +19,7 @@ from ..data.verify import describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import METHODS
-from ..models import STEMS, resolve_stem
+from ..models import STEMS, resolve_stem, synchronize_batchnorm
 from ..training import (
     CHECKPOINT_DIR,
     RunCheckpoints,
@@ -37,6 +37,7 @@ from .common import (
     report,
     resolved,
     say,
+    training_on_gpu,
 )
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a terminated process
@@ -58,6 +59,9 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     checks.integer(cfg, "seed", "seed", minimum=0)
     checks.integer(cfg, "checkpoint_every", "checkpoint_every", minimum=0)
     checks.integer(cfg, "checkpoint_every_n_steps", "checkpoint_every_n_steps", minimum=0, default=0)
+    if checks.get(cfg, "channels_last", "channels_last", default="auto") not in ("auto", True, False):
+        checks.add(f"channels_last={cfg.get('channels_last')!r} is not available: use auto, true or false")
+    checks.boolean(cfg, "compile", "compile", default=False)
     world_size = check_trainer(checks, cfg.trainer)
     check_logger(checks, cfg.logger)
     method = checks.section(cfg, "method", "method")
@@ -112,12 +116,15 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     datamodule = SSLDataModule(dataset_cfg["name"], root=dataset_cfg["root"], download=dataset_cfg["download"],
                                batch_size=data_cfg["batch_size"], eval_batch_size=data_cfg["eval_batch_size"],
                                num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
-                               on_bad_image=data_cfg["on_bad_image"], **(dataset_cfg.get("options") or {}))
+                               on_bad_image=data_cfg["on_bad_image"], pipeline=data_cfg["pipeline"],
+                               **(dataset_cfg.get("options") or {}))
     if is_main_process():
         _verify_images(datamodule, data_cfg["verify_images"])
     backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem)
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
     model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)
+    channels_last = training_on_gpu(cfg) if cfg.channels_last == "auto" else bool(cfg.channels_last)
+    model.speed_up(channels_last=channels_last, compile=bool(cfg.compile))
 
     config = resolved(cfg)
     config["backbone"] = backbone
@@ -135,7 +142,10 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     callbacks = [checkpoints, evaluation]
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    trainer = build_trainer(cfg, callbacks=callbacks, logger=logger)
+    sync_batchnorm = bool(cfg.trainer.get("sync_batchnorm", False))
+    if sync_batchnorm:  # our layers synchronise themselves and keep per-view statistics
+        synchronize_batchnorm(model)
+    trainer = build_trainer(cfg, callbacks=callbacks, logger=logger, sync_batchnorm=False)
     if resume:
         say(f"resuming from {resume}")
 
