@@ -11,7 +11,9 @@ TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method
         "logger=none", "eval.linear_epochs=2"]
 
 
-def compose_config(overrides, run_dir=None):
-    """The configuration ``python run.py <overrides>`` would run, with ``run_dir`` set."""
+def compose_config(overrides, run_dir=None, with_hydra=False):
+    """The configuration ``python run.py <overrides>`` would run, with ``run_dir`` set (and with Hydra's own
+    ``hydra`` node, e.g. a preset's sweep, when ``with_hydra``)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []))
+        return compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []),
+                       return_hydra_config=with_hydra)

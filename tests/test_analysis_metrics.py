@@ -15,6 +15,7 @@ from whitening_ssl.analysis import (
     condition_number,
     covariance_spectrum,
     effective_rank,
+    mean_block_spectral_metrics,
     negative_cosine_samples,
     negative_cosine_similarity,
     normalized_stable_rank,
@@ -256,6 +257,30 @@ def test_representation_metrics_bundles_the_functions_with_stable_names():
     assert collapsed["embedding/rank"] == 1.0
     assert collapsed["embedding/effective_rank_fraction"] == pytest.approx(1 / 6, rel=1e-6)
     assert collapsed["embedding/stable_rank"] == pytest.approx(1 / 6, rel=1e-6)
+
+
+def test_block_measures_are_the_single_matrix_measures_averaged():
+    """One batched call over blocks equals the per-matrix functions, block by block, averaged (full rank,
+    rank 2, and an all-zero block whose covariance is singular)."""
+    gen = generator(5)
+    full = torch.randn(3, 40, 8, generator=gen, dtype=torch.float64) @ torch.randn(8, 8, generator=gen,
+                                                                                   dtype=torch.float64)
+    low = torch.randn(1, 40, 2, generator=gen, dtype=torch.float64) @ torch.randn(2, 8, generator=gen,
+                                                                                 dtype=torch.float64)
+    for blocks in (full, torch.cat([full, low]), torch.cat([full, torch.zeros(1, 40, 8, dtype=torch.float64)])):
+        batched = mean_block_spectral_metrics(blocks, rank_tol=1e-5)
+        spectra = [covariance_spectrum(block) for block in blocks]
+        expected = {
+            "stable_rank": [normalized_stable_rank(block) for block in blocks],
+            "effective_rank": [effective_rank(s) for s in spectra],
+            "effective_rank_fraction": [effective_rank(s) / 8 for s in spectra],
+            "rank": [numerical_rank(s, tol=1e-5) for s in spectra],
+            "condition_number": [condition_number(s) for s in spectra],
+        }
+        for name, values in expected.items():
+            assert batched[name] == pytest.approx(sum(values) / len(values), rel=1e-9), name
+    assert mean_block_spectral_metrics(torch.cat([full, low]))["rank"] == pytest.approx((3 * 8 + 2) / 4)
+    assert math.isinf(mean_block_spectral_metrics(torch.cat([full, low]))["condition_number"])
 
 
 # ---------------------------------------------------------------- plots

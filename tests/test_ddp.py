@@ -16,6 +16,8 @@ from whitening_ssl.data import make_split_datasets
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.cli  # every test here starts run.py
+
 DDP = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.sync_batchnorm=false"]
 ONE = ["trainer=cpu"]
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
@@ -48,8 +50,10 @@ def test_ddp_pretraining_steps_over_the_global_batch_and_evaluates_once(ddp_pret
     # one writer: no per-process logs or results anywhere else
     files = sorted(str(p.relative_to(ddp_pretraining)) for p in ddp_pretraining.rglob("*") if p.is_file()
                    and ".hydra" not in p.parts)
-    assert files == ["pretrain/checkpoints/last.ckpt", "pretrain/checkpoints/meta.json", "pretrain/results.json",
-                     "pretrain/run.log"]
+    figures = [f"pretrain/analysis/epoch0001_{name}.png" for name in
+               ("cosine_backbone", "cosine_embedding", "cosine_whitened", "spectra")]
+    assert files == [*figures, "pretrain/checkpoints/last.ckpt", "pretrain/checkpoints/meta.json",
+                     "pretrain/results.json", "pretrain/run.log"]
 
 
 @pytest.mark.parametrize("stage,extra,metric", [("knn", [], "knn_top1"), ("linear", ["linear.epochs=5"], "linear_top1")])

@@ -60,9 +60,14 @@ def test_every_experiment_preset_sets_its_values(experiment):
     # ckpt is only read by the evaluation stages (paper/imagenet_linear); ImageNet has no default root
     extra = ["ckpt=encoder.ckpt"] + (["dataset.root=/data/images"] if "imagenet" in experiment else [])
     cfg = compose_config([f"experiment={experiment}", *extra], run_dir="/tmp/unused")
-    composed = OmegaConf.to_container(cfg, resolve=False)
-    for key, value in _leaves({k: v for k, v in preset.items() if k != "defaults"}):
-        assert OmegaConf.select(OmegaConf.create(composed), key) == value, (experiment, key)
+    composed = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for key, value in _leaves({k: v for k, v in preset.items() if k not in ("defaults", "hydra")}):
+        assert OmegaConf.select(composed, key) == value, (experiment, key)
+    if "hydra" in preset:  # a preset's sweep: in Hydra's own node (its keys hold dots), composed only on request
+        hydra_node = compose_config([f"experiment={experiment}", *extra], with_hydra=True).hydra
+        for key, value in _leaves({k: v for k, v in preset["hydra"].items() if k != "sweeper"}):
+            assert OmegaConf.select(hydra_node, key) == value, (experiment, key)
+        assert OmegaConf.to_container(hydra_node.sweeper.params) == preset["hydra"]["sweeper"]["params"]
     groups = {list(d)[0].split("/")[-1]: list(d.values())[0] for d in preset.get("defaults", []) if isinstance(d, dict)}
     if "dataset" in groups:
         assert cfg.dataset.name == groups["dataset"]
@@ -163,12 +168,14 @@ def _run_cli(args, cwd):
                           text=True, timeout=600)
 
 
+@pytest.mark.cli
 def test_cli_bad_input_prints_one_error_line_and_exits_2(tmp_path):
     proc = _run_cli(["method.w_size=48", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: data.batch_size=256 is not divisible")
 
 
+@pytest.mark.cli
 def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
     proc = _run_cli(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"],
                     cwd=tmp_path)

@@ -352,7 +352,8 @@ IGNORED_EXAMPLES = {
     "trainer.log_every_n_steps": 1, "trainer.default_root_dir": "r", "eval.every_n_epochs": 1,
     "eval.every_n_epochs_after_drop": 1, "eval.enabled": False, "eval.evaluate_untrained": True,
     "analysis.spectrum": True, "linear.lr": 0.5, "knn.k": 200, "export.format": "detectron2",
-    "dataset_from_ckpt": False,
+    "dataset_from_ckpt": False, "model.analysis.every_n_steps": 10, "overrides": ["seed=2"], "channels_last": True,
+    "compile": True, "data.verify_images": "all", "data.on_bad_image": "stop", "matmul_precision": "high",
 }
 
 

@@ -123,6 +123,7 @@ def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 0
 
 
+@pytest.mark.cli
 def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
     """SIGKILL during epoch 2 of 3; `ckpt_path=last` continues from the end of epoch 1 with the same learning
     rate at every step and, deterministic on CPU, ends with the uninterrupted run's weights."""
@@ -154,6 +155,7 @@ def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
     assert all(resumed_lr[step] == reference_lr[step] for step in resumed_lr)
 
 
+@pytest.mark.cli
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     process = _start([*SMOKE, "epochs=50", "eval.enabled=false", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
@@ -199,6 +201,7 @@ def test_unique_dir_never_reuses_a_directory(tmp_path):
     assert all(Path(p).is_dir() for p in (base, base + "_2", base + "_3"))
 
 
+@pytest.mark.cli
 def test_two_runs_started_at_once_get_two_directories(tmp_path):
     args = ["debug=fdr", *TINY]
     processes = [_start(args, cwd=tmp_path) for _ in range(2)]
@@ -321,6 +324,7 @@ def test_unwritable_run_directory(tmp_path):
     assert any(p.startswith("cannot write to /proc") for p in _problems(SMOKE, tmp_path, run_dir=read_only))
 
 
+@pytest.mark.cli
 def test_cli_lists_every_problem_at_once_and_creates_nothing(tmp_path):
     proc = _cli([*SMOKE, "epochs=abc", "method.lr=-1", "eval.knn_k=0", "+dataset.options.colour=red"], cwd=tmp_path)
     assert proc.returncode == 2
@@ -385,6 +389,7 @@ def test_undecodable_images_are_skipped_and_counted(tmp_path, caplog):
     assert results["final"]["knn_top1"] is not None
 
 
+@pytest.mark.cli
 def test_undecodable_image_stops_the_run_naming_it(tmp_path):
     root = tmp_path / "images"
     _corrupt(_image_folder(root))
@@ -399,6 +404,7 @@ def test_undecodable_image_stops_the_run_naming_it(tmp_path):
 # --- sweeps -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.cli
 def test_sweep_with_a_bad_job_starts_no_job(tmp_path):
     proc = _cli(["-m", "method.whiten=zca,svd,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
                 cwd=tmp_path)
@@ -411,6 +417,23 @@ def test_sweep_with_a_bad_job_starts_no_job(tmp_path):
     assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").iterdir())
 
 
+@pytest.mark.cli
+def test_a_presets_own_sweep_is_checked_job_by_job_before_any_starts(tmp_path):
+    # experiment=investigate/groups sweeps groups 1,2,4 x random groups; with emb=64 the 2 and 4 groups hold
+    # 32 and 16 channels, not more than w_size=32: four of the six jobs are bad
+    proc = _cli(["-m", "experiment=investigate/groups", "method.emb=64", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert [line.split(")")[0] for line in lines[:-1]] == [
+        f"error: job #{n} (method.groups={g} method.random_groups={r} experiment=investigate/groups method.emb=64"
+        for n, (g, r) in enumerate([(2, True), (2, False), (4, True), (4, False)], start=2)]
+    assert all("method.emb / method.groups > method.w_size" in line for line in lines[:-1])
+    assert lines[-1] == "error: no job was started: fix the 4 job(s) above (of 6)"
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.cli
 def test_sweep_with_many_overrides_keeps_short_job_folders(tmp_path):
     many = [f"method.lr={lr}" for lr in ("1e-3,2e-3",)] + ["method.weight_decay=0.000001", "method.warmup_steps=3",
                                                          "method.drop_gamma=0.3", "method.momentum=0.8",
@@ -425,6 +448,7 @@ def test_sweep_with_many_overrides_keeps_short_job_folders(tmp_path):
     assert results["overrides"][0] == "method.lr=0.002" and results["config"]["method"]["lr"] == 0.002
 
 
+@pytest.mark.cli
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     # job 0 diverges (NaN learning rate is refused up front, so use an image folder with one bad file and
     # on_bad_image=stop for one job): the sweep runs job 1 and exits 1 listing job 0

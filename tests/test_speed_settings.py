@@ -16,10 +16,10 @@ def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
     seen = []
     original = PretrainModule.encode
 
-    def encode(self, views, backbone=None, head=None):
+    def encode(self, views, *args, **kwargs):
         conv = self.backbone.conv1.weight
         seen.append(conv.is_contiguous(memory_format=torch.channels_last) and conv.shape[-1] > 1)
-        return original(self, views, backbone, head)
+        return original(self, views, *args, **kwargs)
 
     monkeypatch.setattr(PretrainModule, "encode", encode)
     run(compose_config(["debug=fdr", *TINY, "channels_last=true"], run_dir=tmp_path))
@@ -48,7 +48,9 @@ def test_bf16_mixed_precision_trains_with_float32_whitening(tmp_path, monkeypatc
 
     monkeypatch.setattr(WhiteningMSELoss, "whitened_blocks", whitened_blocks)
     run(compose_config(["debug=fdr", *TINY, "trainer.precision=bf16-mixed"], run_dir=tmp_path))
-    assert dtypes == [(torch.bfloat16, torch.float32)]  # bfloat16 head output, whitened in float32
+    # the training step: bfloat16 head output, whitened in float32; then the evaluation's measurements of the
+    # whitened output (test images, then view pairs), in float32
+    assert dtypes == [(torch.bfloat16, torch.float32)] + [(torch.float32, torch.float32)] * 2
     assert json.loads((tmp_path / "results.json").read_text())["global_step"] == 1
 
 

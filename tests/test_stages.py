@@ -154,6 +154,7 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
         detect_format({"state_dict": {"encoder.conv1.weight": torch.zeros(1)}})
 
 
+@pytest.mark.cli
 def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
     from test_pipeline import _run_cli
 

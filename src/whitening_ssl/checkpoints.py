@@ -207,6 +207,25 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
                          pretrain_config, notes)
 
 
+def load_pretrain_module(path) -> Optional[nn.Module]:
+    """The whole pretraining module (backbone, head, predictor, the method's loss and whitening) of one of
+    this project's checkpoints, built from its saved configuration and loaded strictly; ``None`` for a
+    checkpoint of an earlier layout that cannot be rebuilt (its backbone alone still loads)."""
+    from .methods import build_method
+
+    obj = read_checkpoint(path)
+    if detect_format(obj) != "lightning":
+        return None
+    hparams = obj["hyper_parameters"]
+    try:
+        module = build_method(_stem_of_saved_backbone(hparams["backbone"], hparams), hparams["method"],
+                              hparams["num_views"], hparams.get("dataset"))
+        module.load_state_dict(obj["state_dict"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        return None
+    return module
+
+
 def check_checkpoint_file(checks, path: Any, key: str) -> None:
     """``key=path`` names a readable checkpoint file: it exists and, for zip-format files (what
     ``torch.save`` writes), its central directory is intact (a truncated file fails here, in

@@ -155,10 +155,6 @@ def _is_child_process() -> bool:
     return rank_zero_only.rank != 0
 
 
-def _task_config(config: DictConfig) -> DictConfig:
-    return config  # the checks never read the hydra node nor run_dir
-
-
 def _remove_if_created_and_empty(path: Optional[Path]) -> None:
     """Undo :func:`_unique_dir`'s folders (innermost first) when the run does not start; never a non-empty one."""
     created = _CREATED_DIRS.get(str(path.absolute())) if path is not None else None
@@ -178,7 +174,7 @@ class CheckBeforeRunning(Callback):
         run_dir = None
         try:
             run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
-            check_config(_task_config(config), run_dir)
+            check_config(config, run_dir)  # the checks read neither the hydra node nor run_dir
         except (ConfigError, MissingMandatoryValue) as error:
             _remove_if_created_and_empty(run_dir)
             report_error(error_lines(error))
@@ -193,7 +189,11 @@ class CheckBeforeRunning(Callback):
 
         loader = GlobalHydra.instance().config_loader()
         parser = OverridesParser.create(config_loader=loader)
-        overrides = parser.parse_overrides(overrides=list(OmegaConf.to_container(config.hydra.overrides.task)))
+        # the sweep: a preset's hydra.sweeper.params (experiment=investigate/...) and the command line's
+        params = config.hydra.sweeper.get("params")
+        arguments = [f"{key}={value}" for key, value in (params or {}).items()]
+        arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
+        overrides = parser.parse_overrides(overrides=arguments)
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
         lines = []
         for number, job in enumerate(jobs):

@@ -139,7 +139,8 @@ IGNORED_SETTINGS = (
     "checkpoint_every*", "dataset.root", "dataset.download", "data.root", "data.download", "model.dataset.root",
     "model.dataset.download", "*num_workers", "*eval_batch_size", "trainer.enable_progress_bar",
     "trainer.log_every_n_steps", "trainer.default_root_dir", "eval.every_n_epochs*", "eval.enabled",
-    "eval.evaluate_untrained", "analysis.*",
+    "eval.evaluate_untrained", "analysis.*", "model.analysis.*", "overrides", "channels_last", "compile",
+    "data.verify_images", "data.on_bad_image", "matmul_precision",
 )
 #: Also ignored in a pretraining configuration: what only the evaluation stages read.
 PRETRAIN_IGNORED_SETTINGS = ("linear.*", "knn.*", "export.*", "dataset_from_ckpt")
@@ -455,12 +456,69 @@ def markdown_table(rows: Sequence[Row]) -> str:
 # CLI
 
 
+# --------------------------------------------------------------------------------------------------
+# Curves (--plots)
+
+#: the figures of ``--plots``: a history key of the online evaluation and what it measures
+PLOT_METRICS = (
+    ("knn_top1", "k-NN top-1 (%)"),
+    ("analysis/embedding/effective_rank", "effective rank of the embedding"),
+    ("analysis/whitened/stable_rank", "normalised stable rank of the whitened output"),
+    ("analysis/whitened/negative_cosine", "negatives' cosine similarity, whitened output"),
+)
+
+
+def run_labels(results: Sequence[Dict[str, Any]]) -> Dict[str, str]:
+    """A legend label per run: the settings in which the runs differ (``method.whiten=pca``, the same
+    columns as the table), or the run's folder when they differ in none."""
+    settings = []
+    for result in results:
+        values, scopes = run_settings(result)
+        settings.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
+    keys = _setting_columns(settings)
+    labels = {}
+    for result, (values, _) in zip(results, settings):
+        parts = [f"{key}={_setting_text(values[key])}" for key in keys if key in values]
+        labels[result["_path"]] = " ".join(parts) or Path(result["_path"]).parent.name
+    return labels
+
+
+def curves(results: Sequence[Dict[str, Any]], metric: str) -> Dict[str, List[Tuple[float, float]]]:
+    """``{run label: [(epoch, value), ...]}`` of ``metric`` over the evaluation history of pretraining runs."""
+    pretraining = [r for r in results if r.get("stage", "pretrain") == "pretrain" and r.get("history")]
+    labels = run_labels(pretraining) if pretraining else {}
+    out = {}
+    for result in pretraining:
+        points = [(float(h["epoch"]), float(h[metric])) for h in result["history"]
+                  if isinstance(h.get(metric), (int, float)) and math.isfinite(h[metric])]
+        if points:
+            out[labels[result["_path"]]] = points
+    return out
+
+
+def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLike]) -> Dict[str, str]:
+    """One PNG per metric of :data:`PLOT_METRICS` with a curve per run, in ``folder``; returns their paths."""
+    from .analysis.plots import plot_metric_curves, save_figure
+
+    written = {}
+    for metric, title in PLOT_METRICS:
+        runs = curves(results, metric)
+        if not runs:
+            continue
+        figure = plot_metric_curves(runs, title)
+        written[metric] = str(save_figure(figure, Path(folder) / (metric.replace("/", "_") + ".png")))
+    return written
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m whitening_ssl.report",
         description="Reproduction table: the results.json of runs (searched recursively) next to the paper's numbers.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a run or sweep directory (searched recursively) or a results.json file")
+    parser.add_argument("--plots", action="store_true",
+                        help="also draw one figure per metric (k-NN top-1, effective rank, stable rank, negatives' "
+                             "cosine) with a curve per run against epoch, in PATH/plots/")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="write the table here (default: PATH/reproduction.md when one directory is given)")
     return parser
@@ -491,6 +549,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(table)
         print(f"wrote {output}", file=sys.stderr)
+    if args.plots:
+        folder = Path(args.paths[0] if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent) / "plots"
+        for path in write_plots(results, folder).values():
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -223,6 +223,38 @@ def negative_cosine_samples(z: Tensor, max_samples: int = 10_000, seed: int = 0)
     return (first_unit * second_unit).sum(dim=-1)
 
 
+def mean_block_spectral_metrics(blocks: Tensor, rank_tol: float = 1e-5) -> dict[str, float]:
+    """The spectral measures of :func:`representation_metrics` for each ``[m, d]`` matrix of ``blocks``
+    ``[B, m, d]``, averaged over the ``B`` blocks, with one batched eigendecomposition per measure.
+
+    For a whitened output made block by block (each sub-batch whitened on its own): ``stable_rank``,
+    ``effective_rank``, ``effective_rank_fraction``, ``rank`` and ``condition_number`` (``inf`` when one
+    block's covariance is singular). Equal, block by block, to the single-matrix functions above.
+    """
+    if blocks.ndim != 3 or blocks.shape[1] < 2:
+        raise ValueError(f"blocks must have shape [B, m >= 2, d], got shape {tuple(blocks.shape)}")
+    z = _float64(blocks)
+    dim = z.shape[-1]
+    centred = z - z.mean(dim=1, keepdim=True)
+    spectra = torch.linalg.eigvalsh(centred.mT @ centred / (z.shape[1] - 1))  # ascending, [B, d]
+    largest = spectra[:, -1:]
+    clamped = spectra.clamp(min=0.0)  # rounding negatives count as zero, as in effective_rank
+    total = clamped.sum(dim=1, keepdim=True)
+    p = clamped / total.clamp(min=torch.finfo(torch.float64).tiny)
+    effective = torch.where(total[:, 0] > 0, (-torch.special.xlogy(p, p).sum(dim=1)).exp(), torch.zeros_like(total[:, 0]))
+    rank = torch.where(largest[:, 0] > 0, (clamped > rank_tol * largest).sum(dim=1).to(torch.float64),
+                       torch.zeros_like(total[:, 0]))
+    smallest = spectra[:, 0]
+    condition = torch.where(smallest > 0, largest[:, 0] / smallest.clamp(min=torch.finfo(torch.float64).tiny),
+                            torch.full_like(smallest, math.inf))
+    gram = torch.linalg.eigvalsh(z.mT @ z)
+    gram_largest = gram[:, -1]
+    stable = torch.where(gram_largest > 0, gram.sum(dim=1) / gram_largest.clamp(min=torch.finfo(torch.float64).tiny)
+                         / dim, torch.zeros_like(gram_largest))
+    means = torch.stack([stable, effective, effective / dim, rank, condition]).mean(dim=1).tolist()
+    return dict(zip(("stable_rank", "effective_rank", "effective_rank_fraction", "rank", "condition_number"), means))
+
+
 def representation_metrics(z: Tensor, prefix: str, rank_tol: float = 1e-5) -> dict[str, float]:
     """All diagnostics of one representation as ``{f"{prefix}/<name>": value}``, ready for a logger.
 

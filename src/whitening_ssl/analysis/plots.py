@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 
@@ -99,6 +100,7 @@ def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric
         curve = curve[np.argsort(curve[:, 0], kind="stable")]
         axes.plot(curve[:, 0], curve[:, 1], marker="o", markersize=3, label=label)
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes.set_ylabel(metric)
     axes.set_title(metric)
     axes.legend()

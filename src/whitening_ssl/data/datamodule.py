@@ -125,6 +125,18 @@ class _DatasetModule(pl.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting the evaluation sets")
         return self.train_eval_dataset, self.test_eval_dataset
 
+    def views_dataset(self, num_views: int = 2) -> Dataset:
+        """The test images with the pretraining augmentation, ``num_views`` views each (the positives of the
+        analysis); call after ``setup()``."""
+        from whitening_ssl.data.transforms import make_augmentation
+
+        spec = self.spec
+        recipe = self.options.augmentation_recipe(spec)
+        base = self.test_eval_dataset.base if isinstance(self.test_eval_dataset, TransformedDataset) \
+            else self.test_eval_dataset
+        return TransformedDataset(base, MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean,
+                                                                             spec.std), num_views))
+
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """(labelled train, test) loaders with the evaluation transform, in fixed order."""
         return tuple(self._loader(dataset, self.eval_batch_size, train=False) for dataset in self.eval_datasets())

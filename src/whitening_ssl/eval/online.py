@@ -14,7 +14,9 @@ refreshed with the new history.
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
 import pytorch_lightning as pl
@@ -57,6 +59,16 @@ def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512
     return evaluate_features(train_x, train_y, test_x, test_y, **kwargs)
 
 
+def _log_images(trainer: pl.Trainer, figures: Dict[str, str], step: int) -> None:
+    """The figures as W&B images when W&B is the logger (other loggers: the PNG files are enough)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            for name, path in figures.items():
+                logger.log_image(key=f"analysis/{name}", images=[path], step=step)
+
+
 def check_eval_config(checks: Checks, eval_cfg) -> None:
     """``eval.*``: k >= 1 neighbours, a probe of >= 0 epochs (0: k-NN only), evaluation periods >= 0."""
     checks.boolean(eval_cfg, "enabled", "eval.enabled")
@@ -81,7 +93,8 @@ class OnlineEvaluation(Callback):
     def __init__(self, every_n_epochs: int = 10, every_n_epochs_after_drop: int = 5,
                  drops: Sequence[int] = (50, 25), knn_k: int = 5, linear_epochs: int = 500,
                  evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True,
-                 feature_dtype: str = "float32", after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
+                 feature_dtype: str = "float32", analysis: Optional[Dict] = None,
+                 figures_dir: Optional[str] = None, after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
         self.every_n_epochs = every_n_epochs
         self.every_n_epochs_after_drop = every_n_epochs_after_drop
         self.drops = list(drops)
@@ -91,13 +104,15 @@ class OnlineEvaluation(Callback):
         self.seed = seed
         self.enabled = enabled
         self.feature_dtype = feature_dtype
+        self.analysis = dict(analysis or {})
+        self.figures_dir = figures_dir
         self.after_evaluation = after_evaluation
         self.history: list = []
         self.final: Optional[Dict[str, float]] = None
         self.untrained: Optional[Dict[str, float]] = None
         self._last_evaluated_step: Optional[int] = None
 
-    def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Dict[str, float]:
+    def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str = "") -> Dict[str, float]:
         datamodule = trainer.datamodule
         train_set, test_set = datamodule.eval_datasets()
         start = time.perf_counter()
@@ -108,7 +123,29 @@ class OnlineEvaluation(Callback):
                                        linear_epochs=self.linear_epochs, seed=self.seed)
         if metrics is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
+            if self.analysis.get("at_evaluation"):
+                metrics.update(self._analyze(trainer, pl_module, stem or f"epoch{trainer.current_epoch + 1:04d}_"))
         return broadcast_from_main(metrics)
+
+    def _analyze(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str) -> Dict[str, float]:
+        """The paper's measurements on the test images (main process), with figures in ``figures_dir``."""
+        from ..analysis.model import analyze_encoder
+
+        datamodule = trainer.datamodule
+        _, test_set = datamodule.eval_datasets()
+        with preserved_rng():
+            analysis = analyze_encoder(pl_module, test_set, datamodule.views_dataset(), pl_module.device,
+                                       max_images=self.analysis.get("max_images", 2048),
+                                       batch_size=datamodule.eval_batch_size)
+            metrics = analysis.metrics(rank_tol=self.analysis.get("rank_tol", 1e-5))
+            if stem != "untrained_":
+                pl_module.watch_collapse(metrics)
+            if self.figures_dir:
+                from ..stages.analyze import write_figures
+
+                figures = write_figures(analysis, Path(self.figures_dir), stem=stem)
+                _log_images(trainer, figures, trainer.global_step)
+        return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
     def is_due(self, epoch: int, max_epochs: int) -> bool:
         """Whether to evaluate after 0-based ``epoch`` (the paper's schedule, plus the last epoch)."""
@@ -124,7 +161,7 @@ class OnlineEvaluation(Callback):
         if not self.enabled:
             return
         if self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
-            self.untrained = self._evaluate(trainer, pl_module)
+            self.untrained = self._evaluate(trainer, pl_module, stem="untrained_")
             for logger in trainer.loggers:
                 logger.log_metrics({f"untrained/{k}": v for k, v in self.untrained.items()}, step=0)
         # A resumed run whose last epoch was checkpointed but killed while evaluating: evaluate it now.

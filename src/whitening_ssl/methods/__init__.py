@@ -30,9 +30,10 @@ def get_method(family: str) -> Type[PretrainModule]:
 
 
 def build_method(backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
-                 dataset: Optional[Mapping[str, Any]] = None) -> PretrainModule:
+                 dataset: Optional[Mapping[str, Any]] = None, analysis: Optional[Mapping[str, Any]] = None
+                 ) -> PretrainModule:
     """The pretraining module of ``method.family`` (the ``model`` node of ``conf/config.yaml``)."""
-    return get_method(method["family"])(backbone, method, num_views, dataset)
+    return get_method(method["family"])(backbone, method, num_views, dataset, analysis)
 
 
 __all__ = [

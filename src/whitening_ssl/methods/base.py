@@ -7,6 +7,8 @@ setting is read from the method preset (``conf/method/*.yaml``): there are no de
 
 from __future__ import annotations
 
+import logging
+import math
 from functools import partial
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -19,6 +21,8 @@ from ..optim import OPTIMIZERS, build_optimizer
 from ..schedules import SCHEDULES, lr_factor
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
 
+log = logging.getLogger("whitening_ssl")
+
 
 class PretrainModule(pl.LightningModule):
     """Encoder + projection head trained on ``num_views`` augmented views of each image.
@@ -29,6 +33,8 @@ class PretrainModule(pl.LightningModule):
         num_views: augmented views of each image per step.
         dataset: the dataset configuration, kept in the checkpoint so that evaluation stages
             (``stage=linear ckpt=...``) find the data and its normalisation without other arguments.
+        analysis: ``analysis.*`` (``every_n_steps``, ``collapse_fraction``, ``rank_tol``): the paper's
+            measurements of the training batch (:meth:`analyze_batch`); ``None``: none.
 
     Per step, :meth:`encode` runs all views through the backbone and the head in ONE pass. Where
     the BatchNorm statistics are taken follows the paper's code: ``method.bn_per_view`` (backbone)
@@ -40,7 +46,7 @@ class PretrainModule(pl.LightningModule):
     """
 
     def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
-                 dataset: Optional[Mapping[str, Any]] = None) -> None:
+                 dataset: Optional[Mapping[str, Any]] = None, analysis: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.method = dict(method)
@@ -52,6 +58,10 @@ class PretrainModule(pl.LightningModule):
         self.head = self.per_view_head(self.build_head())
         self.nonfinite = NonFiniteWatch()
         self.channels_last = False
+        self.analysis = dict(analysis or {})
+        self.capture_whitened = False  # set for the steps whose representations are measured
+        self.last_whitened: Optional[Tensor] = None
+        self._collapse_warned = False
 
     def speed_up(self, channels_last: bool = False, compile: bool = False) -> None:
         """Layout and compilation, which change no result beyond float rounding.
@@ -84,14 +94,17 @@ class PretrainModule(pl.LightningModule):
         return self.backbone(images)
 
     def encode(self, views: List[Tensor], backbone: Optional[nn.Module] = None,
-               head: Optional[nn.Module] = None) -> Tensor:
-        """Head outputs of all views, ``[V, N, emb]``, from one pass over the concatenated views."""
+               head: Optional[nn.Module] = None, return_features: bool = False):
+        """Head outputs of all views, ``[V, N, emb]``, from one pass over the concatenated views (and the
+        backbone features ``[V N, f]`` with ``return_features``)."""
         backbone = backbone if backbone is not None else self.backbone
         head = head if head is not None else self.head
         images = torch.cat(views)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return head(backbone(images)).view(len(views), views[0].shape[0], -1)
+        features = backbone(images)
+        embeddings = head(features).view(len(views), views[0].shape[0], -1)
+        return (features, embeddings) if return_features else embeddings
 
     # --- configuration checks --------------------------------------------------------------------
 
@@ -133,7 +146,11 @@ class PretrainModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         views = list(batch[0])
-        embeddings = self.gather_embeddings(self.encode(views))
+        every = int(self.analysis.get("every_n_steps") or 0)
+        analyze = every > 0 and self.global_step % every == 0
+        features, embeddings = self.encode(views, return_features=True)
+        embeddings = self.gather_embeddings(embeddings)
+        self.capture_whitened = analyze
         try:
             loss, logs = self.compute_loss(embeddings, views)
         except torch.linalg.LinAlgError as error:
@@ -147,7 +164,42 @@ class PretrainModule(pl.LightningModule):
         if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:  # logging syncs anyway: check here
             self.raise_if_diverged(blocking=True)
             self.log_dict(self.batch_metrics(embeddings), on_step=True, on_epoch=False)
+        if analyze and self.trainer.is_global_zero:
+            self.analyze_batch(features, embeddings)
         return loss
+
+    @torch.no_grad()
+    def analyze_batch(self, features: Tensor, embeddings: Tensor) -> Dict[str, float]:
+        """The paper's measurements of this step's backbone features, embeddings and (whitening methods)
+        whitened output, logged as ``analysis/<representation>/<measure>``; warns once when the embedding
+        collapses (effective rank below ``analysis.collapse_fraction`` of its size)."""
+        from ..analysis.model import measure, representations_of_batch
+
+        views = embeddings.shape[0]
+        if features.shape[0] != embeddings.shape[0] * embeddings.shape[1]:  # gathered embeddings: local part
+            embeddings = embeddings[:, :features.shape[0] // views]
+        metrics = measure(representations_of_batch(features, embeddings, self.last_whitened),
+                          rank_tol=self.analysis.get("rank_tol", 1e-5))
+        self.last_whitened = None
+        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+        for logger in self.loggers:  # straight to the loggers: self.log would repeat them at later steps
+            logger.log_metrics(finite, step=self.global_step)
+        self.watch_collapse(metrics)
+        return metrics
+
+    def watch_collapse(self, metrics: Mapping[str, float]) -> None:
+        """One warning the first time, once the warm-up is over, that the embedding's effective rank is below
+        ``analysis.collapse_fraction`` of its size (an untrained network's can be that low already)."""
+        fraction = metrics.get("analysis/embedding/effective_rank_fraction")
+        threshold = float(self.analysis.get("collapse_fraction") or 0.0)
+        if fraction is None or self._collapse_warned or fraction >= threshold \
+                or self.global_step < int(self.method["warmup_steps"]):
+            return
+        self._collapse_warned = True
+        rank = metrics["analysis/embedding/effective_rank"]
+        log.warning(f"dimensional collapse? at step {self.global_step} the embedding's effective rank is {rank:.1f} of "
+                    f"{self.method['emb']} ({100 * fraction:.1f}%, below analysis.collapse_fraction={threshold}): the "
+                    "whitening may not prevent collapse here (the paper finds PCA whitening collapses)")
 
     def raise_if_diverged(self, blocking: bool = True) -> None:
         """Raise :class:`NonFiniteLossError` naming the first step whose loss was not finite.

@@ -20,8 +20,8 @@ class BYOLMethod(PretrainModule):
     ``tau = 1 - (1 - tau_base)(cos(pi p) + 1) / 2``, ``p`` the fraction of training done.
     The predictor's BatchNorm follows ``method.head_per_view`` like the head's."""
 
-    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
-        super().__init__(backbone, method, num_views, dataset)
+    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+        super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"]))
         self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)

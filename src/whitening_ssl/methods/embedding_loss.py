@@ -19,8 +19,8 @@ class EmbeddingLossMethod(PretrainModule):
     ``num_features=emb`` and trained with the rest of the model.
     """
 
-    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
-        super().__init__(backbone, method, num_views, dataset)
+    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+        super().__init__(backbone, method, num_views, dataset, analysis)
         if self.method["head_out_bn"]:
             self.head.append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
         loss = dict(self.method["loss"])

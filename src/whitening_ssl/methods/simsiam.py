@@ -16,8 +16,8 @@ class SimSiamMethod(PretrainModule):
     ``head_size``; predictor ``Linear(emb, pred_hidden, no bias)-BN-ReLU-Linear(emb)``; negative
     cosine against the detached other branch. BatchNorm per view follows ``method.head_per_view``."""
 
-    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
-        super().__init__(backbone, method, num_views, dataset)
+    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+        super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"], bias=False))
         self.loss_fn = SimSiamLoss()

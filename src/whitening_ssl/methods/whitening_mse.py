@@ -20,8 +20,8 @@ class WhiteningMSEMethod(PretrainModule):
     (:func:`~whitening_ssl.losses.covariance_penalty`, summed over views) until epoch ``cov_stop``.
     """
 
-    def __init__(self, backbone, method, num_views: int, dataset=None) -> None:
-        super().__init__(backbone, method, num_views, dataset)
+    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+        super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         whitening = Whitening(kind=m["whiten"], axis=m["axis"], groups=m["groups"], random_groups=m["random_groups"],
                               eps=m["eps"], denom_offset=m["denom_offset"], solver=m["solver"],
@@ -106,6 +106,8 @@ class WhiteningMSEMethod(PretrainModule):
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))
+        if self.capture_whitened:  # this step is measured (analysis.every_n_steps)
+            self.last_whitened = whitened.detach()
         mse = view_pair_mse(whitened, normalize=self.loss_fn.norm, view_dim=2)
         cov_weight = self.cov_weight(self.current_epoch)
         if not cov_weight:

@@ -1,4 +1,4 @@
-"""The stages ``run.py`` runs (``stage=pretrain | linear | knn | export``), one module each.
+"""The stages ``run.py`` runs (``stage=pretrain | linear | knn | export | analyze``), one module each.
 
 Each stage has a ``check`` (everything it reads, before any data is loaded or directory made; all
 problems are reported at once) and a ``run``. :func:`check_config` and :func:`run` dispatch through
@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from ..validation import Checks
-from . import evaluate, export, pretrain
+from . import analyze, evaluate, export, pretrain
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ STAGES: Dict[str, Stage] = {
     "linear": Stage(evaluate.check_linear, evaluate.run_linear),
     "knn": Stage(evaluate.check_knn, evaluate.run_knn),
     "export": Stage(export.check, export.run),
+    "analyze": Stage(analyze.check, analyze.run),
 }
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")

@@ -99,9 +99,8 @@ def check_knn(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
 
 def probe_source(cfg: DictConfig) -> Tuple[LoadedEncoder, Dict[str, Any]]:
     """The encoder of ``cfg.ckpt`` (the backbone the loader built, used as is) and the dataset to evaluate on."""
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=False)
-    dataset = {k: v for k, v in dataset.items() if k != "root" or v != "???"}
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True) if "root" in dataset else dataset
+    # the command line's dataset (its root may be unset, "???", when the checkpoint names the dataset)
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False)
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
     stem = None  # the command line's dataset decides the max-pool of a foreign 3x3 stem
     if not OmegaConf.is_missing(cfg.dataset, "root"):

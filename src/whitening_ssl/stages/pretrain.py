@@ -28,6 +28,7 @@ from ..training import (
     resolve_resume_checkpoint,
 )
 from ..validation import Checks, ConfigError
+from .analyze import check_analysis_config
 from .common import (
     build_trainer,
     check_output_dir,
@@ -76,6 +77,9 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     eval_cfg = checks.section(cfg, "eval", "eval")
     if eval_cfg is not None:
         check_eval_config(checks, eval_cfg)
+    analysis = checks.section(cfg, "analysis", "analysis")
+    if analysis is not None:
+        check_analysis_config(checks, analysis)
     needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True))
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
@@ -138,7 +142,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
                                  check_model=lambda trainer, module: module.raise_if_diverged(blocking=True),
                                  config={**config, "overrides": job_overrides()})
     evaluation = OnlineEvaluation(**OmegaConf.to_container(cfg.eval, resolve=True), drops=list(cfg.method.drops),
-                                  after_evaluation=checkpoints.refresh)
+                                  analysis=OmegaConf.to_container(cfg.analysis, resolve=True),
+                                  figures_dir=str(run_dir / "analysis"), after_evaluation=checkpoints.refresh)
     callbacks = [checkpoints, evaluation]
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="step"))

@@ -1,0 +1,118 @@
+"""``stage=analyze``: the paper's measurements of a checkpoint, written as a report folder.
+
+``python run.py stage=analyze ckpt=PATH`` loads any checkpoint the linear stage accepts and writes,
+in its run directory: ``analysis.json`` (every measure of the backbone features, the embedding and
+the whitened output on the test set, see :mod:`whitening_ssl.analysis.model`), ``spectra.png`` (the
+covariance eigenvalues of each representation), ``cosine_<representation>.png`` (positive vs
+negative cosine similarities) and ``report.md`` showing them. This project's checkpoints give all
+three representations (the head and the method's whitening are rebuilt from the checkpoint); the
+paper's and torchvision files hold only a backbone, so only its features are measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Dict, Optional
+
+import torch
+from omegaconf import DictConfig
+
+from ..analysis.model import REPRESENTATIONS, analyze_encoder, spectra
+from ..checkpoints import load_pretrain_module
+from ..data import EvalDataModule
+from ..validation import Checks
+from .common import is_main_process, resolved, say, training_on_gpu
+from .evaluate import _check_common, base_results, probe_source
+
+ANALYSIS_FILE = "analysis.json"
+REPORT_FILE = "report.md"
+
+
+def check_analysis_config(checks: Checks, analysis) -> None:
+    """``analysis.*``: how often and on how many images the measurements run."""
+    checks.integer(analysis, "every_n_steps", "analysis.every_n_steps", minimum=0)
+    checks.boolean(analysis, "at_evaluation", "analysis.at_evaluation")
+    checks.integer(analysis, "max_images", "analysis.max_images", minimum=16)
+    checks.number(analysis, "collapse_fraction", "analysis.collapse_fraction", minimum=0.0, below=1.0)
+    checks.number(analysis, "rank_tol", "analysis.rank_tol", positive=True, below=1.0)
+
+
+def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
+    _check_common(checks, cfg, run_dir)
+    check_analysis_config(checks, cfg.analysis)
+
+
+def write_figures(analysis, folder: Path, stem: str = "") -> Dict[str, str]:
+    """``spectra.png`` and ``cosine_<representation>.png`` (prefixed by ``stem``) in ``folder``."""
+    from ..analysis.plots import plot_cosine_histograms, plot_spectra, save_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"spectra": str(save_figure(plot_spectra(spectra(analysis.test)), folder / f"{stem}spectra.png"))}
+    for name, (positive, negative) in analysis.cosine_samples().items():
+        figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}")
+        written[f"cosine_{name}"] = str(save_figure(figure, folder / f"{stem}cosine_{name}.png"))
+    return written
+
+
+def _markdown(results: Dict[str, Any], figures: Dict[str, str], folder: Path) -> str:
+    metrics = results["metrics"]
+    names = sorted({key.split("/")[2] for key in metrics})
+    present = [rep for rep in REPRESENTATIONS if any(key.startswith(f"analysis/{rep}/") for key in metrics)]
+    lines = [f"# Analysis of {results['checkpoint']}", "",
+             f"Method `{results['method']}`, dataset `{results['dataset']}` ({results['num_images']} test images"
+             + (", with two augmented views each for the positives" if results["views"] else "") + ").", "",
+             "| measure | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]
+    for name in names:
+        cells = [metrics.get(f"analysis/{rep}/{name}") for rep in present]
+        lines.append(f"| {name} | " + " | ".join("–" if v is None else f"{v:.4g}" for v in cells) + " |")
+    lines += ["", "Stable rank: ||Z||_F^2 / ||Z||_2^2 / d; effective rank: exp of the entropy of the normalised "
+              "covariance eigenvalues; rank: eigenvalues above rank_tol x the largest; the whitened output's "
+              "spectral measures are averages over its sub-batches.", ""]
+    for key, path in figures.items():
+        lines += [f"![{key}]({Path(path).relative_to(folder)})", ""]
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
+    run_dir = Path(str(cfg.run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    encoder, dataset = probe_source(cfg)
+    module = load_pretrain_module(cfg.ckpt) if encoder.format == "lightning" else None
+    if module is None and encoder.format == "lightning":
+        say(f"note: the head and whitening of {cfg.ckpt} cannot be rebuilt (a checkpoint of an earlier layout): "
+            "only its backbone features are measured")
+    if module is None:  # a backbone alone: its features are all there is to measure
+        module = SimpleNamespace(backbone=encoder.backbone, training=False, eval=encoder.backbone.eval,
+                                 train=encoder.backbone.train)
+    device = torch.device("cuda" if training_on_gpu(cfg) else "cpu")
+    for network in ("backbone", "head", "loss_fn"):
+        if isinstance(getattr(module, network, None), torch.nn.Module):
+            getattr(module, network).to(device)
+    datamodule = EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
+                                eval_batch_size=dataset.get("eval_batch_size", 256), num_workers=0,
+                                on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
+    datamodule.prepare_data()
+    datamodule.setup()
+    _, test_set = datamodule.eval_datasets()
+    analysis = analyze_encoder(module, test_set, datamodule.views_dataset(), device,
+                               max_images=cfg.analysis.max_images)
+    metrics = analysis.metrics(rank_tol=cfg.analysis.rank_tol)
+    figures = write_figures(analysis, run_dir)
+    results = {
+        "stage": "analyze",
+        **base_results(cfg, encoder, dataset),
+        "num_images": len(analysis.test.backbone),
+        "views": analysis.views is not None,
+        "metrics": metrics,
+        "figures": figures,
+        "config": resolved(cfg),
+    }
+    if is_main_process():  # strict JSON: a condition number of a rank-deficient covariance (inf) is null
+        strict = {**results, "metrics": {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}}
+        (run_dir / ANALYSIS_FILE).write_text(json.dumps(strict, indent=2, default=str))
+        (run_dir / REPORT_FILE).write_text(_markdown(results, figures, run_dir))
+    say(f"analysis: {run_dir / ANALYSIS_FILE}; report: {run_dir / REPORT_FILE}")
+    return results

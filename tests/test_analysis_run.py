@@ -1,0 +1,121 @@
+"""The paper's measurements in use: on whitened data, during training, stage=analyze, report --plots."""
+
+import csv
+import json
+import logging
+
+import pytest
+import torch
+
+from whitening_ssl.analysis.metrics import condition_number, covariance_spectrum, effective_rank
+from whitening_ssl.analysis.model import Representations, measure
+from whitening_ssl.stages import run
+from whitening_ssl.whitening import whiten
+
+from helpers import compose_config
+
+SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kind", ["zca", "cholesky", "pca"])
+def test_batch_whitened_output_has_a_flat_spectrum(kind):
+    """The core's whitening (batch axis, full rank) gives covariance eigenvalues all 1: effective rank d,
+    condition number 1."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 16, generator=gen, dtype=torch.float64) @ torch.randn(16, 16, generator=gen,
+                                                                               dtype=torch.float64) + 2
+    z = whiten(x.unsqueeze(0), kind=kind, axis="batch")[0]
+    eigenvalues = covariance_spectrum(z)
+    assert torch.allclose(eigenvalues, torch.ones(16, dtype=torch.float64), atol=1e-8)
+    assert effective_rank(eigenvalues) == pytest.approx(16, abs=1e-6)
+    assert condition_number(eigenvalues) == pytest.approx(1.0, abs=1e-6)
+    metrics = measure(Representations(x, z, z.view(1, 1, 256, 16)), prefix="a")
+    assert metrics["a/whitened/effective_rank"] == pytest.approx(16, abs=1e-6)
+    assert metrics["a/whitened/condition_number"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["a/backbone/effective_rank"] < 15  # the mixed input is not white
+
+
+def test_training_batches_are_measured_and_collapse_is_warned_once(tmp_path, caplog):
+    # no whitening: the plain normalised MSE collapses; with a high threshold the warning fires, once
+    cfg = compose_config([*SMOKE, "method=plain", "method.w_size=32", "epochs=1", "logger=csv", "eval.enabled=false",
+                          "analysis.every_n_steps=2", "analysis.collapse_fraction=0.99", "method.warmup_steps=3"],
+                         run_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="whitening_ssl"):
+        run(cfg)
+    with open(tmp_path / "csv" / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("analysis/embedding/effective_rank")]
+    assert [int(row["step"]) for row in rows] == [0, 2, 4, 6]  # every 2 steps, only there
+    for key in ("backbone", "embedding", "whitened"):
+        assert all(float(row[f"analysis/{key}/negative_cosine"]) <= 1.0 for row in rows)
+        assert all(0 < float(row[f"analysis/{key}/stable_rank"]) <= 1 for row in rows)
+    warnings = [r.getMessage() for r in caplog.records if "dimensional collapse" in r.getMessage()]
+    # once, and not before the warm-up is over (steps 0 and 2 are measured but not judged)
+    assert len(warnings) == 1 and "at step 4 the embedding's effective rank is" in warnings[0]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("pretrain")
+    run(compose_config([*SMOKE, "epochs=1", "eval.every_n_epochs=1", "eval.linear_epochs=2"], run_dir=run_dir))
+    return run_dir
+
+
+def test_online_evaluation_measures_and_plots(checkpoint):
+    history = json.loads((checkpoint / "results.json").read_text())["history"]
+    assert {"analysis/embedding/effective_rank", "analysis/whitened/stable_rank",
+            "analysis/whitened/negative_cosine", "analysis/backbone/positive_cosine"} <= set(history[0])
+    figures = sorted(p.name for p in (checkpoint / "analysis").iterdir())
+    assert figures == ["epoch0001_cosine_backbone.png", "epoch0001_cosine_embedding.png",
+                       "epoch0001_cosine_whitened.png", "epoch0001_spectra.png"]
+
+
+def test_analyze_stage_writes_a_report(checkpoint, tmp_path):
+    run(compose_config(["stage=analyze", f"ckpt={checkpoint / 'checkpoints' / 'last.ckpt'}", "logger=none",
+                        "analysis.max_images=128"], run_dir=tmp_path))
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    assert analysis["stage"] == "analyze" and analysis["num_images"] == 128 and analysis["views"]
+    for representation in ("backbone", "embedding", "whitened"):
+        for measure_name in ("stable_rank", "effective_rank", "rank", "negative_cosine", "positive_cosine"):
+            assert f"analysis/{representation}/{measure_name}" in analysis["metrics"]
+    for name in ("spectra", "cosine_backbone", "cosine_embedding", "cosine_whitened"):
+        data = (tmp_path / f"{name}.png").read_bytes()
+        assert data.startswith(PNG) and len(data) > 1000
+    report = (tmp_path / "report.md").read_text()
+    assert "| effective_rank |" in report and "![spectra](spectra.png)" in report
+    # the same images and model: the online evaluation measured the same embedding at that epoch
+    online = json.loads((checkpoint / "results.json").read_text())["history"][0]
+    assert analysis["metrics"]["analysis/embedding/negative_cosine"] == pytest.approx(
+        online["analysis/embedding/negative_cosine"], abs=0.05)
+
+
+def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monkeypatch):
+    from whitening_ssl import report
+    from whitening_ssl.analysis import plots
+
+    sweep = tmp_path / "sweep"
+    for number, kind in enumerate(("zca", "cholesky")):
+        run(compose_config([*SMOKE, "method=w_mse4", "method.w_size=32", "method.emb=16", f"method.whiten={kind}",
+                            "epochs=2", "eval.every_n_epochs=1", "eval.linear_epochs=0", "analysis.max_images=64"],
+                           run_dir=sweep / f"{number}_w_mse4_synthetic"))
+    drawn = {}
+    original = plots.plot_metric_curves
+
+    def plot_metric_curves(runs, metric):
+        figure = original(runs, metric)
+        drawn[metric] = {line.get_label(): line.get_xydata().tolist() for line in figure.axes[0].lines}
+        return figure
+
+    monkeypatch.setattr(plots, "plot_metric_curves", plot_metric_curves)
+    assert report.main([str(sweep), "--plots"]) == 0
+    files = sorted(p.name for p in (sweep / "plots").iterdir())
+    assert files == ["analysis_embedding_effective_rank.png", "analysis_whitened_negative_cosine.png",
+                     "analysis_whitened_stable_rank.png", "knn_top1.png"]
+    histories = {kind: json.loads((sweep / f"{n}_w_mse4_synthetic" / "results.json").read_text())["history"]
+                 for n, kind in enumerate(("zca", "cholesky"))}
+    knn = drawn["k-NN top-1 (%)"]
+    assert set(knn) == {"method.whiten=cholesky", "method.whiten=zca"}  # two curves, labelled by the setting
+    for kind, history in histories.items():
+        assert knn[f"method.whiten={kind}"] == [[h["epoch"], h["knn_top1"]] for h in history]
+        rank = drawn["effective rank of the embedding"][f"method.whiten={kind}"]
+        assert rank == [[h["epoch"], h["analysis/embedding/effective_rank"]] for h in history]
