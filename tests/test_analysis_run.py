@@ -119,3 +119,14 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
         assert knn[f"method.whiten={kind}"] == [[h["epoch"], h["knn_top1"]] for h in history]
         rank = drawn["effective rank of the embedding"][f"method.whiten={kind}"]
         assert rank == [[h["epoch"], h["analysis/embedding/effective_rank"]] for h in history]
+
+
+def test_figures_go_to_wandb_as_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run(compose_config([*SMOKE, "logger=wandb", "logger.mode=offline", "epochs=1", "eval.linear_epochs=0",
+                        "analysis.max_images=64"], run_dir=tmp_path))
+    media = list((tmp_path / "wandb").glob("offline-run-*/files/media/images/analysis/*.png"))
+    # W&B names the files <key>_<step>_<hash>.png: one per figure of the evaluation
+    assert sorted(p.name.rsplit("_", 2)[0] for p in media) == [
+        "cosine_backbone", "cosine_embedding", "cosine_whitened", "spectra"]
+    assert all(p.read_bytes().startswith(PNG) for p in media)
