@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from whitening_ssl.checkpoints import load_encoder
-from whitening_ssl.data import make_split_datasets
 
 from helpers import ROOT
 

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data import get_spec
 from whitening_ssl.losses import covariance_penalty
-from whitening_ssl.methods import BYOLMethod, SimSiamMethod, WhiteningMSEMethod, build_method
+from whitening_ssl.methods import BYOLMethod, SimSiamMethod, build_method
 from whitening_ssl.models import ViewBatchNorm1d, ViewBatchNorm2d
 from whitening_ssl.schedules import byol_tau
 from whitening_ssl.stages import check_config

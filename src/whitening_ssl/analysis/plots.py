@@ -116,3 +116,18 @@ def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
     if pyplot is not None:  # a figure made by the caller through pyplot is released from its registry
         pyplot.close(figure)
     return path
+
+
+def write_analysis_figures(analysis, folder: str | Path, stem: str = "") -> dict[str, str]:
+    """The figures of an :class:`~whitening_ssl.analysis.model.Analysis` in ``folder``: ``spectra.png`` (the
+    covariance eigenvalues of each representation) and ``cosine_<representation>.png`` (positives vs
+    negatives), each name prefixed by ``stem``; returns ``{figure: path}``."""
+    from .model import spectra
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"spectra": str(save_figure(plot_spectra(spectra(analysis.test)), folder / f"{stem}spectra.png"))}
+    for name, (positive, negative) in analysis.cosine_samples().items():
+        figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}")
+        written[f"cosine_{name}"] = str(save_figure(figure, folder / f"{stem}cosine_{name}.png"))
+    return written

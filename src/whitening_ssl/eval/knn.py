@@ -14,7 +14,7 @@ training chunk's top-k, so no ``N_test x N_train`` (or even ``test_chunk x N_tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -141,9 +141,9 @@ class OnlineEvaluation(Callback):
             if stem != "untrained_":
                 pl_module.watch_collapse(metrics)
             if self.figures_dir:
-                from ..stages.analyze import write_figures
+                from ..analysis.plots import write_analysis_figures
 
-                figures = write_figures(analysis, Path(self.figures_dir), stem=stem)
+                figures = write_analysis_figures(analysis, Path(self.figures_dir), stem=stem)
                 _log_images(trainer, figures, trainer.global_step)
         return {k: v for k, v in metrics.items() if math.isfinite(v)}
 

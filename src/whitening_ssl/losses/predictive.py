@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..whitening import _no_autocast
-from ._views import as_view_pair_inputs, as_views, eye_mask
+from ._views import as_view_pair_inputs
 from .pairs import view_pairs
 
 

@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional
 import torch
 from omegaconf import DictConfig
 
-from ..analysis.model import REPRESENTATIONS, analyze_encoder, spectra
+from ..analysis.model import REPRESENTATIONS, analyze_encoder
 from ..checkpoints import load_pretrain_module
 from ..data import EvalDataModule
 from ..validation import Checks
@@ -43,18 +43,6 @@ def check_analysis_config(checks: Checks, analysis) -> None:
 def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     _check_common(checks, cfg, run_dir)
     check_analysis_config(checks, cfg.analysis)
-
-
-def write_figures(analysis, folder: Path, stem: str = "") -> Dict[str, str]:
-    """``spectra.png`` and ``cosine_<representation>.png`` (prefixed by ``stem``) in ``folder``."""
-    from ..analysis.plots import plot_cosine_histograms, plot_spectra, save_figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {"spectra": str(save_figure(plot_spectra(spectra(analysis.test)), folder / f"{stem}spectra.png"))}
-    for name, (positive, negative) in analysis.cosine_samples().items():
-        figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}")
-        written[f"cosine_{name}"] = str(save_figure(figure, folder / f"{stem}cosine_{name}.png"))
-    return written
 
 
 def _markdown(results: Dict[str, Any], figures: Dict[str, str], folder: Path) -> str:
@@ -97,10 +85,12 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     datamodule.prepare_data()
     datamodule.setup()
     _, test_set = datamodule.eval_datasets()
+    from ..analysis.plots import write_analysis_figures  # matplotlib: imported when needed
+
     analysis = analyze_encoder(module, test_set, datamodule.views_dataset(), device,
                                max_images=cfg.analysis.max_images)
     metrics = analysis.metrics(rank_tol=cfg.analysis.rank_tol)
-    figures = write_figures(analysis, run_dir)
+    figures = write_analysis_figures(analysis, run_dir)
     results = {
         "stage": "analyze",
         **base_results(cfg, encoder, dataset),
