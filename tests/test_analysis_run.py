@@ -5,6 +5,7 @@ import json
 import logging
 
 import pytest
+from omegaconf import OmegaConf
 import torch
 
 from whitening_ssl.analysis.metrics import condition_number, covariance_spectrum, effective_rank
@@ -130,3 +131,20 @@ def test_figures_go_to_wandb_as_images(tmp_path, monkeypatch):
     assert sorted(p.name.rsplit("_", 2)[0] for p in media) == [
         "cosine_backbone", "cosine_embedding", "cosine_whitened", "spectra"]
     assert all(p.read_bytes().startswith(PNG) for p in media)
+
+
+def test_a_diverged_step_is_not_measured():
+    """On a GPU the divergence check reports a step late: a measured step with NaN embeddings must not end in a
+    linear-algebra traceback (nor in a collapse warning) before the one-line divergence error."""
+    from whitening_ssl.methods import build_method
+
+    cfg = compose_config([*SMOKE, "method.w_size=16", "method.emb=32", "method.warmup_steps=0", "backbone.stem=small",
+                          "analysis.collapse_fraction=0.01"])
+    container = OmegaConf.to_container(cfg.model, resolve=True)
+    module = build_method(container["backbone"], container["method"], 2, analysis=container["analysis"])
+    features, embeddings = torch.randn(64, 8), torch.randn(2, 32, 32)
+    assert module.analyze_batch(features, embeddings)["analysis/embedding/effective_rank"] > 1
+    embeddings[0, 3, 5] = float("nan")
+    module.last_whitened = torch.randn(1, 2, 2, 16, 32)
+    assert module.analyze_batch(features, embeddings) == {} and module.last_whitened is None
+    assert not module._collapse_warned

@@ -33,7 +33,13 @@ def test_image_tensor_equals_the_datasets_own_images(tmp_path):
     folder = ImagePathDataset([(str(tmp_path / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"])
     grey = ArrayImageDataset(torch.from_numpy(gen.integers(0, 256, (5, 9, 9), dtype=np.uint8)), torch.arange(5),
                              list("abcde"))
-    for dataset in (cifar, folder, Subset(cifar, [4, 0, 2])):
+    (tmp_path / "bad").mkdir()  # an unreadable first file: skipped, its item is the next image with its label
+    (tmp_path / "bad" / "0.png").write_bytes(b"")
+    for path_index in (1, 2):
+        Image.fromarray(gen.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "bad" / f"{path_index}.png")
+    with_bad = ImagePathDataset([(str(tmp_path / "bad" / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"],
+                                on_bad_image="skip")
+    for dataset in (cifar, folder, with_bad, Subset(cifar, [4, 0, 2])):
         images, labels = image_tensor(dataset)
         assert np.array_equal(images.numpy(), _as_pil_arrays(dataset))
         assert labels.tolist() == [dataset[i][1] for i in range(len(dataset))]
@@ -93,12 +99,15 @@ def test_a_run_with_the_device_pipeline(tmp_path, monkeypatch):
     assert results["config"]["data"]["pipeline"] == "device"
 
 
-def test_auto_is_cpu_without_a_gpu(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    datamodule = SSLDataModule("synthetic", batch_size=16, num_views=2, num_workers=0, pipeline="auto",
-                               num_samples=32, num_test=8)
-    datamodule.setup()
-    assert datamodule.resolved_pipeline() == "cpu" and datamodule.device_augmentation is None
-    views, labels = next(iter(datamodule.train_dataloader()))
-    assert isinstance(views, list) and views[0].shape == (16, 3, 32, 32)
+@pytest.mark.parametrize("on_gpu,expected", [(False, "cpu"), (True, "device")])
+def test_auto_makes_the_views_on_the_device_when_training_on_a_gpu(on_gpu, expected, tmp_path, monkeypatch):
+    # the stage's view of the trainer is what a GPU changes; the device pipeline itself runs on CPU tensors
+    from whitening_ssl.stages import pretrain
+
+    monkeypatch.setattr(pretrain, "training_on_gpu", lambda cfg: on_gpu)
+    made = []
+    original = SSLDataModule.make_views
+    monkeypatch.setattr(SSLDataModule, "make_views", lambda self, batch: made.append(1) or original(self, batch))
+    run(compose_config(["debug=fdr", *TINY, "data.pipeline=auto", "channels_last=false"], run_dir=tmp_path))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["data"]["pipeline"] == expected and len(made) == (1 if on_gpu else 0)

@@ -431,3 +431,24 @@ def test_imagenet_epochs_rows_have_no_epochs_column():
 def test_flatten_settings():
     assert flatten_settings({"method": {"whiten": "zca", "drops": [50, 25]}, "dataset": {"options": {}}, "seed": 1}) \
         == {"method.whiten": "zca", "method.drops": "[50, 25]", "seed": 1}
+
+
+def test_curves_keep_every_seed_of_a_setting_apart():
+    """The table averages seeds; the curves of ``--plots`` draw each run, labelled by its settings and, where
+    two runs share them, by its folder."""
+    from whitening_ssl.report import curves
+
+    results = []
+    for whiten in ("zca", "pca"):
+        for seed in (1, 2):
+            run_dir = f"multirun/{whiten}_{seed}/{whiten}_seed{seed}"
+            result = _run(_config({"method.whiten": whiten}, seed=seed, run_dir=run_dir), 40.0 + seed,
+                          path=f"{run_dir}/results.json")
+            result["history"] = [{"epoch": 1, "knn_top1": 10.0 * seed + (whiten == "pca")}]
+            results.append(result)
+    results.append({**results[0], "_path": "other/results.json", "config": _config({"method.whiten": "bn"}),
+                    "history": [{"epoch": 1, "knn_top1": 5.0}]})
+    assert curves(results, "knn_top1") == {
+        "method.whiten=zca (zca_seed1)": [(1.0, 10.0)], "method.whiten=zca (zca_seed2)": [(1.0, 20.0)],
+        "method.whiten=pca (pca_seed1)": [(1.0, 11.0)], "method.whiten=pca (pca_seed2)": [(1.0, 21.0)],
+        "method.whiten=bn": [(1.0, 5.0)]}

@@ -35,6 +35,7 @@ import math
 import os
 import statistics
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -453,10 +454,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# CLI
-
-
-# --------------------------------------------------------------------------------------------------
 # Curves (--plots)
 
 #: the figures of ``--plots``: a history key of the online evaluation and what it measures
@@ -470,23 +467,30 @@ PLOT_METRICS = (
 
 def run_labels(results: Sequence[Dict[str, Any]]) -> Dict[str, str]:
     """A legend label per run: the settings in which the runs differ (``method.whiten=pca``, the same
-    columns as the table), or the run's folder when they differ in none."""
+    columns as the table), followed by the run's folder where that leaves two runs alike (seeds: the
+    table averages them, the curves keep each); the folder alone when they differ in no setting."""
     settings = []
     for result in results:
         values, scopes = run_settings(result)
         settings.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
     keys = _setting_columns(settings)
-    labels = {}
+    by_settings = {}
     for result, (values, _) in zip(results, settings):
-        parts = [f"{key}={_setting_text(values[key])}" for key in keys if key in values]
-        labels[result["_path"]] = " ".join(parts) or Path(result["_path"]).parent.name
+        by_settings[result["_path"]] = " ".join(f"{key}={_setting_text(values[key])}" for key in keys if key in values)
+    shared = Counter(by_settings.values())
+    labels = {}
+    for path, label in by_settings.items():
+        folder = Path(path).parent.name
+        labels[path] = label if label and shared[label] == 1 else f"{label} ({folder})" if label else folder
     return labels
 
 
-def curves(results: Sequence[Dict[str, Any]], metric: str) -> Dict[str, List[Tuple[float, float]]]:
-    """``{run label: [(epoch, value), ...]}`` of ``metric`` over the evaluation history of pretraining runs."""
+def curves(results: Sequence[Dict[str, Any]], metric: str,
+           labels: Optional[Dict[str, str]] = None) -> Dict[str, List[Tuple[float, float]]]:
+    """``{run label: [(epoch, value), ...]}`` of ``metric`` over the evaluation history of pretraining runs
+    (``labels``: :func:`run_labels` of those runs, when already computed)."""
     pretraining = [r for r in results if r.get("stage", "pretrain") == "pretrain" and r.get("history")]
-    labels = run_labels(pretraining) if pretraining else {}
+    labels = labels if labels is not None else run_labels(pretraining) if pretraining else {}
     out = {}
     for result in pretraining:
         points = [(float(h["epoch"]), float(h[metric])) for h in result["history"]
@@ -500,14 +504,20 @@ def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLik
     """One PNG per metric of :data:`PLOT_METRICS` with a curve per run, in ``folder``; returns their paths."""
     from .analysis.plots import plot_metric_curves, save_figure
 
+    pretraining = [r for r in results if r.get("stage", "pretrain") == "pretrain" and r.get("history")]
+    labels = run_labels(pretraining) if pretraining else {}
     written = {}
     for metric, title in PLOT_METRICS:
-        runs = curves(results, metric)
+        runs = curves(pretraining, metric, labels)
         if not runs:
             continue
         figure = plot_metric_curves(runs, title)
         written[metric] = str(save_figure(figure, Path(folder) / (metric.replace("/", "_") + ".png")))
     return written
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ places in the same position of the same sub-batch).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
@@ -29,7 +29,9 @@ from .metrics import (
     covariance_spectrum,
     mean_block_spectral_metrics,
     negative_cosine_samples,
+    negative_cosine_similarity,
     positive_cosine_samples,
+    positive_cosine_similarity,
     representation_metrics,
 )
 
@@ -47,7 +49,6 @@ class Representations:
     backbone: Tensor
     embedding: Optional[Tensor] = None
     whitened_blocks: Optional[Tensor] = None
-    extras: Dict[str, Tensor] = field(default_factory=dict)
 
     def whitened_views(self) -> Optional[Tensor]:
         """The whitened rows as ``[V, B m, d]`` (view-aligned: row i of every view is one image)."""
@@ -57,14 +58,15 @@ class Representations:
         return self.whitened_blocks.permute(1, 0, 2, 3).reshape(views, blocks * m, d)
 
 
-def _whitened_metrics(blocks: Tensor, prefix: str, rank_tol: float) -> Dict[str, float]:
+def _whitened_metrics(reps: Representations, prefix: str, rank_tol: float) -> Dict[str, float]:
     """Spectral measures per ``[m, d]`` block, averaged; cosines over all rows (view-aligned)."""
-    num_blocks, views, m, d = blocks.shape
-    per_block = mean_block_spectral_metrics(blocks.reshape(-1, m, d), rank_tol)
+    m, d = reps.whitened_blocks.shape[-2:]
+    per_block = mean_block_spectral_metrics(reps.whitened_blocks.float().reshape(-1, m, d), rank_tol)
     metrics = {f"{prefix}/{name}": per_block[name] for name in SPECTRAL}
-    rows = blocks.permute(1, 0, 2, 3).reshape(views, num_blocks * m, d)
-    overall = representation_metrics(rows if views > 1 else rows[0], prefix, rank_tol)
-    metrics.update({key: value for key, value in overall.items() if key.rsplit("/", 1)[1] not in SPECTRAL})
+    rows = reps.whitened_views().float()
+    metrics[f"{prefix}/negative_cosine"] = negative_cosine_similarity(rows)
+    if rows.shape[0] > 1:
+        metrics[f"{prefix}/positive_cosine"] = positive_cosine_similarity(rows)
     return metrics
 
 
@@ -75,7 +77,7 @@ def measure(reps: Representations, prefix: str = "analysis", rank_tol: float = 1
     if reps.embedding is not None:
         metrics.update(representation_metrics(reps.embedding.float(), f"{prefix}/embedding", rank_tol))
     if reps.whitened_blocks is not None:
-        metrics.update(_whitened_metrics(reps.whitened_blocks.float(), f"{prefix}/whitened", rank_tol))
+        metrics.update(_whitened_metrics(reps, f"{prefix}/whitened", rank_tol))
     return metrics
 
 
@@ -150,18 +152,26 @@ class Analysis:
     test: Representations
     views: Optional[Representations] = None
 
+    def _view_pairs(self) -> Dict[str, Tensor]:
+        """``{representation: [V, N, dim]}`` of the augmented views (positives)."""
+        if self.views is None:
+            return {}
+        pairs = {"backbone": self.views.backbone, "embedding": self.views.embedding,
+                 "whitened": self.views.whitened_views()}
+        return {name: z for name, z in pairs.items() if z is not None}
+
     def metrics(self, prefix: str = "analysis", rank_tol: float = 1e-5) -> Dict[str, float]:
+        """Every measure of the test images, and the positives' cosine from the views."""
         metrics = measure(self.test, prefix, rank_tol)
-        if self.views is not None:
-            positives = measure(self.views, prefix, rank_tol)
-            metrics.update({key: value for key, value in positives.items() if key.endswith("/positive_cosine")})
+        for name, z in self._view_pairs().items():
+            metrics[f"{prefix}/{name}/positive_cosine"] = positive_cosine_similarity(z.float())
         return metrics
 
     def cosine_samples(self, max_samples: int = 10_000, seed: int = 0):
         """``{representation: (positives from the views or None, negatives from the test images)}``."""
-        negatives = cosine_samples(self.test, max_samples, seed)
-        positives = cosine_samples(self.views, max_samples, seed) if self.views is not None else {}
-        return {name: (positives.get(name, (None, None))[0], negative) for name, (_, negative) in negatives.items()}
+        positives = {name: positive_cosine_samples(z, max_samples, seed) for name, z in self._view_pairs().items()}
+        return {name: (positives.get(name), negative) for name, (_, negative) in cosine_samples(self.test, max_samples,
+                                                                                               seed).items()}
 
 
 def _in_chunks(module, views: Tensor, chunk: int) -> Representations:

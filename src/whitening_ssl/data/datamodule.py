@@ -25,7 +25,8 @@ from whitening_ssl.data.image_datasets import TransformedDataset
 from whitening_ssl.data.registry import DatasetSpec
 from whitening_ssl.data.transforms import MultiViewTransform
 
-#: where the views are made: the published CPU pipeline, the training device, or the device on a GPU
+#: ``data.pipeline``: where the views are made: the published CPU pipeline, the training device, or
+#: ``auto`` (the device when training on a GPU; resolved by the pretraining stage, which knows the trainer)
 PIPELINES = ("cpu", "device", "auto")
 
 
@@ -166,8 +167,8 @@ class SSLDataModule(_DatasetModule):
     ``[B, 3, H, W]`` of the same images, augmented independently. ``pipeline`` says where the views are
     made: ``cpu`` (torchvision on PIL images in DataLoader workers, the published pipeline), ``device``
     (on the training device, :mod:`whitening_ssl.data.device_pipeline`: the loader yields indices, or
-    uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there), or
-    ``auto`` (``device`` when training on a GPU). ``eval_datasets()`` / ``eval_dataloaders()`` give the
+    uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there); the
+    configuration's ``auto`` is resolved to one of them by the pretraining stage. ``eval_datasets()`` / ``eval_dataloaders()`` give the
     labelled train and test splits with the deterministic evaluation transform. ``dataset_options``
     are the dataset's options (:class:`~whitening_ssl.data.registry.DatasetOptions`).
     """
@@ -179,22 +180,14 @@ class SSLDataModule(_DatasetModule):
                  on_bad_image: str = "skip", pipeline: str = "cpu", **dataset_options: Any) -> None:
         super().__init__(name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image,
                          **dataset_options)
-        if pipeline not in PIPELINES:
-            raise ValueError(f"data.pipeline={pipeline!r} is not available: use one of {', '.join(PIPELINES)}")
+        if pipeline not in ("cpu", "device"):
+            raise ValueError(f"pipeline={pipeline!r} is not available: use cpu or device")
         self.batch_size = batch_size
         self.num_views = num_views
         self.pipeline = pipeline
         self.device_augmentation: DeviceAugmentation | None = None
         self.images: Tensor | None = None  # device pipeline, in-memory datasets: all pretraining images
         self._images_on: dict = {}
-
-    def resolved_pipeline(self) -> str:
-        """``cpu`` or ``device``: ``auto`` is ``device`` when the Trainer trains on a GPU."""
-        if self.pipeline != "auto":
-            return self.pipeline
-        trainer = self._trainer if hasattr(self, "_trainer") else None
-        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return "device" if on_gpu else "cpu"
 
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets once (idempotent across fit/validate/test stages)."""
@@ -203,7 +196,7 @@ class SSLDataModule(_DatasetModule):
         bases = self._build()
         splits = transform_splits(bases, self.options, self.num_views)
         self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
-        if self.resolved_pipeline() == "device":
+        if self.pipeline == "device":
             self._setup_device_pipeline(bases.pretrain)
 
     def _setup_device_pipeline(self, pretrain: Dataset) -> None:
@@ -220,8 +213,7 @@ class SSLDataModule(_DatasetModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Device pipeline: the batch's views, made on the device (training batches only)."""
-        trainer = self._trainer if hasattr(self, "_trainer") else None
-        if self.device_augmentation is None or (trainer is not None and not trainer.training):
+        if self.device_augmentation is None or (self.trainer is not None and not self.trainer.training):
             return batch
         return self.make_views(batch)
 

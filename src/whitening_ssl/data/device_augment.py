@@ -297,7 +297,9 @@ class DeviceAugmentation(nn.Module):
         if self.crop_on_device:
             crop_boxes = self.sample_crop_boxes(batch_size, height, width, generator, device)
         else:
-            crop_boxes = torch.tensor([0, 0, height, width], device=device).expand(batch_size, 4).clone()
+            # the whole (already cropped) image; built on the device, so no host-to-device copy per batch
+            crop_boxes = torch.zeros(batch_size, 4, dtype=torch.long, device=device)
+            crop_boxes[:, 2], crop_boxes[:, 3] = height, width
 
         def bernoulli(p: float) -> Tensor:
             return torch.rand(batch_size, generator=generator, device=device) < p

@@ -24,7 +24,6 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tv_datasets
 
 from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset
-from whitening_ssl.data.verify import decode_rgb
 
 
 class IndexDataset(Dataset):
@@ -54,19 +53,23 @@ def _stl10_images(dataset) -> Tuple[Tensor, Tensor]:  # numpy [N, 3, 96, 96]
 
 def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor, Tensor]:
     """Every file decoded once (Tiny-ImageNet: 100k 64 x 64 images, 1.2 GB); all must share one size."""
-    first = np.asarray(decode_rgb(dataset.path(0)))
+    # through the dataset, never the file directly: its bad-image policy applies (a skipped file gives the
+    # next good image, with that image's label)
+    first = np.asarray(dataset[0][0])
     images = torch.empty(len(dataset), *first.shape, dtype=torch.uint8)
+    labels = torch.empty(len(dataset), dtype=torch.long)
 
     def load(index: int) -> None:
-        array = np.asarray(dataset[index][0])  # through the dataset: its bad-image policy applies
+        image, label = dataset[index]
+        array = np.asarray(image)
         if array.shape != first.shape:
             raise ValueError(f"{dataset.path(index)} is {array.shape[1]}x{array.shape[0]}, not "
                              f"{first.shape[1]}x{first.shape[0]} like the others: use data.pipeline=cpu")
-        images[index] = torch.from_numpy(array)
+        images[index], labels[index] = torch.from_numpy(array), label
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(load, range(len(dataset))))
-    return images, torch.as_tensor(dataset.targets, dtype=torch.long)
+    return images, labels
 
 
 def _subset_images(dataset: Subset) -> Tuple[Tensor, Tensor]:

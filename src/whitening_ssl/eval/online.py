@@ -135,9 +135,9 @@ class OnlineEvaluation(Callback):
         _, test_set = datamodule.eval_datasets()
         with preserved_rng():
             analysis = analyze_encoder(pl_module, test_set, datamodule.views_dataset(), pl_module.device,
-                                       max_images=self.analysis.get("max_images", 2048),
+                                       max_images=self.analysis["max_images"],
                                        batch_size=datamodule.eval_batch_size)
-            metrics = analysis.metrics(rank_tol=self.analysis.get("rank_tol", 1e-5))
+            metrics = analysis.metrics(rank_tol=self.analysis["rank_tol"])
             if stem != "untrained_":
                 pl_module.watch_collapse(metrics)
             if self.figures_dir:

@@ -150,7 +150,7 @@ class PretrainModule(pl.LightningModule):
         analyze = every > 0 and self.global_step % every == 0
         features, embeddings = self.encode(views, return_features=True)
         embeddings = self.gather_embeddings(embeddings)
-        self.capture_whitened = analyze
+        self.capture_whitened = analyze and self.trainer.is_global_zero  # the main process measures
         try:
             loss, logs = self.compute_loss(embeddings, views)
         except torch.linalg.LinAlgError as error:
@@ -175,15 +175,19 @@ class PretrainModule(pl.LightningModule):
         collapses (effective rank below ``analysis.collapse_fraction`` of its size)."""
         from ..analysis.model import measure, representations_of_batch
 
+        whitened, self.last_whitened = self.last_whitened, None
         views = embeddings.shape[0]
         if features.shape[0] != embeddings.shape[0] * embeddings.shape[1]:  # gathered embeddings: local part
             embeddings = embeddings[:, :features.shape[0] // views]
-        metrics = measure(representations_of_batch(features, embeddings, self.last_whitened),
-                          rank_tol=self.analysis.get("rank_tol", 1e-5))
-        self.last_whitened = None
-        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+        finite = torch.isfinite(features).all() & torch.isfinite(embeddings).all()
+        if whitened is not None:
+            finite &= torch.isfinite(whitened).all()
+        if not finite:  # a diverged step: nothing to measure; raise_if_diverged names the step
+            return {}
+        metrics = measure(representations_of_batch(features, embeddings, whitened), rank_tol=self.analysis["rank_tol"])
+        loggable = {k: v for k, v in metrics.items() if math.isfinite(v)}
         for logger in self.loggers:  # straight to the loggers: self.log would repeat them at later steps
-            logger.log_metrics(finite, step=self.global_step)
+            logger.log_metrics(loggable, step=self.global_step)
         self.watch_collapse(metrics)
         return metrics
 
@@ -192,7 +196,7 @@ class PretrainModule(pl.LightningModule):
         ``analysis.collapse_fraction`` of its size (an untrained network's can be that low already)."""
         fraction = metrics.get("analysis/embedding/effective_rank_fraction")
         threshold = float(self.analysis.get("collapse_fraction") or 0.0)
-        if fraction is None or self._collapse_warned or fraction >= threshold \
+        if fraction is None or self._collapse_warned or not fraction < threshold \
                 or self.global_step < int(self.method["warmup_steps"]):
             return
         self._collapse_warned = True

@@ -165,6 +165,7 @@ def base_results(cfg: DictConfig, encoder: LoadedEncoder, dataset: Dict[str, Any
 def _finish(cfg: DictConfig, results: Dict[str, Any]) -> None:
     if not is_main_process():
         return
+    report(cfg.run_dir, results)  # the finished work first: a logger that fails (W&B offline, no key) loses nothing
     logger = build_logger(cfg.logger, str(cfg.run_dir), f"{results['stage']}_{results['method']}_{results['dataset']}",
                           config=results["config"])
     if logger is not None:
@@ -174,7 +175,6 @@ def _finish(cfg: DictConfig, results: Dict[str, Any]) -> None:
             import wandb
 
             wandb.finish()
-    report(cfg.run_dir, results)
 
 
 # --- stage=linear -----------------------------------------------------------------------------------

@@ -117,6 +117,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    if data_cfg["pipeline"] == "auto":  # views made on the device when training on a GPU
+        data_cfg["pipeline"] = "device" if training_on_gpu(cfg) else "cpu"
     datamodule = SSLDataModule(dataset_cfg["name"], root=dataset_cfg["root"], download=dataset_cfg["download"],
                                batch_size=data_cfg["batch_size"], eval_batch_size=data_cfg["eval_batch_size"],
                                num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
@@ -132,6 +134,7 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
 
     config = resolved(cfg)
     config["backbone"] = backbone
+    config["data"]["pipeline"] = data_cfg["pipeline"]
     resume = resolve_resume_checkpoint(cfg.ckpt_path, run_dir)
     previous = read_meta(Path(resume).parent) if resume else {}
     logger = build_logger(cfg.logger, str(run_dir), run_name(cfg), config=config,
