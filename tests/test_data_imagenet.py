@@ -104,6 +104,19 @@ def test_class_list_file_parsing_and_errors(tmp_path):
         read_class_list(tmp_path / "absent.txt")
 
 
+def test_a_missing_class_list_is_one_problem_among_the_checks(tmp_path):
+    from whitening_ssl.data.checks import check_dataset
+    from whitening_ssl.validation import Checks
+
+    for split in ("train", "val"):
+        (tmp_path / split).mkdir()
+    checks = Checks()
+    located = check_dataset(checks, {"name": "imagenet100", "root": str(tmp_path),
+                                     "options": {"class_list": str(tmp_path / "absent.txt")}})
+    assert located is None and checks.problems == [
+        f"Class list {tmp_path / 'absent.txt'} not found (set by dataset.options.class_list)"]
+
+
 # --- imagenet ---------------------------------------------------------------------
 
 

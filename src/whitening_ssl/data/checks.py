@@ -11,7 +11,6 @@ from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, Datase
 from whitening_ssl.validation import Checks
 
 
-
 def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, check_machine: bool = True,
                   ) -> Optional[tuple[DatasetEntry, DatasetOptions, Path, DatasetSpec]]:
     """``dataset.*``: a registered name, a root, valid options, files present (cheap), >= 2 classes.
@@ -33,15 +32,15 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, ch
         return None
     parsed = DatasetOptions.parse(entry, dict(options))
     root = Path(str(root))
-    if not (download and entry.downloadable):
-        error = _missing_error(entry, root, parsed)
+    will_download = download and entry.downloadable
+    try:
+        error = None if will_download else _missing_error(entry, root, parsed)
         if error is not None:
             checks.add(str(error))
             return None
-    try:
         spec = _resolved_spec(entry, root, parsed)
-    except FileNotFoundError as error:  # downloadable data not downloaded yet: nothing more to check now
-        if not download:
+    except FileNotFoundError as error:  # e.g. a dataset.options.class_list that is not there
+        if not will_download:  # downloadable data not downloaded yet: nothing more to check now
             checks.add(str(error))
         return None
     except ValueError as error:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..whitening import Whitening
+from ._views import as_views
 from .pairs import view_pair_mse
 
 
@@ -69,14 +70,14 @@ class WhiteningMSELoss(nn.Module):
         blocks = embeddings.index_select(1, subbatches.flatten()).view(num_views, *subbatches.shape, dim)
         return self.whitening(blocks.movedim(0, 2), generator=generator)  # [w_iter, k, V, m, d]
 
+    def pair_loss(self, whitened: Tensor) -> Tensor:
+        """The loss of whitened blocks ``[w_iter, k, V, m, d]`` (:meth:`whitened_blocks`): the mean over view
+        pairs of the (normalised, with ``norm``) squared distances."""
+        return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
+
     def forward(self, embeddings, subbatches: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> Tensor:
-        if isinstance(embeddings, (list, tuple)):
-            embeddings = torch.stack(list(embeddings))
-        if embeddings.dim() != 3:
-            raise ValueError(f"embeddings must be [views, batch, dim], got shape {tuple(embeddings.shape)}")
-        whitened = self.whitened_blocks(embeddings, subbatches, generator)
-        return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
+        return self.pair_loss(self.whitened_blocks(as_views(embeddings), subbatches, generator))
 
 
 def covariance_penalty(embeddings: Tensor, samples_as_variables: bool = False) -> Tensor:

@@ -15,18 +15,15 @@ class EmbeddingLossMethod(PretrainModule):
     code) trained with ``method.loss`` (a Hydra ``_target_`` node naming a loss of
     :mod:`whitening_ssl.losses`) on the ``[V, N, emb]`` embeddings.
 
-    A loss with parameters of its own (Barlow Twins' learnable BatchNorm) is built with
-    ``num_features=emb`` and trained with the rest of the model.
+    A loss with parameters of its own (Barlow Twins' learnable BatchNorm, whose ``num_features`` the
+    preset sets to ``${..emb}``) is trained with the rest of the model.
     """
 
     def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         if self.method["head_out_bn"]:
             self.head.append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
-        loss = dict(self.method["loss"])
-        if "num_features" in loss:  # filled in from the embedding size
-            loss["num_features"] = self.method["emb"]
-        self.loss_fn = hydra.utils.instantiate(loss)
+        self.loss_fn = hydra.utils.instantiate(self.method["loss"])
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:

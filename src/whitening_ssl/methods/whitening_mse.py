@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ..losses import WhiteningMSELoss, covariance_penalty, view_pair_mse
+from ..losses import WhiteningMSELoss, covariance_penalty
 from ..whitening import COVARIANCE_KINDS, WHITENING_AXES, WHITENING_KINDS, ZCA_SOLVERS, Whitening
 from .base import PretrainModule
 
@@ -108,7 +108,7 @@ class WhiteningMSEMethod(PretrainModule):
         whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))
         if self.capture_whitened:  # this step is measured (analysis.every_n_steps)
             self.last_whitened = whitened.detach()
-        mse = view_pair_mse(whitened, normalize=self.loss_fn.norm, view_dim=2)
+        mse = self.loss_fn.pair_loss(whitened)
         cov_weight = self.cov_weight(self.current_epoch)
         if not cov_weight:
             return mse, {}
