@@ -109,6 +109,10 @@ def test_checkpoint_every_n_steps_for_long_epochs(tmp_path, monkeypatch):
     monkeypatch.setattr(RunCheckpoints, "save", save)
     run(compose_config([*SMOKE, "epochs=1", "checkpoint_every_n_steps=3", "eval.enabled=false"], run_dir=tmp_path))
     assert saves == [("steps", 3), ("steps", 6), ("epoch", 8)]
+    saves.clear()  # a step save that falls on the epoch's last step is the epoch's save: written once
+    run(compose_config([*SMOKE, "epochs=1", "checkpoint_every_n_steps=4", "eval.enabled=false"],
+                       run_dir=tmp_path / "divides"))
+    assert saves == [("steps", 4), ("epoch", 8)]
 
 
 def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):

@@ -73,6 +73,38 @@ def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats untouched too
 
 
+def test_standard_protocol_checkpoints_every_epoch_and_resumes(pretrained, tmp_path, monkeypatch):
+    """A crash in epoch 2 keeps epoch 1; ``ckpt_path=last`` continues from there and ends like a run that never
+    stopped (same classifier)."""
+    from whitening_ssl.training import read_meta
+
+    args = ["stage=linear", f"ckpt={pretrained}", "logger=none", "linear.protocol=standard", "linear.epochs=2",
+            "linear.batch_size=64", "linear.crop_size=32", "linear.resize=32", "linear.optimizer=sgd",
+            "trainer=cpu", "trainer.deterministic=true"]
+    run(compose_config(args, run_dir=tmp_path / "whole"))
+    steps_per_epoch = read_meta(tmp_path / "whole" / "checkpoints")["global_step"] // 2
+
+    original = LinearProbeModule.training_step
+
+    def crash_in_epoch_2(self, batch, batch_idx):
+        if self.global_step == steps_per_epoch + 1:
+            raise MemoryError("simulated crash")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(LinearProbeModule, "training_step", crash_in_epoch_2)
+    with pytest.raises(MemoryError):
+        run(compose_config(args, run_dir=tmp_path / "crashed"))
+    meta = read_meta(tmp_path / "crashed" / "checkpoints")
+    assert meta["epochs_completed"] == 1 and meta["global_step"] == steps_per_epoch
+    monkeypatch.setattr(LinearProbeModule, "training_step", original)
+    run(compose_config([*args, "ckpt_path=last"], run_dir=tmp_path / "crashed"))
+    whole, resumed = (torch.load(tmp_path / name / "linear_classifier.pt", weights_only=False)["state_dict"]
+                      for name in ("whole", "crashed"))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert json.loads((tmp_path / "crashed" / "results.json").read_text())["final"] == \
+        json.loads((tmp_path / "whole" / "results.json").read_text())["final"]
+
+
 def _random_resnet18():
     torch.manual_seed(3)
     model = torchvision.models.resnet18(weights=None)

@@ -28,7 +28,7 @@ from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
 from .data.verify import BadImageError
 from .stages import check_config, run
-from .stages.pretrain import RunInterrupted
+from .stages.common import RunInterrupted
 from .training import TrainingDivergedError
 from .validation import ConfigError
 

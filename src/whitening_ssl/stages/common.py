@@ -21,6 +21,13 @@ from ..validation import Checks
 log = logging.getLogger("whitening_ssl")
 
 RESULTS_FILE = "results.json"
+SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a terminated process
+
+
+class RunInterrupted(RuntimeError):
+    """The run was stopped by SIGTERM after saving a checkpoint; ``str`` says how to resume."""
+
+    exit_code = SIGTERM_EXIT_CODE
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
 
 
@@ -165,6 +172,23 @@ def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
     if isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1 and num_nodes:
         return devices * num_nodes
     return None
+
+
+def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> bool:
+    """``ckpt_path``: ``last`` (the newest checkpoint of the run directory) or a checkpoint file to resume
+    from; returns whether the run resumes into its run directory."""
+    from ..checkpoints import check_checkpoint_file
+    from ..training import CHECKPOINT_DIR, resolve_resume_checkpoint
+
+    ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
+    if ckpt_path == "last":
+        if run_dir is not None and checks.check_machine and resolve_resume_checkpoint("last", run_dir) is None:
+            checks.add(f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
+                       "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>")
+        return True
+    if ckpt_path:
+        check_checkpoint_file(checks, ckpt_path, "ckpt_path")
+    return False
 
 
 def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:

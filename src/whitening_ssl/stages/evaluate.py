@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..checkpoints import LoadedEncoder, check_checkpoint_file, load_encoder
 from ..data import EvalDataModule, get_spec
@@ -35,8 +36,11 @@ from ..eval.online import FEATURE_DTYPES
 from ..eval.probe_data import ImageProbeDataModule
 from ..loggers import build_logger, check_logger
 from ..models import STEMS
+from ..training import CHECKPOINT_DIR, RunCheckpoints, resolve_resume_checkpoint
 from ..validation import Checks
 from .common import (
+    RunInterrupted,
+    check_resume,
     check_output_dir,
     check_trainer,
     build_trainer,
@@ -55,7 +59,7 @@ LINEAR_OPTIMIZERS = ("adam", "sgd", "lars")
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
+def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], resuming: bool = False) -> None:
     ckpt = checks.get(cfg, "ckpt", "ckpt", default=None)
     if not ckpt:
         checks.add(f"stage={cfg.stage} needs ckpt=PATH (a pretraining checkpoint)")
@@ -68,11 +72,13 @@ def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> N
     if not checks.boolean(cfg, "dataset_from_ckpt", "dataset_from_ckpt", default=True):
         check_dataset(checks, cfg.dataset)
     if run_dir is not None:
-        check_output_dir(checks, run_dir, resuming=False)
+        check_output_dir(checks, run_dir, resuming=resuming)
 
 
 def check_linear(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
-    _check_common(checks, cfg, run_dir)
+    # the standard protocol trains for hours (ImageNet): it checkpoints every epoch and resumes (ckpt_path=last)
+    standard = cfg.get("linear") is not None and cfg.linear.get("protocol") == "standard"
+    _check_common(checks, cfg, run_dir, resuming=check_resume(checks, cfg, run_dir) if standard else False)
     linear = cfg.linear
     checks.choice(linear, "protocol", "linear.protocol", PROTOCOLS)
     checks.integer(linear, "epochs", "linear.epochs", minimum=1)
@@ -229,10 +235,19 @@ def _run_linear_standard(cfg: DictConfig, options: Dict[str, Any], run_dir: Path
     module = hydra.utils.instantiate(cfg.probe, backbone=encoder.backbone, feature_dim=encoder.feature_dim,
                                      num_classes=datamodule.num_classes,
                                      optim=options, _convert_="all")
-    trainer = build_trainer(cfg, max_epochs=options["epochs"], use_distributed_sampler=False, limit_val_batches=0,
-                            num_sanity_val_steps=0)
+    checkpoints = RunCheckpoints(run_dir / CHECKPOINT_DIR, config=resolved(cfg))
+    trainer = build_trainer(cfg, callbacks=[checkpoints], max_epochs=options["epochs"], use_distributed_sampler=False,
+                            limit_val_batches=0, num_sanity_val_steps=0)
+    resume = resolve_resume_checkpoint(cfg.get("ckpt_path"), run_dir)
+    if resume:
+        say(f"resuming from {resume}")
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    except SIGTERMException:
+        raise RunInterrupted(
+            f"stopped by SIGTERM at step {trainer.global_step}; checkpoint saved: {checkpoints.last_path}; resume with "
+            f"ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)") from None
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:
         return None

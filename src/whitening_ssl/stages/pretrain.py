@@ -12,7 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from ..checkpoints import check_checkpoint_file
 from ..data import SSLDataModule
 from ..data.checks import check_dataset, check_pretraining_data
 from ..data.verify import describe_bad_images, find_bad_images
@@ -30,8 +29,10 @@ from ..training import (
 from ..validation import Checks, ConfigError
 from .analyze import check_analysis_config
 from .common import (
+    RunInterrupted,
     build_trainer,
     check_output_dir,
+    check_resume,
     check_trainer,
     is_main_process,
     job_overrides,
@@ -40,15 +41,6 @@ from .common import (
     say,
     training_on_gpu,
 )
-
-SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a terminated process
-
-
-class RunInterrupted(RuntimeError):
-    """The run was stopped by SIGTERM after saving a checkpoint; ``str`` says how to resume."""
-
-    exit_code = SIGTERM_EXIT_CODE
-
 
 def run_name(cfg: DictConfig) -> str:
     return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
@@ -84,15 +76,7 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
         check_pretraining_data(checks, data, located, world_size)
-    ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
-    resuming = False
-    if ckpt_path == "last":
-        resuming = True
-        if run_dir is not None and checks.check_machine and resolve_resume_checkpoint("last", run_dir) is None:
-            checks.add(f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
-                       "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>")
-    elif ckpt_path:
-        check_checkpoint_file(checks, ckpt_path, "ckpt_path")
+    resuming = check_resume(checks, cfg, run_dir)
     if run_dir is not None:
         check_output_dir(checks, run_dir, resuming=resuming)
 

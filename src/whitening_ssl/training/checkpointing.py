@@ -89,7 +89,6 @@ class RunCheckpoints(Callback):
         self.meta = dict(meta or {})
         self.check_model = check_model
         self.last_path: Optional[Path] = None
-        self.stopped_by_sigterm = False
         self._saved_at_step: Optional[int] = None
 
     # --- writing ------------------------------------------------------------------------------
@@ -143,7 +142,8 @@ class RunCheckpoints(Callback):
             raise SIGTERMException()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0 \
+        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches  # the epoch's own save follows at once
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0 and not last_of_epoch \
                 and trainer.global_step != self._saved_at_step:
             self.save(trainer, pl_module, "steps", trainer.current_epoch)
 
@@ -153,7 +153,6 @@ class RunCheckpoints(Callback):
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):
-            self.stopped_by_sigterm = True
             if trainer.global_step != self._saved_at_step:
                 try:
                     self.save(trainer, pl_module, "sigterm", trainer.current_epoch)

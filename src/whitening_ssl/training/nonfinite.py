@@ -5,9 +5,10 @@ Each training step records ``torch.isfinite(loss)`` into a device-side "first ba
 
 - on the CPU the value is there at once, so the run stops on the very step;
 - on a GPU the tensor is copied to pinned host memory with ``non_blocking=True`` after every step
-  and a CUDA event marks the copy; the next step reads it only if the event has completed
-  (``event.query()`` does not wait), so the run stops one or two steps later, still naming the
-  step where it happened;
+  and a CUDA event marks the copy; the next step, before it overwrites that copy, reads it if the
+  event has completed (``event.query()`` does not wait), so the run stops as soon as the device
+  has finished the bad step (typically one or two steps later), still naming the step where it
+  happened;
 - before every checkpoint and at logging steps the check is blocking (those points sync anyway),
   so a checkpoint is never written from a diverged model.
 """
@@ -56,7 +57,8 @@ class NonFiniteWatch:
     def __init__(self) -> None:
         self._first: Optional[Tensor] = None  # device tensor: first bad step, -1 while all are finite
         self._host: Optional[Tensor] = None  # pinned host copy (CUDA)
-        self._event = None
+        self._event = None  # marks the latest copy into _host
+        self._known: Optional[int] = None  # a bad step already read from _host
 
     def record(self, loss: Tensor, step: int) -> None:
         """Fold ``isfinite(loss)`` of step ``step`` into the device-side flag (no sync)."""
@@ -66,6 +68,8 @@ class NonFiniteWatch:
         bad_here = torch.where(torch.isfinite(loss), -1, step)
         self._first = torch.where(self._first < 0, bad_here, self._first)
         if loss.is_cuda:
+            if self._known is None and self._event is not None and self._event.query():  # read before overwriting
+                self._known = self._host_value()
             if self._host is None:
                 self._host = torch.full((), -1, dtype=torch.long).pin_memory()
             self._host.copy_(self._first, non_blocking=True)
@@ -77,12 +81,15 @@ class NonFiniteWatch:
         if self._first is None:
             return None
         if self._first.is_cuda and not blocking:
-            if self._event is None or not self._event.query():
-                return None
-            value = int(self._host)
-        else:
-            value = int(self._first)
+            if self._known is None and self._event is not None and self._event.query():
+                self._known = self._host_value()
+            return self._known
+        value = int(self._first)
+        return value if value >= 0 else None
+
+    def _host_value(self) -> Optional[int]:
+        value = int(self._host)
         return value if value >= 0 else None
 
     def reset(self) -> None:
-        self._first = self._host = self._event = None
+        self._first = self._host = self._event = self._known = None

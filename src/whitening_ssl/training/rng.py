@@ -26,12 +26,14 @@ def capture_rng_state() -> Dict[str, Any]:
     numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)]
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # this process's device only: under DDP rank 0's state is saved and every rank (all seeded alike, drawing
+        # alike) restores it into its own device, not rank 0's view of the other devices (never advanced)
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
 def restore_rng_state(state: Dict[str, Any]) -> None:
-    """Restore what :func:`capture_rng_state` captured (CUDA only with the same number of devices)."""
+    """Restore what :func:`capture_rng_state` captured (CUDA: into the current device)."""
     if not state:
         return
     version, internal, gauss = state["python"]
@@ -40,8 +42,11 @@ def restore_rng_state(state: Dict[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda")
-    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
+    if isinstance(cuda, (list, tuple)):  # written by an earlier version: one state per device
+        device = torch.cuda.current_device() if torch.cuda.is_available() else len(cuda)
+        cuda = cuda[device] if device < len(cuda) else None
+    if cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)
 
 
 @contextlib.contextmanager
