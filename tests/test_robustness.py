@@ -465,3 +465,37 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     assert (tmp_path / "sweep" / "1_cw_rgp4_image_folder" / "results.json").exists()
     assert not (tmp_path / "sweep" / "0_cw_rgp4_image_folder" / "results.json").exists()
     assert proc.stderr.strip().splitlines()[-1].startswith("error: 1 job(s) of the sweep failed: #0 (")
+
+
+@pytest.mark.parametrize("launcher,continues", [
+    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", True),
+    ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", False)])
+def test_a_failed_sweep_job_exits_with_its_code_unless_jobs_share_the_process(launcher, continues, monkeypatch,
+                                                                                capsys):
+    """With the basic launcher the next job starts and the sweep reports the failures at its end; a job that
+    runs in a process of its own (SLURM) exits 2, so the launcher records it as failed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    cfg = compose_config(["method.lr=1e-3"], with_hydra=True)
+    with open_dict(cfg):
+        cfg.hydra.mode, cfg.hydra.job.num = RunMode.MULTIRUN, 3
+        cfg.hydra.launcher = {"_target_": launcher}
+    HydraConfig.instance().set_config(cfg)
+    monkeypatch.setattr(cli, "_FAILED_JOBS", [])
+
+    def bad_run(cfg, checked):
+        raise ConfigError(["method.lr=-1 must be positive"])
+
+    monkeypatch.setattr(cli, "run", bad_run)
+    try:
+        if continues:
+            assert cli.main(cfg) is None and [number for number, _, _ in cli._FAILED_JOBS] == [3]
+        else:
+            with pytest.raises(SystemExit) as stopped:
+                cli.main(cfg)
+            assert stopped.value.code == 2 and cli._FAILED_JOBS == []
+    finally:
+        HydraConfig.instance().cfg = None
+    assert "method.lr=-1 must be positive" in capsys.readouterr().err

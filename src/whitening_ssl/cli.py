@@ -28,7 +28,7 @@ from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
 from .data.verify import BadImageError
 from .stages import check_config, run
-from .stages.common import RunInterrupted
+from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
 from .validation import ConfigError
 
@@ -84,7 +84,10 @@ EXIT_CODES = (
     (RunInterrupted, RunInterrupted.exit_code),
     (TrainingDivergedError, 1),
     (BadImageError, 1),
+    (MissingMandatoryValue, 2),
 )
+#: the errors a run ends with in one line (any other is a bug: its traceback is shown)
+EXPECTED_ERRORS = tuple(error_type for error_type, _ in EXIT_CODES)
 
 
 def error_lines(error: BaseException) -> List[str]:
@@ -111,32 +114,31 @@ def report_error(lines: List[str]) -> None:
 
 
 def _exit_code(error: BaseException) -> Optional[int]:
-    for error_type, code in EXIT_CODES:
-        if isinstance(error, error_type):
-            return code
-    if isinstance(error, MissingMandatoryValue):
-        return 2
-    return None
+    return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
 
 
-def _in_sweep() -> Optional[Tuple[int, List[str]]]:
+def _in_local_sweep() -> Optional[Tuple[int, List[str]]]:
+    """``(job number, overrides)`` for a job of a ``-m`` sweep whose jobs run one after another in this
+    process (Hydra's basic launcher): a failed job is reported and the next one starts. Under other
+    launchers (SLURM: a process per job) a failed job exits with its code, so the launcher sees it."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     hydra_cfg = HydraConfig.get()
-    return int(hydra_cfg.job.num), list(OmegaConf.to_container(hydra_cfg.overrides.task))
+    if not str(hydra_cfg.launcher.get("_target_", "")).endswith(".BasicLauncher"):
+        return None
+    return int(hydra_cfg.job.num), job_overrides()
 
 
 def main(cfg: DictConfig) -> Optional[float]:
     """What ``run.py`` runs (the configuration was checked by :class:`CheckBeforeRunning`)."""
     try:
         return run(cfg, checked=True)
-    except (ConfigError, DatasetNotFoundError, CheckpointError, RunInterrupted, TrainingDivergedError, BadImageError,
-            MissingMandatoryValue) as error:
+    except EXPECTED_ERRORS as error:
         lines = error_lines(error)
-        sweep = _in_sweep()
+        sweep = _in_local_sweep()
         if sweep is not None and not isinstance(error, RunInterrupted):
             number, overrides = sweep
             report_error([f"job #{number} ({' '.join(overrides)}): {line}" for line in lines])
