@@ -7,7 +7,8 @@ from typing import Sequence
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
-    """Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps (the papers' ``lr_warmup``)."""
+    """Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps (the papers' ``lr_warmup``);
+    1 from then on, and always when ``warmup_steps`` is 0."""
     return (step + 1) / warmup_steps if step < warmup_steps else 1.0
 
 
@@ -35,21 +36,19 @@ def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps
     return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
 
 
-def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, drops: Sequence[int] = (50, 25),
-          gamma: float = 0.2, **_) -> float:
+def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, drops: Sequence[int],
+          gamma: float, **_) -> float:
     steps_per_epoch = max(steps_per_epoch, 1)
-    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
-    return factor * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
+    return warmup_factor(step, warmup_steps) * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
 
 
 def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
-    factor = warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
     total = max(steps_per_epoch * max_epochs, 1)
-    return factor * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    return warmup_factor(step, warmup_steps) * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
 def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
-    return warmup_factor(step, warmup_steps) if warmup_steps > 0 else 1.0
+    return warmup_factor(step, warmup_steps)
 
 
 #: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`)

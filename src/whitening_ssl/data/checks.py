@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from whitening_ssl.data.datamodule import PIPELINES
-from whitening_ssl.data.datasets import DATASETS, _missing_error, _resolved_spec
+from whitening_ssl.data.datasets import DATASETS, _missing_error, _pretrain_size, _resolved_spec
 from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, DatasetEntry, DatasetOptions, DatasetSpec
 from whitening_ssl.validation import Checks
 
@@ -64,9 +64,7 @@ def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optio
     if batch is None or located is None:
         return
     entry, parsed, root, _ = located
-    size = entry.pretrain_size(root, parsed)
-    if size is not None and parsed.pretrain_subset is not None:
-        size = min(size, parsed.pretrain_subset)
+    size = _pretrain_size(entry, root, parsed)
     processes = world_size or 1
     if size is not None and batch * processes > size:
         per = f" x {processes} processes" if processes > 1 else ""

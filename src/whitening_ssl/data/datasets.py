@@ -147,9 +147,13 @@ def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: i
 def pretrain_size(name: str, root: str | os.PathLike, **options: Any) -> int | None:
     """Number of pretraining images after ``pretrain_subset`` (``None`` when unknown without a scan)."""
     entry, parsed = parse(name, options)
-    size = entry.pretrain_size(Path(root), parsed)
-    if size is not None and parsed.pretrain_subset is not None:
-        size = min(size, parsed.pretrain_subset)
+    return _pretrain_size(entry, Path(root), parsed)
+
+
+def _pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> int | None:
+    size = entry.pretrain_size(root, options)
+    if size is not None and options.pretrain_subset is not None:
+        size = min(size, options.pretrain_subset)
     return size
 
 

@@ -139,10 +139,6 @@ def ssl_augmentation(
     return recipe_augmentation(recipe, crop_size, mean, std)
 
 
-def blur_kernel_size(crop_size: int) -> int:
-    """Odd Gaussian-blur kernel of about 10% of the crop (23 for 224 px), at least 3."""
-    return _IMAGENET.blur_kernel_size(crop_size)
-
 
 def imagenet_augmentation(
     crop_size: int = 224,

@@ -22,10 +22,9 @@ from omegaconf import DictConfig
 
 from ..analysis.model import REPRESENTATIONS, analyze_encoder
 from ..checkpoints import load_pretrain_module
-from ..data import EvalDataModule
 from ..validation import Checks
 from .common import is_main_process, resolved, say, training_on_gpu
-from .evaluate import _check_common, base_results, probe_source
+from .evaluate import _check_common, base_results, eval_datamodule, probe_source
 
 ANALYSIS_FILE = "analysis.json"
 REPORT_FILE = "report.md"
@@ -79,9 +78,7 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     for network in ("backbone", "head", "loss_fn"):
         if isinstance(getattr(module, network, None), torch.nn.Module):
             getattr(module, network).to(device)
-    datamodule = EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
-                                eval_batch_size=dataset.get("eval_batch_size", 256), num_workers=0,
-                                on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
+    datamodule = eval_datamodule(cfg, dataset)
     datamodule.prepare_data()
     datamodule.setup()
     _, test_set = datamodule.eval_datasets()

@@ -133,12 +133,16 @@ def launch(cfg: DictConfig) -> Fabric:
     return fabric
 
 
+def eval_datamodule(cfg: DictConfig, dataset: Dict[str, Any]) -> EvalDataModule:
+    """The labelled splits of ``dataset`` (what :func:`probe_source` returns) with the evaluation transform."""
+    return EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
+                          eval_batch_size=dataset.get("eval_batch_size", 256), num_workers=dataset.get("num_workers", 0),
+                          on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
+
+
 def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: Dict[str, Any]):
     """Features and labels of the labelled train and test splits (main process; ``None`` elsewhere)."""
-    datamodule = EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
-                                eval_batch_size=dataset.get("eval_batch_size", 256),
-                                num_workers=dataset.get("num_workers", 0), on_bad_image=cfg.data.on_bad_image,
-                                **(dataset.get("options") or {}))
+    datamodule = eval_datamodule(cfg, dataset)
     if fabric.global_rank == 0:
         datamodule.prepare_data()
     fabric.barrier()
