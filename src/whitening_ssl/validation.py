@@ -52,8 +52,10 @@ class Checks:
 
     # --- reading values ----------------------------------------------------------------------
 
-    def get(self, node: Any, key: str, path: str, default: Any = _MISSING) -> Any:
-        """``node[key]``, resolving interpolations; records a problem (and returns ``None``) if that fails."""
+    def get(self, node: Any, key: str, path: str, default: Any = _MISSING, missing: Optional[str] = None) -> Any:
+        """``node[key]``, resolving interpolations; records a problem (and returns ``None``) if that fails
+        (``missing``: the problem to record when the value is ``???``, instead of the generic one)."""
+        missing = missing or f"{path} has no value: give it on the command line, e.g. {path}=..."
         try:
             if isinstance(node, DictConfig):
                 if key not in node.keys():
@@ -62,7 +64,7 @@ class Checks:
                         return None
                     return default
                 if OmegaConf.is_missing(node, key):
-                    self.add(f"{path} has no value: give it on the command line, e.g. {path}=...")
+                    self.add(missing)
                     return None
                 value = node[key]
                 return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
@@ -73,7 +75,7 @@ class Checks:
                 return default
             return node[key]
         except MissingMandatoryValue:
-            self.add(f"{path} has no value: give it on the command line, e.g. {path}=...")
+            self.add(missing)
         except OmegaConfBaseException as error:
             self.add(f"{path} cannot be read: {str(error).splitlines()[0]}")
         return None

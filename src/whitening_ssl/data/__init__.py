@@ -6,7 +6,6 @@ Importing this package registers every dataset (``torchvision_sources``, ``folde
 
 from whitening_ssl.data.registry import (  # noqa: I001 (the registry first, then the modules that fill it)
     DATASETS,
-    STEMS,
     DatasetEntry,
     DatasetOptions,
     DatasetSpec,
@@ -55,7 +54,6 @@ __all__ = [
     "DATASET_NAMES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "STEMS",
     "ArrayImageDataset",
     "DatasetEntry",
     "DatasetNotFoundError",

@@ -18,9 +18,8 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, ch
     Returns the entry, parsed options, root and spec when everything checked is fine (for further checks).
     """
     name = checks.choice(dataset, "name", "dataset.name", DATASETS)
-    root = checks.get(dataset, "root", "dataset.root")
-    if root is None and name is not None and "dataset.root has no value" in " ".join(checks.problems):
-        checks.problems[-1] = f"dataset={name} needs its location: add dataset.root=/path/to/the/images"
+    root = checks.get(dataset, "root", "dataset.root", missing=f"dataset={name} needs its location: add "
+                      "dataset.root=/path/to/the/images" if name is not None else None)
     download = checks.boolean(dataset, "download", "dataset.download", default=False)
     options = checks.get(dataset, "options", "dataset.options", default={}) or {}
     if name is None or root is None:

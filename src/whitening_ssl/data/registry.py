@@ -31,12 +31,6 @@ from torch.utils.data import Dataset
 VERIFY_MODES = ("none", "sample", "all")
 BAD_IMAGE_POLICIES = ("skip", "stop")
 
-#: ResNet stems: (``conv1`` kind, keep the max-pool). ``cifar``: 3x3 stride-1 ``conv1`` without the
-#: max-pool (32 px images); ``small``: 3x3 stride-1 ``conv1`` with the max-pool (STL-10 and
-#: Tiny-ImageNet at 64 px, as the paper's ``get_model``); ``imagenet``: torchvision's 7x7 stride-2
-#: ``conv1`` with the max-pool (ImageNet, ImageNet-100).
-STEMS = {"cifar": ("3x3", False), "small": ("3x3", True), "imagenet": ("7x7", True)}
-
 SPLITS = ("pretrain", "train", "test")
 
 
@@ -46,7 +40,7 @@ class DatasetSpec:
 
     ``image_size`` is the training crop; ``eval_resize``/``eval_center_crop`` (None: unused) and
     ``eval_interpolation`` define the evaluation transform; ``stem`` is the ResNet stem the papers
-    use for it (a key of :data:`STEMS`); ``augmentation`` the default self-supervised recipe.
+    use for it (a key of :data:`whitening_ssl.models.STEMS`); ``augmentation`` the default self-supervised recipe.
     """
 
     name: str

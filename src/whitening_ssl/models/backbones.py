@@ -9,7 +9,7 @@ the quickstart.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 from torch import nn
 from torchvision import models
@@ -42,7 +42,18 @@ class _ScaledResNet(ResNet):
                     nn.init.zeros_(module.bn2.weight)
 
 
-STEMS = ("cifar", "small", "imagenet")
+class Stem(NamedTuple):
+    """A ResNet stem: a 3x3 stride-1 ``conv1`` (else torchvision's 7x7 stride 2), and the max-pool kept."""
+
+    small_conv1: bool
+    maxpool: bool
+
+
+#: ``cifar``: 3x3 ``conv1``, no max-pool (32 px images); ``small``: 3x3 ``conv1`` with the max-pool (STL-10
+#: and Tiny-ImageNet at 64 px, as the paper's ``get_model``); ``imagenet``: 7x7 stride-2 ``conv1`` and max-pool
+#: (ImageNet, ImageNet-100). A dataset names its stem (``DatasetSpec.stem``) for ``backbone.stem=auto``.
+STEMS = {"cifar": Stem(small_conv1=True, maxpool=False), "small": Stem(small_conv1=True, maxpool=True),
+         "imagenet": Stem(small_conv1=False, maxpool=True)}
 
 
 #: name -> factory(zero_init_residual, width) of a torchvision ResNet (``width``: resnet_tiny only)
@@ -78,9 +89,9 @@ def build_backbone(
     if name not in BACKBONES:
         raise ValueError(f"backbone.name={name!r} is not available: use one of {', '.join(BACKBONES)}")
     model = BACKBONES[name](zero_init_residual, width)
-    if stem in ("cifar", "small"):
+    if STEMS[stem].small_conv1:
         model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    if stem == "cifar":
+    if not STEMS[stem].maxpool:
         model.maxpool = nn.Identity()
     feature_dim = model.fc.in_features
     model.fc = nn.Identity()
