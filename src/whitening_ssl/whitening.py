@@ -200,7 +200,7 @@ def _zca_newton(x: Tensor, eps: float, denom_offset: int, iters: int) -> Tensor:
 ZCA_SOLVERS = {"eigh": _zca_eigh, "newton": _zca_newton}
 
 
-def _zca(x: Tensor, eps: float, denom_offset: int, solver: str = "eigh", iters: int = 20) -> Tensor:
+def _zca(x: Tensor, eps: float, denom_offset: int, solver: str, iters: int) -> Tensor:
     return ZCA_SOLVERS[solver](x, eps, denom_offset, iters)
 
 
@@ -219,13 +219,14 @@ def _standardise(x: Tensor, eps: float, denom_offset: int, **_) -> Tensor:
 class WhiteningKind:
     """One kind of whitening.
 
-    ``whiten(x, eps, denom_offset, solver=..., iters=...)``: for kinds with ``uses_covariance``, ``x`` is a stack of centred
+    ``whiten(x, eps, denom_offset, solver=..., iters=...)`` (``solver`` and ``iters``: ZCA's, see
+    :data:`ZCA_SOLVERS`; the other kinds ignore them): for kinds with ``uses_covariance``, ``x`` is a stack of centred
     blocks ``[..., n, p]`` (n observations of p variables, already grouped and permuted) and the
     result has identity covariance; for the others ``x`` is ``[B, m, d]`` raw blocks and the
     transform works per channel.
     """
 
-    whiten: Callable[[Tensor, float, int], Tensor]
+    whiten: Callable[..., Tensor]
     uses_covariance: bool
 
 
