@@ -18,7 +18,7 @@ def test_knn_matches_reference_loop_including_ties():
     train_x, test_x = torch.randn(200, 6, generator=gen), torch.randn(50, 6, generator=gen)
     train_y = torch.randint(0, 4, (200,), generator=gen)
     for k in (1, 4, 5):  # k=4 produces ties, resolved to the smallest label
-        got = knn_predict(train_x, train_y, test_x, k=k, chunk_size=17)
+        got = knn_predict(train_x, train_y, test_x, k=k, test_chunk=17)
         assert torch.equal(got, knn_reference(train_x, train_y, test_x, k))
 
 
@@ -59,7 +59,7 @@ def test_cosine_weighted_knn_matches_a_plain_loop():
     gen = torch.Generator().manual_seed(2)
     train_x, test_x = torch.randn(120, 5, generator=gen), torch.randn(30, 5, generator=gen)
     train_y = torch.randint(0, 3, (120,), generator=gen)
-    got = knn_predict(train_x, train_y, test_x, k=7, weighting="cosine", temperature=0.1, chunk_size=11)
+    got = knn_predict(train_x, train_y, test_x, k=7, weighting="cosine", temperature=0.1, test_chunk=11)
     unit_train = train_x / train_x.norm(dim=1, keepdim=True)
     expected = []
     for x in test_x:

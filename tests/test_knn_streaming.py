@@ -125,10 +125,10 @@ def test_largest_similarity_block_is_test_chunk_by_train_chunk(monkeypatch, weig
     assert torch.equal(got, reference(train_x.half().float(), train_y, test_x, 5))
 
 
-def test_compute_dtype_float64_and_former_chunk_size_name():
+def test_compute_dtype_float64_and_both_chunk_sizes():
     train_x, train_y, test_x = make_data(5)
     expected = reference_majority(train_x.double(), train_y, test_x.double(), 5)
-    got = knn_predict(train_x, train_y, test_x, k=5, compute_dtype=torch.float64, train_chunk=19, chunk_size=9)
+    got = knn_predict(train_x, train_y, test_x, k=5, compute_dtype=torch.float64, train_chunk=19, test_chunk=9)
     assert torch.equal(got, expected)
 
 

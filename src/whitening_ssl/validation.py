@@ -80,10 +80,10 @@ class Checks:
             self.add(f"{path} cannot be read: {str(error).splitlines()[0]}")
         return None
 
-    def integer(self, node: Any, key: str, path: str, minimum: Optional[int] = None, optional: bool = False,
+    def integer(self, node: Any, key: str, path: str, minimum: Optional[int] = None,
                 default: Any = _MISSING) -> Optional[int]:
         """An integer (not a bool, not a float such as 1.5, not a string such as "abc") >= ``minimum``."""
-        value = self.get(node, key, path, default=None if optional and default is _MISSING else default)
+        value = self.get(node, key, path, default=default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
@@ -95,9 +95,9 @@ class Checks:
         return value
 
     def number(self, node: Any, key: str, path: str, minimum: Optional[float] = None, positive: bool = False,
-               below: Optional[float] = None, optional: bool = False, default: Any = _MISSING) -> Optional[float]:
+               below: Optional[float] = None, default: Any = _MISSING) -> Optional[float]:
         """A finite real number; ``positive``: > 0; ``minimum``: >= minimum; ``below``: < below."""
-        value = self.get(node, key, path, default=None if optional and default is _MISSING else default)
+        value = self.get(node, key, path, default=default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -65,7 +65,7 @@ def _embed_share(encoder: nn.Module, loader: DataLoader, num_rows: int, device: 
 
 @torch.no_grad()
 def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
-                     num_workers: int = 0, dtype: torch.dtype = torch.float32, pin_memory: bool = False,
+                     num_workers: int = 0, dtype: torch.dtype = torch.float32,
                      ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """Features ``[N, D]`` and labels ``[N]`` of ``dataset`` in its order, on the main process.
 
@@ -75,7 +75,9 @@ def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, devi
     rank, world_size = world()
     num_items = len(dataset)
     sampler = ShardBatchSampler(num_items, batch_size, rank, world_size)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory)
+    # pinned batches on a GPU: the non_blocking copies to the device overlap with the forward passes
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                        pin_memory=torch.device(device).type == "cuda")
     local_rows = sum(end - start for start, end in sampler.ranges)
     was_training = encoder.training
     encoder.eval()

@@ -127,7 +127,7 @@ def _merge_top_k(best_similarity: Tensor, best_index: Tensor, similarity: Tensor
 def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, num_classes: Optional[int] = None,
                 *, weighting: str = "majority", temperature: float = 0.07, test_chunk: int = 1024,
                 train_chunk: int = 16384, compute_dtype: torch.dtype = torch.float32,
-                device: Optional[torch.device | str] = None, chunk_size: Optional[int] = None) -> Tensor:
+                device: Optional[torch.device | str] = None) -> Tensor:
     """Predicted labels (int64, on ``test_x``'s device) of ``test_x`` from its ``k`` nearest training points.
 
     Neighbours: ``majority`` takes the ``k`` smallest Euclidean distances, ranked by
@@ -161,12 +161,8 @@ def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, nu
     with different labels can depend on the chunk sizes, as they depend on the sort in the published
     loop; near ties closer than the rounding of ``compute_dtype`` (about ``1e-7 * ||b||^2`` in
     float32) may be ordered differently from a direct ``sum((a - b)^2)``.
-
-    ``chunk_size`` is the former name of ``test_chunk``, kept for existing callers.
     """
     chosen = _weighting(weighting)
-    if chunk_size is not None:
-        test_chunk = chunk_size
     if test_chunk < 1 or train_chunk < 1 or k < 1:
         raise ValueError(f"knn: k={k}, test_chunk={test_chunk}, train_chunk={train_chunk} must all be >= 1")
     if len(train_x) == 0 or len(train_x) != len(train_y):

@@ -155,7 +155,7 @@ def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, d
                                  dtype=dtype)
         test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
                                 dtype=dtype)
-    return train, test, datamodule
+    return train, test
 
 
 def base_results(cfg: DictConfig, encoder: LoadedEncoder, dataset: Dict[str, Any]) -> Dict[str, Any]:
@@ -201,7 +201,7 @@ def run_linear(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     encoder, dataset = probe_source(cfg)
     start = time.perf_counter()
-    (train_x, train_y), (test_x, test_y), _ = labelled_features(cfg, fabric, encoder, dataset)
+    (train_x, train_y), (test_x, test_y) = labelled_features(cfg, fabric, encoder, dataset)
     results = None
     if fabric.is_global_zero:
         accuracies, classifier = linear_probe(  # STL-10's unlabeled images (label -1) are left out
@@ -281,7 +281,7 @@ def run_knn(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     Path(str(cfg.run_dir)).mkdir(parents=True, exist_ok=True)
     fabric = launch(cfg)
     encoder, dataset = probe_source(cfg)
-    (train_x, train_y), (test_x, test_y), _ = labelled_features(cfg, fabric, encoder, dataset)
+    (train_x, train_y), (test_x, test_y) = labelled_features(cfg, fabric, encoder, dataset)
     results = None
     if fabric.is_global_zero:
         accuracy = knn_accuracy(train_x, train_y, test_x, test_y, k=cfg.knn.k, weighting=cfg.knn.weighting,
