@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ImagePathDataset, scan_class_folders
+from whitening_ssl.data.image_datasets import IMAGE_EXTENSIONS, ImagePathDataset, class_folders, scan_class_folders
 from whitening_ssl.data.registry import DatasetEntry, DatasetOptions, DatasetSpec, Missing, register_dataset
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 IMAGE_FOLDER_HOLDOUT_FRACTION = 0.1
 IMAGE_FOLDER_HOLDOUT_SEED = 0
-IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
-
-
-def _class_folders(directory: Path) -> list[str]:
-    if not directory.is_dir():
-        return []
-    with os.scandir(directory) as entries:
-        return sorted(entry.name for entry in entries if entry.is_dir())
 
 
 # --- Tiny-ImageNet ----------------------------------------------------------------------------
@@ -49,7 +39,7 @@ def _locate_tiny(root: Path, options: DatasetOptions) -> Missing | None:
 def _tiny_samples(root: Path) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, int]]]:
     folder = tiny_imagenet_dir(root)
     train_dir = folder / "train"
-    wnids = _class_folders(train_dir)
+    wnids = class_folders(train_dir)
     if not wnids:
         raise DatasetNotFoundError.for_dataset("tiny_imagenet", root, looked_in=train_dir, detail="no class folders")
     class_to_idx = {wnid: index for index, wnid in enumerate(wnids)}
@@ -90,7 +80,7 @@ register_dataset(DatasetEntry(
 
 
 def _image_folder_classes(root: Path) -> list[str]:
-    classes = _class_folders(root / "train")
+    classes = class_folders(root / "train")
     if not classes:
         raise DatasetNotFoundError.for_dataset("image_folder", root, looked_in=root / "train", detail="no class folders")
     return classes
@@ -105,7 +95,7 @@ def _image_folder_spec(root: Path, options: DatasetOptions) -> DatasetSpec:
 def _locate_image_folder(root: Path, options: DatasetOptions) -> Missing | None:
     if not (root / "train").is_dir():
         return Missing([root / "train"])
-    if not _class_folders(root / "train"):
+    if not class_folders(root / "train"):
         return Missing([root / "train"], "no class folders")
     return None
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from whitening_ssl.data.verify import BadImageGuard
 
@@ -215,6 +216,18 @@ def make_synthetic_patterns(num_classes: int, image_size: int, generator: torch.
     """One random low-resolution (4x4) colour pattern per class, upsampled to ``image_size``."""
     low_res = torch.rand(num_classes, 3, 4, 4, generator=generator)
     return F.interpolate(low_res, size=(image_size, image_size), mode="bilinear", align_corners=False)
+
+
+#: file extensions read as images (torchvision's, lower case)
+IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
+
+
+def class_folders(directory: Path) -> list[str]:
+    """Sorted names of the sub-folders of ``directory`` ([] when it does not exist)."""
+    if not directory.is_dir():
+        return []
+    with os.scandir(directory) as entries:
+        return sorted(entry.name for entry in entries if entry.is_dir())
 
 
 def scan_class_folders(

@@ -22,17 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
-from torchvision.datasets.folder import IMG_EXTENSIONS
-
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import FileListDataset
+from whitening_ssl.data.image_datasets import IMAGE_EXTENSIONS, FileListDataset, class_folders
 from whitening_ssl.data.registry import DatasetEntry, DatasetOptions, DatasetSpec, Missing, register_dataset
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 IMAGENET_NAMES = ("imagenet", "imagenet100")
 IMAGENET_SPLITS = ("train", "val")
 IMAGENET100_CLASS_FILE = "imagenet100_classes.txt"
-IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
 SCAN_THREADS = 8
 
 
@@ -74,14 +71,6 @@ def imagenet100_classes(class_list: str | os.PathLike | None = None) -> list[str
     return sorted(read_class_list(class_list))
 
 
-def _class_folders(directory: Path) -> list[str]:
-    """Sorted names of the sub-folders of ``directory`` ([] when it does not exist)."""
-    if not directory.is_dir():
-        return []
-    with os.scandir(directory) as entries:
-        return sorted(entry.name for entry in entries if entry.is_dir())
-
-
 def imagenet_classes(name: str, root: str | os.PathLike, class_list: str | os.PathLike | None = None) -> list[str]:
     """Class ids of dataset ``name`` in label order.
 
@@ -93,7 +82,7 @@ def imagenet_classes(name: str, root: str | os.PathLike, class_list: str | os.Pa
     if name != "imagenet":
         raise ValueError(f"Unknown ImageNet variant '{name}'; valid names: {', '.join(IMAGENET_NAMES)}")
     root = Path(root)
-    classes = _class_folders(root / "train")
+    classes = class_folders(root / "train")
     if not classes:
         detail = "no class folders in train/" if (root / "train").is_dir() else "missing train/"
         raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / "train", detail=detail)
@@ -112,7 +101,7 @@ def check_imagenet(name: str, root: str | os.PathLike, class_list: str | os.Path
             raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / split, detail=f"missing {split}/")
     classes = imagenet_classes(name, root, class_list)
     for split in IMAGENET_SPLITS:
-        present = set(_class_folders(root / split))
+        present = set(class_folders(root / split))
         missing = [wnid for wnid in classes if wnid not in present]
         if missing:
             detail = f"{len(missing)} of the {len(classes)} class folders are missing from {split}/, e.g. {missing[0]}"
