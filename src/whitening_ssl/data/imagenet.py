@@ -89,24 +89,32 @@ def imagenet_classes(name: str, root: str | os.PathLike, class_list: str | os.Pa
     return classes
 
 
-def check_imagenet(name: str, root: str | os.PathLike, class_list: str | os.PathLike | None = None) -> list[str]:
-    """Raise :class:`DatasetNotFoundError` unless ``train/`` and ``val/`` hold a folder for every class.
+def imagenet_missing(name: str, root: Path, class_list: str | os.PathLike | None = None) -> Missing | None:
+    """What is missing for ``train/`` and ``val/`` to hold a folder for every class (``None``: nothing).
 
-    Cheap: one directory listing per split, no image is listed. Returns the
-    classes in label order.
+    Cheap: one directory listing per split, no image is listed.
     """
-    root = Path(root)
     for split in IMAGENET_SPLITS:
         if not (root / split).is_dir():
-            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / split, detail=f"missing {split}/")
+            return Missing([root / split], f"missing {split}/")
     classes = imagenet_classes(name, root, class_list)
     for split in IMAGENET_SPLITS:
         present = set(class_folders(root / split))
         missing = [wnid for wnid in classes if wnid not in present]
         if missing:
-            detail = f"{len(missing)} of the {len(classes)} class folders are missing from {split}/, e.g. {missing[0]}"
-            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / split, detail=detail)
-    return classes
+            return Missing([root / split], f"{len(missing)} of the {len(classes)} class folders are missing from "
+                                           f"{split}/, e.g. {missing[0]}")
+    return None
+
+
+def check_imagenet(name: str, root: str | os.PathLike, class_list: str | os.PathLike | None = None) -> list[str]:
+    """Raise :class:`DatasetNotFoundError` unless ``train/`` and ``val/`` hold a folder for every class
+    (:func:`imagenet_missing`); returns the classes in label order."""
+    root = Path(root)
+    missing = imagenet_missing(name, root, class_list)
+    if missing is not None:
+        raise DatasetNotFoundError.for_dataset(name, root, looked_in=missing.looked_in, detail=missing.detail)
+    return imagenet_classes(name, root, class_list)
 
 
 def list_images(directory: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[str]:
@@ -183,11 +191,7 @@ def _spec(name: str):
 
 def _locate(name: str):
     def locate(root: Path, options: DatasetOptions) -> Missing | None:
-        try:
-            check_imagenet(name, root, options.class_list)
-        except DatasetNotFoundError as error:
-            return Missing([root], str(error).split(" not found in ", 1)[-1].split(": ", 1)[0])
-        return None
+        return imagenet_missing(name, root, options.class_list)
 
     return locate
 
