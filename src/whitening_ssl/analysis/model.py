@@ -108,12 +108,14 @@ def cosine_samples(reps: Representations, max_samples: int = 10_000, seed: int =
 @torch.no_grad()
 def representations_of_views(module, views: Tensor) -> Representations:
     """The representations of ``views`` (``[V, N, 3, H, W]`` images) through ``module`` in eval mode:
-    backbone features, head output (when the module has a head) and, for whitening methods, the output
+    backbone features, head output (a pretraining module's :meth:`encode`) and, for whitening methods, the output
     of the method's whitening on sub-batches of its ``w_size`` (the loss's own draws)."""
     num_views, batch = views.shape[:2]
-    features = module.backbone(views.flatten(0, 1)).view(num_views, batch, -1)
-    head = getattr(module, "head", None)
-    embedding = head(features.flatten(0, 1)).view(num_views, batch, -1) if head is not None else None
+    if hasattr(module, "encode"):  # a pretraining module: its own one pass over the views (layout included)
+        features, embedding = module.encode(list(views), return_features=True)
+    else:  # a backbone alone
+        features, embedding = module.backbone(views.flatten(0, 1)), None
+    features = features.view(num_views, batch, -1)
     whitened = None
     loss_fn = getattr(module, "loss_fn", None)
     if embedding is not None and hasattr(loss_fn, "whitened_blocks"):
