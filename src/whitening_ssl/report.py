@@ -370,6 +370,15 @@ def _row(method: str, dataset: str, epochs: Optional[int], members: List[Dict[st
     return row
 
 
+def _comparable_settings(results: Sequence[Dict[str, Any]]):
+    """Per result: its settings as comparable values, and their scopes (what :func:`_setting_columns` takes)."""
+    runs = []
+    for result in results:
+        values, scopes = run_settings(result)
+        runs.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
+    return runs
+
+
 def build_rows(results: Iterable[Dict[str, Any]]) -> List[Row]:
     """Group results into sorted rows: by (method, dataset) (ImageNet: and pretraining epochs) and
     the settings that differ between the runs of that (method, dataset) (see :func:`run_settings`).
@@ -381,10 +390,7 @@ def build_rows(results: Iterable[Dict[str, Any]]) -> List[Row]:
     """
     rows = []
     for (method, dataset, epochs), members in _by_method_dataset(list(results)).items():
-        runs = []
-        for result in members:
-            values, scopes = run_settings(result)
-            runs.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
+        runs = _comparable_settings(members)
         columns = _setting_columns(runs)
         by_setting: Dict[Tuple[SettingValue, ...], List[Dict[str, Any]]] = {}
         for result, (values, _) in zip(members, runs):
@@ -469,10 +475,7 @@ def run_labels(results: Sequence[Dict[str, Any]]) -> Dict[str, str]:
     """A legend label per run: the settings in which the runs differ (``method.whiten=pca``, the same
     columns as the table), followed by the run's folder where that leaves two runs alike (seeds: the
     table averages them, the curves keep each); the folder alone when they differ in no setting."""
-    settings = []
-    for result in results:
-        values, scopes = run_settings(result)
-        settings.append(({key: _setting_value(value) for key, value in values.items()}, scopes))
+    settings = _comparable_settings(results)
     keys = _setting_columns(settings)
     by_settings = {}
     for result, (values, _) in zip(results, settings):
