@@ -18,6 +18,7 @@ from whitening_ssl.data.datasets import (
     check_dataset_available,
     parse,
     transform_splits,
+    with_views,
 )
 from whitening_ssl.data.device_augment import DeviceAugmentation, cpu_crop_transform
 from whitening_ssl.data.device_pipeline import IndexDataset, image_tensor
@@ -129,14 +130,9 @@ class _DatasetModule(pl.LightningDataModule):
     def views_dataset(self, num_views: int = 2) -> Dataset:
         """The test images with the pretraining augmentation, ``num_views`` views each (the positives of the
         analysis); call after ``setup()``."""
-        from whitening_ssl.data.transforms import make_augmentation
-
-        spec = self.spec
-        recipe = self.options.augmentation_recipe(spec)
         base = self.test_eval_dataset.base if isinstance(self.test_eval_dataset, TransformedDataset) \
             else self.test_eval_dataset
-        return TransformedDataset(base, MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean,
-                                                                             spec.std), num_views))
+        return with_views(base, self.spec, self.options, num_views)
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """(labelled train, test) loaders with the evaluation transform, in fixed order."""

@@ -126,18 +126,21 @@ def make_split_datasets(name: str, root: str | os.PathLike = "./data", download:
     return transform_splits(build_parsed(entry, parsed, Path(root), download, splits, on_bad_image), parsed, num_views)
 
 
+def with_views(base: Dataset, spec: DatasetSpec, options: DatasetOptions, num_views: int) -> TransformedDataset:
+    """``base`` with the pretraining augmentation (the ``augmentation`` option's recipe, default the
+    dataset's own): items ``(list of num_views augmented tensors, label)``."""
+    recipe = options.augmentation_recipe(spec)
+    return TransformedDataset(base, MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean, spec.std),
+                                                       num_views))
+
+
 def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: int = 2) -> SplitDatasets:
     """The multi-view augmentation on ``pretrain``, the evaluation transform on ``train`` and ``test``."""
     spec = bases.spec
     evaluation = eval_transform(spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop,
                                 interpolation=spec.eval_interpolation)
-    pretrain = None
-    if bases.pretrain is not None:
-        recipe = options.augmentation_recipe(spec)
-        augmentation = MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean, spec.std), num_views)
-        pretrain = TransformedDataset(bases.pretrain, augmentation)
     return SplitDatasets(
-        pretrain=pretrain,
+        pretrain=with_views(bases.pretrain, spec, options, num_views) if bases.pretrain is not None else None,
         train=TransformedDataset(bases.train, evaluation) if bases.train is not None else None,
         test=TransformedDataset(bases.test, evaluation) if bases.test is not None else None,
         spec=spec,
