@@ -28,6 +28,11 @@ class RunInterrupted(RuntimeError):
     """The run was stopped by SIGTERM after saving a checkpoint; ``str`` says how to resume."""
 
     exit_code = SIGTERM_EXIT_CODE
+
+    @classmethod
+    def after_sigterm(cls, step: int, checkpoint: Optional[Path], run_dir: Path) -> "RunInterrupted":
+        return cls(f"stopped by SIGTERM at step {step}; checkpoint saved: {checkpoint}; resume with ckpt_path=last "
+                   f"hydra.run.dir={run_dir} (and the same other arguments)")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
 
 
@@ -172,6 +177,20 @@ def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
     if isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1 and num_nodes:
         return devices * num_nodes
     return None
+
+
+def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, resume: Optional[str],
+                  checkpoints, run_dir: Path) -> None:
+    """``trainer.fit``, from the checkpoint ``resume`` when given; a SIGTERM (``checkpoints``, the run's
+    :class:`~whitening_ssl.training.RunCheckpoints`, has saved) ends it as :class:`RunInterrupted`."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    if resume:
+        say(f"resuming from {resume}")
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    except SIGTERMException:
+        raise RunInterrupted.after_sigterm(trainer.global_step, checkpoints.last_path, run_dir) from None
 
 
 def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> bool:

@@ -24,7 +24,6 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..checkpoints import LoadedEncoder, check_checkpoint_file, load_encoder
 from ..data import EvalDataModule, get_spec
@@ -39,11 +38,11 @@ from ..models import STEMS
 from ..training import CHECKPOINT_DIR, RunCheckpoints, resolve_resume_checkpoint
 from ..validation import Checks
 from .common import (
-    RunInterrupted,
-    check_resume,
-    check_output_dir,
-    check_trainer,
     build_trainer,
+    check_output_dir,
+    check_resume,
+    check_trainer,
+    fit_resumable,
     is_main_process,
     prepare_ddp_children,
     report,
@@ -242,16 +241,9 @@ def _run_linear_standard(cfg: DictConfig, options: Dict[str, Any], run_dir: Path
     checkpoints = RunCheckpoints(run_dir / CHECKPOINT_DIR, config=resolved(cfg))
     trainer = build_trainer(cfg, callbacks=[checkpoints], max_epochs=options["epochs"], use_distributed_sampler=False,
                             limit_val_batches=0, num_sanity_val_steps=0)
-    resume = resolve_resume_checkpoint(cfg.get("ckpt_path"), run_dir)
-    if resume:
-        say(f"resuming from {resume}")
     start = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    except SIGTERMException:
-        raise RunInterrupted(
-            f"stopped by SIGTERM at step {trainer.global_step}; checkpoint saved: {checkpoints.last_path}; resume with "
-            f"ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)") from None
+    fit_resumable(trainer, module, datamodule, resolve_resume_checkpoint(cfg.get("ckpt_path"), run_dir), checkpoints,
+                  run_dir)
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:
         return None

@@ -10,7 +10,6 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..data import SSLDataModule
 from ..data.checks import check_dataset, check_pretraining_data
@@ -29,11 +28,11 @@ from ..training import (
 from ..validation import Checks, ConfigError
 from .analyze import check_analysis_config
 from .common import (
-    RunInterrupted,
     build_trainer,
     check_output_dir,
     check_resume,
     check_trainer,
+    fit_resumable,
     is_main_process,
     job_overrides,
     report,
@@ -138,16 +137,9 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     if sync_batchnorm:  # our layers synchronise themselves and keep per-view statistics
         synchronize_batchnorm(model)
     trainer = build_trainer(cfg, callbacks=callbacks, logger=logger, sync_batchnorm=False)
-    if resume:
-        say(f"resuming from {resume}")
-
     start = time.perf_counter()
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
-    except SIGTERMException:
-        raise RunInterrupted(
-            f"stopped by SIGTERM at step {trainer.global_step}; checkpoint saved: {checkpoints.last_path}; resume with "
-            f"ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)") from None
+        fit_resumable(trainer, model, datamodule, resume, checkpoints, run_dir)
     except TrainingDivergedError as error:
         kept = f"the last good checkpoint is {checkpoints.last_path}" if checkpoints.last_path else \
             "no checkpoint was written before it"
