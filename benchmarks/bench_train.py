@@ -138,7 +138,7 @@ def main() -> None:
     for label, preset in METHODS.items():
         method, batch, views = method_config(preset, args.small)
         augmentation = DeviceAugmentation("small", 32, CIFAR_MEAN, CIFAR_STD).to(device)
-        images_on_device = images.to(device)
+        images_on_device = images.permute(0, 3, 1, 2).to(device)  # [N, C, H, W], as image_tensor gives
 
         # (a) the data pipeline alone
         loader = endless(cpu_loader(images, batch, views, args.workers, device.type == "cuda"))

@@ -39,14 +39,15 @@ def test_image_tensor_equals_the_datasets_own_images(tmp_path):
         Image.fromarray(gen.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "bad" / f"{path_index}.png")
     with_bad = ImagePathDataset([(str(tmp_path / "bad" / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"],
                                 on_bad_image="skip")
-    for dataset in (cifar, folder, with_bad, Subset(cifar, [4, 0, 2])):
+    for dataset in (cifar, folder, with_bad, Subset(cifar, [4, 0, 2]), stl):  # every one [N, 3, H, W]
         images, labels = image_tensor(dataset)
-        assert np.array_equal(images.numpy(), _as_pil_arrays(dataset))
+        assert images.dtype == torch.uint8 and images.shape[1] == 3
+        assert np.array_equal(images.permute(0, 2, 3, 1).numpy(), _as_pil_arrays(dataset))
         assert labels.tolist() == [dataset[i][1] for i in range(len(dataset))]
-    images, labels = image_tensor(stl)  # channels first, as torchvision keeps STL-10
-    assert np.array_equal(images.permute(0, 2, 3, 1).numpy(), _as_pil_arrays(stl)) and labels.tolist() == [0, 1, -1, 2]
-    images, _ = image_tensor(grey)
-    assert np.array_equal(images.numpy(), grey.data.numpy())
+    assert image_tensor(stl)[1].tolist() == [0, 1, -1, 2]
+    images, _ = image_tensor(grey)  # grey keeps one channel: the augmentation copies it to RGB, as ToRGB
+    assert images.shape == (5, 1, 9, 9) and np.array_equal(images[:, 0].numpy(), grey.data.numpy())
+    assert image_tensor(cifar)[0].data_ptr() == torch.from_numpy(cifar.data).data_ptr()  # a view, no copy
 
 
 def test_device_pipeline_batches_are_views_of_the_right_images():
@@ -59,7 +60,7 @@ def test_device_pipeline_batches_are_views_of_the_right_images():
     assert len(views) == 3 and all(v.shape == (16, 3, 32, 32) and v.dtype == torch.float32 for v in views)
     assert torch.equal(same_labels, labels) and not torch.equal(views[0], views[1])
     # each view is made from its own image: a view of a constant image is constant
-    datamodule.images = torch.arange(64, dtype=torch.uint8).view(64, 1, 1, 1).expand(64, 32, 32, 3).clone()
+    datamodule.images = torch.arange(64, dtype=torch.uint8).view(64, 1, 1, 1).expand(64, 3, 32, 32).clone()
     datamodule._images_on = {}
     torch.manual_seed(0)
     views, _ = datamodule.make_views((indices, labels))
@@ -76,7 +77,7 @@ def test_device_pipeline_for_image_folders_crops_in_workers(tmp_path):
         for k in range(8):
             Image.new("RGB", (20 + k, 18), (100 * label, 10 * k, 50)).save(tmp_path / "train" / name / f"{k}.png")
     datamodule = SSLDataModule("image_folder", root=str(tmp_path), batch_size=4, num_views=2, num_workers=0,
-                               pipeline="device", image_size=16)
+                               pipeline="device", image_size=16, augmentation="imagenet")  # crop first
     datamodule.setup()
     crops, labels = next(iter(datamodule.train_dataloader()))
     assert len(crops) == 2 and crops[0].dtype == torch.uint8 and crops[0].shape == (4, 3, 16, 16)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from whitening_ssl.data.datamodule import PIPELINES
 from whitening_ssl.data.datasets import DATASETS, _missing_error, _pretrain_size, _resolved_spec
+from whitening_ssl.data.device_pipeline import device_pipeline_error, device_pipeline_problem
 from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, DatasetEntry, DatasetOptions, DatasetSpec
 from whitening_ssl.validation import Checks
 
@@ -52,17 +53,24 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, ch
 
 
 def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optional[int]) -> None:
-    """``data.*`` of pretraining: batch size, views, workers, pipeline; the batch fits in the dataset."""
+    """``data.*`` of pretraining: batch size, views, workers, pipeline (``device``: it makes the CPU pipeline's
+    views of this dataset and recipe); the batch fits in the dataset."""
     batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
     checks.integer(data, "num_views", "data.num_views", minimum=2)
     checks.integer(data, "num_workers", "data.num_workers", minimum=0)
     checks.integer(data, "eval_batch_size", "data.eval_batch_size", minimum=1)
-    checks.choice(data, "pipeline", "data.pipeline", PIPELINES)
+    pipeline = checks.choice(data, "pipeline", "data.pipeline", PIPELINES)
     checks.choice(data, "verify_images", "data.verify_images", VERIFY_MODES)
     checks.choice(data, "on_bad_image", "data.on_bad_image", BAD_IMAGE_POLICIES)
-    if batch is None or located is None:
+    if located is None:
         return
-    entry, parsed, root, _ = located
+    entry, parsed, root, spec = located
+    if pipeline == "device":  # (auto picks cpu where the device cannot make the CPU pipeline's views)
+        problem = device_pipeline_problem(entry, parsed.augmentation_recipe(spec), spec.image_size)
+        if problem:
+            checks.add(device_pipeline_error(problem))
+    if batch is None:
+        return
     size = _pretrain_size(entry, root, parsed)
     processes = world_size or 1
     if size is not None and batch * processes > size:

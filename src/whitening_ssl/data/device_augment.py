@@ -72,6 +72,8 @@ images differ in size: DataLoader workers decode and run the RandomResizedCrop
 instead of the full image: the contrast mean is the crop's mean luma, and the
 per-pixel ops see resampled pixels (they do not commute exactly with the
 interpolation); use ``crop_on_device=True`` where the recipe must be exact.
+The data pipeline refuses that combination
+(:func:`~whitening_ssl.data.device_pipeline.device_pipeline_problem`).
 """
 
 from __future__ import annotations
@@ -234,6 +236,32 @@ def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int) -> T.Co
     return T.Compose([ToRGB(), crop, T.PILToTensor()])
 
 
+#: the recipe fields (ops and their parameters) that :class:`DeviceAugmentation` implements
+DEVICE_RECIPE_FIELDS = frozenset({
+    "name", "crop_first", "jitter_strength", "jitter_p", "grayscale_p", "crop_scale", "crop_interpolation",
+    "crop_ratio", "blur_p", "blur_sigma", "blur_kernel_fraction", "flip_p",
+})
+
+
+def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
+    """What of ``recipe`` this module cannot make at ``crop_size`` (empty: everything).
+
+    A recipe field outside :data:`DEVICE_RECIPE_FIELDS` that is switched on (a
+    non-zero value: a new op's probability), a resampling filter without an entry in
+    :data:`RESAMPLING_FILTERS`, a blur whose reflect padding (k // 2) reaches across the crop.
+    """
+    problems = [f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
+                "pipeline does not have" for field in dataclasses.fields(recipe)
+                if field.name not in DEVICE_RECIPE_FIELDS and getattr(recipe, field.name)]
+    if recipe.crop_interpolation not in RESAMPLING_FILTERS:
+        problems.append(f"recipe {recipe.name} resizes with {recipe.crop_interpolation!r}; the device pipeline has "
+                        f"{', '.join(RESAMPLING_FILTERS)}")
+    if recipe.has_blur and recipe.blur_kernel_size(crop_size) // 2 >= crop_size:
+        problems.append(f"crop_size {crop_size} is too small for a {recipe.blur_kernel_size(crop_size)}-tap blur; "
+                        "use at least 3 px")
+    return problems
+
+
 def _uniform(low: float, high: float, shape: Sequence[int], generator, device, dtype=torch.float32) -> Tensor:
     return low + (high - low) * torch.rand(*shape, generator=generator, device=device, dtype=dtype)
 
@@ -241,9 +269,11 @@ def _uniform(low: float, high: float, shape: Sequence[int], generator, device, d
 class DeviceAugmentation(nn.Module):
     """A recipe's random multi-view augmentation, batched on the tensors' device.
 
-    ``forward(images, num_views)`` turns uint8 images [B, H, W, C] or
-    [B, C, H, W] (C = 1 or 3) into normalised float32 views [V, B, 3, S, S],
-    every view of every image with its own parameters (see :meth:`sample_params`).
+    ``forward(images, num_views)`` turns uint8 images [B, C, H, W] (C = 1 or 3,
+    any memory layout; :func:`~whitening_ssl.data.device_pipeline.image_tensor`
+    gives every dataset this shape, so no channel axis is ever guessed from a
+    shape) into normalised float32 views [V, B, 3, S, S], every view of every
+    image with its own parameters (see :meth:`sample_params`).
     :meth:`apply` is deterministic given the parameters. With
     ``crop_on_device=False`` the inputs are crops already (S x S, from
     :func:`cpu_crop_transform`) and the device does everything after the crop.
@@ -262,8 +292,9 @@ class DeviceAugmentation(nn.Module):
         self.crop_size = int(crop_size)
         self.crop_on_device = crop_on_device
         self.blur_kernel = self.recipe.blur_kernel_size(self.crop_size)
-        if self.recipe.has_blur and self.blur_kernel // 2 >= self.crop_size:
-            raise ValueError(f"crop_size {crop_size} is too small for a {self.blur_kernel}-tap blur; use at least 3 px")
+        problems = unsupported_ops(self.recipe, self.crop_size)
+        if problems:
+            raise ValueError("; ".join(problems))
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"mean and std need 3 values (R, G, B), got {len(mean)} and {len(std)}")
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -358,8 +389,8 @@ class DeviceAugmentation(nn.Module):
     def apply(self, images: Tensor, params: AugmentationParams) -> Tensor:
         """Views of ``images`` under ``params``: normalised float32 [B, 3, S, S].
 
-        ``images``: uint8 (or float in [0, 1]) [B, H, W, C] or [B, C, H, W],
-        C = 1 or 3 (grey is copied to RGB). Ops in the recipe's order:
+        ``images``: uint8 (or float in [0, 1]) [B, C, H, W], C = 1 or 3 (grey is
+        copied to the three channels, as the CPU pipeline's ToRGB). Ops in the recipe's order:
         jitter, grayscale, crop + resize + flip (or crop first), blur, normalise.
         """
         with torch.autocast(device_type=images.device.type, enabled=False):
@@ -380,7 +411,8 @@ class DeviceAugmentation(nn.Module):
         if num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {num_views}")
         batch = images.shape[0]
-        height, width = self._spatial_size(images)
+        self._check_layout(images)
+        height, width = images.shape[-2:]
         params = self.sample_params(num_views * batch, height, width, generator, images.device)
         repeated = images.unsqueeze(0).expand(num_views, *images.shape).reshape(num_views * batch, *images.shape[1:])
         return self.apply(repeated, params).view(num_views, batch, 3, self.crop_size, self.crop_size)
@@ -388,24 +420,13 @@ class DeviceAugmentation(nn.Module):
     # --- ops ------------------------------------------------------------------------------
 
     @staticmethod
-    def _channels_last(images: Tensor) -> bool:
-        if images.ndim != 4:
-            shape = tuple(images.shape)
-            raise ValueError(f"images must be a 4-D batch [B, H, W, C] or [B, C, H, W], got shape {shape}")
-        first, last = images.shape[1] in (1, 3), images.shape[-1] in (1, 3)
-        if first == last:
-            raise ValueError(
-                f"cannot tell the channel axis of images shaped {tuple(images.shape)}: "
-                "pass [B, H, W, C] or [B, C, H, W] with C = 1 or 3 and H, W > 3"
-            )
-        return last
-
-    def _spatial_size(self, images: Tensor) -> tuple[int, int]:
-        return tuple(images.shape[1:3]) if self._channels_last(images) else tuple(images.shape[2:4])
+    def _check_layout(images: Tensor) -> None:
+        if images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be a batch [B, C, H, W] with C = 1 (grey) or 3 (RGB), got shape "
+                             f"{tuple(images.shape)} (device_pipeline.image_tensor gives every dataset that layout)")
 
     def _to_float_rgb(self, images: Tensor) -> Tensor:
-        if self._channels_last(images):
-            images = images.permute(0, 3, 1, 2)
+        self._check_layout(images)
         if images.dtype == torch.uint8:
             images = images.float().div(255.0)
         elif images.is_floating_point():

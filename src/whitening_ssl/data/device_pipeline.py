@@ -8,14 +8,20 @@ parameters, the CPU pipeline's distributions). For image folders (ImageNet) CPU 
 run the random resized crop (uint8 crops, :func:`~whitening_ssl.data.device_augment.cpu_crop_transform`)
 and the device does the rest of the recipe.
 
-:data:`IMAGE_TENSORS` maps a dataset class to the function that returns its images as
-``[N, H, W, C]`` (or ``[N, C, H, W]``) uint8 and its labels, without going through PIL per item.
+:data:`IMAGE_TENSORS` maps a dataset class to the function that reads its images in the layout it
+stores them (:data:`LAYOUTS`: Fashion-MNIST ``[N, H, W]`` grey, CIFAR ``[N, H, W, 3]``, STL-10
+``[N, 3, H, W]``), without going through PIL per item; :func:`image_tensor` returns every one of
+them as ``[N, C, H, W]`` uint8, C = 1 or 3 (a view where the layout allows, no copy), so the
+augmentation never guesses a channel axis from a shape. :func:`device_pipeline_problem` is the one
+rule for whether the device makes the CPU pipeline's views for a dataset and recipe; the
+configuration checks and ``data.pipeline=auto`` both ask it.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, Tuple, Type
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 import numpy as np
 import torch
@@ -23,7 +29,21 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tv_datasets
 
+from whitening_ssl.data.datasets import _resolved_spec, parse
+from whitening_ssl.data.device_augment import unsupported_ops
 from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset
+from whitening_ssl.data.recipes import AugmentationRecipe, get_recipe
+from whitening_ssl.data.registry import DatasetEntry
+from whitening_ssl.validation import ConfigError
+
+USE_CPU = "use data.pipeline=cpu"
+
+#: stored layout -> its ``[N, C, H, W]`` view (N images, C channels, H x W pixels)
+LAYOUTS: Dict[str, Callable[[Tensor], Tensor]] = {
+    "NHW": lambda images: images.unsqueeze(1),  # grey without a channel axis (Fashion-MNIST)
+    "NHWC": lambda images: images.permute(0, 3, 1, 2),  # CIFAR, decoded image files
+    "NCHW": lambda images: images,  # STL-10
+}
 
 
 class IndexDataset(Dataset):
@@ -39,20 +59,40 @@ class IndexDataset(Dataset):
         return index, int(self.labels[index])
 
 
-def _array_images(dataset: ArrayImageDataset) -> Tuple[Tensor, Tensor]:
-    return dataset.data, dataset.targets
+def channels_first(images: Tensor, layout: str, source: str) -> Tensor:
+    """``images`` stored in ``layout`` (a key of :data:`LAYOUTS`) as ``[N, C, H, W]`` uint8, C = 1 or 3.
+
+    A view of the same memory (``unsqueeze`` / ``permute``); an unknown layout, another dtype or
+    channel count is a :class:`ConfigError` naming ``source``.
+    """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{source}: unknown image layout {layout!r} (known: {', '.join(LAYOUTS)}); {USE_CPU}")
+    if images.dtype != torch.uint8 or images.ndim != len(layout):
+        raise ConfigError(f"{source}: images are {images.dtype} {tuple(images.shape)}, not uint8 {layout}; {USE_CPU}")
+    images = LAYOUTS[layout](images)
+    if images.shape[1] not in (1, 3):
+        raise ConfigError(f"{source}: images have {images.shape[1]} channels; the device pipeline takes 1 (grey) or "
+                          f"3 (RGB); {USE_CPU}")
+    return images
 
 
-def _cifar_images(dataset) -> Tuple[Tensor, Tensor]:  # numpy [N, 32, 32, 3]
-    return torch.from_numpy(np.ascontiguousarray(dataset.data)), torch.as_tensor(dataset.targets, dtype=torch.long)
+def _array_images(dataset: ArrayImageDataset) -> Tuple[Tensor, Tensor, str]:  # [N, H, W] grey or [N, H, W, 3]
+    return dataset.data, dataset.targets, "NHW" if dataset.data.ndim == 3 else "NHWC"
 
 
-def _stl10_images(dataset) -> Tuple[Tensor, Tensor]:  # numpy [N, 3, 96, 96]
-    return torch.from_numpy(np.ascontiguousarray(dataset.data)), torch.as_tensor(dataset.labels, dtype=torch.long)
+def _cifar_images(dataset) -> Tuple[Tensor, Tensor, str]:  # numpy [N, 32, 32, 3]
+    return torch.from_numpy(dataset.data), torch.as_tensor(dataset.targets, dtype=torch.long), "NHWC"
 
 
-def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor, Tensor]:
-    """Every file decoded once (Tiny-ImageNet: 100k 64 x 64 images, 1.2 GB); all must share one size."""
+def _stl10_images(dataset) -> Tuple[Tensor, Tensor, str]:  # numpy [N, 3, 96, 96] (torchvision's transposed view)
+    return torch.from_numpy(dataset.data), torch.as_tensor(dataset.labels, dtype=torch.long), "NCHW"
+
+
+def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor, Tensor, str]:
+    """Every file decoded once (Tiny-ImageNet: 100k 64 x 64 images, 1.2 GB); all must share one size.
+
+    PIL's arrays are ``[H, W]`` for one band, ``[H, W, 3]`` for RGB (what ``ImagePathDataset`` returns).
+    """
     # through the dataset, never the file directly: its bad-image policy applies (a skipped file gives the
     # next good image, with that image's label)
     first = np.asarray(dataset[0][0])
@@ -63,34 +103,81 @@ def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor
         image, label = dataset[index]
         array = np.asarray(image)
         if array.shape != first.shape:
-            raise ValueError(f"{dataset.path(index)} is {array.shape[1]}x{array.shape[0]}, not "
-                             f"{first.shape[1]}x{first.shape[0]} like the others: use data.pipeline=cpu")
-        images[index], labels[index] = torch.from_numpy(array), label
+            raise ConfigError(f"{dataset.path(index)} is {array.shape[1]}x{array.shape[0]}, not "
+                              f"{first.shape[1]}x{first.shape[0]} like the others: {USE_CPU}")
+        images[index].numpy()[...], labels[index] = array, label  # no tensor over PIL's read-only buffer
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(load, range(len(dataset))))
-    return images, labels
+    return images, labels, "NHW" if first.ndim == 2 else "NHWC"
 
 
-def _subset_images(dataset: Subset) -> Tuple[Tensor, Tensor]:
-    images, labels = image_tensor(dataset.dataset)
-    index = torch.as_tensor(dataset.indices, dtype=torch.long)
-    return images[index], labels[index]
-
-
-#: dataset class -> (uint8 images, labels) of all its items
-IMAGE_TENSORS: Dict[Type, Callable[[Dataset], Tuple[Tensor, Tensor]]] = {
+#: dataset class -> (uint8 images, labels, their layout: a key of LAYOUTS) of all its items
+IMAGE_TENSORS: Dict[Type, Callable[[Dataset], Tuple[Tensor, Tensor, str]]] = {
     ArrayImageDataset: _array_images,
     tv_datasets.CIFAR10: _cifar_images,  # CIFAR100 subclasses CIFAR10
     tv_datasets.STL10: _stl10_images,
     ImagePathDataset: _decoded_images,
-    Subset: _subset_images,
 }
 
 
 def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
-    """The images of ``dataset`` as one uint8 tensor and its labels (see :data:`IMAGE_TENSORS`)."""
+    """The images of ``dataset`` as one uint8 ``[N, C, H, W]`` tensor (C = 1 or 3) and its labels.
+
+    Read by the :data:`IMAGE_TENSORS` entry of its class and put channels first by
+    :func:`channels_first`; a ``Subset`` is its dataset's tensor at its indices. A class
+    without an entry is a one-line :class:`ConfigError`.
+    """
+    if isinstance(dataset, Subset):
+        images, labels = image_tensor(dataset.dataset)
+        index = torch.as_tensor(dataset.indices, dtype=torch.long)
+        return images[index], labels[index]
     for kind in type(dataset).__mro__:
         if kind in IMAGE_TENSORS:
-            return IMAGE_TENSORS[kind](dataset)
-    raise ValueError(f"{type(dataset).__name__} cannot be held in memory as one tensor: use data.pipeline=cpu")
+            images, labels, layout = IMAGE_TENSORS[kind](dataset)
+            return channels_first(images, layout, type(dataset).__name__), labels
+    raise ConfigError(f"data.pipeline=device cannot hold {type(dataset).__name__} images as one tensor (no reader "
+                      f"in device_pipeline.IMAGE_TENSORS); {USE_CPU}")
+
+
+def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> Optional[str]:
+    """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
+    at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
+
+    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device_augment.unsupported_ops`),
+    and a jitter-first recipe (``small``, ``wmse_imagenet100``) on a dataset of image files of
+    different sizes (not ``entry.in_memory``). There workers crop and the device sees only the resized
+    crop, so the colour ops would act on the crop, not on the full image: the contrast blends with the
+    crop's mean luma instead of the image's, and the per-pixel ops, applied after the resampling
+    instead of before, do not commute with it. A crop-first recipe (``imagenet``) is the same pipeline
+    either way.
+    """
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    problems = unsupported_ops(recipe, crop_size)
+    if not entry.in_memory and not recipe.crop_first:
+        problems.append(f"its image files are cropped in DataLoader workers and recipe {recipe.name} jitters the "
+                        "full image before cropping (a crop-first recipe would do: dataset.options.augmentation="
+                        "imagenet)")
+    if not problems:
+        return None
+    return f"cannot make the CPU pipeline's views of dataset={entry.name} with recipe {recipe.name}: " + \
+        "; ".join(problems)
+
+
+def device_pipeline_error(problem: str) -> str:
+    """The one line an explicit ``data.pipeline=device`` gets for a :func:`device_pipeline_problem`."""
+    return f"data.pipeline=device {problem}; {USE_CPU} (data.pipeline=auto picks it here)"
+
+
+def auto_pipeline(on_gpu: bool, dataset: Dict[str, Any]) -> Tuple[str, Optional[str]]:
+    """``data.pipeline=auto`` for the ``dataset.*`` configuration ``dataset``: ``(pipeline, why not device)``.
+
+    ``device`` when training on a GPU and :func:`device_pipeline_problem` finds nothing, else ``cpu``
+    (and the problem, when it is what ruled the device out).
+    """
+    if not on_gpu:
+        return "cpu", None
+    entry, options = parse(dataset["name"], dataset.get("options") or {})
+    spec = _resolved_spec(entry, Path(str(dataset["root"])), options)
+    problem = device_pipeline_problem(entry, options.augmentation_recipe(spec), spec.image_size)
+    return ("cpu", problem) if problem else ("device", None)
