@@ -11,6 +11,9 @@ Examples::
 import hydra
 
 from whitening_ssl.cli import main as run_stage
+from whitening_ssl.preflight import one_line_hydra_errors
+
+one_line_hydra_errors()  # Hydra's composition errors (method=nope, method.whitn=zca) as one line, exit 2
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -17,3 +17,28 @@ def compose_config(overrides, run_dir=None, with_hydra=False):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []),
                        return_hydra_config=with_hydra)
+
+
+def cli_env():
+    """The environment of a ``run.py`` subprocess: this checkout's package, W&B off."""
+    import os
+
+    return {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
+
+
+def run_cli(args, cwd, timeout=900):
+    """``python run.py <args>`` in ``cwd``, to completion (``subprocess.CompletedProcess`` with text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start_cli(args, cwd):
+    """``python run.py <args>`` started in ``cwd`` (``subprocess.Popen``, text pipes)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -102,9 +102,10 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
     drawn = {}
     original = plots.plot_metric_curves
 
-    def plot_metric_curves(runs, metric):
-        figure = original(runs, metric)
+    def plot_metric_curves(runs, metric, **options):
+        figure = original(runs, metric, **options)
         drawn[metric] = {line.get_label(): line.get_xydata().tolist() for line in figure.axes[0].lines}
+        drawn[metric, "xlim"] = figure.axes[0].get_xlim()
         return figure
 
     monkeypatch.setattr(plots, "plot_metric_curves", plot_metric_curves)
@@ -115,7 +116,11 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
     histories = {kind: json.loads((sweep / f"{n}_w_mse4_synthetic" / "results.json").read_text())["history"]
                  for n, kind in enumerate(("zca", "cholesky"))}
     knn = drawn["k-NN top-1 (%)"]
-    assert set(knn) == {"method.whiten=cholesky", "method.whiten=zca"}  # two curves, labelled by the setting
+    # two curves, labelled by the setting (the method and dataset they share are in the title); no untrained
+    # baseline (eval.evaluate_untrained is false), the epoch axis from 0 to the last evaluation
+    assert set(knn) == {"method.whiten=cholesky", "method.whiten=zca"}
+    low, high = drawn["k-NN top-1 (%)", "xlim"]
+    assert low < 0.0 and 2.0 < high < 3.0
     for kind, history in histories.items():
         assert knn[f"method.whiten={kind}"] == [[h["epoch"], h["knn_top1"]] for h in history]
         rank = drawn["effective rank of the embedding"][f"method.whiten={kind}"]

@@ -38,3 +38,14 @@ def test_small_dataset_table_equals_paper_results():
 def test_imagenet_table_equals_paper_results(epochs):
     match = re.search(rf"\| `paper/imagenet_cw_rgp4_{epochs}ep` \|[^|]*\| ([\d.]+) \|", README)
     assert match and float(match.group(1)) == PAPER_IMAGENET[epochs]
+
+
+def test_gitignore_ignores_no_tracked_file():
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert ignored == []

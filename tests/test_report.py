@@ -10,16 +10,22 @@ import pytest
 from whitening_ssl.paper_results import PAPER_IMAGENET, PAPER_RESULTS, paper_numbers
 from whitening_ssl.report import build_rows, collect_results, flatten_settings, main, markdown_table
 
-EXPECTED = """\
-| method | dataset | runs | linear top-1 | paper | Δ | 5-NN top-1 | paper | Δ |
-|---|---|---|---|---|---|---|---|---|
-| cw_rgp4 | cifar10 | 2 | 92.15 ± 0.21 (n=2) | 92.47 | -0.32 | 90.30 ± 0.28 (n=2) | 90.74 | -0.44 |
-| w_mse2 | cifar10 | 2 | 91.86‡ | 91.55† | +0.31 | 89.80 | 89.69† | +0.11 |
-| cw_rgp2 | fashion_mnist | 1 | 88.50 | – | – | 87.25 | – | – |
-
+NOTES = """
 Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); † third-party copy
-Ours: mean over runs, ± sample standard deviation (n runs) when more than one; ‡ from a separate stage=linear / stage=knn evaluation (preferred to the online evaluation of pretraining). Δ = ours - paper. runs: results.json files merged.
+Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of pretraining{extra}. Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from several stages share its row.
 """
+STAGE_NOTE = ("; {stages}: a separate evaluation of the pretrained checkpoint (python run.py stage=... ckpt=...), "
+              "which Δ uses where there is one")
+UNTRAINED_NOTE = "; untrained: the same encoder before training (eval.evaluate_untrained=true)"
+
+# w_mse2's pretraining run and its stage=linear probe are one model: one row, runs 1, both figures side by side
+EXPECTED = """\
+| method | dataset | runs | linear top-1 | stage=linear | paper | Δ | 5-NN top-1 | paper | Δ |
+|---|---|---|---|---|---|---|---|---|---|
+| cw_rgp4 | cifar10 | 2 | 92.15 ± 0.21 (n=2) | – | 92.47 | -0.32 | 90.30 ± 0.28 (n=2) | 90.74 | -0.44 |
+| w_mse2 | cifar10 | 1 | 91.00 | 91.86 | 91.55† | +0.31 | 89.80 | 89.69† | +0.11 |
+| cw_rgp2 | fashion_mnist | 1 | 88.50 | – | – | – | 87.25 | – | – |
+""" + NOTES.format(extra=STAGE_NOTE.format(stages="stage=linear"))
 
 
 def _pretrain(method, dataset, linear, knn, seed=1, epochs=1000):
@@ -44,6 +50,7 @@ def sweep(tmp_path):
     _write(root / "2_method=w_mse2", _pretrain("w_mse2", "cifar10", 91.0, 89.8))
     _write(root / "2_method=w_mse2" / "linear",
            {"stage": "linear", "method": "w_mse2", "dataset": "cifar10", "epochs": 500,
+            "checkpoint": str(root / "2_method=w_mse2" / "checkpoints" / "last.ckpt"),
             "final": {"linear_top1": 91.86, "linear_top5": 99.7}})
     _write(root / "3_dataset=fashion_mnist", _pretrain("cw_rgp2", "fashion_mnist", 88.5, 87.25))
     broken = _write(root / "4_crashed", '{"stage": "pretrain", "method": "cw_rgp4", "final": {')
@@ -150,21 +157,31 @@ def test_imagenet_paper_number_by_epochs():
         {**_pretrain("cw_rgp4", "imagenet", 0.0, 50.0, epochs=100), "_path": "p100"},
         {**_pretrain("cw_rgp4", "imagenet", 0.0, 52.0, epochs=200), "_path": "p200"},
         {"stage": "linear", "method": "cw_rgp4", "dataset": "imagenet", "epochs": 100, "pretrain_epochs": 200,
-         "final": {"linear_top1": 70.5}, "_path": "l200"},
+         "checkpoint": "p200/checkpoints/last.ckpt", "final": {"linear_top1": 70.5}, "_path": "l200"},
     ]
     rows = build_rows(results)
-    assert [(r.label, r.runs) for r in rows] == [("imagenet (100 ep)", 1), ("imagenet (200 ep)", 2)]
+    assert [(r.label, r.runs) for r in rows] == [("imagenet (100 ep)", 1), ("imagenet (200 ep)", 1)]
     assert rows[0].paper_value("linear_top1") == 69.7 and rows[0].paper_value("knn_top1") is None
     assert rows[1].paper_value("linear_top1") == 71.0
     assert rows[1].linear.values == [70.5] and rows[1].linear.from_stage
+    assert rows[1].online["linear_top1"].values == [0.0]  # the online figure stays beside it
     assert rows[1].delta("linear_top1") == -0.5
+    assert sorted(rows[1].paths) == ["l200", "p200"]
     line = markdown_table(rows).splitlines()[3]
-    assert line == "| cw_rgp4 | imagenet (200 ep) | 2 | 70.50‡ | 71.00 | -0.50 | 52.00 | – | – |"
-    # a probe without pretrain_epochs joins the only ImageNet pretraining row of its method
+    assert line == "| cw_rgp4 | imagenet (200 ep) | 1 | 0.00 | 70.50 | 71.00 | -0.50 | 52.00 | – | – |"
+    # a probe without pretrain_epochs joins the only ImageNet pretraining row of its method; not being
+    # of that run's checkpoint (no checkpoint named), it is a second model there
     probe = {"stage": "linear", "method": "cw_rgp4", "dataset": "imagenet", "epochs": 100,
              "final": {"linear_top1": 69.0}, "_path": "l"}
     (row,) = build_rows([results[1], probe])
     assert row.epochs == 200 and row.runs == 2 and row.paper_value("linear_top1") == 71.0
+    assert markdown_table([row]).splitlines()[2] == (
+        "| cw_rgp4 | imagenet (200 ep) | 2 | 0.00 (n=1) | 69.00 (n=1) | 71.00 | -2.00 | 52.00 (n=1) | – | – |")
+    # the 100-epoch checkpoint of the 200-epoch run's folder is another model: not merged into that run
+    early = {**results[2], "pretrain_epochs": 100, "_path": "l100"}
+    rows = build_rows([results[0], results[1], early])
+    assert [(r.label, r.runs, sorted(r.paths)) for r in rows] == [
+        ("imagenet (100 ep)", 2, ["l100", "p100"]), ("imagenet (200 ep)", 1, ["p200"])]
     assert paper_numbers("cw_rgp4", "imagenet", 300) == {}
 
 
@@ -183,7 +200,7 @@ def test_paper_results_data():
 # Rows by setting: runs that differ in a setting are separate rows, only seeds are averaged.
 
 HEADER_COLUMNS = ("method", "dataset", "runs", "linear top-1", "paper", "Δ", "5-NN top-1", "paper", "Δ")
-FOOTNOTES = EXPECTED[EXPECTED.index("\nPaper numbers"):]
+FOOTNOTES = NOTES.format(extra="")
 SETTINGS_NOTE = (
     "Setting columns (dotted configuration keys): the values that differ between runs of one method and dataset; "
     "for a linear / k-NN evaluation those of the pretraining run it evaluated, and its own linear.* / knn.*. "
@@ -294,19 +311,32 @@ def test_linear_run_joins_its_pretraining_row_through_pretrain_config():
     zca = _config(run_dir="multirun/0_zca")
     cholesky = _config({"method.whiten": "cholesky"}, run_dir="multirun/1_cholesky")
     # the probe's own config says zca (the command line's default) and has its own seed / run_dir:
-    # the pretraining settings are those of the checkpoint's run
-    probe = _evaluation("linear", {"linear_top1": 88.25, "linear_top5": 99.0},
-                        pretrain_config=_config({"method.whiten": "cholesky"}, seed=7, run_dir="elsewhere"),
+    # the pretraining settings (and the model) are those of the checkpoint's run, named by pretrain_config
+    probe = _evaluation("linear", {"linear_top1": 88.25, "linear_top5": 99.0}, pretrain_config=cholesky,
                         overrides={"seed": 3, "linear.lr": 0.1})
     rows = build_rows([_run(zca, 47.0, linear=50.0), _run(cholesky, 47.5, linear=51.0), probe])
-    assert [(row.settings, sorted(row.paths)) for row in rows] == [
-        ({"method.whiten": "cholesky"}, ["multirun/1_cholesky", "outputs/eval"]),
-        ({"method.whiten": "zca"}, ["multirun/0_zca"])]
-    assert rows[0].linear.values == [88.25] and rows[0].linear.from_stage  # the probe's figure, not the online 51.0
+    assert [(row.settings, sorted(row.paths), row.runs) for row in rows] == [
+        ({"method.whiten": "cholesky"}, ["multirun/1_cholesky", "outputs/eval"], 1),
+        ({"method.whiten": "zca"}, ["multirun/0_zca"], 1)]
+    assert rows[0].linear.values == [88.25] and rows[0].linear.from_stage  # the probe's figure for Δ ...
+    assert rows[0].online["linear_top1"].values == [51.0]  # ... and the online one beside it
     assert rows[0].knn.values == [47.5] and not rows[0].knn.from_stage
     table = markdown_table(rows)
-    assert "| cw_rgp4 | cifar10 | cholesky | 2 | 88.25‡ | 92.47 | -4.22 | 47.50 | 90.74 | -43.24 |" in table
+    assert _table_rows(table) == [
+        "| method | dataset | method.whiten | runs | linear top-1 | stage=linear | paper | Δ | 5-NN top-1 | paper "
+        "| Δ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cw_rgp4 | cifar10 | cholesky | 1 | 51.00 | 88.25 | 92.47 | -4.22 | 47.50 | 90.74 | -43.24 |",
+        "| cw_rgp4 | cifar10 | zca | 1 | 50.00 | – | 92.47 | -42.47 | 47.00 | 90.74 | -43.74 |"]
     assert "linear.lr" not in table.splitlines()[0]  # one probe: its settings do not vary
+
+    # a probe of another cholesky run (seed 7, not in the report): a second model of the same setting
+    other = _evaluation("linear", {"linear_top1": 88.75},
+                        pretrain_config=_config({"method.whiten": "cholesky"}, seed=7, run_dir="elsewhere"))
+    rows = build_rows([_run(zca, 47.0, linear=50.0), _run(cholesky, 47.5, linear=51.0), other])
+    assert _table_rows(markdown_table(rows))[2] == (
+        "| cw_rgp4 | cifar10 | cholesky | 2 | 51.00 (n=1) | 88.75 (n=1) | 92.47 | -3.72 | 47.50 (n=1) | 90.74 "
+        "| -43.24 |")
 
     # without pretrain_config the checkpoint's settings are unknown: a row of its own among two settings ...
     unknown = _evaluation("linear", {"linear_top1": 88.25})
@@ -315,30 +345,35 @@ def test_linear_run_joins_its_pretraining_row_through_pretrain_config():
         ({"method.whiten": "cholesky"}, ["multirun/1_cholesky"]), ({"method.whiten": "zca"}, ["multirun/0_zca"]),
         ({}, ["outputs/eval"])]
     assert _table_rows(markdown_table(rows))[-1] == (
-        "| cw_rgp4 | cifar10 | – | 1 | 88.25‡ | 92.47 | -4.22 | – | 90.74 | – |")
-    # ... and the only row when there is one pretraining setting (as before settings were compared)
+        "| cw_rgp4 | cifar10 | – | 1 | – | 88.25 | 92.47 | -4.22 | – | 90.74 | – |")
+    # ... and the only row when there is one pretraining setting (as before settings were compared): two models
     (row,) = build_rows([_run(zca, 47.0), unknown])
     assert row.runs == 2 and row.linear.values == [88.25] and row.knn.values == [47.0]
+    # ... unless its checkpoint is in a pretraining run's folder: then it is that run's model
+    of_zca = _evaluation("linear", {"linear_top1": 88.25}, overrides={"ckpt": "multirun/0_zca/checkpoints/last.ckpt"})
+    (row,) = build_rows([_run(zca, 47.0), _run(cholesky, 47.5), of_zca])[1:]
+    assert row.settings == {"method.whiten": "zca"} and row.runs == 1 and row.linear.values == [88.25]
 
 
 def test_evaluation_settings_split_rows():
-    """Two k-NN runs (k=5, k=20) of one checkpoint are two rows; the online figures a third."""
+    """Two k-NN runs (k=5, k=20) of one checkpoint are two rows, each with the model's online figures."""
     pretrain = _config(run_dir="multirun/0")
     knn5 = _evaluation("knn", {"knn_top1": 47.0}, pretrain_config=pretrain, run_dir="knn5")
     knn20 = _evaluation("knn", {"knn_top1": 45.5}, pretrain_config=pretrain, overrides={"knn.k": 20}, run_dir="knn20")
     rows = build_rows([_run(pretrain, 46.0, linear=50.0), knn20, knn5])
     assert [(row.settings, row.paths) for row in rows] == [
-        ({"knn.k": "5"}, ["knn5"]), ({"knn.k": "20"}, ["knn20"]), ({}, ["multirun/0"])]  # 5 < 20: numeric order
+        ({"knn.k": "5"}, ["multirun/0", "knn5"]), ({"knn.k": "20"}, ["multirun/0", "knn20"])]  # 5 < 20: numeric order
     assert _table_rows(markdown_table(rows)) == [
-        "| method | dataset | knn.k | runs | linear top-1 | paper | Δ | 5-NN top-1 | paper | Δ |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        "| cw_rgp4 | cifar10 | 5 | 1 | – | 92.47 | – | 47.00‡ | 90.74 | -43.74 |",
-        "| cw_rgp4 | cifar10 | 20 | 1 | – | 92.47 | – | 45.50‡ | 90.74 | -45.24 |",
-        "| cw_rgp4 | cifar10 | – | 1 | 50.00 | 92.47 | -42.47 | 46.00 | 90.74 | -44.74 |"]
-    # a linear probe and a k-NN run of one checkpoint: each evaluation's section is its own, one row
+        "| method | dataset | knn.k | runs | linear top-1 | paper | Δ | 5-NN top-1 | stage=knn | paper | Δ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cw_rgp4 | cifar10 | 5 | 1 | 50.00 | 92.47 | -42.47 | 46.00 | 47.00 | 90.74 | -43.74 |",
+        "| cw_rgp4 | cifar10 | 20 | 1 | 50.00 | 92.47 | -42.47 | 46.00 | 45.50 | 90.74 | -45.24 |"]
+    # a linear probe and a k-NN run of one checkpoint: each evaluation's section is its own; one model, one row
     probe = _evaluation("linear", {"linear_top1": 52.0}, pretrain_config=pretrain, overrides={"knn.k": 50})
     (row,) = build_rows([_run(pretrain, 46.0, linear=50.0), knn20, probe])
-    assert row.runs == 3 and row.settings == {} and row.knn.values == [45.5] and row.linear.values == [52.0]
+    assert row.runs == 1 and row.settings == {} and row.knn.values == [45.5] and row.linear.values == [52.0]
+    assert row.online["knn_top1"].values == [46.0] and row.online["linear_top1"].values == [50.0]
+    assert sorted(row.paths) == ["knn20", "multirun/0", "outputs/eval"]
 
 
 # A concrete key for each ignored pattern (several for copies); the test checks it covers them all.
@@ -435,7 +470,7 @@ def test_flatten_settings():
 
 def test_curves_keep_every_seed_of_a_setting_apart():
     """The table averages seeds; the curves of ``--plots`` draw each run, labelled by its settings and, where
-    two runs share them, by its folder."""
+    two runs share them, by its seed; by its folder only where the seed does not tell them apart either."""
     from whitening_ssl.report import curves
 
     results = []
@@ -449,6 +484,124 @@ def test_curves_keep_every_seed_of_a_setting_apart():
     results.append({**results[0], "_path": "other/results.json", "config": _config({"method.whiten": "bn"}),
                     "history": [{"epoch": 1, "knn_top1": 5.0}]})
     assert curves(results, "knn_top1") == {
-        "method.whiten=zca (zca_seed1)": [(1.0, 10.0)], "method.whiten=zca (zca_seed2)": [(1.0, 20.0)],
-        "method.whiten=pca (pca_seed1)": [(1.0, 11.0)], "method.whiten=pca (pca_seed2)": [(1.0, 21.0)],
+        "method.whiten=zca seed=1": [(1.0, 10.0)], "method.whiten=zca seed=2": [(1.0, 20.0)],
+        "method.whiten=pca seed=1": [(1.0, 11.0)], "method.whiten=pca seed=2": [(1.0, 21.0)],
         "method.whiten=bn": [(1.0, 5.0)]}
+    # the same run twice (same seed, two folders): the folder is all that tells them apart
+    again = {**results[0], "_path": "again/zca_seed1/results.json", "history": [{"epoch": 1, "knn_top1": 9.0}]}
+    assert curves([results[0], again], "knn_top1") == {  # as much of the path as tells the folders apart
+        "cw_rgp4 (zca_1/zca_seed1)": [(1.0, 10.0)], "cw_rgp4 (again/zca_seed1)": [(1.0, 9.0)]}
+
+
+def test_labels_name_runs_by_method_and_dataset_not_by_their_many_settings():
+    """cw_rgp4 and w_mse2 differ in a dozen method.* keys: the legend says cw_rgp4 / w_mse2; what all runs
+    share goes to the title; one run alone is named by its method."""
+    from whitening_ssl.report import run_labels
+    from whitening_ssl.report.figures import shared_context
+
+    cw = _run(_config(run_dir="a"), 47.0, path="a/results.json")
+    w_mse = _run(_config({"method.name": "w_mse2", "method.whiten": "cholesky", "method.num_views": 2,
+                          "method.w_size": 128}, run_dir="b"), 47.0, method="w_mse2", path="b/results.json")
+    assert run_labels([cw, w_mse]) == {"a/results.json": "cw_rgp4", "b/results.json": "w_mse2"}
+    assert shared_context([cw, w_mse]) == "cifar10"
+    c100 = _run(_config({"dataset.name": "cifar100"}, run_dir="c"), 40.0, dataset="cifar100", path="c/results.json")
+    lr = _run(_config({"method.lr": 1e-3}, run_dir="d"), 47.0, path="d/results.json")
+    assert run_labels([cw, w_mse, c100, lr]) == {
+        "a/results.json": "cw_rgp4 cifar10 method.lr=0.003", "b/results.json": "w_mse2 cifar10",
+        "c/results.json": "cw_rgp4 cifar100", "d/results.json": "cw_rgp4 cifar10 method.lr=0.001"}
+    assert shared_context([cw, w_mse, c100]) == ""
+    assert run_labels([cw]) == {"a/results.json": "cw_rgp4"} and shared_context([cw]) == "cw_rgp4 on cifar10"
+
+
+# --------------------------------------------------------------------------------------------------
+# One run: the quickstart (one evaluation, at the end, with the untrained baseline), then its linear
+# probe and k-NN run. One row, runs 1, the figures as points from epoch 0 with the baseline.
+
+QUICKSTART = "outputs/2026-11-28/09-30-00_cw_rgp2_quickstart_fashion_mnist"
+ANALYSIS = ("analysis/embedding/effective_rank", "analysis/whitened/stable_rank", "analysis/whitened/negative_cosine")
+
+
+def _quickstart(root):
+    """The results.json of the quickstart and of stage=linear / stage=knn runs of its last.ckpt, under ``root``."""
+    run = root / QUICKSTART
+    config = _config({"method.name": "cw_rgp2_quickstart", "dataset.name": "fashion_mnist", "epochs": 2,
+                      "eval.every_n_epochs": 0, "eval.evaluate_untrained": True}, run_dir=str(run))
+    final = {"knn_top1": 76.26, "linear_top1": 79.30, "linear_top5": 99.37, **dict(zip(ANALYSIS, (40.0, 0.8, 0.01)))}
+    untrained = {"knn_top1": 52.29, "linear_top1": 50.50, "linear_top5": 92.15, **dict(zip(ANALYSIS, (5.0, 0.1, 0.3)))}
+    _write(run, {"stage": "pretrain", "method": "cw_rgp2_quickstart", "dataset": "fashion_mnist", "epochs": 2,
+                 "final": final, "untrained": untrained, "history": [{"epoch": 2, **final, "eval_seconds": 60.0}],
+                 "last_checkpoint": str(run / "checkpoints" / "last.ckpt"), "run_dir": str(run), "config": config})
+    evaluation = {"method": "cw_rgp2_quickstart", "dataset": "fashion_mnist", "pretrain_epochs": 2}
+    # the probe read a copy of the checkpoint: the run is known by its pretrain_config (saved in the checkpoint)
+    _write(root / "outputs/2026-11-28/09-40-00_linear",
+           {"stage": "linear", **evaluation, "epochs": 500, "checkpoint": str(root / "copy.ckpt"),
+            "pretrain_config": config, "final": {"linear_top1": 79.41, "linear_top5": 99.4},
+            "config": _config({"stage": "linear"}, run_dir=str(root / "outputs/2026-11-28/09-40-00_linear"))})
+    # an older checkpoint without its configuration: the run is known by the checkpoint's folder (relative path)
+    _write(root / "outputs/2026-11-28/09-50-00_knn",
+           {"stage": "knn", **evaluation, "checkpoint": f"{QUICKSTART}/checkpoints/last.ckpt",
+            "final": {"knn_top1": 76.30},
+            "config": _config({"stage": "knn"}, run_dir=str(root / "outputs/2026-11-28/09-50-00_knn"))})
+    return run
+
+
+def test_one_run_with_its_stage_results_is_one_row(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # where the runs were started: the k-NN run's checkpoint path is relative to it
+    _quickstart(tmp_path)
+    assert main(["outputs"]) == 0
+    table = capsys.readouterr().out
+    assert _table_rows(table) == [
+        "| method | dataset | runs | linear top-1 | untrained | stage=linear | paper | Δ "
+        "| 5-NN top-1 | untrained | stage=knn | paper | Δ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cw_rgp2_quickstart | fashion_mnist | 1 | 79.30 | 50.50 | 79.41 | – | – | 76.26 | 52.29 | 76.30 | – "
+        "| – |"]
+    assert table[table.index("\n\n") + 1:] == NOTES.format(
+        extra=UNTRAINED_NOTE + STAGE_NOTE.format(stages="stage=linear / stage=knn"))
+    (row,) = build_rows(collect_results(tmp_path / "outputs"))
+    assert row.runs == 1 and len(row.paths) == 3
+    assert (row.untrained["knn_top1"].values, row.staged["knn_top1"].values) == ([52.29], [76.3])
+
+
+def test_one_run_figures_are_points_from_epoch_0_with_the_baseline(tmp_path, monkeypatch, capsys):
+    from whitening_ssl.analysis import plots
+    from whitening_ssl.report import PLOT_METRICS
+
+    monkeypatch.chdir(tmp_path)
+    _quickstart(tmp_path)
+    drawn = {}
+    original = plots.plot_metric_curves
+
+    def plot_metric_curves(runs, metric, **options):
+        figure = original(runs, metric, **options)
+        axes = figure.axes[0]
+        drawn[metric] = {"lines": {line.get_label(): line.get_xydata().tolist() for line in axes.lines},
+                         "markers": [line.get_marker() for line in axes.lines], "xlim": axes.get_xlim(),
+                         "title": axes.get_title(), "legend": [t.get_text() for t in axes.get_legend().get_texts()]}
+        return figure
+
+    monkeypatch.setattr(plots, "plot_metric_curves", plot_metric_curves)
+    assert main(["outputs", "--plots"]) == 0
+    assert sorted(p.name for p in (tmp_path / "outputs" / "plots").iterdir()) == sorted(
+        metric.replace("/", "_") + ".png" for metric, _ in PLOT_METRICS)  # linear top-1 too: the quickstart has it
+    results = json.loads((tmp_path / QUICKSTART / "results.json").read_text())
+    for metric, title in PLOT_METRICS:
+        figure = drawn[title]
+        assert figure["lines"] == {  # the one evaluation at epoch 2, the untrained encoder at epoch 0
+            "cw_rgp2_quickstart": [[2.0, results["final"][metric]]],
+            "cw_rgp2_quickstart (untrained)": [[0.0, results["untrained"][metric]]]}
+        assert "None" not in figure["markers"]  # points, not lines that one value cannot draw
+        low, high = figure["xlim"]
+        assert -1.0 <= low < 0.0 and 2.0 < high <= 3.0  # from epoch 0, not 1.9 to 2.1
+        assert figure["title"] == f"{title}: cw_rgp2_quickstart on fashion_mnist"
+        assert figure["legend"] == ["cw_rgp2_quickstart", "untrained encoder (epoch 0)"]
+
+
+def test_an_evaluation_on_another_dataset_is_a_row_of_its_own(tmp_path):
+    """dataset_from_ckpt=false: the model's transfer to another dataset is not its pretraining dataset's figure."""
+    run = _quickstart(tmp_path)
+    transfer = {**json.loads((tmp_path / "outputs/2026-11-28/09-40-00_linear/results.json").read_text()),
+                "dataset": "cifar10", "checkpoint": str(run / "checkpoints" / "last.ckpt"), "_path": "transfer"}
+    rows = build_rows([*collect_results(run), transfer])
+    assert [(row.dataset, row.runs, row.online["linear_top1"].values, row.staged["linear_top1"].values)
+            for row in rows] == [("cifar10", 1, [], [79.41]), ("fashion_mnist", 1, [79.3], [])]

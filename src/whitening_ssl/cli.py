@@ -5,7 +5,10 @@
   the same second never share it. Resolved once per run (cached), also across sweep jobs.
 - :class:`CheckBeforeRunning` (a Hydra callback) checks the whole configuration, and for ``-m``
   sweeps every job's, before Hydra creates a directory or a job starts; all problems are printed
-  at once, one line each, and the process exits with status 2.
+  at once, one line each, and the process exits with status 2 leaving nothing behind. Then it
+  downloads what the run needs (``dataset.download``, once for all jobs of a sweep) and takes the
+  run folder's lock, still before Hydra writes into it. ``check=true`` stops after the checks with
+  a summary (status 0): the dry run.
 - :func:`main` runs the stage and turns the errors users can fix into one line on stderr (and in
   ``run.log``) with an exit status: 2 bad input, 1 a run that failed (diverged, unreadable image),
   143 stopped by SIGTERM after saving a checkpoint. In a sweep a failed job is reported and the
@@ -24,12 +27,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .checkpoints import CheckpointError
+from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
+from .checkpoints import CheckpointError, safe_name
 from .data import DatasetNotFoundError
 from .data.verify import BadImageError
-from .stages import check_config, run
+from .preflight import summary
+from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
+from .training.checkpointing import CheckpointWriteError
+from .training.run_lock import RunLock
 from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
@@ -40,8 +47,8 @@ _FAILED_JOBS: List[Tuple[int, List[str], str]] = []
 
 def _run_label(stage: str, method: str, dataset: str) -> str:
     """``<method>_<dataset>`` for pretraining; the stage's name for evaluation stages (their method
-    and dataset come from the checkpoint, not from the command line)."""
-    return f"{method}_{dataset}" if stage == "pretrain" else stage
+    and dataset come from the checkpoint, not from the command line). Always one plain folder name."""
+    return safe_name(f"{method}_{dataset}" if stage == "pretrain" else stage)
 
 
 def _unique_dir(path: str) -> str:
@@ -81,6 +88,7 @@ EXIT_CODES = (
     (ConfigError, 2),
     (DatasetNotFoundError, 2),
     (CheckpointError, 2),
+    (CheckpointWriteError, 2),
     (RunInterrupted, RunInterrupted.exit_code),
     (TrainingDivergedError, 1),
     (BadImageError, 1),
@@ -167,8 +175,35 @@ def _remove_if_created_and_empty(path: Optional[Path]) -> None:
             return
 
 
+def _fail(lines: List[str], run_dir: Optional[Path] = None) -> None:
+    _remove_if_created_and_empty(run_dir)
+    report_error(lines)
+    sys.exit(2)
+
+
+def _dry_run(lines: List[str], run_dir: Optional[Path] = None) -> None:
+    """``check=true``: print what was checked, leave nothing behind, exit 0."""
+    _remove_if_created_and_empty(run_dir)
+    print("\n".join(lines))
+    sys.exit(0)
+
+
+def _prepare(configs: List[DictConfig]) -> None:
+    """Download what the runs need, once per distinct dataset (a sweep's jobs often share it)."""
+    seen = set()
+    for cfg in configs:
+        key = (cfg.stage, OmegaConf.select(cfg, "dataset.name"), str(OmegaConf.select(cfg, "dataset.root")))
+        if key not in seen:
+            seen.add(key)
+            prepare(cfg)
+
+
 class CheckBeforeRunning(Callback):
-    """Checks the configuration (every job's, for sweeps) before Hydra creates anything; exits 2 on problems."""
+    """Checks the configuration (every job's, for sweeps) before Hydra creates anything; exits 2 on problems.
+
+    Then (unless ``check=true``, the dry run) the data is downloaded and the run folder locked, still before
+    Hydra writes ``.hydra/`` into it.
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _is_child_process():  # a DDP child of a checked run: its folder exists and holds this run
@@ -178,9 +213,14 @@ class CheckBeforeRunning(Callback):
             run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
             check_config(config, run_dir)  # the checks read neither the hydra node nor run_dir
         except (ConfigError, MissingMandatoryValue) as error:
-            _remove_if_created_and_empty(run_dir)
-            report_error(error_lines(error))
-            sys.exit(2)
+            _fail(error_lines(error), run_dir)
+        if config.get("check"):
+            _dry_run(summary(config, run_dir), run_dir)
+        try:
+            _prepare([config])
+            RunLock(run_dir).acquire()  # released when the run ends (stages.run) or the process exits
+        except (ConfigError, DatasetNotFoundError) as error:
+            _fail(error_lines(error), run_dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _is_child_process():
@@ -197,18 +237,27 @@ class CheckBeforeRunning(Callback):
         arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
         overrides = parser.parse_overrides(overrides=arguments)
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-        lines = []
+        lines, configs = [], []
         for number, job in enumerate(jobs):
             try:
-                check_config(loader.load_sweep_config(config, list(job)))
+                job_config = loader.load_sweep_config(config, list(job))
+                configs.append(job_config)
+                check_config(job_config)
             except (ConfigError, MissingMandatoryValue) as error:
                 lines += [f"job #{number} ({' '.join(job)}): {line}" for line in error_lines(error)]
             except Exception as error:  # noqa: BLE001 - a job whose configuration cannot even be composed
                 lines.append(f"job #{number} ({' '.join(job)}): {' '.join(str(error).split())}")
         if lines:
-            report_error(lines + [f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
-                                  f"job(s) above (of {len(jobs)})"])
-            sys.exit(2)
+            _fail(lines + [f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
+                           f"job(s) above (of {len(jobs)})"])
+        if config.get("check"):
+            _dry_run([f"job #{number} ({' '.join(job)}): {line.strip()}" for number, (job, job_config)
+                      in enumerate(zip(jobs, configs)) for line in summary(job_config, None)[1:]]
+                     + [f"checked: no problem found in the {len(jobs)} job(s) of the sweep; none was started"])
+        try:
+            _prepare(configs)
+        except DatasetNotFoundError as error:
+            _fail(error_lines(error) + ["no job was started"])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if _FAILED_JOBS:

@@ -66,8 +66,30 @@ def _wandb_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: O
         log.info(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
     os.environ.setdefault("WANDB_SILENT", "true")
     resume = {"id": resume_id, "resume": "allow"} if resume_id else {}
-    return WandbLogger(project=cfg.get("project", "whitening-ssl"), entity=cfg.get("entity"), name=run_name,
-                       save_dir=run_dir, mode=mode, tags=list(cfg.get("tags") or []), config=config, **resume)
+    logger = WandbLogger(project=cfg.get("project", "whitening-ssl"), entity=cfg.get("entity"), name=run_name,
+                         save_dir=run_dir, mode=mode, tags=list(cfg.get("tags") or []), config=config, **resume)
+    # Lightning passes wandb.init(anonymous=None), which wandb >= 0.19 warns about on every run: not ours to pass
+    logger._wandb_init.pop("anonymous", None)
+    return logger
+
+
+class _DropLightningTips(logging.Filter):
+    """Lightning's advertisement printed at every Trainer start ("💡 Tip: ... litlogger ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip:")
+
+
+def quiet_known_notices() -> None:
+    """Silence, at their source, the notices every run would print that say nothing about the run: Lightning's
+    litlogger tip and torch's ``LeafSpec`` deprecation raised inside Lightning (not by this project's code)."""
+    import warnings
+
+    rank_zero_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in rank_zero_log.filters):
+        rank_zero_log.addFilter(_DropLightningTips())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning)
 
 
 LOGGERS = {

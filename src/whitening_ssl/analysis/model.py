@@ -25,6 +25,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ..progress import track
+
 from .metrics import (
     covariance_spectrum,
     mean_block_spectral_metrics,
@@ -134,11 +136,11 @@ def representations_of_batch(features: Tensor, embeddings: Tensor, whitened: Opt
                            whitened.detach()[0] if whitened is not None else None)
 
 
-def _stack_views(dataset: Dataset, count: int, batch_size: int, device) -> Tensor:
+def _stack_views(dataset: Dataset, count: int, batch_size: int, device, progress: bool) -> Tensor:
     """``[V, count, 3, H, W]`` from a dataset whose items are ``(list of V views, label)``."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     parts, seen = [], 0
-    for views, _ in loader:
+    for views, _ in track(loader, -(-count // batch_size), "analysis: augmented views", enabled=progress):
         parts.append(torch.stack(list(views)).to(device))
         seen += parts[-1].shape[1]
         if seen >= count:
@@ -189,11 +191,12 @@ def _in_chunks(module, views: Tensor, chunk: int) -> Representations:
 
 @torch.no_grad()
 def analyze_encoder(module, test_set: Dataset, views_set: Optional[Dataset], device, max_images: int = 2048,
-                    batch_size: int = 256) -> Analysis:
+                    batch_size: int = 256, progress: bool = False) -> Analysis:
     """The representations of up to ``max_images`` test images (evaluation transform) and, when
     ``views_set`` is given (the test images with the pretraining augmentation, two views each), of
     that many view pairs. In eval mode (running BatchNorm statistics), restored after; the chunks
-    are multiples of ``w_size`` so the whitened output uses whole sub-batches."""
+    are multiples of ``w_size`` so the whitened output uses whole sub-batches. ``progress``: bars over
+    the images read."""
     was_training = module.training
     module.eval()
     loss_fn = getattr(module, "loss_fn", None)
@@ -204,13 +207,13 @@ def analyze_encoder(module, test_set: Dataset, views_set: Optional[Dataset], dev
         count = min(max_images, len(test_set))
         loader = DataLoader(test_set, batch_size=batch_size, shuffle=False)
         images, seen = [], 0
-        for batch, _ in loader:
+        for batch, _ in track(loader, -(-count // batch_size), "analysis: test images", enabled=progress):
             images.append(batch.to(device))
             seen += len(batch)
             if seen >= count:
                 break
         test = _in_chunks(module, torch.cat(images)[:count].unsqueeze(0), chunk)
-        views = _in_chunks(module, _stack_views(views_set, count, batch_size, device), chunk) \
+        views = _in_chunks(module, _stack_views(views_set, count, batch_size, device, progress), chunk) \
             if views_set is not None else None
     finally:
         module.train(was_training)

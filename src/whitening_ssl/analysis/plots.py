@@ -5,7 +5,8 @@ through ``pyplot``, so nothing opens a window or stays registered in a global fi
 drawn can be read back from the returned figure (what the tests do):
 
 - :func:`plot_spectra` / :func:`plot_metric_curves`: ``fig.axes[0].lines[i].get_xydata()`` and
-  ``.get_label()``, one line per representation / run, in the order given;
+  ``.get_label()``, one line per representation / run, in the order given (each run's untrained
+  baseline, when given, right after its curve);
 - :func:`plot_cosine_histograms`: ``fig.axes[0].patches[i].get_data()`` gives ``(densities, edges,
   baseline)`` of each histogram (negatives first, then positives when given).
 """
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
@@ -87,23 +89,39 @@ def plot_cosine_histograms(positive: Tensor | None, negative: Tensor, bins: int 
     return figure
 
 
-def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric: str) -> Figure:
-    """One curve of ``metric`` against epoch per run (``{run_label: [(epoch, value), ...]}``), for a sweep report.
+def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric: str,
+                       baselines: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
+    """One curve of ``metric`` against epoch per run (``{run_label: [(epoch, value), ...]}``), for a report.
 
-    Points are drawn in increasing epoch order.
+    Points are drawn in increasing epoch order, each with a marker (large when a run has few points,
+    so one evaluation shows as a point). ``baselines``: ``{run_label: value}`` of the untrained encoder,
+    drawn at epoch 0 as a hollow square in the run's colour (its line, after the run's, is labelled
+    ``"<run_label> (untrained)"``; the legend has one entry for them all). The epoch axis runs from 0
+    to the last epoch. ``title``: the axes' title (default ``metric``).
     """
     if not runs:
         raise ValueError(f"plot_metric_curves needs at least one run: pass {{run_label: [(epoch, {metric}), ...]}}")
     figure, axes = _new_axes()
+    handles, last = [], 0.0
     for label, points in runs.items():
         curve = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         curve = curve[np.argsort(curve[:, 0], kind="stable")]
-        axes.plot(curve[:, 0], curve[:, 1], marker="o", markersize=3, label=label)
+        (line,) = axes.plot(curve[:, 0], curve[:, 1], marker="o", markersize=6 if len(curve) <= 10 else 3, label=label)
+        handles.append(line)
+        last = max([last, *curve[:, 0]])
+        if baselines and label in baselines:
+            axes.plot([0.0], [float(baselines[label])], linestyle="none", marker="s", markersize=7,
+                      markerfacecolor="none", color=line.get_color(), label=f"{label} (untrained)")
+    if baselines and any(label in baselines for label in runs):
+        handles.append(Line2D([], [], linestyle="none", marker="s", markersize=7, markerfacecolor="none",
+                              color="0.4", label="untrained encoder (epoch 0)"))
+    margin = max(0.5, 0.03 * last)
+    axes.set_xlim(-margin, last + margin)
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes.set_ylabel(metric)
-    axes.set_title(metric)
-    axes.legend()
+    axes.set_title(title or metric)
+    axes.legend(handles=handles)
     return figure
 
 

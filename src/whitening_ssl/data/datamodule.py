@@ -20,11 +20,18 @@ from whitening_ssl.data.datasets import (
     transform_splits,
     with_views,
 )
+from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.device_augment import DeviceAugmentation, cpu_crop_transform
-from whitening_ssl.data.device_pipeline import IndexDataset, image_tensor
+from whitening_ssl.data.device_pipeline import (
+    IndexDataset,
+    device_pipeline_error,
+    device_pipeline_problem,
+    image_tensor,
+)
 from whitening_ssl.data.image_datasets import TransformedDataset
 from whitening_ssl.data.registry import DatasetSpec
 from whitening_ssl.data.transforms import MultiViewTransform
+from whitening_ssl.validation import ConfigError
 
 #: ``data.pipeline``: where the views are made: the published CPU pipeline, the training device, or
 #: ``auto`` (the device when training on a GPU; resolved by the pretraining stage, which knows the trainer)
@@ -93,14 +100,15 @@ class _DatasetModule(pl.LightningDataModule):
 
     def check_available(self) -> None:
         """Raise :class:`DatasetNotFoundError` now if the data is missing (only checks paths)."""
-        check_dataset_available(self.name, self.root, self.download, **self.dataset_options)
+        check_dataset_available(self.name, self.root, **self.dataset_options)
 
     def prepare_data(self) -> None:
-        """Download the dataset if allowed (Lightning calls this on one process per node)."""
-        if self.download and self.entry.downloadable:
-            build_parsed(self.entry, self.options, Path(self.root), download=True, splits=self.splits)
-        else:
-            self.check_available()
+        """Download the dataset when it is missing and ``download`` is on (once: other processes wait for
+        it, see :func:`~whitening_ssl.data.download.download_dataset`); otherwise check its files are there.
+        Lightning calls this on one process per node; the stages call it before anything reads the files."""
+        if self.download:
+            download_dataset(self.entry, Path(self.root), self.options)
+        self.check_available()
 
     @property
     def spec(self) -> DatasetSpec:
@@ -198,7 +206,10 @@ class SSLDataModule(_DatasetModule):
     def _setup_device_pipeline(self, pretrain: Dataset) -> None:
         spec = self.spec
         recipe = self.options.augmentation_recipe(spec)
-        if self.entry.in_memory:  # the whole split as one uint8 tensor; the loader serves indices
+        problem = device_pipeline_problem(self.entry, recipe, spec.image_size)  # the checks' rule, for direct use
+        if problem:
+            raise ConfigError(device_pipeline_error(problem))
+        if self.entry.in_memory:  # the whole split as one uint8 [N, C, H, W] tensor; the loader serves indices
             self.images, labels = image_tensor(pretrain)
             self.pretrain_dataset = IndexDataset(labels)
         else:  # image folders: workers decode and crop (uint8), the device does the rest

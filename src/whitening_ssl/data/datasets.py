@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
+from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.image_datasets import ArrayImageDataset, TransformedDataset
 from whitening_ssl.data.registry import (
@@ -90,7 +91,9 @@ def build_datasets(name: str, root: str | os.PathLike = "./data", download: bool
     """The untransformed ``splits`` of ``name`` (others are ``None``), subsets applied.
 
     ``on_bad_image`` (``skip`` | ``stop``): what an undecodable image file does (datasets read from files).
-    Raises :class:`DatasetNotFoundError` when the files are missing (and cannot be downloaded),
+    With ``download``, a dataset that can be downloaded is fetched first when its files are missing
+    (:func:`~whitening_ssl.data.download.download_dataset`). Raises :class:`DatasetNotFoundError`
+    when the files are missing (and cannot be downloaded),
     ``ValueError`` for an unknown name or option.
     """
     entry, parsed = parse(name, options)
@@ -103,12 +106,13 @@ def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, downl
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown split(s) {sorted(unknown)}: use {', '.join(SPLITS)}")
-    if not (download and entry.downloadable):
-        error = _missing_error(entry, root, options)
-        if error is not None:
-            raise error
+    if download:
+        download_dataset(entry, root, options)
+    error = _missing_error(entry, root, options)
+    if error is not None:
+        raise error
     spec = _resolved_spec(entry, root, options)
-    built = entry.build(root, download, options, tuple(splits), on_bad_image)
+    built = entry.build(root, options, tuple(splits), on_bad_image)
     sizes = {"pretrain": options.pretrain_subset, "train": options.train_subset, "test": options.test_subset}
     subsets = {split: _subset(built[split], sizes[split], options.seed) for split in splits}
     return SplitDatasets(subsets.get("pretrain"), subsets.get("train"), subsets.get("test"), spec)

@@ -35,28 +35,35 @@ class DatasetNotFoundError(FileNotFoundError):
         """The standard one-line error for dataset ``name`` (display name and hint from its registry entry).
 
         ``looked_in`` lists the place(s) searched (defaults to ``root``); ``detail`` is an optional
-        reason (e.g. which file is missing).
+        reason (e.g. which file is missing). For a dataset that can be downloaded the line offers
+        ``dataset.download=true`` (it is only raised when that setting is off).
         """
-        from whitening_ssl.data.registry import DATASETS
-
-        entry = DATASETS.get(name)
-        display_name = entry.display_name if entry else name
+        display_name, hint, downloadable = _describe(name, root)
         if looked_in is None:
             looked_in = root
         if isinstance(looked_in, (str, os.PathLike)):
             looked_in = [looked_in]
         places = ", ".join(os.path.abspath(os.fspath(place)) for place in looked_in)
-        hint = (entry.hint if entry else "check dataset.root").format(root=os.path.abspath(os.fspath(root)))
         reason = f" ({detail})" if detail else ""
-        return cls(f"{display_name} not found in {places}{reason}: {hint}")
+        offer = "set dataset.download=true to download it, or " if downloadable and not detail else ""
+        return cls(f"{display_name} not found in {places}{reason}: {offer}{hint}")
 
     @classmethod
-    def download_failed(cls, name: str, root: str | os.PathLike, reason: object, folder: str = "the dataset") -> "DatasetNotFoundError":
-        """The error for a requested download that failed (typically: no network on a compute node)."""
-        from whitening_ssl.data.registry import DATASETS
-
-        entry = DATASETS.get(name)
-        display_name = entry.display_name if entry else name
+    def download_failed(cls, name: str, root: str | os.PathLike, reason: object) -> "DatasetNotFoundError":
+        """The error for a requested download that failed (typically: no network on a compute node):
+        the failure itself and how to put the files in place by hand."""
+        display_name, hint, _ = _describe(name, root)
         where = os.path.abspath(os.fspath(root))
-        manual = f"download it elsewhere and set dataset.root to the folder that holds {folder}"
-        return cls(f"{display_name} could not be downloaded into {where} ({reason}): check network access, or {manual}")
+        failure = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+        return cls(f"{display_name} could not be downloaded into {where} ({failure}): check the network "
+                   f"connection, or {hint}")
+
+
+def _describe(name: str, root: str | os.PathLike) -> tuple[str, str, bool]:
+    """Display name, how to get the files by hand (for ``root``), whether it can be downloaded."""
+    from whitening_ssl.data.registry import DATASETS
+
+    entry = DATASETS.get(name)
+    if entry is None:
+        return name, "check dataset.root", False
+    return entry.display_name, entry.hint.format(root=os.path.abspath(os.fspath(root))), entry.downloadable

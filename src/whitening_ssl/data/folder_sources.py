@@ -59,7 +59,7 @@ def _tiny_samples(root: Path) -> tuple[list[str], list[tuple[str, int]], list[tu
     return wnids, train, val
 
 
-def _build_tiny(root: Path, download: bool, options: DatasetOptions,
+def _build_tiny(root: Path, options: DatasetOptions,
                 splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
     wnids, train_samples, val_samples = _tiny_samples(root)
     train = ImagePathDataset(train_samples, wnids, on_bad_image=on_bad_image)
@@ -122,7 +122,7 @@ def _image_folder_samples(root: Path) -> tuple[list[str], list[tuple[str, int]],
     return classes, train, test
 
 
-def _build_image_folder(root: Path, download: bool, options: DatasetOptions,
+def _build_image_folder(root: Path, options: DatasetOptions,
                         splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
     classes, train_samples, test_samples = _image_folder_samples(root)
     train = ImagePathDataset(train_samples, classes, on_bad_image=on_bad_image)

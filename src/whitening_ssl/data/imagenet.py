@@ -197,7 +197,7 @@ def _locate(name: str):
 
 
 def _build(name: str):
-    def build(root: Path, download: bool, options: DatasetOptions,
+    def build(root: Path, options: DatasetOptions,
               splits: Collection[str], on_bad_image: str = "skip"):
         return build_imagenet(name, root, options.class_list, splits, on_bad_image)
 

@@ -148,12 +148,15 @@ class DatasetEntry:
 
     - ``spec(root, options)``: the constants (may list class folders, never reads images);
     - ``locate(root, options)``: ``None`` when the files are there, else :class:`Missing` (paths only);
-    - ``build(root, download, options, splits, on_bad_image)``: the untransformed datasets of the
-      requested splits (a dict split name -> dataset; items are ``(PIL image, label)``;
+    - ``build(root, options, splits, on_bad_image)``: the untransformed datasets of the requested
+      splits from the files in ``root`` (a dict split name -> dataset; items are ``(PIL image, label)``;
       ``on_bad_image`` is the decoding policy of datasets read from image files);
     - ``pretrain_size(root, options)``: number of pretraining images before subsetting, or ``None``
       when counting would be expensive.
-    ``hint`` says how to get the data (``{root}`` is replaced by the configured root);
+    ``hint`` says how to get the data by hand (``{root}`` is replaced by the configured root);
+    ``fetch(staging)``, for datasets that can be downloaded, downloads and extracts them into the
+    folder ``staging``, where they appear as ``fetched_folders``
+    (:func:`whitening_ssl.data.download.download_dataset` moves them into the root when complete);
     ``in_memory``: its pretraining images fit in (device) memory as one tensor, so ``data.pipeline=device``
     makes the views from that tensor (otherwise CPU workers decode and crop, the device does the rest).
     """
@@ -163,11 +166,16 @@ class DatasetEntry:
     hint: str
     spec: Callable[[Path, DatasetOptions], DatasetSpec]
     locate: Callable[[Path, DatasetOptions], Optional[Missing]]
-    build: Callable[[Path, bool, DatasetOptions, Collection[str], str], dict[str, Dataset]]
+    build: Callable[[Path, DatasetOptions, Collection[str], str], dict[str, Dataset]]
     pretrain_size: Callable[[Path, DatasetOptions], Optional[int]] = lambda root, options: None
-    downloadable: bool = False
+    fetch: Optional[Callable[[Path], None]] = None
+    fetched_folders: tuple[str, ...] = ()
     options: frozenset = frozenset()
     in_memory: bool = False
+
+    @property
+    def downloadable(self) -> bool:
+        return self.fetch is not None
 
 
 DATASETS: dict[str, DatasetEntry] = {}

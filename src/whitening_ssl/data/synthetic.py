@@ -19,7 +19,7 @@ def _spec(root: Path, options: DatasetOptions) -> DatasetSpec:
                        stem="cifar")
 
 
-def _build(root: Path, download: bool, options: DatasetOptions,
+def _build(root: Path, options: DatasetOptions,
            splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
     spec = _spec(root, options)
     generator = torch.Generator().manual_seed(options.seed)

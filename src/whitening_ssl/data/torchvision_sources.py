@@ -34,27 +34,21 @@ FASHION_MNIST_CLASSES = (
 )  # fmt: skip
 
 
-def _download_hint(name: str) -> str:
-    return ("set dataset.download=true to let torchvision download it, or set dataset.root to the folder that "
-            f"holds {TORCHVISION_FOLDERS[name]}")
+def _manual_hint(url: str, folder: str) -> str:
+    return f"download {url} and extract it into {{root}} (so that {{root}}/{folder} exists)"
 
 
-def _load_torchvision(name: str, root: Path, download: bool, factory: Callable[[], Dataset]) -> Dataset:
-    """Run a torchvision dataset constructor, turning "not found" / download failures into one clear error."""
+def _load_torchvision(name: str, root: Path, factory: Callable[[], Dataset]) -> Dataset:
+    """Run a torchvision dataset constructor on files already in ``root`` (downloads happen before, in
+    :func:`~whitening_ssl.data.download.download_dataset`); a missing or damaged file is one clear error."""
     try:
         return factory()
-    except DatasetNotFoundError:
-        raise
-    except RuntimeError as error:  # "Dataset not found or corrupted" / "Error downloading ..."
-        message = str(error).lower()
-        if download and "download" in message:
-            raise DatasetNotFoundError.download_failed(name, root, error, TORCHVISION_FOLDERS[name]) from error
-        if "not found" in message:
-            raise DatasetNotFoundError.for_dataset(name, root, detail="missing or corrupted files") from error
-        raise
-    except OSError as error:  # urllib's URLError when there is no network
-        if download:
-            raise DatasetNotFoundError.download_failed(name, root, error, TORCHVISION_FOLDERS[name]) from error
+    except RuntimeError as error:  # "Dataset not found or corrupted"
+        if "not found" in str(error).lower() or "corrupted" in str(error).lower():
+            raise DatasetNotFoundError.for_dataset(
+                name, root, looked_in=root / TORCHVISION_FOLDERS[name],
+                detail=f"missing or damaged files: delete {root / TORCHVISION_FOLDERS[name].split('/')[0]} and run "
+                       "again with dataset.download=true to fetch it afresh") from error
         raise
 
 
@@ -66,26 +60,37 @@ def _locate_torchvision(name: str) -> Callable[[Path, DatasetOptions], Missing |
     return locate
 
 
+def _fetch(*factories: Callable[[Path], Dataset]) -> Callable[[Path], None]:
+    """A ``fetch(staging)`` that runs torchvision's downloads (``download=True``) into ``staging``."""
+    def fetch(staging: Path) -> None:
+        for factory in factories:
+            factory(staging)
+
+    return fetch
+
+
 # --- CIFAR ------------------------------------------------------------------------------------
 
 
 def _cifar(name: str, dataset_class, num_classes: int) -> DatasetEntry:
     spec = DatasetSpec(name, num_classes, 32, CIFAR_MEAN, CIFAR_STD, stem="cifar")
 
-    def build(root: Path, download: bool, options: DatasetOptions,
+    def build(root: Path, options: DatasetOptions,
               splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
         built = {}
         if {"pretrain", "train"} & set(splits):
-            train = _load_torchvision(name, root, download, lambda: dataset_class(root, train=True, download=download))
+            train = _load_torchvision(name, root, lambda: dataset_class(root, train=True))
             built.update(pretrain=train, train=train)
         if "test" in splits:
-            built["test"] = _load_torchvision(name, root, download,
-                                              lambda: dataset_class(root, train=False, download=download))
+            built["test"] = _load_torchvision(name, root, lambda: dataset_class(root, train=False))
         return built
 
-    return DatasetEntry(name=name, display_name=name.upper().replace("CIFAR", "CIFAR-"), hint=_download_hint(name),
+    return DatasetEntry(name=name, display_name=name.upper().replace("CIFAR", "CIFAR-"),
+                        hint=_manual_hint(dataset_class.url, dataset_class.base_folder),
                         spec=lambda root, options: spec, locate=_locate_torchvision(name), build=build,
-                        pretrain_size=lambda root, options: 50_000, downloadable=True, in_memory=True)
+                        pretrain_size=lambda root, options: 50_000, in_memory=True,
+                        fetch=_fetch(lambda staging: dataset_class(staging, train=True, download=True)),
+                        fetched_folders=(dataset_class.base_folder,))
 
 
 register_dataset(_cifar("cifar10", tv_datasets.CIFAR10, 10))
@@ -99,19 +104,21 @@ _STL10_SPEC = DatasetSpec("stl10", 10, 64, (0.43, 0.42, 0.39), (0.27, 0.26, 0.27
 _STL10_SPLITS = {"pretrain": "train+unlabeled", "train": "train", "test": "test"}
 
 
-def _build_stl10(root: Path, download: bool, options: DatasetOptions,
+def _build_stl10(root: Path, options: DatasetOptions,
                  splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
     def load(split: str) -> Dataset:
-        return _load_torchvision("stl10", root, download, lambda: tv_datasets.STL10(root, split=split, download=download))
+        return _load_torchvision("stl10", root, lambda: tv_datasets.STL10(root, split=split))
 
     # the unlabeled split (100k images, 2.8 GB in memory) is only loaded when pretraining asks for it
     return {name: load(_STL10_SPLITS[name]) for name in splits}
 
 
 register_dataset(DatasetEntry(
-    name="stl10", display_name="STL-10", hint=_download_hint("stl10"), spec=lambda root, options: _STL10_SPEC,
-    locate=_locate_torchvision("stl10"), build=_build_stl10, pretrain_size=lambda root, options: 105_000,
-    downloadable=True, in_memory=True))
+    name="stl10", display_name="STL-10", hint=_manual_hint(tv_datasets.STL10.url, tv_datasets.STL10.base_folder),
+    spec=lambda root, options: _STL10_SPEC, locate=_locate_torchvision("stl10"), build=_build_stl10,
+    pretrain_size=lambda root, options: 105_000, in_memory=True,
+    fetch=_fetch(lambda staging: tv_datasets.STL10(staging, split="test", download=True)),
+    fetched_folders=(tv_datasets.STL10.base_folder,)))
 
 
 # --- Fashion-MNIST ----------------------------------------------------------------------------
@@ -142,14 +149,9 @@ def _locate_fashion_mnist(root: Path, options: DatasetOptions) -> Missing | None
     return None if find_fashion_mnist_files(root) is not None else Missing(_fashion_mnist_search_dirs(root))
 
 
-def _build_fashion_mnist(root: Path, download: bool, options: DatasetOptions,
+def _build_fashion_mnist(root: Path, options: DatasetOptions,
                          splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
     files = find_fashion_mnist_files(root)
-    if files is None and download:
-        for train in (True, False):  # downloads into <root>/FashionMNIST/raw, one of the search folders
-            _load_torchvision("fashion_mnist", root, download,
-                              lambda: tv_datasets.FashionMNIST(root, train=train, download=True))
-        files = find_fashion_mnist_files(root)
     if files is None:
         raise DatasetNotFoundError.for_dataset("fashion_mnist", root, looked_in=_fashion_mnist_search_dirs(root))
 
@@ -169,6 +171,10 @@ def _build_fashion_mnist(root: Path, download: bool, options: DatasetOptions,
 
 register_dataset(DatasetEntry(
     name="fashion_mnist", display_name="Fashion-MNIST",
-    hint="apt-get install dataset-fashion-mnist, or set dataset.download=true",
+    hint="apt-get install dataset-fashion-mnist (Debian, Ubuntu), or put the four idx files from "
+         f"{tv_datasets.FashionMNIST.mirrors[0]} into {{root}}/fashion_mnist",
     spec=lambda root, options: _FASHION_SPEC, locate=_locate_fashion_mnist, build=_build_fashion_mnist,
-    pretrain_size=lambda root, options: 60_000, downloadable=True, in_memory=True))
+    pretrain_size=lambda root, options: 60_000, in_memory=True,
+    # torchvision downloads into <staging>/FashionMNIST/raw: moved to <root>/FashionMNIST, one of the search folders
+    fetch=_fetch(lambda staging: tv_datasets.FashionMNIST(staging, train=True, download=True)),
+    fetched_folders=("FashionMNIST",)))

@@ -20,6 +20,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..progress import track
+
 
 def world() -> Tuple[int, int]:
     """``(rank, world_size)`` of the default process group, ``(0, 1)`` without one."""
@@ -49,11 +51,11 @@ class ShardBatchSampler(Sampler[List[int]]):
 
 
 def _embed_share(encoder: nn.Module, loader: DataLoader, num_rows: int, device: torch.device,
-                 dtype: torch.dtype) -> Tuple[Optional[Tensor], Tensor]:
+                 dtype: torch.dtype, progress: Optional[str]) -> Tuple[Optional[Tensor], Tensor]:
     features: Optional[Tensor] = None
     labels = torch.empty(num_rows, dtype=torch.long, device=device)
     row = 0
-    for images, targets in loader:
+    for images, targets in track(loader, len(loader), progress or "", enabled=progress is not None):
         out = encoder(images.to(device, non_blocking=True))
         if features is None:
             features = torch.empty(num_rows, out.shape[1], dtype=dtype, device=device)
@@ -65,12 +67,13 @@ def _embed_share(encoder: nn.Module, loader: DataLoader, num_rows: int, device: 
 
 @torch.no_grad()
 def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
-                     num_workers: int = 0, dtype: torch.dtype = torch.float32,
+                     num_workers: int = 0, dtype: torch.dtype = torch.float32, progress: Optional[str] = None,
                      ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """Features ``[N, D]`` and labels ``[N]`` of ``dataset`` in its order, on the main process.
 
     ``encoder`` runs in eval mode (restored afterwards). Under DDP every process must call this;
-    rank 0 gets the gathered tensors, the other ranks ``(None, None)``.
+    rank 0 gets the gathered tensors, the other ranks ``(None, None)``. ``progress``: the description
+    of a progress bar over the batches (main process; ``None``: no bar).
     """
     rank, world_size = world()
     num_items = len(dataset)
@@ -82,7 +85,7 @@ def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, devi
     was_training = encoder.training
     encoder.eval()
     try:
-        local, local_labels = _embed_share(encoder, loader, local_rows, device, dtype)
+        local, local_labels = _embed_share(encoder, loader, local_rows, device, dtype, progress)
     finally:
         encoder.train(was_training)
     if world_size == 1:

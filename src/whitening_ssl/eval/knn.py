@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..progress import track
+
 
 def _euclidean_similarity(test: Tensor, train: Tensor) -> Tensor:
     """``2 a.b - ||b||^2 = ||a||^2 - ||a - b||^2``: larger is nearer, and per test row it orders the
@@ -127,7 +129,7 @@ def _merge_top_k(best_similarity: Tensor, best_index: Tensor, similarity: Tensor
 def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, num_classes: Optional[int] = None,
                 *, weighting: str = "majority", temperature: float = 0.07, test_chunk: int = 1024,
                 train_chunk: int = 16384, compute_dtype: torch.dtype = torch.float32,
-                device: Optional[torch.device | str] = None) -> Tensor:
+                device: Optional[torch.device | str] = None, progress: bool = False) -> Tensor:
     """Predicted labels (int64, on ``test_x``'s device) of ``test_x`` from its ``k`` nearest training points.
 
     Neighbours: ``majority`` takes the ``k`` smallest Euclidean distances, ranked by
@@ -181,7 +183,8 @@ def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, nu
     best_similarity = torch.empty(len(test_features), k, dtype=compute_dtype, device=device)
     best_index = torch.empty(len(test_features), k, dtype=torch.long, device=device)
     found = 0  # neighbours held per test point: min(k, training rows seen so far)
-    for first_index in range(0, len(train_x), train_chunk):
+    starts = range(0, len(train_x), train_chunk)
+    for first_index in track(starts, len(starts), "k-NN search", enabled=progress, unit="chunk"):
         train_features = _prepared_chunk(train_x[first_index:first_index + train_chunk], device, compute_dtype,
                                          chosen.prepare)
         merged = min(k, found + len(train_features))
@@ -202,10 +205,19 @@ def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, nu
     return torch.cat(predictions).to(test_x.device)
 
 
+def check_knn_k(k: int, train_images: int, key: str, dataset: str) -> None:
+    """``k`` neighbours need at least ``k`` labelled training images; one line (``ConfigError``) otherwise."""
+    from ..validation import ConfigError
+
+    if k > train_images:
+        raise ConfigError(f"{key}={k} is larger than the {train_images} labelled training images of dataset={dataset}: "
+                          f"lower {key} (at most {train_images})")
+
+
 def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 5,
                  weighting: str = "majority", temperature: float = 0.07, *, test_chunk: int = 1024,
                  train_chunk: int = 16384, compute_dtype: torch.dtype = torch.float32,
-                 device: Optional[torch.device | str] = None) -> float:
+                 device: Optional[torch.device | str] = None, progress: bool = False) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of :func:`knn_predict`; training labels < 0 are ignored."""
     labelled = train_y >= 0  # STL-10's unlabeled split carries label -1
     if not bool(labelled.any()):
@@ -215,5 +227,5 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     num_classes = max(int(train_y.max()), int(test_y.max())) + 1
     predictions = knn_predict(train_x, train_y, test_x, k=k, num_classes=num_classes, weighting=weighting,
                               temperature=temperature, test_chunk=test_chunk, train_chunk=train_chunk,
-                              compute_dtype=compute_dtype, device=device)
+                              compute_dtype=compute_dtype, device=device, progress=progress)
     return (predictions == test_y.to(predictions.device)).float().mean().item()

@@ -14,14 +14,17 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
+from ..progress import track
+
 
 def train_linear_classifier(train_x: Tensor, train_y: Tensor, num_classes: int, epochs: int = 500,
                             lr: float = 1e-2, lr_end: float = 1e-6, weight_decay: float = 5e-6,
-                            batch_size: int = 1000, seed: int = 0) -> nn.Linear:
+                            batch_size: int = 1000, seed: int = 0, progress: bool = False) -> nn.Linear:
     """Train the linear classifier of the fast protocol; its own RNG keeps training's RNG untouched.
 
     ``train_x`` may be half precision (``eval.feature_dtype=float16``): each batch is converted to
-    float32 as it is used, so no float32 copy of the whole matrix is made.
+    float32 as it is used, so no float32 copy of the whole matrix is made. ``progress``: a bar over the
+    epochs (main process).
     """
     generator = torch.Generator(device="cpu").manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
@@ -33,7 +36,7 @@ def train_linear_classifier(train_x: Tensor, train_y: Tensor, num_classes: int, 
     criterion = nn.CrossEntropyLoss()
     classifier.train()
     with torch.enable_grad():
-        for _ in range(epochs):
+        for _ in track(range(epochs), epochs, "linear probe", enabled=progress, unit="epoch"):
             order = torch.randperm(len(train_x), generator=generator).to(train_x.device)
             for batch in order.split(batch_size):
                 optimizer.zero_grad(set_to_none=True)
@@ -57,7 +60,7 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     """Train on ``(train_x, train_y)`` and return ``{1: top1, 5: top5}`` on the test features.
 
     Training labels < 0 (STL-10's unlabeled split) are left out. ``kwargs`` go to
-    :func:`train_linear_classifier` (``lr``, ``lr_end``, ``weight_decay``, ``batch_size``). With
+    :func:`train_linear_classifier` (``lr``, ``lr_end``, ``weight_decay``, ``batch_size``, ``progress``). With
     ``return_classifier`` the trained ``nn.Linear`` is returned too.
     """
     num_classes = int(max(train_y.max(), test_y.max())) + 1

@@ -27,18 +27,19 @@ from torch import Tensor
 from ..training.rng import preserved_rng
 from ..validation import Checks
 from .features import broadcast_from_main, extract_features
-from .knn import knn_accuracy
+from .knn import check_knn_k, knn_accuracy
 from .linear import linear_probe
 
 
 def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, knn_k: int = 5,
                       linear_epochs: int = 500, seed: int = 0, knn_weighting: str = "majority",
-                      knn_temperature: float = 0.07) -> Dict[str, float]:
+                      knn_temperature: float = 0.07, progress: bool = False) -> Dict[str, float]:
     """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, from precomputed features."""
-    knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature)
+    knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature,
+                       progress=progress)
     metrics = {"knn_top1": 100.0 * knn}
     if linear_epochs > 0:
-        accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed)
+        accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed, progress=progress)
         metrics["linear_top1"] = 100.0 * accuracies[1]
         metrics["linear_top5"] = 100.0 * accuracies[5]
     return metrics
@@ -49,14 +50,17 @@ FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16"
 
 
 def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
-                     feature_dtype: str = "float32", **kwargs) -> Optional[Dict[str, float]]:
-    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere."""
+                     feature_dtype: str = "float32", progress: bool = False, **kwargs) -> Optional[Dict[str, float]]:
+    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere.
+    ``progress``: bars over the feature extraction, the k-NN search and the probe's epochs."""
     dtype = FEATURE_DTYPES[feature_dtype]
-    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers, dtype=dtype)
-    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers, dtype=dtype)
+    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers, dtype=dtype,
+                                        progress="features of the training images" if progress else None)
+    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers, dtype=dtype,
+                                      progress="features of the test images" if progress else None)
     if train_x is None:
         return None
-    return evaluate_features(train_x, train_y, test_x, test_y, **kwargs)
+    return evaluate_features(train_x, train_y, test_x, test_y, progress=progress, **kwargs)
 
 
 def _log_images(trainer: pl.Trainer, figures: Dict[str, str], step: int) -> None:
@@ -120,7 +124,8 @@ class OnlineEvaluation(Callback):
             metrics = evaluate_encoder(pl_module.backbone, train_set, test_set, pl_module.device,
                                        batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
                                        feature_dtype=self.feature_dtype, knn_k=self.knn_k,
-                                       linear_epochs=self.linear_epochs, seed=self.seed)
+                                       linear_epochs=self.linear_epochs, seed=self.seed,
+                                       progress=trainer.progress_bar_callback is not None)
         if metrics is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
             if self.analysis.get("at_evaluation"):
@@ -136,7 +141,8 @@ class OnlineEvaluation(Callback):
         with preserved_rng():
             analysis = analyze_encoder(pl_module, test_set, datamodule.views_dataset(), pl_module.device,
                                        max_images=self.analysis["max_images"],
-                                       batch_size=datamodule.eval_batch_size)
+                                       batch_size=datamodule.eval_batch_size,
+                                       progress=trainer.progress_bar_callback is not None)
             metrics = analysis.metrics(rank_tol=self.analysis["rank_tol"])
             if stem != "untrained_":
                 pl_module.watch_collapse(metrics)
@@ -160,6 +166,8 @@ class OnlineEvaluation(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.enabled:
             return
+        train_set, _ = trainer.datamodule.eval_datasets()  # before the first step: a k-NN that cannot run is refused
+        check_knn_k(self.knn_k, len(train_set), "eval.knn_k", trainer.datamodule.name)
         if self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
             self.untrained = self._evaluate(trainer, pl_module, stem="untrained_")
             for logger in trainer.loggers:

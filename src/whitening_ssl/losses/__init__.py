@@ -23,7 +23,14 @@ W-MSE's), unless a docstring says otherwise:
 - :class:`SimSiamLoss`: mean over ordered pairs (V=2: the two directions averaged);
 - :class:`BarlowTwinsLoss`, :class:`VICRegLoss`, :class:`ZeroICLLoss`: the two-view loss, mean over
   unordered pairs.
+
+:data:`LOSSES` names the losses that a ``method.loss`` node builds (``{name: ntxent, temperature: 0.5}``
+or ``{_target_: whitening_ssl.losses.NTXentLoss, ...}``); :func:`build_loss` builds one.
 """
+
+from typing import Any, Dict, Mapping, Optional, Type
+
+from torch import nn
 
 from .contrastive import NTXentLoss
 from .pairs import view_pair_mse, view_pairs
@@ -31,7 +38,48 @@ from .predictive import BYOLLoss, SimSiamLoss
 from .redundancy import BARLOW_NORMALIZATIONS, BARLOW_SCALES, VICREG_CONVENTIONS, BarlowTwinsLoss, VICRegLoss, ZeroICLLoss
 from .whitening_mse import WhiteningMSELoss, covariance_penalty
 
+#: ``method.loss`` name -> loss class (the ``name`` key of a loss node; ``_target_`` paths of these are the same)
+LOSSES: Dict[str, Type[nn.Module]] = {
+    "ntxent": NTXentLoss,
+    "barlow_twins": BarlowTwinsLoss,
+    "vicreg": VICRegLoss,
+    "zero_cl": ZeroICLLoss,
+    "byol": BYOLLoss,
+    "simsiam": SimSiamLoss,
+}
+
+
+def registered_loss(target: Any) -> Optional[Type[nn.Module]]:
+    """The registered loss class that the dotted path ``target`` names (its public or defining module), or ``None``."""
+    for cls in LOSSES.values():
+        if target in (f"{__name__}.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"):
+            return cls
+    return None
+
+
+def build_loss(node: Mapping[str, Any]) -> nn.Module:
+    """The loss of a ``method.loss`` node: ``name`` (a key of :data:`LOSSES`) or ``_target_`` and its arguments.
+
+    A ``_target_`` of a registered loss is built from the registry; any other ``_target_`` (a loss of the
+    user's own, given in the configuration or on the command line) is built by Hydra. Checkpoints'
+    saved settings never reach this with a foreign target: see :mod:`whitening_ssl.checkpoints.settings`.
+    """
+    arguments = dict(node)
+    name, target = arguments.pop("name", None), arguments.pop("_target_", None)
+    if target is None:
+        if name not in LOSSES:
+            raise ValueError(f"method.loss.name={name!r} is not available: use one of {', '.join(LOSSES)}")
+        return LOSSES[name](**arguments)
+    cls = registered_loss(target)
+    if cls is not None and not any(str(key).startswith("_") for key in arguments):  # (Hydra's _args_ etc.: Hydra)
+        return cls(**arguments)
+    import hydra
+
+    return hydra.utils.instantiate({"_target_": target, **arguments})
+
+
 __all__ = [
+    "LOSSES",
     "BARLOW_NORMALIZATIONS",
     "BARLOW_SCALES",
     "VICREG_CONVENTIONS",
@@ -42,7 +90,9 @@ __all__ = [
     "VICRegLoss",
     "WhiteningMSELoss",
     "ZeroICLLoss",
+    "build_loss",
     "covariance_penalty",
+    "registered_loss",
     "view_pair_mse",
     "view_pairs",
 ]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-import hydra
 from torch import Tensor, nn
 
+from ..losses import LOSSES, build_loss
 from .base import PretrainModule
 
 
 class EmbeddingLossMethod(PretrainModule):
     """Backbone + head (+ ``head_out_bn``: a BatchNorm1d on the head output, as SimCLR in the paper's
-    code) trained with ``method.loss`` (a Hydra ``_target_`` node naming a loss of
-    :mod:`whitening_ssl.losses`) on the ``[V, N, emb]`` embeddings.
+    code) trained with ``method.loss`` (a node naming a loss of :mod:`whitening_ssl.losses` by ``name``
+    or ``_target_``, with its arguments; :func:`~whitening_ssl.losses.build_loss`) on the ``[V, N, emb]``
+    embeddings.
 
     A loss with parameters of its own (Barlow Twins' learnable BatchNorm, whose ``num_features`` the
     preset sets to ``${..emb}``) is trained with the rest of the model.
@@ -23,15 +24,17 @@ class EmbeddingLossMethod(PretrainModule):
         super().__init__(backbone, method, num_views, dataset, analysis)
         if self.method["head_out_bn"]:
             self.head.append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
-        self.loss_fn = hydra.utils.instantiate(self.method["loss"])
+        self.loss_fn = build_loss(self.method["loss"])
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:
         super().check_config(checks, method, data)
         checks.boolean(method, "head_out_bn", "method.head_out_bn")
         loss = checks.get(method, "loss", "method.loss")
-        if loss is not None and not (isinstance(loss, dict) and loss.get("_target_")):
-            checks.add("method.loss must name the loss module (a node with _target_)")
+        if loss is not None and not (isinstance(loss, dict) and (loss.get("_target_") or loss.get("name"))):
+            checks.add(f"method.loss must name the loss: a node with name (one of {', '.join(LOSSES)}) or _target_")
+        elif loss is not None and not loss.get("_target_") and loss["name"] not in LOSSES:
+            checks.add(f"method.loss.name={loss['name']!r} is not available: use one of {', '.join(LOSSES)}")
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         return self.loss_fn(embeddings), {}

@@ -16,22 +16,33 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import torch
 from omegaconf import DictConfig
 
+from ..training.run_lock import RunLock
 from ..validation import Checks
 from . import analyze, evaluate, export, pretrain
+from .common import is_main_process
 
 
 @dataclass(frozen=True)
 class Stage:
     check: Callable[[Checks, DictConfig, Optional[Path]], None]
     run: Callable[[DictConfig], Optional[Dict[str, Any]]]
+    description: str  # one line, shown by `python run.py --help`
+    #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
+    prepare: Optional[Callable[[DictConfig], None]] = None
 
 
 STAGES: Dict[str, Stage] = {
-    "pretrain": Stage(pretrain.check, pretrain.run),
-    "linear": Stage(evaluate.check_linear, evaluate.run_linear),
-    "knn": Stage(evaluate.check_knn, evaluate.run_knn),
-    "export": Stage(export.check, export.run),
-    "analyze": Stage(analyze.check, analyze.run),
+    "pretrain": Stage(pretrain.check, pretrain.run,
+                      "self-supervised pretraining (method=, dataset=) with online k-NN / linear evaluation",
+                      prepare=pretrain.prepare),
+    "linear": Stage(evaluate.check_linear, evaluate.run_linear,
+                    "linear probe on the frozen backbone of a checkpoint (ckpt=...; linear.*)"),
+    "knn": Stage(evaluate.check_knn, evaluate.run_knn,
+                 "k-NN classification with the frozen backbone of a checkpoint (ckpt=...; knn.*)"),
+    "export": Stage(export.check, export.run,
+                    "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)"),
+    "analyze": Stage(analyze.check, analyze.run,
+                     "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)"),
 }
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
@@ -76,17 +87,30 @@ def check_config(cfg: DictConfig, run_dir: Optional[Path] = None, check_machine:
     checks.raise_if_any()
 
 
+def prepare(cfg: DictConfig) -> None:
+    """What the stage fetches before it starts (``dataset.download``): once, before any folder or job."""
+    stage = STAGES[cfg.stage]
+    if stage.prepare is not None:
+        stage.prepare(cfg)
+
+
 def run(cfg: DictConfig, checked: bool = False) -> Optional[float]:
     """Run ``cfg.stage``; returns the final linear (or k-NN) top-1 for Hydra sweepers (``None`` off rank 0).
 
     ``checked``: :func:`check_config` has already run (``run.py`` checks before Hydra makes the run
     directory); otherwise it runs here.
     """
+    run_dir = cfg.get("run_dir")
     if not checked:
-        run_dir = cfg.get("run_dir")
         check_config(cfg, Path(str(run_dir)) if run_dir else None)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    with distributed_job():
-        results = STAGES[cfg.stage].run(cfg) or {}
+    # one live run per folder (the main process holds it; run.py took it before Hydra wrote .hydra/)
+    lock = RunLock(str(run_dir)).acquire() if run_dir and is_main_process() else None
+    try:
+        with distributed_job():
+            results = STAGES[cfg.stage].run(cfg) or {}
+    finally:
+        if lock is not None:
+            lock.release()
     final = results.get("final") or {}
     return final.get("linear_top1", final.get("knn_top1"))

@@ -21,9 +21,9 @@ import torch
 from omegaconf import DictConfig
 
 from ..analysis.model import REPRESENTATIONS, analyze_encoder
-from ..checkpoints import load_pretrain_module
+from ..checkpoints import load_pretrain_module, trusted_targets
 from ..validation import Checks
-from .common import is_main_process, resolved, say, training_on_gpu
+from .common import is_main_process, job_overrides, resolved, say, training_on_gpu
 from .evaluate import _check_common, base_results, eval_datamodule, probe_source
 
 ANALYSIS_FILE = "analysis.json"
@@ -67,10 +67,13 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     encoder, dataset = probe_source(cfg)
-    module = load_pretrain_module(cfg.ckpt) if encoder.format == "lightning" else None
-    if module is None and encoder.format == "lightning":
-        say(f"note: the head and whitening of {cfg.ckpt} cannot be rebuilt (a checkpoint of an earlier layout): "
-            "only its backbone features are measured")
+    module = None
+    if encoder.format == "lightning":  # its saved settings are data: only targets the user names are built
+        module, reason = load_pretrain_module(cfg.ckpt, trusted_targets(resolved(cfg), job_overrides()),
+                                              trust=bool(cfg.get("trust_checkpoint", False)))
+        if module is None:
+            say(f"note: the head and whitening of {cfg.ckpt} cannot be rebuilt from its saved settings ({reason}; a "
+                "checkpoint of an earlier layout): only its backbone features are measured")
     if module is None:  # a backbone alone: its features are all there is to measure
         module = SimpleNamespace(backbone=encoder.backbone, training=False, eval=encoder.backbone.eval,
                                  train=encoder.backbone.train)
@@ -85,7 +88,8 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     from ..analysis.plots import write_analysis_figures  # matplotlib: imported when needed
 
     analysis = analyze_encoder(module, test_set, datamodule.views_dataset(), device,
-                               max_images=cfg.analysis.max_images)
+                               max_images=cfg.analysis.max_images,
+                               progress=bool(cfg.trainer.get("enable_progress_bar", True)))
     metrics = analysis.metrics(rank_tol=cfg.analysis.rank_tol)
     figures = write_analysis_figures(analysis, run_dir)
     results = {

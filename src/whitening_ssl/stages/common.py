@@ -106,7 +106,10 @@ def build_trainer(cfg: DictConfig, callbacks: Iterable[pl.Callback] = (), logger
 
     Checkpointing is this project's (``RunCheckpoints``), so Lightning's own is off.
     """
+    from ..loggers import quiet_known_notices
+
     prepare_ddp_children()
+    quiet_known_notices()
     options = {**trainer_kwargs(cfg), "enable_checkpointing": False, **overrides}
     return hydra.utils.instantiate({"_target_": "pytorch_lightning.Trainer", **options}, callbacks=list(callbacks),
                                    logger=logger or False, default_root_dir=str(cfg.run_dir))
@@ -181,33 +184,107 @@ def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
 
 def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, resume: Optional[str],
                   checkpoints, run_dir: Path) -> None:
-    """``trainer.fit``, from the checkpoint ``resume`` when given; a SIGTERM (``checkpoints``, the run's
-    :class:`~whitening_ssl.training.RunCheckpoints`, has saved) ends it as :class:`RunInterrupted`."""
+    """``trainer.fit``, from the checkpoint ``resume`` when given (read with ``weights_only=True``: a file
+    never runs code); a SIGTERM (``checkpoints``, the run's :class:`~whitening_ssl.training.RunCheckpoints`,
+    has saved) ends it as :class:`RunInterrupted`. The progress bar is closed however the fit ends."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     if resume:
+        from ..checkpoints import verify_resume_file
+
+        verify_resume_file(resume)  # refused in one line (unread where it is no torch file) before Lightning loads it
         say(f"resuming from {resume}")
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SIGTERMException:
         raise RunInterrupted.after_sigterm(trainer.global_step, checkpoints.last_path, run_dir) from None
+    finally:
+        close_progress_bar(trainer)
 
 
-def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> bool:
+def close_progress_bar(trainer: pl.Trainer) -> None:
+    """End the progress bar's line (a fit that raised leaves it open, and it would print at exit)."""
+    bar = trainer.progress_bar_callback
+    for name in ("train_progress_bar", "val_progress_bar", "test_progress_bar", "predict_progress_bar"):
+        try:
+            progress = getattr(bar, name, None) if bar is not None else None
+        except (TypeError, AttributeError):  # Lightning raises when a bar was never created
+            progress = None
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+
+
+def _given_settings(cfg: DictConfig, prefixes) -> Dict[str, Any]:
+    """The parts of ``cfg`` that ``prefixes`` name, resolved (the hydra node is never touched)."""
+    heads = {prefix.split(".")[0] for prefix in prefixes}
+    return {head: OmegaConf.to_container(cfg[head], resolve=True) if OmegaConf.is_config(cfg[head]) else cfg[head]
+            for head in heads if head in cfg}
+
+
+def resume_changes(cfg: DictConfig, checkpoint: str, prefixes) -> list:
+    """The settings of ``checkpoint`` that ``cfg`` changes (see :mod:`whitening_ssl.training.resume`)."""
+    from ..training.resume import saved_run_config, setting_changes
+
+    saved = saved_run_config(checkpoint)
+    return setting_changes(saved or {}, _given_settings(cfg, prefixes), prefixes) if saved is not None else []
+
+
+def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefixes=None) -> bool:
     """``ckpt_path``: ``last`` (the newest checkpoint of the run directory) or a checkpoint file to resume
-    from; returns whether the run resumes into its run directory."""
+    from; returns whether the run resumes into its run directory.
+
+    The checkpoint must come from the same stage, with the same settings ``prefixes`` (default: what
+    shapes a pretraining run's model and data), unless ``allow_resume_changes=true``.
+    """
     from ..checkpoints import check_checkpoint_file
     from ..training import CHECKPOINT_DIR, resolve_resume_checkpoint
+    from ..checkpoints import CheckpointError
+    from ..training.resume import PRETRAIN_SETTINGS, describe_changes, saved_run_config
 
     ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
-    if ckpt_path == "last":
-        if run_dir is not None and checks.check_machine and resolve_resume_checkpoint("last", run_dir) is None:
+    allow = checks.boolean(cfg, "allow_resume_changes", "allow_resume_changes", default=False)
+    if not ckpt_path:
+        return False
+    resuming_here = ckpt_path == "last"
+    if resuming_here:
+        if run_dir is None or not checks.check_machine:
+            return True
+        resolved_path = resolve_resume_checkpoint("last", run_dir)
+        if resolved_path is None:
             checks.add(f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
                        "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>")
-        return True
-    if ckpt_path:
+            return True
+    else:
+        before = len(checks.problems)
         check_checkpoint_file(checks, ckpt_path, "ckpt_path")
-    return False
+        if len(checks.problems) > before or not checks.check_machine:
+            return False
+        resolved_path = str(ckpt_path)
+    try:
+        saved = saved_run_config(resolved_path)
+    except CheckpointError as error:
+        checks.add(f"ckpt_path={ckpt_path}: {error}")
+        return resuming_here
+    stage = cfg.get("stage", "pretrain")
+    if saved is None:
+        checks.add(f"ckpt_path={ckpt_path}: {resolved_path} holds no run settings, so it is not a checkpoint of this "
+                   f"project's stage={stage}: resume from a run's checkpoints/last.ckpt (stage=linear|knn|analyze "
+                   "take other checkpoints with ckpt=)")
+        return resuming_here
+    if saved.get("stage", "pretrain") != stage:
+        kind = "a linear-probe checkpoint (stage=linear)" if saved.get("stage") == "linear" else \
+            f"a checkpoint of stage={saved.get('stage')}"
+        checks.add(f"ckpt_path={ckpt_path}: {resolved_path} is {kind}, not of stage={stage}: resume stage={stage} from "
+                   f"its own checkpoints/last.ckpt" + (f" (this probe evaluated ckpt={saved.get('ckpt')})"
+                                                     if saved.get("ckpt") else ""))
+        return resuming_here
+    prefixes = prefixes or PRETRAIN_SETTINGS
+    changes = resume_changes(cfg, resolved_path, prefixes)
+    if changes and not allow:
+        checks.add(f"ckpt_path={ckpt_path}: the checkpoint was trained with other settings ({describe_changes(changes)}): "
+                   "resume with the checkpoint's settings, or add allow_resume_changes=true to change them on "
+                   "purpose (the changes are recorded in results.json)")
+    return resuming_here
 
 
 def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
@@ -231,7 +308,11 @@ def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
                    "(or start from a writable folder)")
         return
     if run_dir.is_dir() and not resuming and is_main_process():
-        previous = [name for name in (RESULTS_FILE, "checkpoints") if (run_dir / name).exists()]
+        # a complete checkpoint or results: a run's work (a partial .last.ckpt.tmp from a kill during the first save
+        # is not: that folder starts afresh)
+        previous = [name for name, present in ((RESULTS_FILE, (run_dir / RESULTS_FILE).exists()),
+                                                ("checkpoints", any((run_dir / "checkpoints").glob("*.ckpt"))))
+                    if present]
         if previous:
             checks.add(f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
                        f"hydra.run.dir={run_dir}, or choose another hydra.run.dir")

@@ -25,18 +25,19 @@ import torch
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
 
-from ..checkpoints import LoadedEncoder, check_checkpoint_file, load_encoder
+from ..checkpoints import LoadedEncoder, check_checkpoint_file, check_saved_dataset, load_encoder
 from ..data import EvalDataModule, get_spec
 from ..data.checks import check_dataset
 from ..eval.features import extract_features
-from ..eval.knn import KNN_WEIGHTINGS, knn_accuracy
+from ..eval.knn import KNN_WEIGHTINGS, check_knn_k, knn_accuracy
 from ..eval.linear import linear_probe
 from ..eval.online import FEATURE_DTYPES
 from ..eval.probe_data import ImageProbeDataModule
 from ..loggers import build_logger, check_logger
 from ..models import STEMS
 from ..training import CHECKPOINT_DIR, RunCheckpoints, resolve_resume_checkpoint
-from ..validation import Checks
+from ..training.resume import PROBE_SETTINGS
+from ..validation import Checks, ConfigError
 from .common import (
     build_trainer,
     check_output_dir,
@@ -58,12 +59,18 @@ LINEAR_OPTIMIZERS = ("adam", "sgd", "lars")
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], resuming: bool = False) -> None:
+def check_ckpt(checks: Checks, cfg: DictConfig) -> None:
+    """``ckpt``: an encoder checkpoint that can be read without running code from it (``trust_checkpoint``)."""
+    trust = checks.boolean(cfg, "trust_checkpoint", "trust_checkpoint", default=False)
     ckpt = checks.get(cfg, "ckpt", "ckpt", default=None)
     if not ckpt:
         checks.add(f"stage={cfg.stage} needs ckpt=PATH (a pretraining checkpoint)")
     else:
-        check_checkpoint_file(checks, ckpt, "ckpt")
+        check_checkpoint_file(checks, ckpt, "ckpt", trust=bool(trust))
+
+
+def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], resuming: bool = False) -> None:
+    check_ckpt(checks, cfg)
     check_trainer(checks, cfg.trainer)
     check_logger(checks, cfg.logger)
     checks.choice(cfg.eval, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
@@ -77,7 +84,8 @@ def _check_common(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], resu
 def check_linear(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     # the standard protocol trains for hours (ImageNet): it checkpoints every epoch and resumes (ckpt_path=last)
     standard = cfg.get("linear") is not None and cfg.linear.get("protocol") == "standard"
-    _check_common(checks, cfg, run_dir, resuming=check_resume(checks, cfg, run_dir) if standard else False)
+    resuming = check_resume(checks, cfg, run_dir, prefixes=PROBE_SETTINGS) if standard else False
+    _check_common(checks, cfg, run_dir, resuming=resuming)
     linear = cfg.linear
     checks.choice(linear, "protocol", "linear.protocol", PROTOCOLS)
     checks.integer(linear, "epochs", "linear.epochs", minimum=1)
@@ -113,11 +121,11 @@ def probe_source(cfg: DictConfig) -> Tuple[LoadedEncoder, Dict[str, Any]]:
             stem = get_spec(dataset["name"], dataset["root"], **(dataset.get("options") or {})).stem
         except (ValueError, FileNotFoundError):
             pass
-    encoder = load_encoder(cfg.ckpt, backbone, dataset_stem=stem)
+    encoder = load_encoder(cfg.ckpt, backbone, dataset_stem=stem, trust=bool(cfg.get("trust_checkpoint", False)))
     for note in encoder.notes:
         say(note)
     if encoder.dataset_cfg and cfg.dataset_from_ckpt:
-        dataset = encoder.dataset_cfg
+        dataset = check_saved_dataset(encoder.dataset_cfg, str(cfg.ckpt))
     return encoder, dataset
 
 
@@ -139,21 +147,26 @@ def eval_datamodule(cfg: DictConfig, dataset: Dict[str, Any]) -> EvalDataModule:
                           on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
 
 
-def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: Dict[str, Any]):
-    """Features and labels of the labelled train and test splits (main process; ``None`` elsewhere)."""
+def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: Dict[str, Any],
+                      knn_k: Optional[int] = None):
+    """Features and labels of the labelled train and test splits (main process; ``None`` elsewhere).
+    ``knn_k``: refuse (every process, before any image is embedded) a k-NN with more neighbours than images."""
     datamodule = eval_datamodule(cfg, dataset)
     if fabric.global_rank == 0:
         datamodule.prepare_data()
     fabric.barrier()
     datamodule.setup()
-    backbone = encoder.backbone.to(fabric.device)
     train_set, test_set = datamodule.eval_datasets()
+    if knn_k is not None:
+        check_knn_k(knn_k, len(train_set), "knn.k", dataset["name"])
+    backbone = encoder.backbone.to(fabric.device)
     dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
+    shown = bool(cfg.trainer.get("enable_progress_bar", True))
     with fabric.autocast():
         train = extract_features(backbone, train_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
-                                 dtype=dtype)
+                                 dtype=dtype, progress="features of the training images" if shown else None)
         test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
-                                dtype=dtype)
+                                dtype=dtype, progress="features of the test images" if shown else None)
     return train, test
 
 
@@ -206,7 +219,8 @@ def run_linear(cfg: DictConfig) -> Optional[Dict[str, Any]]:
         accuracies, classifier = linear_probe(  # STL-10's unlabeled images (label -1) are left out
             train_x, train_y, test_x, test_y, epochs=options["epochs"],
             seed=options["seed"], lr=options["lr"], lr_end=options["lr_end"], weight_decay=options["weight_decay"],
-            batch_size=options["batch_size"], return_classifier=True)
+            batch_size=options["batch_size"], return_classifier=True,
+            progress=bool(cfg.trainer.get("enable_progress_bar", True)))
         classifier_path = run_dir / "linear_classifier.pt"
         torch.save({"state_dict": classifier.state_dict(), "num_classes": classifier.out_features,
                     "feature_dim": classifier.in_features, "checkpoint": str(cfg.ckpt)}, classifier_path)
@@ -241,9 +255,9 @@ def _run_linear_standard(cfg: DictConfig, options: Dict[str, Any], run_dir: Path
     checkpoints = RunCheckpoints(run_dir / CHECKPOINT_DIR, config=resolved(cfg))
     trainer = build_trainer(cfg, callbacks=[checkpoints], max_epochs=options["epochs"], use_distributed_sampler=False,
                             limit_val_batches=0, num_sanity_val_steps=0)
+    resume = resolve_resume_checkpoint(cfg.get("ckpt_path"), run_dir)
     start = time.perf_counter()
-    fit_resumable(trainer, module, datamodule, resolve_resume_checkpoint(cfg.get("ckpt_path"), run_dir), checkpoints,
-                  run_dir)
+    fit_resumable(trainer, module, datamodule, resume, checkpoints, run_dir)
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:
         return None
@@ -273,11 +287,12 @@ def run_knn(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     Path(str(cfg.run_dir)).mkdir(parents=True, exist_ok=True)
     fabric = launch(cfg)
     encoder, dataset = probe_source(cfg)
-    (train_x, train_y), (test_x, test_y) = labelled_features(cfg, fabric, encoder, dataset)
+    (train_x, train_y), (test_x, test_y) = labelled_features(cfg, fabric, encoder, dataset, knn_k=cfg.knn.k)
     results = None
     if fabric.is_global_zero:
         accuracy = knn_accuracy(train_x, train_y, test_x, test_y, k=cfg.knn.k, weighting=cfg.knn.weighting,
-                                temperature=cfg.knn.temperature)
+                                temperature=cfg.knn.temperature,
+                                progress=bool(cfg.trainer.get("enable_progress_bar", True)))
         results = {
             "stage": "knn",
             **base_results(cfg, encoder, dataset),

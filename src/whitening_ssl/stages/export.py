@@ -1,4 +1,9 @@
-"""``stage=export``: the backbone of a checkpoint as a torchvision state_dict or a detectron2 pickle."""
+"""``stage=export``: the backbone of a checkpoint as a torchvision state_dict or a detectron2 pickle.
+
+The output never overwrites an input: an existing file is refused unless ``export.overwrite=true``, and
+the checkpoint being exported is refused always (checked before anything runs, and again before writing).
+A ``torchvision`` export prints the Python that builds the module it loads into, for this backbone and stem.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,36 @@ from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig
 
-from ..checkpoints import EXPORT_FORMATS, check_checkpoint_file, export_backbone
-from ..validation import Checks
+from ..checkpoints import EXPORT_FORMATS, export_backbone, export_path, export_problem, rebuild_snippet
+from ..validation import Checks, ConfigError
 from .common import say
-from .evaluate import probe_source
+from .evaluate import check_ckpt, probe_source
 
 
 def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
-    ckpt = checks.get(cfg, "ckpt", "ckpt", default=None)
-    if not ckpt:
-        checks.add("stage=export needs ckpt=PATH (a pretraining checkpoint)")
-    else:
-        check_checkpoint_file(checks, ckpt, "ckpt")
-    checks.choice(cfg.export, "format", "export.format", EXPORT_FORMATS)
+    check_ckpt(checks, cfg)
+    fmt = checks.choice(cfg.export, "format", "export.format", EXPORT_FORMATS)
+    checks.get(cfg.export, "output", "export.output", default=None)
+    overwrite = checks.boolean(cfg.export, "overwrite", "export.overwrite", default=False)
+    if fmt is None or overwrite is None or not checks.check_machine:
+        return
+    output = export_path(cfg.export.get("output"), run_dir, fmt)
+    problem = export_problem(output, cfg.get("ckpt"), overwrite) if output is not None else None
+    if problem:
+        checks.add(problem)
 
 
 def run(cfg: DictConfig) -> Dict[str, Any]:
     fmt = cfg.export.format
+    output = export_path(cfg.export.get("output"), Path(str(cfg.run_dir)), fmt)
+    problem = export_problem(output, cfg.ckpt, bool(cfg.export.get("overwrite", False)))
+    if problem:  # the check ran before, but the file may have appeared since
+        raise ConfigError(problem)
     encoder, _ = probe_source(cfg)
-    suffix = "pth" if fmt == "torchvision" else "pkl"
-    output = cfg.export.output or str(Path(str(cfg.run_dir)) / f"backbone_{fmt}.{suffix}")
     path = export_backbone(encoder.backbone, output, fmt)
     say(f"exported {encoder.backbone_cfg.get('name')} backbone ({encoder.format} checkpoint) as {fmt}: {path}")
-    stem = encoder.backbone_cfg.get("stem")
-    if stem in ("cifar", "small") and fmt == "torchvision":
-        say("note: this backbone has the small-image stem (3x3 conv1): build the torchvision model with "
-            "model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False) before load_state_dict"
-            + (" and model.maxpool = nn.Identity()" if stem == "cifar" else ""))
+    if fmt == "torchvision":
+        code = rebuild_snippet(encoder.backbone_cfg) + f"\nmodel.load_state_dict(torch.load({str(path)!r}, weights_only=True))"
+        say(f"note: to use it, build the module for this backbone (stem={encoder.backbone_cfg.get('stem')}) and load it:\n"
+            + "\n".join(f"    {line}" for line in code.splitlines()))
     return {"stage": "export", "format": fmt, "output": str(path), "checkpoint": str(cfg.ckpt)}

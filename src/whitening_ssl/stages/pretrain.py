@@ -13,6 +13,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ..data import SSLDataModule
 from ..data.checks import check_dataset, check_pretraining_data
+from ..data.device_pipeline import auto_pipeline
 from ..data.verify import describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..loggers import build_logger, check_logger, wandb_run_id
@@ -27,6 +28,7 @@ from ..training import (
 )
 from ..validation import Checks, ConfigError
 from .analyze import check_analysis_config
+from ..training.resume import PRETRAIN_SETTINGS, as_records
 from .common import (
     build_trainer,
     check_output_dir,
@@ -37,6 +39,7 @@ from .common import (
     job_overrides,
     report,
     resolved,
+    resume_changes,
     say,
     training_on_gpu,
 )
@@ -80,6 +83,17 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         check_output_dir(checks, run_dir, resuming=resuming)
 
 
+def prepare(cfg: DictConfig) -> None:
+    """Download the dataset when it is missing and ``dataset.download`` is on (before any folder is made)."""
+    from ..data.datasets import parse
+    from ..data.download import download_dataset
+
+    if not cfg.dataset.get("download", False):
+        return
+    entry, options = parse(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
+    download_dataset(entry, Path(str(cfg.dataset.root)), options)
+
+
 def _verify_images(datamodule: SSLDataModule, mode: str) -> None:
     """``data.verify_images``: header checks of the image files, before training."""
     if mode == "none":
@@ -100,14 +114,17 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    if data_cfg["pipeline"] == "auto":  # views made on the device when training on a GPU
-        data_cfg["pipeline"] = "device" if training_on_gpu(cfg) else "cpu"
+    if data_cfg["pipeline"] == "auto":  # views made on the device when training on a GPU, where it can make them
+        data_cfg["pipeline"], problem = auto_pipeline(training_on_gpu(cfg), dataset_cfg)
+        if problem:
+            say(f"data.pipeline=auto: the views are made on the CPU, as the device pipeline {problem}")
     datamodule = SSLDataModule(dataset_cfg["name"], root=dataset_cfg["root"], download=dataset_cfg["download"],
                                batch_size=data_cfg["batch_size"], eval_batch_size=data_cfg["eval_batch_size"],
                                num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
                                on_bad_image=data_cfg["on_bad_image"], pipeline=data_cfg["pipeline"],
                                **(dataset_cfg.get("options") or {}))
-    if is_main_process():
+    if is_main_process():  # under DDP the other processes wait for it in Lightning's prepare_data barrier
+        datamodule.prepare_data()  # downloads the dataset once when it is missing (dataset.download=true)
         _verify_images(datamodule, data_cfg["verify_images"])
     backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem)
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
@@ -165,6 +182,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         "overrides": job_overrides(),
         "config": config,
     }
+    if resume and cfg.get("allow_resume_changes"):  # a deliberate change of the checkpoint's settings, on record
+        results["resume_changes"] = as_records(resume_changes(cfg, resume, PRETRAIN_SETTINGS))
     report(run_dir, results)
     if logger is not None and cfg.logger.kind == "wandb":
         import wandb

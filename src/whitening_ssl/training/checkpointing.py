@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -31,6 +32,24 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from .nonfinite import TrainingDivergedError
 from .rng import capture_rng_state, restore_rng_state
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, read-only file system); ``str`` is one line that says
+    which file, how much space was free, and that the previous checkpoint is intact."""
+
+    @classmethod
+    def of(cls, error: Optional[OSError], target: Path, previous: Optional[Path], folder: Path) -> "CheckpointWriteError":
+        if error is None:  # another process failed to write: its own error says why
+            return cls(f"the main process could not write {target.name}; the previous checkpoint is intact")
+        try:
+            free = f"{shutil.disk_usage(folder if folder.exists() else folder.parent).free / 2**20:.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint of this run exists"
+        return cls(f"could not write the checkpoint {target} ({error.strerror or error}; {free} on that file system): "
+                   f"nothing partial was left; {kept}; free space (or fix the file system) and resume with "
+                   f"ckpt_path=last hydra.run.dir={folder.parent}")
+
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
@@ -99,18 +118,27 @@ class RunCheckpoints(Callback):
             self.check_model(trainer, pl_module)
         last = self.dirpath / LAST_CHECKPOINT
         tmp = self.dirpath / f".{LAST_CHECKPOINT}.tmp"
+        # what Trainer.save_checkpoint does, with the write's failure (disk full, read-only file system) agreed on by
+        # every process: rank 0 writes, and all raise together instead of the others waiting in a barrier forever
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        failure: Optional[OSError] = None
         if trainer.is_global_zero:
-            self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(str(tmp))  # rank 0 writes; all ranks take part
-        if trainer.is_global_zero:
-            os.replace(tmp, last)
-            if reason == "epoch" and self.keep_every_n_epochs and epochs_completed % self.keep_every_n_epochs == 0:
-                self._keep(last, self.dirpath / f"epoch{epochs_completed:04d}.ckpt")
-            _write_json_atomically(self.dirpath / META_FILE, {
-                **self.meta, "checkpoint": str(last), "epochs_completed": epochs_completed,
-                "global_step": trainer.global_step, "reason": reason,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            })
+            try:
+                self.dirpath.mkdir(parents=True, exist_ok=True)
+                trainer.strategy.save_checkpoint(checkpoint, str(tmp))
+                os.replace(tmp, last)
+                if reason == "epoch" and self.keep_every_n_epochs and epochs_completed % self.keep_every_n_epochs == 0:
+                    self._keep(last, self.dirpath / f"epoch{epochs_completed:04d}.ckpt")
+                _write_json_atomically(self.dirpath / META_FILE, {
+                    **self.meta, "checkpoint": str(last), "epochs_completed": epochs_completed,
+                    "global_step": trainer.global_step, "reason": reason,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                })
+            except OSError as error:
+                failure = error
+                tmp.unlink(missing_ok=True)
+        if trainer.strategy.reduce_boolean_decision(failure is not None, all=False):
+            raise CheckpointWriteError.of(failure, tmp, self.last_path, self.dirpath)
         self.last_path = last
         self._saved_at_step = trainer.global_step
         trainer.strategy.barrier("RunCheckpoints.save")

@@ -1,0 +1,60 @@
+"""Reading encoders from checkpoints, safely and strictly, and exporting them.
+
+Accepted formats (detected from the contents, :mod:`.kinds`):
+
+- ``lightning``: this project's pretraining checkpoints. The backbone, the dataset and its
+  normalisation are read from the configuration saved in the checkpoint (``hyper_parameters``).
+- ``paper``: the CW-RGP release, a dict with ``state_dict`` whose backbone keys start with
+  ``module.model.`` (ResNet-50, ImageNet). ``backbone=`` and ``dataset=`` come from the command line.
+- ``torchvision``: a plain torchvision ResNet ``state_dict`` (``fc.*`` is ignored).
+
+Nothing from a file runs: files are read with ``torch.load(weights_only=True)`` after their format
+is recognised (:mod:`.files`), and a checkpoint's saved settings choose only among the project's
+registries (:mod:`.settings`). Loading is strict (:mod:`.encoders`); exports never overwrite an
+input (:mod:`.export`). Every problem is a :class:`CheckpointError` with one line that says what to do.
+"""
+
+from .encoders import LoadedEncoder, load_backbone_weights, load_encoder, load_pretrain_module
+from .export import (
+    EXPORT_FORMATS,
+    detectron2_state_dict,
+    export_backbone,
+    export_path,
+    export_problem,
+    exported_state_dict,
+    rebuild_snippet,
+)
+from .files import SAFE_GLOBALS, CheckpointError, check_checkpoint_file, read_checkpoint, saved_config, verify_resume_file
+from .kinds import CHECKPOINT_FORMATS, LIGHTNING_PREFIX, PAPER_PREFIX, backbone_state_dict, checkpoint_kind, detect_format
+from .settings import check_saved_dataset, check_saved_settings, foreign_targets, safe_name, trusted_targets
+
+__all__ = [
+    "CHECKPOINT_FORMATS",
+    "EXPORT_FORMATS",
+    "LIGHTNING_PREFIX",
+    "PAPER_PREFIX",
+    "SAFE_GLOBALS",
+    "CheckpointError",
+    "LoadedEncoder",
+    "backbone_state_dict",
+    "check_checkpoint_file",
+    "check_saved_dataset",
+    "check_saved_settings",
+    "checkpoint_kind",
+    "detect_format",
+    "detectron2_state_dict",
+    "export_backbone",
+    "export_path",
+    "export_problem",
+    "exported_state_dict",
+    "foreign_targets",
+    "load_backbone_weights",
+    "load_encoder",
+    "load_pretrain_module",
+    "read_checkpoint",
+    "rebuild_snippet",
+    "safe_name",
+    "saved_config",
+    "trusted_targets",
+    "verify_resume_file",
+]

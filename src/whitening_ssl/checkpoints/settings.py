@@ -1,0 +1,89 @@
+"""A checkpoint's saved settings are data, not code.
+
+This project's checkpoints store the configuration their model was built from. Rebuilding from it
+chooses among the project's registries by name only (methods, losses, whitening kinds, backbones,
+datasets: an unknown name is refused by its registry); a ``_target_`` (a dotted path that Hydra would
+import and call) is accepted only for the project's registered losses, or when the user gives the
+same target in this run's own configuration or on its command line. Values that become names (the
+method name in ``results.json`` and the logger's run name) are sanitised by :func:`safe_name`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator, List, Mapping, Set, Tuple
+
+from .files import CheckpointError, _shown
+
+
+def safe_name(value: Any) -> str:
+    """``value`` as one plain name that cannot become a path: no separators, no ``..``, no leading dot
+    (anything outside ``[A-Za-z0-9_.+-]`` becomes ``_``)."""
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(value))
+    name = re.sub(r"\.{2,}", "_", name).lstrip(".")[:100]
+    return name or "_"
+
+
+def _targets(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
+    """``(dotted key of the node, target)`` for every ``_target_`` in a nested mapping/list."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "_target_":
+                yield path, value
+            else:
+                yield from _targets(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _targets(value, f"{path}.{index}")
+
+
+def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> Set[str]:
+    """The targets the user named: every ``_target_`` of this run's own configuration (its presets and
+    command line) and every value of the job's command-line overrides."""
+    trusted = {str(target) for _, target in _targets(config)}
+    trusted.update(override.split("=", 1)[1].strip("'\"") for override in overrides if "=" in override)
+    return trusted
+
+
+def foreign_targets(settings: Mapping[str, Any], trusted: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """The ``(key, target)`` pairs of ``settings`` that are neither registered losses nor ``trusted``."""
+    from ..losses import registered_loss
+
+    trusted = set(trusted)
+    return [(key, str(target)) for key, target in _targets(settings)
+            if registered_loss(target) is None and str(target) not in trusted]
+
+
+def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iterable[str] = ()) -> None:
+    """Refuse (one line) saved ``settings`` that name a foreign ``_target_``; see the module."""
+    foreign = foreign_targets(settings, trusted)
+    if foreign:
+        from ..losses import LOSSES
+
+        key, target = foreign[0]
+        raise CheckpointError(
+            f"{source} names {_shown(target)} as {_shown(key)}._target_ in its saved settings: rebuilding its model "
+            f"would import and call it, and a checkpoint may only name this project's losses ({', '.join(LOSSES)}), "
+            f"so it was not built; if you trust it, give the same target on the command line: "
+            f"+{_shown(key)}._target_={_shown(target)}")
+
+
+def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
+    """The backbone a pretraining checkpoint's settings name is one of this project's."""
+    from ..models import BACKBONES
+
+    backbone = hparams.get("backbone")
+    name = backbone.get("name") if isinstance(backbone, Mapping) else backbone
+    if name not in BACKBONES:
+        raise CheckpointError(f"{source} has saved settings with backbone.name={_shown(name)!r}, which is not one of "
+                              f"this project's backbones ({', '.join(BACKBONES)}): it cannot be rebuilt")
+
+
+def check_saved_dataset(dataset: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """``dataset``, the dataset settings saved in ``source``, when they name one of this project's datasets."""
+    from ..data import DATASETS
+
+    if dataset.get("name") not in DATASETS:
+        raise CheckpointError(f"{source} names dataset {_shown(dataset.get('name'))!r} in its saved settings, which is "
+                              "not one of this project's datasets: give dataset_from_ckpt=false and dataset=")
+    return dataset

@@ -1,0 +1,122 @@
+"""What ``run.py`` does before a run starts: the dry run's summary and Hydra's own errors as one line.
+
+- :func:`summary` is what ``check=true`` prints after every check passed: the run folder and the
+  settings that define the run, so a configuration can be checked without running it.
+- :func:`one_line_hydra_errors` makes Hydra's composition errors (an unknown option of a config
+  group, ``method=nope``; an unknown key, ``method.whitn=zca``; a malformed override) end like every
+  other bad input: one ``error:`` line that says what to change, exit status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from .data.registry import DATASETS
+from .help import conf_dir, config_groups
+
+EXIT_BAD_INPUT = 2
+
+
+def _get(cfg: DictConfig, key: str, default: Any = "?") -> Any:
+    value = OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
+    return default if value is None and default != "?" else value
+
+
+def _dataset_line(cfg: DictConfig) -> str:
+    name, root = _get(cfg, "dataset.name"), _get(cfg, "dataset.root")
+    entry = DATASETS.get(name)
+    where = f"{Path(str(root)).absolute()}"
+    if entry is None or OmegaConf.is_missing(cfg.dataset, "root"):
+        return f"{name} in {where}"
+    from .data.datasets import parse
+
+    try:
+        entry, options = parse(name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
+        present = entry.locate(Path(str(root)), options) is None
+    except (ValueError, OSError):
+        present = False
+    state = "present" if present else "will be downloaded" if entry.downloadable and cfg.dataset.download else "missing"
+    return f"{name} in {where} ({state})"
+
+
+def summary(cfg: DictConfig, run_dir: Optional[Path]) -> List[str]:
+    """The lines ``check=true`` prints for a configuration that passed every check."""
+    stage = cfg.stage
+    lines = [f"checked: no problem found in the configuration (stage={stage})"]
+    if stage == "pretrain":
+        method = cfg.method
+        whitening = f", whitening {method.whiten} on the {method.axis} axis, {method.groups} group(s), w_size " \
+                    f"{method.w_size}" if "whiten" in method else ""
+        lines += [f"  method:   {method.name} (family {method.family}{whitening})",
+                  f"  dataset:  {_dataset_line(cfg)}",
+                  f"  backbone: {cfg.backbone.name}, embedding {method.emb}",
+                  f"  data:     batch {cfg.data.batch_size} x {cfg.data.num_views} views per process, "
+                  f"{cfg.epochs} epochs, pipeline {cfg.data.pipeline}",
+                  f"  resume:   {cfg.ckpt_path}" if cfg.get("ckpt_path") else "  resume:   no (a fresh run)"]
+    else:
+        lines += [f"  checkpoint: {cfg.get('ckpt')}",
+                  "  dataset:    the checkpoint's" if cfg.get("dataset_from_ckpt", True) else
+                  f"  dataset:    {_dataset_line(cfg)}"]
+    trainer = cfg.trainer
+    lines += [f"  trainer:  accelerator {trainer.get('accelerator')}, devices {trainer.get('devices')}, precision "
+              f"{trainer.get('precision')}; logger {cfg.logger.get('kind')}"]
+    if run_dir is not None:
+        lines.append(f"  run folder: {run_dir} (not created: check=true runs nothing)")
+    return lines
+
+
+# --- Hydra's composition errors ----------------------------------------------------------------------
+
+
+def hydra_error_line(error: BaseException) -> str:
+    """One line for a Hydra composition error that says what to change."""
+    message = " ".join(str(error).split())
+    missing = re.search(r"Could not find '([^']+)'", message)
+    if missing and "/" in missing.group(1):
+        groups = config_groups(conf_dir())
+        group, _, option = missing.group(1).partition("/")
+        choices = groups.get(group, [])
+        near = difflib.get_close_matches(option, choices, n=1)
+        hint = f" (did you mean {group}={near[0]}?)" if near else ""
+        return f"{group}={option} is not available{hint}: use one of {', '.join(choices)}"
+    unknown = re.search(r"Could not override '([^']+)'", message)
+    if unknown:
+        key = unknown.group(1)
+        parent, _, leaf = key.rpartition(".")
+        return (f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
+                f"lists the settings), or add a new key on purpose with +{key}=...")
+    return message.split(" Set the environment variable HYDRA_FULL_ERROR")[0]
+
+
+def one_line_hydra_errors() -> None:
+    """Install the one-line handling of Hydra's composition errors (``run.py`` calls it before ``hydra.main``).
+
+    Hydra reports them through ``hydra._internal.utils.run_and_report`` (several lines, exit 1); this
+    wraps that function: composition errors become one ``error:`` line and exit 2, everything else
+    (this project's own errors are handled inside the run) goes through Hydra's handler unchanged.
+    """
+    from hydra._internal import utils as hydra_utils
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    original = hydra_utils.run_and_report
+    if getattr(original, "one_line", False):
+        return
+    composition = (ConfigCompositionException, MissingConfigException, OverrideParseException)
+
+    def run_and_report(func):
+        def guarded():
+            try:
+                return func()
+            except composition as error:
+                print(f"error: {hydra_error_line(error)}", file=sys.stderr)
+                sys.exit(EXIT_BAD_INPUT)
+        return original(guarded)
+
+    run_and_report.one_line = True
+    hydra_utils.run_and_report = run_and_report
