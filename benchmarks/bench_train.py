@@ -35,8 +35,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from whitening_ssl.data import ArrayImageDataset, MultiViewTransform, TransformedDataset, ssl_augmentation
-from whitening_ssl.data.device_augment import DeviceAugmentation
+from whitening_ssl.data import (ArrayImageDataset, DeviceAugmentation, MultiViewTransform, TransformedDataset,
+                                make_augmentation)
 from whitening_ssl.losses import view_pair_mse
 from whitening_ssl.methods import build_method
 from whitening_ssl.reference import whitening_mse_reference
@@ -107,7 +107,7 @@ def peak_memory(device: torch.device, run) -> float | None:
 
 def cpu_loader(images, batch, views, workers, pin_memory):
     dataset = TransformedDataset(ArrayImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["x"]),
-                                 MultiViewTransform(ssl_augmentation(32, CIFAR_MEAN, CIFAR_STD), views))
+                                 MultiViewTransform(make_augmentation("small", 32, CIFAR_MEAN, CIFAR_STD), views))
     return DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
                       persistent_workers=workers > 0, pin_memory=pin_memory)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +12,30 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from omegaconf import OmegaConf
+
 from whitening_ssl.data import (
+    DATASETS,
+    SYSTEM_DATA_DIRS,
+    DatasetEntry,
     DatasetNotFoundError,
+    Option,
     SSLDataModule,
+    ToRGB,
+    batch_problem,
     build_datasets,
+    check_dataset,
     check_dataset_available,
+    check_pretraining_data,
     get_spec,
+    make_augmentation,
     make_split_datasets,
-    ssl_augmentation,
+    parse_options,
+    register_dataset,
 )
-from whitening_ssl.data import torchvision_sources
-from whitening_ssl.data.torchvision_sources import FASHION_MNIST_SYSTEM_DIR
-from whitening_ssl.data.transforms import ToRGB
+from whitening_ssl.validation import Checks
+
+from helpers import CONF
 
 
 def _save_image(path: Path, colour: tuple[int, int, int], size: int = 20) -> None:
@@ -83,10 +96,102 @@ def test_subsets_are_deterministic_and_sized():
     assert torch.equal(splits.train.data, again.train.data)
 
 
+PRETRAINING_DATA = {"batch_size": 128, "num_views": 3, "num_workers": 0, "eval_batch_size": 40, "pipeline": "cpu",
+                    "verify_images": "none", "on_bad_image": "skip"}
+
+
 def test_batch_larger_than_dataset_is_an_error():
+    """One rule (batch_problem) for the check before the run and the loader used directly."""
     datamodule = _synthetic_datamodule(batch_size=128)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size") as caught:
         datamodule.train_dataloader()
+    checks = Checks()
+    located = check_dataset(checks, {"name": "synthetic", "root": "./data",
+                                     "options": {"num_samples": 64, "num_test": 40, "num_classes": 4}})
+    check_pretraining_data(checks, PRETRAINING_DATA, located, world_size=1)
+    assert checks.problems == [str(caught.value)] == [batch_problem(128, 64, "synthetic")]
+    assert "128 x 4 processes is larger than the 500 pretraining images" in batch_problem(128, 500, "synthetic", 4)
+    assert batch_problem(125, 500, "synthetic", 4) is None and batch_problem(10**6, None, "imagenet") is None
+
+
+# --- options: declared with each dataset, checked once ----------------------------------------
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_each_datasets_options_have_one_default_and_one_check(name):
+    """Defaults come from the declarations (the YAML shows the same values); a bad value is the same line
+    from the constructor and from the check before the run."""
+    entry = DATASETS[name]
+    declared = entry.all_options
+    parsed = parse_options(entry)
+    assert {key: getattr(parsed, key) for key in declared} == {key: option.default for key, option in declared.items()}
+    preset = OmegaConf.load(CONF / "dataset" / f"{name}.yaml")
+    assert preset.name == name
+    for key, value in preset.options.items():
+        assert key in declared and value == declared[key].default, (name, key, value)
+    for key, option in declared.items():
+        bad = {"int": option.minimum - 1, "choice": "no_such_recipe", "path": 3}[option.kind]
+        with pytest.raises(ValueError) as caught:
+            parse_options(entry, {key: bad})
+        checks = Checks()
+        assert check_dataset(checks, {"name": name, "root": "/nonexistent", "options": {key: bad}}) is None
+        assert checks.problems == [str(caught.value)] and f"dataset.options.{key}=" in str(caught.value)
+
+
+MY_DATASET = """
+import torch
+from whitening_ssl.data import ArrayImageDataset, DatasetEntry, DatasetSpec, Option, register_dataset
+
+
+def build(root, options, splits, on_bad_image):
+    images = torch.full((options.count, 8, 8, 3), 7, dtype=torch.uint8)
+    dataset = ArrayImageDataset(images, torch.arange(options.count) % 2, ["even", "odd"])
+    return {split: dataset for split in splits}
+
+
+MY_SQUARES = register_dataset(DatasetEntry(
+    name="my_squares", display_name="My squares", hint="nothing to get", build=build,
+    spec=DatasetSpec("my_squares", 2, 8, (0.5,) * 3, (0.25,) * 3),
+    pretrain_size=lambda root, options: options.count, options={"count": Option(12, doc="images per split")}))
+"""
+
+
+def test_a_dataset_of_your_own_is_one_register_dataset_call(tmp_path, monkeypatch):
+    """What a researcher writes in a file of their own (outside src/): one entry, its option declared with it,
+    chosen by its name or as module.attribute (dataset.name=my_data.MY_SQUARES imports the file)."""
+    (tmp_path / "my_data.py").write_text(MY_DATASET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert get_spec("my_data.MY_SQUARES").name == "my_squares" and "my_squares" in DATASETS
+        splits = make_split_datasets("my_squares", str(tmp_path), count=6, test_subset=4)
+        assert (len(splits.pretrain), len(splits.test)) == (6, 4) and splits.pretrain[0][0][0].shape == (3, 8, 8)
+        assert len(build_datasets("my_data.MY_SQUARES").train) == 12  # the declared default
+        with pytest.raises(ValueError) as caught:
+            build_datasets("my_squares", count=0)
+        checks = Checks()
+        located = check_dataset(checks, {"name": "my_squares", "root": str(tmp_path), "options": {"count": 0}})
+        assert located is None and checks.problems == [str(caught.value)] == [
+            "dataset.options.count=0 must be a whole number >= 1"]
+        checks = Checks()
+        located = check_dataset(checks, {"name": "my_data.MY_SQUARES", "root": str(tmp_path),
+                                         "options": {"count": 100}})
+        check_pretraining_data(checks, PRETRAINING_DATA, located, world_size=1)
+        assert checks.problems == [batch_problem(128, 100, "my_squares")]
+        with pytest.raises(ValueError, match="dataset.options.count applies only to dataset=my_squares"):
+            get_spec("synthetic", count=3)
+        entry = DATASETS["my_squares"]
+        with pytest.raises(ValueError, match="registered twice"):
+            register_dataset(entry)
+    finally:
+        DATASETS.pop("my_squares", None)
+        sys.modules.pop("my_data", None)
+    with pytest.raises(ValueError, match="options of every dataset"):
+        register_dataset(DatasetEntry(name="clash", display_name="", hint="", build=entry.build, spec=entry.spec,
+                                      options={"seed": Option(0)}))
+    with pytest.raises(ValueError, match="its default dataset.options.count=0 must be a whole number >= 1"):
+        register_dataset(DatasetEntry(name="bad", display_name="", hint="", build=entry.build, spec=entry.spec,
+                                      options={"count": Option(0)}))
+    assert "clash" not in DATASETS and "bad" not in DATASETS
 
 
 # --- errors -----------------------------------------------------------------
@@ -128,7 +233,7 @@ def test_missing_image_folder_explains_layout(tmp_path):
 # --- on-disk formats ----------------------------------------------------------
 
 
-@pytest.mark.skipif(not FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not SYSTEM_DATA_DIRS["fashion_mnist"].is_dir(), reason="dataset-fashion-mnist is not installed")
 def test_fashion_mnist_reads_idx_files(tmp_path):
     pretrain, train, test = make_split_datasets("fashion_mnist", str(tmp_path), num_views=2)[:3]
     assert len(train) == 60000 and len(test) == 10000 and len(pretrain) == 60000
@@ -181,8 +286,8 @@ def test_image_folder_with_and_without_val(tmp_path):
 # --- transforms ---------------------------------------------------------------
 
 
-def test_ssl_augmentation_order():
-    augmentation = ssl_augmentation(32, (0.5,) * 3, (0.25,) * 3)
+def test_small_augmentation_order():
+    augmentation = make_augmentation("small", 32, (0.5,) * 3, (0.25,) * 3)
     types = [type(step) for step in augmentation.transforms]
     assert types == [
         ToRGB, T.RandomApply, T.RandomGrayscale, T.RandomResizedCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize,
@@ -213,6 +318,6 @@ def test_fashion_mnist_prefers_files_under_root(tmp_path):
 
 
 def test_missing_fashion_mnist_suggests_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(torchvision_sources, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "absent")
+    monkeypatch.setitem(SYSTEM_DATA_DIRS, "fashion_mnist", tmp_path / "absent")
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
         build_datasets("fashion_mnist", str(tmp_path))

@@ -16,7 +16,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from whitening_ssl.data import (
-    AUGMENTATIONS,
+    COMMON_OPTIONS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     DatasetNotFoundError,
@@ -26,14 +26,13 @@ from whitening_ssl.data import (
     build_datasets,
     check_dataset_available,
     get_spec,
+    check_dataset,
     imagenet100_classes,
-    imagenet_augmentation,
     linear_eval_transform,
     linear_train_transform,
     make_augmentation,
     make_split_datasets,
     read_class_list,
-    wmse_imagenet100_augmentation,
 )
 
 DISTRACTORS = ("n00000001", "n01440764", "n99999999")  # n01440764 (tench) is in ImageNet-1k, not in IN-100
@@ -66,6 +65,14 @@ def imagenet_root(tmp_path) -> Path:
         _save_image(tmp_path / "val" / wnid / f"ILSVRC2012_val_{wnid}.JPEG")
         (tmp_path / "train" / wnid / "notes.txt").write_text("not an image")
     return tmp_path
+
+
+def imagenet_augmentation():
+    return make_augmentation("imagenet", 224, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def wmse_imagenet100_augmentation():
+    return make_augmentation("wmse_imagenet100", 224, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _types(compose: T.Compose) -> list[type]:
@@ -105,7 +112,6 @@ def test_class_list_file_parsing_and_errors(tmp_path):
 
 
 def test_a_missing_class_list_is_one_problem_among_the_checks(tmp_path):
-    from whitening_ssl.data.checks import check_dataset
     from whitening_ssl.validation import Checks
 
     for split in ("train", "val"):
@@ -271,8 +277,9 @@ def test_unknown_augmentation_is_a_one_line_value_error():
         get_spec("synthetic", augmentation="simclr")
     message = str(caught.value)
     assert "\n" not in message and "simclr" in message
-    assert "use " + " or one of ".join(["default", ", ".join(a for a in AUGMENTATIONS if a != "default")]) in message
-    assert set(AUGMENTATIONS) == {"default", "imagenet", "wmse_imagenet100", "small"}
+    augmentations = COMMON_OPTIONS["augmentation"].choices()
+    assert "use one of " + ", ".join(augmentations) in message
+    assert set(augmentations) == {"default", "imagenet", "wmse_imagenet100", "small"}
 
 
 # --- evaluation transforms ---------------------------------------------------------

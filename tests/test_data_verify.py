@@ -16,12 +16,14 @@ from PIL import Image, ImageFile
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from whitening_ssl.data import FileListDataset, ImagePathDataset, TransformedDataset
-from whitening_ssl.data.verify import (
+from whitening_ssl.data import (
     MAX_CONSECUTIVE_BAD_IMAGES,
     BadImage,
     BadImageError,
     BadImageWarning,
+    FileListDataset,
+    ImagePathDataset,
+    TransformedDataset,
     describe_bad_images,
     find_bad_images,
 )
@@ -111,7 +113,7 @@ def test_find_bad_images_sample_covering_everything_matches_all_and_none_checks_
 
 
 def test_find_bad_images_rejects_unknown_mode_with_the_choices(files):
-    with pytest.raises(ValueError, match="choose one of: all, sample, none"):
+    with pytest.raises(ValueError, match="choose one of: none, sample, all"):
         find_bad_images(list(files.values()), mode="everything")
 
 
@@ -216,7 +218,7 @@ def test_index_past_the_end_raises_index_error_so_iteration_stops(files, make_da
 
 
 def test_unknown_on_bad_image_is_refused_with_the_choices(files):
-    with pytest.raises(ValueError, match="choose one of: stop, skip"):
+    with pytest.raises(ValueError, match="choose one of: skip, stop"):
         _path_dataset([files["good_png"]], "ignore")
 
 

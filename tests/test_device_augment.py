@@ -23,14 +23,17 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms.v2 import functional as TF
 
-from whitening_ssl.data.device_augment import (
+from whitening_ssl.data import (
+    RECIPES,
     AugmentationParams,
+    AugmentationRecipe,
     DeviceAugmentation,
+    ToRGB,
     cpu_crop_transform,
+    get_recipe,
+    make_augmentation,
     resampling_matrix,
 )
-from whitening_ssl.data.recipes import RECIPES, AugmentationRecipe, get_recipe
-from whitening_ssl.data.transforms import ToRGB, recipe_augmentation
 
 MEAN = (0.45, 0.5, 0.55)
 STD = (0.25, 0.25, 0.25)
@@ -122,7 +125,7 @@ def test_recipe_validates_its_numbers():
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_torchvision_pipeline_reads_the_recipe(name):
     recipe = RECIPES[name]
-    steps = recipe_augmentation(recipe, 224, MEAN, STD).transforms
+    steps = make_augmentation(recipe, 224, MEAN, STD).transforms
     crop = next(step for step in steps if isinstance(step, T.RandomResizedCrop))
     jitter_apply = next(step for step in steps if isinstance(step, T.RandomApply))
     jitter = jitter_apply.transforms[0]

@@ -18,9 +18,17 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from whitening_ssl.data import DATASETS, SSLDataModule, get_spec, recipes
-from whitening_ssl.data.device_pipeline import auto_pipeline, channels_first, image_tensor
-from whitening_ssl.data.transforms import ToRGB
+from whitening_ssl.data import (
+    DATASETS,
+    RECIPES,
+    AugmentationRecipe,
+    SSLDataModule,
+    ToRGB,
+    auto_pipeline,
+    channels_first,
+    get_spec,
+    image_tensor,
+)
 from whitening_ssl.methods import PretrainModule
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
@@ -221,14 +229,14 @@ def _image_folder(root, count=72, size=20):  # 10% held out: 65 to pretrain on
     return root
 
 
-@pytest.mark.parametrize("recipe", list(recipes.RECIPES))
+@pytest.mark.parametrize("recipe", list(RECIPES))
 def test_a_jitter_first_recipe_on_image_files_is_one_error_line_and_auto_picks_cpu(recipe, tmp_path):
     """Workers crop image files, so the device only sees crops: the same views only when the recipe crops first."""
     root = _image_folder(tmp_path / "images")
     dataset = ["dataset=image_folder", f"dataset.root={root}", f"++dataset.options.augmentation={recipe}",
                "dataset.options.image_size=16"]
     cfg = compose_config([*TINY, *dataset, "data.pipeline=device", "data.batch_size=64"], run_dir=tmp_path / "run")
-    crop_first = recipes.RECIPES[recipe].crop_first
+    crop_first = RECIPES[recipe].crop_first
     if crop_first:
         check_config(cfg)
     else:
@@ -262,9 +270,9 @@ def test_auto_on_a_gpu_trains_with_the_cpu_pipeline_where_the_device_cannot(tmp_
 def test_an_op_the_device_lacks_is_one_error_line(tmp_path, monkeypatch):
     """A recipe with an op the device augmentation does not implement (here a solarisation probability)."""
     extended = dataclasses.make_dataclass("SolarizingRecipe", [("solarize_p", float, 0.0)],
-                                          bases=(recipes.AugmentationRecipe,), frozen=True)
-    recipe = extended(**{**dataclasses.asdict(recipes.RECIPES["small"]), "name": "solarize", "solarize_p": 0.2})
-    monkeypatch.setitem(recipes.RECIPES, "solarize", recipe)
+                                          bases=(AugmentationRecipe,), frozen=True)
+    recipe = extended(**{**dataclasses.asdict(RECIPES["small"]), "name": "solarize", "solarize_p": 0.2})
+    monkeypatch.setitem(RECIPES, "solarize", recipe)
     dataset = ["++dataset.options.augmentation=solarize"]
     with pytest.raises(ConfigError) as caught:
         check_config(compose_config([*TINY, *dataset, "data.pipeline=device"], run_dir=tmp_path / "run"))

@@ -9,8 +9,7 @@ from PIL import Image
 from torch.utils.data import Subset
 from torchvision import datasets as tv_datasets
 
-from whitening_ssl.data import ArrayImageDataset, ImagePathDataset, SSLDataModule
-from whitening_ssl.data.device_pipeline import image_tensor
+from whitening_ssl.data import ArrayImageDataset, ImagePathDataset, SSLDataModule, image_tensor
 from whitening_ssl.stages import run
 
 from helpers import TINY, compose_config

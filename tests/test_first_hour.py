@@ -14,9 +14,7 @@ import pytest
 import torch
 import torchvision.datasets.utils as tv_utils
 
-from whitening_ssl.data import DATASETS, DatasetNotFoundError
-from whitening_ssl.data.datasets import parse
-from whitening_ssl.data.download import download_dataset
+from whitening_ssl.data import DATASETS, DatasetNotFoundError, download_dataset, parse
 from whitening_ssl.stages import prepare, run
 
 from fakes import write_stand_in

@@ -260,3 +260,14 @@ def test_non_finite_loss_stops_training_with_a_clear_error():
                          enable_progress_bar=False, log_every_n_steps=1)
     with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan or inf\) at step 0 \(epoch 0\).*lower method.lr"):
         trainer.fit(module, train_dataloaders=DataLoader(RandomViews(), batch_size=8, drop_last=True))
+
+
+def test_a_backbone_refuses_a_setting_it_does_not_have():
+    from whitening_ssl.models import build_backbone
+
+    with pytest.raises(ValueError, match=r"^backbone.small_stem is not a setting of backbone=resnet18 \(its own "
+                                         r"settings: none\)$"):
+        build_backbone("resnet18", stem="cifar", small_stem=True)
+    with pytest.raises(ValueError, match=r"^backbone=resnet_tiny needs backbone.width"):
+        build_backbone("resnet_tiny", stem="cifar")
+    assert build_backbone("resnet_tiny", stem="cifar", width=4)[1] == 32

@@ -216,8 +216,8 @@ def _set(config, dotted, value):
 
 def _config(overrides=None, seed=1, run_dir="outputs/run"):
     """A resolved configuration shaped like conf/config.yaml's, with its interpolated copies
-    (``model.method`` is ``method``, ``data.batch_size`` is ``method.batch_size``, ``trainer.max_epochs``
-    is ``epochs``); ``overrides``: dotted key -> value, applied before the copies are filled in."""
+    (``model.method`` is ``method``, ``model.num_views`` is ``data.num_views``, ``trainer.max_epochs`` is
+    ``epochs``); ``overrides``: dotted key -> value, applied before the copies are filled in."""
     config = {
         "stage": "pretrain", "experiment_name": None, "seed": seed, "epochs": 1000, "ckpt_path": None, "ckpt": None,
         "dataset_from_ckpt": True, "checkpoint_every": 100, "matmul_precision": "highest", "run_dir": run_dir,
@@ -226,23 +226,22 @@ def _config(overrides=None, seed=1, run_dir="outputs/run"):
         "linear": {"protocol": "fast", "epochs": 500, "batch_size": 1000, "lr": 0.01},
         "knn": {"k": 5, "weighting": "majority", "temperature": 0.07},
         "export": {"format": "torchvision", "output": None},
-        "dataset": {"name": "cifar10", "root": "./data", "download": True, "remove_maxpool": True, "num_workers": 8,
+        "dataset": {"name": "cifar10", "root": "./data", "download": True, "num_workers": 8,
                     "eval_batch_size": 512, "options": {}},
-        "method": {"name": "cw_rgp4", "batch_size": 256, "lr": 3.0e-3, "drops": [50, 25], "num_views": 4,
-                   "whiten": "zca", "w_size": 64, "eps": 0.0, "norm": True},
-        "backbone": {"name": "resnet18", "small_stem": True},
+        "data": {"batch_size": 256, "num_views": 4, "pipeline": "cpu"},
+        "method": {"name": "cw_rgp4", "family": "whitening_mse", "lr": 3.0e-3, "drops": [50, 25], "whiten": "zca",
+                   "w_size": 64, "eps": 0.0, "norm": True},
+        "backbone": {"name": "resnet18", "stem": "cifar"},
         "trainer": {"accelerator": "auto", "devices": 1, "precision": "32-true", "log_every_n_steps": 50,
                     "enable_progress_bar": True},
         "logger": {"kind": "wandb", "project": "whitening-ssl", "tags": []},
     }
     for key, value in (overrides or {}).items():
         _set(config, key, value)
-    method, dataset = config["method"], config["dataset"]
-    config["model"] = {"_target_": "whitening_ssl.methods.WhiteningPretrainModule", "backbone": config["backbone"],
-                       "method": method, "remove_maxpool": dataset["remove_maxpool"], "dataset": dataset}
-    config["data"] = {"name": dataset["name"], "root": dataset["root"], "download": dataset["download"],
-                      "batch_size": method["batch_size"], "eval_batch_size": dataset["eval_batch_size"],
-                      "num_views": method["num_views"], "num_workers": dataset["num_workers"]}
+    data, dataset = config["data"], config["dataset"]
+    data.update(eval_batch_size=dataset["eval_batch_size"], num_workers=dataset["num_workers"])
+    config["model"] = {"_target_": "whitening_ssl.methods.build_method", "backbone": config["backbone"],
+                       "method": config["method"], "num_views": data["num_views"], "dataset": dataset}
     config["trainer"]["max_epochs"] = config["epochs"]
     return json.loads(json.dumps(config))  # as written to results.json: copies are separate objects
 
@@ -417,21 +416,21 @@ def test_ignored_keys_never_make_columns():
 
 
 def test_interpolated_copies_give_one_column_in_numeric_order():
-    """method.batch_size is also data.batch_size and model.method.batch_size: one column, named by
-    the key that is not a copy; numbers sort by value (200 < 1000, 64 < 256 < 1024), lists show as JSON."""
-    results = [_run(_config({"method.batch_size": size}, run_dir=f"b{size}"), 47.0) for size in (1024, 64, 256)]
-    results.append(_run(_config({"method.batch_size": 256, "method.drops": [30, 15]}, run_dir="d"), 47.0))
+    """data.num_views is also model.num_views, method.drops also model.method.drops: one column each, named
+    by the key that is not a copy; numbers sort by value (200 < 1000, 2 < 4 < 8), lists show as JSON."""
+    results = [_run(_config({"data.num_views": views}, run_dir=f"b{views}"), 47.0) for views in (8, 2, 4)]
+    results.append(_run(_config({"data.num_views": 4, "method.drops": [30, 15]}, run_dir="d"), 47.0))
     results.append(_run(_config({"epochs": 200}, run_dir="e"), 47.0))  # also trainer.max_epochs
     rows = build_rows(results)
-    assert [row.settings for row in rows] == [  # by epochs (200 < 1000), then batch size, then drops
-        {"epochs": "200", "method.batch_size": "256", "method.drops": "[50, 25]"},
-        {"epochs": "1000", "method.batch_size": "64", "method.drops": "[50, 25]"},
-        {"epochs": "1000", "method.batch_size": "256", "method.drops": "[30, 15]"},
-        {"epochs": "1000", "method.batch_size": "256", "method.drops": "[50, 25]"},
-        {"epochs": "1000", "method.batch_size": "1024", "method.drops": "[50, 25]"},
+    assert [row.settings for row in rows] == [  # by views (2 < 4 < 8), then epochs (200 < 1000), then drops
+        {"data.num_views": "2", "epochs": "1000", "method.drops": "[50, 25]"},
+        {"data.num_views": "4", "epochs": "200", "method.drops": "[50, 25]"},
+        {"data.num_views": "4", "epochs": "1000", "method.drops": "[30, 15]"},
+        {"data.num_views": "4", "epochs": "1000", "method.drops": "[50, 25]"},
+        {"data.num_views": "8", "epochs": "1000", "method.drops": "[50, 25]"},
     ]
     assert _table_rows(markdown_table(rows))[0] == (
-        "| method | dataset | epochs | method.batch_size | method.drops | runs | linear top-1 | paper | Δ "
+        "| method | dataset | data.num_views | epochs | method.drops | runs | linear top-1 | paper | Δ "
         "| 5-NN top-1 | paper | Δ |")
 
 
@@ -450,8 +449,8 @@ def test_setting_columns_per_method_and_added_keys():
     assert _table_rows(table)[0].startswith("| method | dataset | method.lr | method.whiten | runs |")
     extra = [_run(_config(run_dir="a"), 47.0), _run(_config({"method.extra": 1}, run_dir="b"), 48.0)]
     assert [row.settings for row in build_rows(extra)] == [{"method.extra": "1"}, {}]
-    same = [_run(_config({"method.batch_size": 256}, run_dir="a"), 47.0),
-            _run(_config({"method.batch_size": 256.0}, run_dir="b"), 48.0)]
+    same = [_run(_config({"data.batch_size": 256}, run_dir="a"), 47.0),
+            _run(_config({"data.batch_size": 256.0}, run_dir="b"), 48.0)]
     assert [row.runs for row in build_rows(same)] == [2]
 
 

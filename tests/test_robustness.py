@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from whitening_ssl import cli
+from whitening_ssl import cli, run_dirs
 from whitening_ssl.eval.online import OnlineEvaluation
 from whitening_ssl.methods import WhiteningMSEMethod
 from whitening_ssl.stages import check_config, run
@@ -199,9 +199,9 @@ def test_resume_last_without_a_checkpoint_is_refused(tmp_path):
 
 def test_unique_dir_never_reuses_a_directory(tmp_path):
     base = str(tmp_path / "12-00-00_cw_rgp4_cifar10")
-    assert cli._unique_dir(base) == base
-    assert cli._unique_dir(base) == base + "_2"
-    assert cli._unique_dir(base) == base + "_3"
+    assert run_dirs.unique_dir(base) == base
+    assert run_dirs.unique_dir(base) == base + "_2"
+    assert run_dirs.unique_dir(base) == base + "_3"
     assert all(Path(p).is_dir() for p in (base, base + "_2", base + "_3"))
 
 
@@ -337,8 +337,8 @@ def test_cli_lists_every_problem_at_once_and_creates_nothing(tmp_path):
         "error: epochs='abc' must be a whole number >= 1",
         "error: method.lr=-1 must be positive",
         "error: eval.knn_k=0 must be at least 1",
-        "error: unknown dataset option(s) colour for dataset=synthetic: valid options are image_size, num_samples, "
-        "num_test, num_classes, seed, pretrain_subset, train_subset, test_subset, augmentation, class_list",
+        "error: unknown dataset option(s) colour for dataset=synthetic: valid options are seed, pretrain_subset, "
+        "train_subset, test_subset, augmentation, num_samples, num_test, image_size, num_classes",
     ]
     assert not (tmp_path / "outputs").exists()  # checked before Hydra made a directory
 

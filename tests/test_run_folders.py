@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from whitening_ssl import cli
+from whitening_ssl import cli, run_dirs
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.training import read_meta
 from whitening_ssl.training.run_lock import LOCK_FILE, RunLock, read_lock
@@ -45,11 +45,11 @@ def finished_run(tmp_path_factory):
 
 
 def test_a_method_name_with_a_path_in_it_stays_one_folder_name():
-    label = cli._run_label("pretrain", "x/../../../../elsewhere", "synthetic")
+    label = run_dirs.run_label("pretrain", "x/../../../../elsewhere", "synthetic")
     assert "/" not in label and ".." not in label and not label.startswith(".")
     base = Path("outputs/2026-12-01")
     assert (base / label).resolve().parent == base.resolve()
-    assert cli.safe_name("..") == "_" and cli.safe_name("a\\b") == "a_b"
+    assert run_dirs.safe_name("..") == "_" and run_dirs.safe_name("a\\b") == "a_b"
 
 
 # --- one live run per folder ---------------------------------------------------------------------------------

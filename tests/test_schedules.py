@@ -29,7 +29,7 @@ def reference_learning_rates(base_lr, epochs, iters, warmup, drops, gamma):
 def test_step_schedule_matches_the_paper_loop(epochs, iters, warmup, drops):
     base = 3e-3
     expected = reference_learning_rates(base, epochs, iters, warmup, drops, 0.2)
-    got = [base * lr_factor(s, iters, epochs, "step", warmup, drops, 0.2) for s in range(epochs * iters)]
+    got = [base * lr_factor(s, iters, epochs, "step", warmup, drops=drops, gamma=0.2) for s in range(epochs * iters)]
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -39,4 +39,7 @@ def test_cosine_and_constant():
     assert lr_factor(99, 10, 10, "constant", warmup_steps=100) == pytest.approx(1.0)
     assert lr_factor(4, 10, 10, "constant", warmup_steps=10) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown lr schedule"):
-        lr_factor(0, 1, 1, "linear")
+        lr_factor(0, 1, 1, "linear", warmup_steps=0)
+    # a setting the schedule does not have is refused, not dropped
+    with pytest.raises(ValueError, match=r"^lr schedule 'cosine' has no setting drops \(its own: none\)$"):
+        lr_factor(0, 1, 1, "cosine", warmup_steps=0, drops=[50])

@@ -45,12 +45,12 @@ def test_linear_and_knn_stages_need_only_the_checkpoint(pretrained, tmp_path):
 
 
 def test_a_failing_logger_never_loses_the_evaluation(pretrained, tmp_path, monkeypatch):
-    from whitening_ssl.stages import evaluate
+    from whitening_ssl import loggers
 
     def build_logger(*args, **kwargs):
         raise RuntimeError("wandb.init failed: no network")
 
-    monkeypatch.setattr(evaluate, "build_logger", build_logger)
+    monkeypatch.setattr(loggers, "build_logger", build_logger)
     with pytest.raises(RuntimeError, match="no network"):
         run(compose_config(["stage=knn", f"ckpt={pretrained}", "logger=csv"], run_dir=tmp_path))
     assert json.loads((tmp_path / "results.json").read_text())["final"]["knn_top1"] is not None

@@ -184,8 +184,9 @@ def test_a_saved_target_is_never_imported_unless_the_user_names_it(tmp_path, cap
     line = _one_error_line(capsys, lambda: main(_analyze(ckpt, tmp_path / "a")))
     assert line == (f"error: {ckpt} (lightning checkpoint) names builtins.open as method.loss._target_ in its saved "
                     "settings: rebuilding its model would import and call it, and a checkpoint may only name this "
-                    "project's losses (ntxent, barlow_twins, vicreg, zero_cl, byol, simsiam), so it was not built; if "
-                    "you trust it, give the same target on the command line: +method.loss._target_=builtins.open")
+                    "project's own code (losses: ntxent, barlow_twins, vicreg, zero_cl, byol, simsiam; whitening kinds "
+                    "and methods by their registered names), so it was not built; if you trust it, give the same on the "
+                    "command line: +method.loss._target_=builtins.open")
     assert victim.read_text() == "finished work"
 
     ckpt = _module_checkpoint(tmp_path / "identity.ckpt", loss={"_target_": "torch.nn.Identity"})

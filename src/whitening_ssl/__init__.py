@@ -6,6 +6,6 @@ Public API for use outside the training pipeline::
 """
 
 from .losses import WhiteningMSELoss, view_pair_mse
-from .whitening import WHITENING_AXES, WHITENING_KINDS, Whitening, whiten
+from .whitening import WHITENING_AXES, WHITENINGS, Whitening, whiten
 
-__all__ = ["WHITENING_AXES", "WHITENING_KINDS", "Whitening", "WhiteningMSELoss", "view_pair_mse", "whiten"]
+__all__ = ["WHITENING_AXES", "WHITENINGS", "Whitening", "WhiteningMSELoss", "view_pair_mse", "whiten"]

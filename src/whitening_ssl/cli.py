@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
@@ -28,10 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
-from .checkpoints import CheckpointError, safe_name
+from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
-from .data.verify import BadImageError
-from .preflight import summary
+from .data import BadImageError
+from .preflight import summary, sweep_jobs
+from .run_dirs import remove_if_created_and_empty
 from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
@@ -41,44 +41,7 @@ from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
 
-_CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first
 _FAILED_JOBS: List[Tuple[int, List[str], str]] = []
-
-
-def _run_label(stage: str, method: str, dataset: str) -> str:
-    """``<method>_<dataset>`` for pretraining; the stage's name for evaluation stages (their method
-    and dataset come from the checkpoint, not from the command line). Always one plain folder name."""
-    return safe_name(f"{method}_{dataset}" if stage == "pretrain" else stage)
-
-
-def _unique_dir(path: str) -> str:
-    """``path``, or ``path_2``, ``path_3``, ... : the first that does not exist, created atomically."""
-    candidate, k = path, 1
-    while True:
-        new = []  # the folders this call creates, deepest last (removed again if the checks fail)
-        parent = os.path.abspath(candidate)
-        while not os.path.exists(parent):
-            new.insert(0, parent)
-            parent = os.path.dirname(parent)
-        try:
-            os.makedirs(candidate, exist_ok=False)
-        except FileExistsError:
-            k += 1
-            candidate = f"{path}_{k}"
-            continue
-        except OSError:  # not writable etc.: the checks report it
-            return candidate
-        _CREATED_DIRS[os.path.abspath(candidate)] = new
-        return candidate
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("run_label", _run_label, replace=True)
-    # use_cache: resolved once per configuration; Hydra copies the cache into every sweep job
-    OmegaConf.register_new_resolver("unique_dir", _unique_dir, replace=True, use_cache=True)
-
-
-register_resolvers()
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -165,25 +128,15 @@ def _is_child_process() -> bool:
     return rank_zero_only.rank != 0
 
 
-def _remove_if_created_and_empty(path: Optional[Path]) -> None:
-    """Undo :func:`_unique_dir`'s folders (innermost first) when the run does not start; never a non-empty one."""
-    created = _CREATED_DIRS.get(str(path.absolute())) if path is not None else None
-    for folder in reversed(created or []):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            return
-
-
 def _fail(lines: List[str], run_dir: Optional[Path] = None) -> None:
-    _remove_if_created_and_empty(run_dir)
+    remove_if_created_and_empty(run_dir)
     report_error(lines)
     sys.exit(2)
 
 
 def _dry_run(lines: List[str], run_dir: Optional[Path] = None) -> None:
     """``check=true``: print what was checked, leave nothing behind, exit 0."""
-    _remove_if_created_and_empty(run_dir)
+    remove_if_created_and_empty(run_dir)
     print("\n".join(lines))
     sys.exit(0)
 
@@ -225,22 +178,11 @@ class CheckBeforeRunning(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _is_child_process():
             return
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        loader = GlobalHydra.instance().config_loader()
-        parser = OverridesParser.create(config_loader=loader)
-        # the sweep: a preset's hydra.sweeper.params (experiment=investigate/...) and the command line's
-        params = config.hydra.sweeper.get("params")
-        arguments = [f"{key}={value}" for key, value in (params or {}).items()]
-        arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
-        overrides = parser.parse_overrides(overrides=arguments)
-        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+        jobs = sweep_jobs(config)
         lines, configs = [], []
-        for number, job in enumerate(jobs):
+        for number, (job, load) in enumerate(jobs):
             try:
-                job_config = loader.load_sweep_config(config, list(job))
+                job_config = load()
                 configs.append(job_config)
                 check_config(job_config)
             except (ConfigError, MissingMandatoryValue) as error:
@@ -251,7 +193,7 @@ class CheckBeforeRunning(Callback):
             _fail(lines + [f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
                            f"job(s) above (of {len(jobs)})"])
         if config.get("check"):
-            _dry_run([f"job #{number} ({' '.join(job)}): {line.strip()}" for number, (job, job_config)
+            _dry_run([f"job #{number} ({' '.join(job)}): {line.strip()}" for number, ((job, _), job_config)
                       in enumerate(zip(jobs, configs)) for line in summary(job_config, None)[1:]]
                      + [f"checked: no problem found in the {len(jobs)} job(s) of the sweep; none was started"])
         try:

@@ -13,11 +13,11 @@ import difflib
 import re
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from .data.registry import DATASETS
+from .data import DATASETS
 from .help import conf_dir, config_groups
 
 EXIT_BAD_INPUT = 2
@@ -34,7 +34,7 @@ def _dataset_line(cfg: DictConfig) -> str:
     where = f"{Path(str(root)).absolute()}"
     if entry is None or OmegaConf.is_missing(cfg.dataset, "root"):
         return f"{name} in {where}"
-    from .data.datasets import parse
+    from .data import parse
 
     try:
         entry, options = parse(name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
@@ -69,6 +69,24 @@ def summary(cfg: DictConfig, run_dir: Optional[Path]) -> List[str]:
     if run_dir is not None:
         lines.append(f"  run folder: {run_dir} (not created: check=true runs nothing)")
     return lines
+
+
+def sweep_jobs(config: DictConfig) -> List[Tuple[List[str], Callable[[], DictConfig]]]:
+    """Every job of a ``-m`` sweep, before any starts: ``(its overrides, a function that composes its
+    configuration)``. The sweep is a preset's ``hydra.sweeper.params`` (``experiment=investigate/...``) and
+    the command line's, expanded as Hydra's basic sweeper does."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    parser = OverridesParser.create(config_loader=loader)
+    params = config.hydra.sweeper.get("params")
+    arguments = [f"{key}={value}" for key, value in (params or {}).items()]
+    arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
+    overrides = parser.parse_overrides(overrides=arguments)
+    jobs = [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    return [(job, lambda job=job: loader.load_sweep_config(config, job)) for job in jobs]
 
 
 # --- Hydra's composition errors ----------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Sequence
+from typing import Any, Sequence, Tuple
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -29,45 +30,57 @@ def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: f
     return gamma ** passed
 
 
-def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
     if step < warmup_steps:
         return warmup_factor(step, warmup_steps)
     epoch = step // max(steps_per_epoch, 1)
     return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
 
 
-def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, drops: Sequence[int],
-          gamma: float, **_) -> float:
+def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *, drops: Sequence[int],
+          gamma: float) -> float:
     steps_per_epoch = max(steps_per_epoch, 1)
-    return warmup_factor(step, warmup_steps) * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps)
+    return warmup_factor(step, warmup_steps) * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma,
+                                                                steps_per_epoch, warmup_steps)
 
 
-def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
     total = max(steps_per_epoch * max_epochs, 1)
     return warmup_factor(step, warmup_steps) * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
-def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, **_) -> float:
+def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
     return warmup_factor(step, warmup_steps)
 
 
-#: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`)
+#: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`); a schedule's keyword-only
+#: parameters are its own settings (``step``: ``drops`` and ``gamma``)
 SCHEDULES = {"step": _step, "cosine": _cosine, "cosine_epoch": _cosine_epoch, "constant": _constant}
 
 
-def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str = "step", warmup_steps: int = 500,
-              drops: Sequence[int] = (50, 25), gamma: float = 0.2) -> float:
+def schedule_settings(schedule: str) -> Tuple[str, ...]:
+    """The own settings of ``schedule`` (its keyword-only parameters)."""
+    parameters = inspect.signature(SCHEDULES[schedule]).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str, warmup_steps: int,
+              **settings: Any) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     ``step``: warm-up, then x``gamma`` at ``drops`` epochs before the end (small-dataset recipe);
     ``cosine``: warm-up, then cosine decay to 0 over all steps; ``cosine_epoch``: the ImageNet
     recipe, ``0.5 (1 + cos(pi epoch / E))`` set once per epoch, the warm-up overriding it during its
-    first ``warmup_steps`` steps; ``constant``: warm-up only.
+    first ``warmup_steps`` steps; ``constant``: warm-up only. ``settings``: exactly the schedule's own
+    (:func:`schedule_settings`); another is refused.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown lr schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
-    return SCHEDULES[schedule](step, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
-                               warmup_steps=warmup_steps, drops=drops, gamma=gamma)
+    unknown = sorted(set(settings) - set(schedule_settings(schedule)))
+    if unknown:
+        raise ValueError(f"lr schedule {schedule!r} has no setting {', '.join(unknown)} (its own: "
+                         f"{', '.join(schedule_settings(schedule)) or 'none'})")
+    return SCHEDULES[schedule](step, steps_per_epoch, max_epochs, warmup_steps, **settings)
 
 
 def byol_tau(progress: float, base_tau: float = 0.99) -> float:

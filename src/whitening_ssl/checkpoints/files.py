@@ -34,7 +34,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
 
 
-def _shown(value: Any, limit: int = 160) -> str:
+def shown(value: Any, limit: int = 160) -> str:
     """A value read from a file, fit for one line of a message (no control characters, bounded)."""
     text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
     return text if len(text) <= limit else text[:limit] + "..."
@@ -80,7 +80,7 @@ def unsafe_problem(error: BaseException, trustable: bool = True) -> Optional[str
     for pattern in _UNSAFE_PATTERNS:
         found = re.search(pattern, message, re.MULTILINE)
         if found:
-            needs = f"needs {_shown(found.group(1).strip('<>'))}"
+            needs = f"needs {shown(found.group(1).strip('<>'))}"
             break
     else:
         needs = "uses pickle instructions"
@@ -121,7 +121,7 @@ def read_checkpoint(path, trust: bool = False, mmap: bool = False, trustable: bo
             raise CheckpointError(f"{path} {problem}") from None
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or not a checkpoint file): "
-                              f"{type(error).__name__}: {_shown(first)}") from None
+                              f"{type(error).__name__}: {shown(first)}") from None
 
 
 def verify_resume_file(path) -> None:

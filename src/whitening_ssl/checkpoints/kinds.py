@@ -18,7 +18,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from torch import Tensor
 
-from .files import CheckpointError, _shown, saved_config
+from .files import CheckpointError, shown, saved_config
 
 CHECKPOINT_FORMATS = ("lightning", "paper", "torchvision")
 PAPER_PREFIX = "module.model."
@@ -55,12 +55,12 @@ def encoder_kind_problem(obj: Any) -> Optional[str]:
     if kind == "probe":
         probed = (saved_config(obj) or {}).get("ckpt")
         return ("is a linear-probe checkpoint (what stage=linear linear.protocol=standard saves), not an encoder: give "
-                "ckpt= the pretraining checkpoint it probed" + (f" ({_shown(probed)})" if probed else ""))
+                "ckpt= the pretraining checkpoint it probed" + (f" ({shown(probed)})" if probed else ""))
     if kind == "classifier":
-        sizes = f"{_shown(obj.get('feature_dim'))} features -> {_shown(obj.get('num_classes'))} classes"
+        sizes = f"{shown(obj.get('feature_dim'))} features -> {shown(obj.get('num_classes'))} classes"
         trained_on = obj.get("checkpoint")
         return (f"is a linear-probe checkpoint (the classifier stage=linear saves: {sizes}), not an encoder: give "
-                "ckpt= the pretraining checkpoint it was trained on" + (f" ({_shown(trained_on)})" if trained_on else ""))
+                "ckpt= the pretraining checkpoint it was trained on" + (f" ({shown(trained_on)})" if trained_on else ""))
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Iterator, List, Mapping, Set, Tuple
 
-from .files import CheckpointError, _shown
+from .files import CheckpointError, shown
 
 
 def safe_name(value: Any) -> str:
@@ -24,14 +24,25 @@ def safe_name(value: Any) -> str:
     return name or "_"
 
 
+#: settings whose value may name code of the user's own as ``module.attribute`` (see :mod:`whitening_ssl.plugins`)
+CODE_SETTINGS = ("method.whiten", "method.family", "method.loss.name", "model.method.whiten", "model.method.family",
+                 "model.method.loss.name")
+
+
 def _targets(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
-    """``(dotted key of the node, target)`` for every ``_target_`` in a nested mapping/list."""
+    """``(dotted key, code path)`` for every ``_target_`` in a nested mapping/list, and every setting of
+    :data:`CODE_SETTINGS` (``method.whiten``, ``method.family``, ``method.loss.name``) whose value names a module."""
+    from ..plugins import is_import_path
+
     if isinstance(node, Mapping):
         for key, value in node.items():
+            dotted = f"{path}.{key}" if path else str(key)
             if key == "_target_":
                 yield path, value
+            elif dotted in CODE_SETTINGS and is_import_path(value):
+                yield dotted, value
             else:
-                yield from _targets(value, f"{path}.{key}" if path else str(key))
+                yield from _targets(value, dotted)
     elif isinstance(node, (list, tuple)):
         for index, value in enumerate(node):
             yield from _targets(value, f"{path}.{index}")
@@ -61,11 +72,13 @@ def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iter
         from ..losses import LOSSES
 
         key, target = foreign[0]
+        setting = key if key in CODE_SETTINGS else f"{key}._target_"
         raise CheckpointError(
-            f"{source} names {_shown(target)} as {_shown(key)}._target_ in its saved settings: rebuilding its model "
-            f"would import and call it, and a checkpoint may only name this project's losses ({', '.join(LOSSES)}), "
-            f"so it was not built; if you trust it, give the same target on the command line: "
-            f"+{_shown(key)}._target_={_shown(target)}")
+            f"{source} names {shown(target)} as {shown(setting)} in its saved settings: rebuilding its model "
+            f"would import and call it, and a checkpoint may only name this project's own code (losses: "
+            f"{', '.join(LOSSES)}; whitening kinds and methods by their registered names), so it was not built; if "
+            f"you trust it, give the same on the command line: {'' if key in CODE_SETTINGS else '+'}"
+            f"{shown(setting)}={shown(target)}")
 
 
 def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
@@ -75,7 +88,7 @@ def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
     backbone = hparams.get("backbone")
     name = backbone.get("name") if isinstance(backbone, Mapping) else backbone
     if name not in BACKBONES:
-        raise CheckpointError(f"{source} has saved settings with backbone.name={_shown(name)!r}, which is not one of "
+        raise CheckpointError(f"{source} has saved settings with backbone.name={shown(name)!r}, which is not one of "
                               f"this project's backbones ({', '.join(BACKBONES)}): it cannot be rebuilt")
 
 
@@ -84,6 +97,6 @@ def check_saved_dataset(dataset: Mapping[str, Any], source: str) -> Mapping[str,
     from ..data import DATASETS
 
     if dataset.get("name") not in DATASETS:
-        raise CheckpointError(f"{source} names dataset {_shown(dataset.get('name'))!r} in its saved settings, which is "
+        raise CheckpointError(f"{source} names dataset {shown(dataset.get('name'))!r} in its saved settings, which is "
                               "not one of this project's datasets: give dataset_from_ckpt=false and dataset=")
     return dataset

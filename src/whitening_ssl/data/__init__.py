@@ -1,87 +1,59 @@
-"""Data pipeline: the dataset registry, augmentations and the Lightning DataModule.
+"""Data pipeline: the dataset registry, augmentations and the Lightning DataModules (``docs/data.md``).
 
-Importing this package registers every dataset (``torchvision_sources``, ``folder_sources``,
-``imagenet``, ``synthetic``); :data:`DATASETS` maps each name to its registry entry.
+Importing this package registers every built-in dataset; :data:`DATASETS` maps each name to its
+:class:`DatasetEntry`. A dataset of your own is one ``register_dataset(DatasetEntry(...))`` in a file
+of your own, with its options declared as :class:`Option` s. Everything other packages use is here.
 """
 
-from whitening_ssl.data.registry import (  # noqa: I001 (the registry first, then the modules that fill it)
-    DATASETS,
-    DatasetEntry,
-    DatasetOptions,
-    DatasetSpec,
-    SplitDatasets,
-    get_entry,
-    register_dataset,
+# the registry first, then the modules that fill it (registration order = listing order)
+from whitening_ssl.data.options import COMMON_OPTIONS, DatasetOptions, Option  # noqa: I001
+from whitening_ssl.data.registry import (
+    DATASETS, DatasetEntry, DatasetSpec, Missing, SplitDatasets, batch_problem, dataset_spec, get_entry,
+    option_problems, parse_options, pretrain_size, register_dataset, splits_from,
 )
-from whitening_ssl.data import torchvision_sources  # noqa: F401,I001 (registration order = listing order)
-from whitening_ssl.data import folder_sources, imagenet, synthetic  # noqa: F401
+from whitening_ssl.data import torchvision_sources, folder_sources, imagenet, synthetic  # noqa: F401
+from whitening_ssl.data.checks import Located, check_dataset, check_pretraining_data
 from whitening_ssl.data.datamodule import EvalDataModule, SSLDataModule
 from whitening_ssl.data.datasets import (
-    DATASET_NAMES,
-    build_datasets,
-    check_dataset_available,
-    get_spec,
-    make_split_datasets,
-    pretrain_size,
+    build_datasets, check_dataset_available, get_spec, make_split_datasets, missing_error, parse,
 )
+from whitening_ssl.data.device_augment import AugmentationParams, DeviceAugmentation
+from whitening_ssl.data.device_ops import resampling_matrix
+from whitening_ssl.data.device_pipeline import auto_pipeline, channels_first, cpu_crop_transform, image_tensor
+from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import (
-    ArrayImageDataset,
-    FileListDataset,
-    ImagePathDataset,
-    TransformedDataset,
-    read_idx,
-)
+from whitening_ssl.data.image_datasets import ArrayImageDataset, FileListDataset, ImagePathDataset, TransformedDataset
 from whitening_ssl.data.imagenet import imagenet100_classes, read_class_list
+from whitening_ssl.data.recipes import RECIPES, AugmentationRecipe, get_recipe
+from whitening_ssl.data.torchvision_sources import SYSTEM_DATA_DIRS, read_idx
 from whitening_ssl.data.transforms import (
-    AUGMENTATIONS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    MultiViewTransform,
-    ToRGB,
-    eval_transform,
-    imagenet_augmentation,
-    linear_eval_transform,
-    linear_train_transform,
-    make_augmentation,
-    ssl_augmentation,
-    wmse_imagenet100_augmentation,
+    IMAGENET_MEAN, IMAGENET_STD, MultiViewTransform, ToRGB, eval_transform, linear_eval_transform,
+    linear_train_transform, make_augmentation,
+)
+from whitening_ssl.data.verify import (
+    MAX_CONSECUTIVE_BAD_IMAGES, BadImage, BadImageError, BadImageWarning, describe_bad_images, find_bad_images,
 )
 
 __all__ = [
-    "AUGMENTATIONS",
-    "DATASETS",
-    "DATASET_NAMES",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ArrayImageDataset",
-    "DatasetEntry",
-    "DatasetNotFoundError",
-    "DatasetOptions",
-    "DatasetSpec",
-    "EvalDataModule",
-    "FileListDataset",
-    "ImagePathDataset",
-    "MultiViewTransform",
-    "SSLDataModule",
-    "SplitDatasets",
-    "ToRGB",
-    "TransformedDataset",
-    "build_datasets",
-    "check_dataset_available",
-    "eval_transform",
-    "get_entry",
-    "get_spec",
-    "imagenet100_classes",
-    "imagenet_augmentation",
-    "linear_eval_transform",
-    "linear_train_transform",
-    "make_augmentation",
-    "make_split_datasets",
-    "pretrain_size",
-    "read_class_list",
-    "read_idx",
-    "register_dataset",
-    "ssl_augmentation",
-    "wmse_imagenet100_augmentation",
+    # a dataset: its entry, its options, the registry
+    "COMMON_OPTIONS", "DATASETS", "DatasetEntry", "DatasetOptions", "DatasetSpec", "Missing", "Option",
+    "SplitDatasets", "get_entry", "register_dataset", "splits_from",
+    # using one: options, files, splits, checks before a run, download
+    "DatasetNotFoundError", "Located", "batch_problem", "build_datasets", "check_dataset", "check_dataset_available",
+    "check_pretraining_data", "dataset_spec", "download_dataset", "get_spec", "make_split_datasets", "missing_error",
+    "option_problems", "parse", "parse_options", "pretrain_size", "SYSTEM_DATA_DIRS",
+    # dataset classes and readers
+    "ArrayImageDataset", "FileListDataset", "ImagePathDataset", "TransformedDataset", "imagenet100_classes",
+    "read_class_list", "read_idx",
+    # the DataModules
+    "EvalDataModule", "SSLDataModule",
+    # transforms and augmentation recipes (CPU pipeline)
+    "IMAGENET_MEAN", "IMAGENET_STD", "RECIPES", "AugmentationRecipe", "MultiViewTransform", "ToRGB", "eval_transform",
+    "get_recipe", "linear_eval_transform", "linear_train_transform", "make_augmentation",
+    # the device pipeline
+    "AugmentationParams", "DeviceAugmentation", "auto_pipeline", "channels_first", "cpu_crop_transform",
+    "image_tensor", "resampling_matrix",
+    # bad image files
+    "MAX_CONSECUTIVE_BAD_IMAGES", "BadImage", "BadImageError", "BadImageWarning", "describe_bad_images",
+    "find_bad_images",
 ]

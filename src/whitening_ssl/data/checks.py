@@ -1,44 +1,63 @@
-"""Checks of ``dataset.*`` and ``data.*`` before anything is loaded (see :mod:`whitening_ssl.validation`)."""
+"""Checks of ``dataset.*`` and ``data.*`` before anything is loaded (see :mod:`whitening_ssl.validation`).
+
+They collect the errors the data layer itself raises (:func:`~whitening_ssl.data.registry.option_problems`,
+the entry's ``locate`` and ``spec``, :func:`~whitening_ssl.data.registry.batch_problem`,
+:func:`~whitening_ssl.data.device_pipeline.device_pipeline_problem`), one line each, instead of restating them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
-from whitening_ssl.data.datamodule import PIPELINES
-from whitening_ssl.data.datasets import DATASETS, _missing_error, _pretrain_size, _resolved_spec
+from whitening_ssl.data.datasets import missing_error
 from whitening_ssl.data.device_pipeline import device_pipeline_error, device_pipeline_problem
-from whitening_ssl.data.registry import BAD_IMAGE_POLICIES, VERIFY_MODES, DatasetEntry, DatasetOptions, DatasetSpec
+from whitening_ssl.data.options import DatasetOptions
+from whitening_ssl.data.registry import (PIPELINES, DatasetEntry, DatasetSpec, batch_problem, dataset_spec, get_entry,
+                                         option_problems, parse_options, pretrain_size)
+from whitening_ssl.data.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
 from whitening_ssl.validation import Checks
 
 
-def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, check_machine: bool = True,
-                  ) -> Optional[tuple[DatasetEntry, DatasetOptions, Path, DatasetSpec]]:
+class Located(NamedTuple):
+    """A dataset whose ``dataset.*`` passed :func:`check_dataset`."""
+
+    entry: DatasetEntry
+    options: DatasetOptions
+    root: Path
+    spec: DatasetSpec
+
+
+def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) -> Optional[Located]:
     """``dataset.*``: a registered name, a root, valid options, files present (cheap), >= 2 classes.
 
-    Returns the entry, parsed options, root and spec when everything checked is fine (for further checks).
+    Returns the dataset when everything checked is fine (for further checks); the files only when
+    ``checks.check_machine``.
     """
-    name = checks.choice(dataset, "name", "dataset.name", DATASETS)
+    name = checks.get(dataset, "name", "dataset.name")
     root = checks.get(dataset, "root", "dataset.root", missing=f"dataset={name} needs its location: add "
                       "dataset.root=/path/to/the/images" if name is not None else None)
     download = checks.boolean(dataset, "download", "dataset.download", default=False)
-    options = checks.get(dataset, "options", "dataset.options", default={}) or {}
-    if name is None or root is None:
+    options = dict(checks.get(dataset, "options", "dataset.options", default={}) or {})
+    try:
+        entry = get_entry(name) if name is not None else None
+    except ValueError as error:
+        checks.add(str(error))
         return None
-    entry = DATASETS[name]
-    option_problems = DatasetOptions.problems(entry, dict(options))
-    checks.extend(option_problems)
-    if option_problems or not check_machine or not checks.check_machine:
+    if entry is None or root is None:
         return None
-    parsed = DatasetOptions.parse(entry, dict(options))
-    root = Path(str(root))
+    problems = option_problems(entry, options)
+    checks.extend(problems)
+    if problems or not checks.check_machine:
+        return None
+    parsed, root = parse_options(entry, options), Path(str(root))
     will_download = download and entry.downloadable
     try:
-        error = None if will_download else _missing_error(entry, root, parsed)
+        error = None if will_download else missing_error(entry, root, parsed)
         if error is not None:
             checks.add(str(error))
             return None
-        spec = _resolved_spec(entry, root, parsed)
+        spec = dataset_spec(entry, root, parsed)
     except FileNotFoundError as error:  # e.g. a dataset.options.class_list that is not there
         if not will_download:  # downloadable data not downloaded yet: nothing more to check now
             checks.add(str(error))
@@ -49,10 +68,10 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True, ch
     if needs_labels and spec.num_classes < 2:
         checks.add(f"dataset={name} has {spec.num_classes} class under {root}: the evaluation (k-NN, linear "
                    "probe) needs at least 2 classes; add class folders, or set eval.enabled=false to pretrain only")
-    return entry, parsed, root, spec
+    return Located(entry, parsed, root, spec)
 
 
-def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optional[int]) -> None:
+def check_pretraining_data(checks: Checks, data: Any, located: Optional[Located], world_size: Optional[int]) -> None:
     """``data.*`` of pretraining: batch size, views, workers, pipeline (``device``: it makes the CPU pipeline's
     views of this dataset and recipe); the batch fits in the dataset."""
     batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
@@ -64,16 +83,12 @@ def check_pretraining_data(checks: Checks, data: Any, located, world_size: Optio
     checks.choice(data, "on_bad_image", "data.on_bad_image", BAD_IMAGE_POLICIES)
     if located is None:
         return
-    entry, parsed, root, spec = located
+    entry, options, root, spec = located
     if pipeline == "device":  # (auto picks cpu where the device cannot make the CPU pipeline's views)
-        problem = device_pipeline_problem(entry, parsed.augmentation_recipe(spec), spec.image_size)
+        problem = device_pipeline_problem(entry, options.augmentation_recipe(spec), spec.image_size)
         if problem:
             checks.add(device_pipeline_error(problem))
-    if batch is None:
-        return
-    size = _pretrain_size(entry, root, parsed)
-    processes = world_size or 1
-    if size is not None and batch * processes > size:
-        per = f" x {processes} processes" if processes > 1 else ""
-        checks.add(f"data.batch_size={batch}{per} is larger than the {size} pretraining images of "
-                   f"dataset={entry.name}: no full batch can be formed; lower data.batch_size")
+    if batch is not None:
+        problem = batch_problem(batch, pretrain_size(entry, root, options), entry.name, world_size or 1)
+        if problem:
+            checks.add(problem)

@@ -2,77 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from pathlib import Path
-
-from whitening_ssl.data.datasets import (
-    _resolved_spec,
-    build_parsed,
-    check_dataset_available,
-    parse,
-    transform_splits,
-    with_views,
-)
+from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
+from whitening_ssl.data.device_augment import DeviceAugmentation
+from whitening_ssl.data.device_pipeline import (IndexDataset, cpu_crop_transform, device_pipeline_error,
+                                               device_pipeline_problem, image_tensor)
 from whitening_ssl.data.download import download_dataset
-from whitening_ssl.data.device_augment import DeviceAugmentation, cpu_crop_transform
-from whitening_ssl.data.device_pipeline import (
-    IndexDataset,
-    device_pipeline_error,
-    device_pipeline_problem,
-    image_tensor,
-)
-from whitening_ssl.data.image_datasets import TransformedDataset
-from whitening_ssl.data.registry import DatasetSpec
+from whitening_ssl.data.image_datasets import ImageFiles, TransformedDataset, skipped_images
+from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
 from whitening_ssl.data.transforms import MultiViewTransform
 from whitening_ssl.validation import ConfigError
-
-#: ``data.pipeline``: where the views are made: the published CPU pipeline, the training device, or
-#: ``auto`` (the device when training on a GPU; resolved by the pretraining stage, which knows the trainer)
-PIPELINES = ("cpu", "device", "auto")
-
-
-def _file_dataset(dataset: Optional[Dataset]):
-    """The dataset of image files under transforms and subsets (``None`` for in-memory data)."""
-    while dataset is not None and not hasattr(dataset, "skipped_images"):
-        dataset = getattr(dataset, "base", None) or getattr(dataset, "dataset", None)
-    return dataset
-
-
-class ImageFiles(Sequence):
-    """The files of several image-file datasets as one lazy sequence (no list of a million paths)."""
-
-    def __init__(self, *datasets: Optional[Dataset]) -> None:
-        self.datasets = []
-        for dataset in map(_file_dataset, datasets):
-            if dataset is not None and all(dataset is not seen for seen in self.datasets):
-                self.datasets.append(dataset)
-        self.sizes = [len(dataset) for dataset in self.datasets]
-
-    def __len__(self) -> int:
-        return sum(self.sizes)
-
-    def __getitem__(self, index: int) -> str:
-        for dataset, size in zip(self.datasets, self.sizes):
-            if index < size:
-                return dataset.path(index)
-            index -= size
-        raise IndexError(index)
-
-
-def skipped_images(*datasets: Optional[Dataset]) -> list[str]:
-    """Undecodable image files skipped so far by any of ``datasets`` (through transforms and subsets)."""
-    found: list[str] = []
-    for dataset in map(_file_dataset, datasets):
-        if dataset is not None:
-            found.extend(path for path in dataset.skipped_images() if path not in found)
-    return found
 
 
 class _DatasetModule(pl.LightningDataModule):
@@ -84,13 +30,8 @@ class _DatasetModule(pl.LightningDataModule):
                  num_workers: int = 4, pin_memory: bool = True, on_bad_image: str = "skip",
                  **dataset_options: Any) -> None:
         super().__init__()
-        self.on_bad_image = on_bad_image
-        self.name = name
-        self.root = root
-        self.download = download
-        self.eval_batch_size = eval_batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        self.name, self.root, self.download, self.on_bad_image = name, root, download, on_bad_image
+        self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
         self.dataset_options = dict(dataset_options)
         self.entry, self.options = parse(name, self.dataset_options)
         self._spec: DatasetSpec | None = None
@@ -100,7 +41,9 @@ class _DatasetModule(pl.LightningDataModule):
 
     def check_available(self) -> None:
         """Raise :class:`DatasetNotFoundError` now if the data is missing (only checks paths)."""
-        check_dataset_available(self.name, self.root, **self.dataset_options)
+        error = missing_error(self.entry, Path(self.root), self.options)
+        if error is not None:
+            raise error
 
     def prepare_data(self) -> None:
         """Download the dataset when it is missing and ``download`` is on (once: other processes wait for
@@ -114,7 +57,7 @@ class _DatasetModule(pl.LightningDataModule):
     def spec(self) -> DatasetSpec:
         """Dataset constants; available before ``setup()`` (computed without loading images)."""
         if self._spec is None:
-            self._spec = _resolved_spec(self.entry, Path(self.root), self.options)
+            self._spec = dataset_spec(self.entry, Path(self.root), self.options)
         return self._spec
 
     @property
@@ -125,7 +68,7 @@ class _DatasetModule(pl.LightningDataModule):
         return build_parsed(self.entry, self.options, Path(self.root), download=False, splits=self.splits,
                             on_bad_image=self.on_bad_image)
 
-    def image_files(self) -> "ImageFiles":
+    def image_files(self) -> ImageFiles:
         """The image files of the built splits (empty for datasets held in memory); call after ``setup()``."""
         return ImageFiles(self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset)
 
@@ -153,15 +96,9 @@ class _DatasetModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting dataloaders")
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=train and self.num_workers > 0,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-        )
+        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
+                          persistent_workers=train and self.num_workers > 0,
+                          pin_memory=self.pin_memory and torch.cuda.is_available())
 
 
 class SSLDataModule(_DatasetModule):
@@ -172,9 +109,9 @@ class SSLDataModule(_DatasetModule):
     made: ``cpu`` (torchvision on PIL images in DataLoader workers, the published pipeline), ``device``
     (on the training device, :mod:`whitening_ssl.data.device_pipeline`: the loader yields indices, or
     uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there); the
-    configuration's ``auto`` is resolved to one of them by the pretraining stage. ``eval_datasets()`` / ``eval_dataloaders()`` give the
-    labelled train and test splits with the deterministic evaluation transform. ``dataset_options``
-    are the dataset's options (:class:`~whitening_ssl.data.registry.DatasetOptions`).
+    configuration's ``auto`` is resolved to one of them by the pretraining stage. ``eval_datasets()`` /
+    ``eval_dataloaders()`` give the labelled train and test splits with the deterministic evaluation
+    transform. ``dataset_options`` are the dataset's ``dataset.options``.
     """
 
     splits = ("pretrain", "train", "test")
@@ -186,9 +123,7 @@ class SSLDataModule(_DatasetModule):
                          **dataset_options)
         if pipeline not in ("cpu", "device"):
             raise ValueError(f"pipeline={pipeline!r} is not available: use cpu or device")
-        self.batch_size = batch_size
-        self.num_views = num_views
-        self.pipeline = pipeline
+        self.batch_size, self.num_views, self.pipeline = batch_size, num_views, pipeline
         self.device_augmentation: DeviceAugmentation | None = None
         self.images: Tensor | None = None  # device pipeline, in-memory datasets: all pretraining images
         self._images_on: dict = {}
@@ -245,16 +180,13 @@ class SSLDataModule(_DatasetModule):
         return self._images_on[key]
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled multi-view pretraining batches; the last incomplete batch is dropped.
-
-        Whitening needs full batches, so a dataset smaller than one batch is an error rather than a
-        silently empty epoch.
-        """
-        if self.pretrain_dataset is not None and len(self.pretrain_dataset) < self.batch_size:
-            raise ValueError(
-                f"data.batch_size={self.batch_size} exceeds the {len(self.pretrain_dataset)} pretraining images "
-                f"of '{self.name}': no full batch can be formed; lower the batch size"
-            )
+        """Shuffled multi-view pretraining batches; the last incomplete batch is dropped (a dataset smaller
+        than the batches of all processes is an error, :func:`~whitening_ssl.data.registry.batch_problem`)."""
+        if self.pretrain_dataset is not None:
+            processes = self.trainer.world_size if self.trainer is not None else 1
+            problem = batch_problem(self.batch_size, len(self.pretrain_dataset), self.name, processes)
+            if problem:
+                raise ValueError(problem)
         return self._loader(self.pretrain_dataset, self.batch_size, train=True)
 
 

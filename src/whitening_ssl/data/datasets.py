@@ -1,9 +1,9 @@
-"""Public dataset functions over the registry: availability, specs, splits, and the config checks.
+"""Dataset functions over the registry: availability, specs and the splits, with or without transforms.
 
-:func:`build_datasets` returns the untransformed splits (items are ``(PIL image, int label)``);
-:func:`make_split_datasets` wraps them with the multi-view augmentation (``pretrain``) and the
-evaluation transform (``train``, ``test``). Both build only the splits asked for: the evaluation
-stages ask for ``("train", "test")`` and never load STL-10's 100k unlabeled images.
+:func:`build_datasets` returns the untransformed splits (items ``(PIL image, int label)``);
+:func:`make_split_datasets` adds the multi-view augmentation (``pretrain``) and the evaluation
+transform (``train``, ``test``). Both build only the splits asked for: the evaluation stages ask
+for ``("train", "test")`` and never load STL-10's 100k unlabeled images.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -19,25 +19,20 @@ from torch.utils.data import Dataset, Subset
 from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.image_datasets import ArrayImageDataset, TransformedDataset
-from whitening_ssl.data.registry import (
-    DATASETS,
-    SPLITS,
-    DatasetEntry,
-    DatasetOptions,
-    DatasetSpec,
-    SplitDatasets,
-    get_entry,
-)
+from whitening_ssl.data.options import DatasetOptions
+from whitening_ssl.data.registry import (SPLITS, DatasetEntry, DatasetSpec, SplitDatasets, dataset_spec, get_entry,
+                                         parse_options)
 from whitening_ssl.data.transforms import MultiViewTransform, eval_transform, make_augmentation
 
 
 def parse(name: str, options: dict[str, Any] | None = None) -> tuple[DatasetEntry, DatasetOptions]:
-    """The registry entry of ``name`` and its validated options (``ValueError``, one line, otherwise)."""
+    """The registry entry of ``name`` and its checked options (``ValueError``, one line, otherwise)."""
     entry = get_entry(name)
-    return entry, DatasetOptions.parse(entry, dict(options or {}))
+    return entry, parse_options(entry, options)
 
 
-def _missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetNotFoundError | None:
+def missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[DatasetNotFoundError]:
+    """The one-line error for ``entry``'s files missing under ``root`` (``None``: they are there; paths only)."""
     missing = entry.locate(root, options)
     if missing is None:
         return None
@@ -46,33 +41,20 @@ def _missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> 
 
 def check_dataset_available(name: str, root: str | os.PathLike = "./data", download: bool = False,
                             **options: Any) -> None:
-    """Raise :class:`DatasetNotFoundError` if ``name`` cannot be loaded from ``root``.
+    """Raise :class:`DatasetNotFoundError` if ``name`` cannot be loaded from ``root`` (cheap: paths only).
 
-    Cheap (only checks that the expected folders/files exist), so it runs before training starts.
-    Datasets torchvision can download count as available when ``download`` is true.
+    A dataset that can be downloaded counts as available when ``download`` is true.
     """
     entry, parsed = parse(name, options)
-    if download and entry.downloadable:
-        return
-    error = _missing_error(entry, Path(root), parsed)
+    error = None if download and entry.downloadable else missing_error(entry, Path(root), parsed)
     if error is not None:
         raise error
-
-
-def _resolved_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetSpec:
-    spec = entry.spec(root, options)
-    for option in ("image_size", "num_classes"):
-        requested, actual = getattr(options, option), getattr(spec, option)
-        if requested is not None and requested != actual:
-            raise ValueError(f"dataset={entry.name} has {option}={actual}, but dataset.options.{option}={requested}: "
-                             f"remove the option")
-    return spec
 
 
 def get_spec(name: str, root: str | os.PathLike = "./data", **options: Any) -> DatasetSpec:
     """The :class:`DatasetSpec` of ``name`` without loading any image (folder datasets list class folders)."""
     entry, parsed = parse(name, options)
-    return _resolved_spec(entry, Path(root), parsed)
+    return dataset_spec(entry, Path(root), parsed)
 
 
 def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
@@ -90,11 +72,9 @@ def build_datasets(name: str, root: str | os.PathLike = "./data", download: bool
                    splits: Collection[str] = SPLITS, on_bad_image: str = "skip", **options: Any) -> SplitDatasets:
     """The untransformed ``splits`` of ``name`` (others are ``None``), subsets applied.
 
-    ``on_bad_image`` (``skip`` | ``stop``): what an undecodable image file does (datasets read from files).
-    With ``download``, a dataset that can be downloaded is fetched first when its files are missing
-    (:func:`~whitening_ssl.data.download.download_dataset`). Raises :class:`DatasetNotFoundError`
-    when the files are missing (and cannot be downloaded),
-    ``ValueError`` for an unknown name or option.
+    ``on_bad_image`` (``skip`` | ``stop``): what an undecodable image file does. With ``download``, a
+    dataset that can be downloaded is fetched first when its files are missing. Raises
+    :class:`DatasetNotFoundError` when the files are missing, ``ValueError`` for an unknown name or option.
     """
     entry, parsed = parse(name, options)
     return build_parsed(entry, parsed, Path(root), download, splits, on_bad_image)
@@ -108,10 +88,10 @@ def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, downl
         raise ValueError(f"unknown split(s) {sorted(unknown)}: use {', '.join(SPLITS)}")
     if download:
         download_dataset(entry, root, options)
-    error = _missing_error(entry, root, options)
+    error = missing_error(entry, root, options)
     if error is not None:
         raise error
-    spec = _resolved_spec(entry, root, options)
+    spec = dataset_spec(entry, root, options)
     built = entry.build(root, options, tuple(splits), on_bad_image)
     sizes = {"pretrain": options.pretrain_subset, "train": options.train_subset, "test": options.test_subset}
     subsets = {split: _subset(built[split], sizes[split], options.seed) for split in splits}
@@ -120,12 +100,8 @@ def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, downl
 
 def make_split_datasets(name: str, root: str | os.PathLike = "./data", download: bool = False, num_views: int = 2,
                         splits: Collection[str] = SPLITS, on_bad_image: str = "skip", **options: Any) -> SplitDatasets:
-    """Like :func:`build_datasets`, with the transforms applied.
-
-    ``pretrain`` items are ``(list of num_views augmented tensors, label)`` (recipe: the
-    ``augmentation`` option, default the dataset's own); ``train`` / ``test`` items are
-    ``(eval-transformed tensor, label)``.
-    """
+    """:func:`build_datasets` with the transforms: ``pretrain`` items ``(list of num_views augmented tensors,
+    label)``, ``train`` / ``test`` items ``(eval-transformed tensor, label)``."""
     entry, parsed = parse(name, options)
     return transform_splits(build_parsed(entry, parsed, Path(root), download, splits, on_bad_image), parsed, num_views)
 
@@ -133,9 +109,8 @@ def make_split_datasets(name: str, root: str | os.PathLike = "./data", download:
 def with_views(base: Dataset, spec: DatasetSpec, options: DatasetOptions, num_views: int) -> TransformedDataset:
     """``base`` with the pretraining augmentation (the ``augmentation`` option's recipe, default the
     dataset's own): items ``(list of num_views augmented tensors, label)``."""
-    recipe = options.augmentation_recipe(spec)
-    return TransformedDataset(base, MultiViewTransform(make_augmentation(recipe, spec.image_size, spec.mean, spec.std),
-                                                       num_views))
+    augmentation = make_augmentation(options.augmentation_recipe(spec), spec.image_size, spec.mean, spec.std)
+    return TransformedDataset(base, MultiViewTransform(augmentation, num_views))
 
 
 def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: int = 2) -> SplitDatasets:
@@ -149,19 +124,3 @@ def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: i
         test=TransformedDataset(bases.test, evaluation) if bases.test is not None else None,
         spec=spec,
     )
-
-
-def pretrain_size(name: str, root: str | os.PathLike, **options: Any) -> int | None:
-    """Number of pretraining images after ``pretrain_subset`` (``None`` when unknown without a scan)."""
-    entry, parsed = parse(name, options)
-    return _pretrain_size(entry, Path(root), parsed)
-
-
-def _pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> int | None:
-    size = entry.pretrain_size(root, options)
-    if size is not None and options.pretrain_subset is not None:
-        size = min(size, options.pretrain_subset)
-    return size
-
-
-DATASET_NAMES = tuple(DATASETS)

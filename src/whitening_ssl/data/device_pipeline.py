@@ -1,20 +1,12 @@
-"""Views made on the training device (``data.pipeline=device``).
+"""Views made on the training device (``data.pipeline=device``; why and how: ``docs/data.md``).
 
-For a dataset that fits in memory (``DatasetEntry.in_memory``: CIFAR-10/100, STL-10, Tiny-ImageNet,
-Fashion-MNIST, synthetic) the pretraining images are held as ONE uint8 tensor, moved to the
-training device once; the DataLoader yields only indices and labels, and each batch's views are
-made there by :class:`~whitening_ssl.data.device_augment.DeviceAugmentation` (per-sample random
-parameters, the CPU pipeline's distributions). For image folders (ImageNet) CPU workers decode and
-run the random resized crop (uint8 crops, :func:`~whitening_ssl.data.device_augment.cpu_crop_transform`)
-and the device does the rest of the recipe.
-
-:data:`IMAGE_TENSORS` maps a dataset class to the function that reads its images in the layout it
-stores them (:data:`LAYOUTS`: Fashion-MNIST ``[N, H, W]`` grey, CIFAR ``[N, H, W, 3]``, STL-10
-``[N, 3, H, W]``), without going through PIL per item; :func:`image_tensor` returns every one of
-them as ``[N, C, H, W]`` uint8, C = 1 or 3 (a view where the layout allows, no copy), so the
-augmentation never guesses a channel axis from a shape. :func:`device_pipeline_problem` is the one
-rule for whether the device makes the CPU pipeline's views for a dataset and recipe; the
-configuration checks and ``data.pipeline=auto`` both ask it.
+An in-memory dataset (``DatasetEntry.in_memory``) is held as ONE uint8 ``[N, C, H, W]`` tensor
+(:func:`image_tensor`, read through :data:`IMAGE_TENSORS` in the layout each dataset class stores,
+:data:`LAYOUTS`, so no channel axis is guessed from a shape), moved to the device once; the
+DataLoader yields indices and labels and :class:`~whitening_ssl.data.device_augment.DeviceAugmentation`
+makes the views there. For image folders, CPU workers decode and crop and the device does the rest.
+:func:`device_pipeline_problem` is the one rule for whether the device makes the CPU pipeline's
+views of a dataset and recipe; the checks and ``data.pipeline=auto`` both ask it.
 """
 
 from __future__ import annotations
@@ -28,12 +20,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tv_datasets
+from torchvision import transforms as T
 
-from whitening_ssl.data.datasets import _resolved_spec, parse
-from whitening_ssl.data.device_augment import unsupported_ops
+from whitening_ssl.data.datasets import parse
+from whitening_ssl.data.device_ops import unsupported_ops
 from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset
 from whitening_ssl.data.recipes import AugmentationRecipe, get_recipe
-from whitening_ssl.data.registry import DatasetEntry
+from whitening_ssl.data.registry import DatasetEntry, dataset_spec
+from whitening_ssl.data.transforms import ToRGB, random_resized_crop
 from whitening_ssl.validation import ConfigError
 
 USE_CPU = "use data.pipeline=cpu"
@@ -76,16 +70,8 @@ def channels_first(images: Tensor, layout: str, source: str) -> Tensor:
     return images
 
 
-def _array_images(dataset: ArrayImageDataset) -> Tuple[Tensor, Tensor, str]:  # [N, H, W] grey or [N, H, W, 3]
-    return dataset.data, dataset.targets, "NHW" if dataset.data.ndim == 3 else "NHWC"
-
-
-def _cifar_images(dataset) -> Tuple[Tensor, Tensor, str]:  # numpy [N, 32, 32, 3]
-    return torch.from_numpy(dataset.data), torch.as_tensor(dataset.targets, dtype=torch.long), "NHWC"
-
-
-def _stl10_images(dataset) -> Tuple[Tensor, Tensor, str]:  # numpy [N, 3, 96, 96] (torchvision's transposed view)
-    return torch.from_numpy(dataset.data), torch.as_tensor(dataset.labels, dtype=torch.long), "NCHW"
+def _labels(labels) -> Tensor:
+    return torch.as_tensor(labels, dtype=torch.long)
 
 
 def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor, Tensor, str]:
@@ -114,9 +100,11 @@ def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor
 
 #: dataset class -> (uint8 images, labels, their layout: a key of LAYOUTS) of all its items
 IMAGE_TENSORS: Dict[Type, Callable[[Dataset], Tuple[Tensor, Tensor, str]]] = {
-    ArrayImageDataset: _array_images,
-    tv_datasets.CIFAR10: _cifar_images,  # CIFAR100 subclasses CIFAR10
-    tv_datasets.STL10: _stl10_images,
+    ArrayImageDataset: lambda dataset: (dataset.data, dataset.targets, "NHW" if dataset.data.ndim == 3 else "NHWC"),
+    # numpy [N, 32, 32, 3]; CIFAR100 subclasses CIFAR10
+    tv_datasets.CIFAR10: lambda dataset: (torch.from_numpy(dataset.data), _labels(dataset.targets), "NHWC"),
+    # numpy [N, 3, 96, 96] (torchvision's transposed view)
+    tv_datasets.STL10: lambda dataset: (torch.from_numpy(dataset.data), _labels(dataset.labels), "NCHW"),
     ImagePathDataset: _decoded_images,
 }
 
@@ -140,17 +128,21 @@ def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
                       f"in device_pipeline.IMAGE_TENSORS); {USE_CPU}")
 
 
+def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int) -> T.Compose:
+    """The DataLoader-worker half of ``crop_on_device=False``: PIL image -> ToRGB -> the recipe's
+    RandomResizedCrop -> uint8 [3, S, S]; ``DeviceAugmentation(crop_on_device=False)`` does the rest."""
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    return T.Compose([ToRGB(), random_resized_crop(recipe, crop_size), T.PILToTensor()])
+
+
 def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> Optional[str]:
     """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
     at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
 
     Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device_augment.unsupported_ops`),
-    and a jitter-first recipe (``small``, ``wmse_imagenet100``) on a dataset of image files of
-    different sizes (not ``entry.in_memory``). There workers crop and the device sees only the resized
-    crop, so the colour ops would act on the crop, not on the full image: the contrast blends with the
-    crop's mean luma instead of the image's, and the per-pixel ops, applied after the resampling
-    instead of before, do not commute with it. A crop-first recipe (``imagenet``) is the same pipeline
-    either way.
+    and a jitter-first recipe on image files (not ``entry.in_memory``): workers crop, so the colour ops
+    would act on the resized crop instead of the full image (the contrast's mean luma differs, and
+    per-pixel ops do not commute with the resampling). A crop-first recipe is the same pipeline either way.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     problems = unsupported_ops(recipe, crop_size)
@@ -178,6 +170,6 @@ def auto_pipeline(on_gpu: bool, dataset: Dict[str, Any]) -> Tuple[str, Optional[
     if not on_gpu:
         return "cpu", None
     entry, options = parse(dataset["name"], dataset.get("options") or {})
-    spec = _resolved_spec(entry, Path(str(dataset["root"])), options)
+    spec = dataset_spec(entry, Path(str(dataset["root"])), options)
     problem = device_pipeline_problem(entry, options.augmentation_recipe(spec), spec.image_size)
     return ("cpu", problem) if problem else ("device", None)

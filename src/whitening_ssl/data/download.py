@@ -1,16 +1,10 @@
-"""Fetching a dataset once, safely, before anything needs its files.
+"""Fetching a dataset once, safely, before anything needs its files (``dataset.download=true``).
 
-:func:`download_dataset` is the one way a dataset is downloaded (``dataset.download=true``):
-
-- one process at a time: a lock file beside the data (``<root>/.<name>.download.lock``); other
-  processes (DDP ranks started by torchrun or SLURM, a second run, a sweep's other jobs) wait for
-  it and then find the files in place, so the data is fetched once;
-- into a staging folder ``<root>/.<name>.partial``, whose finished folders are moved into place by
-  one rename each: an interrupted download leaves only the staging folder (its archive is reused
-  when torchvision's checksum accepts it, fetched again otherwise), never a half-extracted folder
-  that later passes for the dataset;
-- a failure (typically: no network on a compute node) is one line with the reason and how to get
-  the files by hand (:meth:`~whitening_ssl.data.errors.DatasetNotFoundError.download_failed`).
+:func:`download_dataset` is the one way a dataset is downloaded: one process at a time (a lock
+file ``<root>/.<name>.download.lock``: DDP ranks, a second run or a sweep's other jobs wait, then
+find the files), into a staging folder ``<root>/.<name>.partial`` whose finished folders are moved
+into place by one rename each (an interrupted download never leaves a half-extracted folder that
+passes for the dataset); a failure is one line with the reason and how to get the files by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.registry import DatasetEntry, DatasetOptions
+from whitening_ssl.data.options import DatasetOptions
+from whitening_ssl.data.registry import DatasetEntry
 
 log = logging.getLogger("whitening_ssl")
 

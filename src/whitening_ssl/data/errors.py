@@ -1,9 +1,4 @@
-"""Errors raised by the data pipeline.
-
-A missing dataset is the most common way a run fails before it starts, so the error says in one
-line which dataset is missing, where it was looked for, and what to do about it (the registry
-entry's hint), using the Hydra config keys (``dataset.root``, ``dataset.download``) the user controls.
-"""
+"""A missing dataset, in one line: which one, where it was looked for, and what to do (the entry's hint)."""
 
 from __future__ import annotations
 
@@ -12,11 +7,7 @@ from collections.abc import Sequence
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are not where the configuration says they are.
-
-    Subclasses :class:`FileNotFoundError` so generic handlers still catch it; ``str(error)`` is
-    always a single line.
-    """
+    """A dataset's files are not where the configuration says (a :class:`FileNotFoundError`; one line)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
@@ -25,13 +16,9 @@ class DatasetNotFoundError(FileNotFoundError):
         return str(self.args[0])
 
     @classmethod
-    def for_dataset(
-        cls,
-        name: str,
-        root: str | os.PathLike,
-        looked_in: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-        detail: str | None = None,
-    ) -> "DatasetNotFoundError":
+    def for_dataset(cls, name: str, root: str | os.PathLike,
+                    looked_in: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                    detail: str | None = None) -> "DatasetNotFoundError":
         """The standard one-line error for dataset ``name`` (display name and hint from its registry entry).
 
         ``looked_in`` lists the place(s) searched (defaults to ``root``); ``detail`` is an optional

@@ -1,37 +1,29 @@
-"""The dataset registry: one :class:`DatasetEntry` per dataset name.
+"""The dataset registry: one :class:`DatasetEntry` per dataset name, with the options it takes.
 
-An entry says everything the rest of the project needs to know about a dataset: its constants
-(:class:`DatasetSpec`: classes, image size, normalisation, evaluation transform, ResNet stem,
-augmentation recipe), where its files are and how to tell they are missing (cheap path checks, no
-image is read), how to get it (the hint printed when it is missing), how many pretraining images
-it has (so a batch larger than the dataset is refused before training), and how to build its
-three splits:
-
-* ``pretrain``: the images of self-supervised training (labels unused; STL-10 adds its unlabeled split),
-* ``train``: the labelled training split of the evaluation (linear probe, k-NN),
-* ``test``: the labelled test split.
-
-Adding a dataset is one entry (``register_dataset``) in a module imported by
-``whitening_ssl.data`` plus one YAML file in ``conf/dataset/``.
+An entry is everything the project knows about a dataset: its constants (:class:`DatasetSpec`),
+where its files are and how to tell they are missing (paths only, no image read), how to get it
+by hand, how to build its splits, how to download it (optional), and its own ``dataset.options``
+(:class:`~whitening_ssl.data.options.Option`, next to the entry; the options of every dataset are
+:data:`~whitening_ssl.data.options.COMMON_OPTIONS`), checked by :func:`option_problems`. The
+splits: ``pretrain`` (self-supervised training; labels unused), ``train`` and ``test`` (the
+labelled splits of the evaluation). See ``docs/data.md``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, Union
 
 from torch.utils.data import Dataset
 
-#: ``data.verify_images``: check image files before training (none, a seeded sample of 256, all);
-#: ``data.on_bad_image``: what an undecodable image does during training (skip it, or stop the run).
-VERIFY_MODES = ("none", "sample", "all")
-BAD_IMAGE_POLICIES = ("skip", "stop")
+from whitening_ssl.data.options import COMMON_OPTIONS, DatasetOptions, Option
 
 SPLITS = ("pretrain", "train", "test")
+#: ``data.pipeline``: where the views are made (``auto``: resolved by the pretraining stage, which knows the trainer)
+PIPELINES = ("cpu", "device", "auto")
 
 
 @dataclass(frozen=True)
@@ -40,7 +32,7 @@ class DatasetSpec:
 
     ``image_size`` is the training crop; ``eval_resize``/``eval_center_crop`` (None: unused) and
     ``eval_interpolation`` define the evaluation transform; ``stem`` is the ResNet stem the papers
-    use for it (a key of :data:`whitening_ssl.models.STEMS`); ``augmentation`` the default self-supervised recipe.
+    use for it (a key of ``whitening_ssl.models.STEMS``); ``augmentation`` the default recipe.
     """
 
     name: str
@@ -53,75 +45,6 @@ class DatasetSpec:
     eval_interpolation: str = "bicubic"
     stem: str = "small"
     augmentation: str = "small"
-
-
-@dataclass(frozen=True)
-class DatasetOptions:
-    """Optional settings of a dataset (``dataset.options.*``), checked once per run by :meth:`parse`.
-
-    Common to all datasets: ``seed`` (subsets, synthetic images), ``pretrain_subset`` /
-    ``train_subset`` / ``test_subset`` (keep a seeded random subset of K items of a split) and
-    ``augmentation`` (a recipe name, ``default`` = the dataset's own). The others apply only to the
-    datasets whose entry lists them (``DatasetEntry.options``): ``image_size`` (``image_folder``,
-    ``synthetic``; elsewhere it must equal the dataset's size), ``num_samples``/``num_test``/
-    ``num_classes`` (``synthetic``), ``class_list`` (``imagenet100``).
-    """
-
-    image_size: int | None = None
-    num_samples: int = 512
-    num_test: int = 256
-    num_classes: int | None = None
-    seed: int = 0
-    pretrain_subset: int | None = None
-    train_subset: int | None = None
-    test_subset: int | None = None
-    augmentation: str = "default"
-    class_list: str | None = None
-
-    COMMON = frozenset({"seed", "pretrain_subset", "train_subset", "test_subset", "augmentation", "image_size",
-                        "num_classes"})
-
-    @classmethod
-    def parse(cls, entry: "DatasetEntry", options: dict[str, Any] | None) -> "DatasetOptions":
-        """Validated options for ``entry``; raises ``ValueError`` with one line per problem."""
-        problems = cls.problems(entry, options or {})
-        if problems:
-            raise ValueError("; ".join(problems))
-        given = {key: value for key, value in (options or {}).items() if value is not None}
-        if "class_list" in given:
-            given["class_list"] = os.fspath(given["class_list"])
-        return cls(**given)
-
-    @classmethod
-    def problems(cls, entry: "DatasetEntry", options: dict[str, Any]) -> list[str]:
-        from whitening_ssl.data.recipes import RECIPES
-
-        valid = [field.name for field in dataclasses.fields(cls)]
-        found = []
-        unknown = sorted(set(options) - set(valid))
-        if unknown:
-            found.append(f"unknown dataset option(s) {', '.join(unknown)} for dataset={entry.name}: "
-                         f"valid options are {', '.join(valid)}")
-        given = {key: value for key, value in options.items() if value is not None and key in valid}
-        for key in sorted(set(given) - cls.COMMON - set(entry.options)):
-            owners = [name for name, other in DATASETS.items() if key in other.options]
-            found.append(f"dataset.options.{key} applies only to dataset={'|'.join(owners) or '?'}: remove it for "
-                         f"dataset={entry.name}")
-        for key in ("image_size", "num_samples", "num_test", "num_classes", "pretrain_subset", "train_subset",
-                    "test_subset", "seed"):
-            value = given.get(key)
-            minimum = 0 if key == "seed" else 1
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-                found.append(f"dataset.options.{key}={value!r} must be a whole number >= {minimum}")
-        augmentation = given.get("augmentation", "default")
-        if augmentation != "default" and augmentation not in RECIPES:
-            found.append(f"dataset.options.augmentation={augmentation!r} is not available: use default or one of "
-                         f"{', '.join(RECIPES)}")
-        return found
-
-    def augmentation_recipe(self, spec: DatasetSpec) -> str:
-        """The recipe to use: ``augmentation``, or the dataset's default."""
-        return spec.augmentation if self.augmentation == "default" else self.augmentation
 
 
 class Missing(NamedTuple):
@@ -140,57 +63,141 @@ class SplitDatasets(NamedTuple):
     spec: DatasetSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DatasetEntry:
-    """Everything the project knows about one dataset (see the module docstring).
+    """One dataset. Functions take the root (``Path``) and the parsed :class:`DatasetOptions`:
 
-    Functions take the dataset root (``Path``) and the parsed :class:`DatasetOptions`:
-
-    - ``spec(root, options)``: the constants (may list class folders, never reads images);
+    - ``spec``: a :class:`DatasetSpec`, or ``spec(root, options)`` (may list class folders, reads no image);
     - ``locate(root, options)``: ``None`` when the files are there, else :class:`Missing` (paths only);
-    - ``build(root, options, splits, on_bad_image)``: the untransformed datasets of the requested
-      splits from the files in ``root`` (a dict split name -> dataset; items are ``(PIL image, label)``;
-      ``on_bad_image`` is the decoding policy of datasets read from image files);
-    - ``pretrain_size(root, options)``: number of pretraining images before subsetting, or ``None``
-      when counting would be expensive.
-    ``hint`` says how to get the data by hand (``{root}`` is replaced by the configured root);
-    ``fetch(staging)``, for datasets that can be downloaded, downloads and extracts them into the
-    folder ``staging``, where they appear as ``fetched_folders``
-    (:func:`whitening_ssl.data.download.download_dataset` moves them into the root when complete);
-    ``in_memory``: its pretraining images fit in (device) memory as one tensor, so ``data.pipeline=device``
-    makes the views from that tensor (otherwise CPU workers decode and crop, the device does the rest).
+    - ``build(root, options, splits, on_bad_image)``: ``{split: dataset}`` for the requested splits,
+      items ``(PIL image, label)``; ``on_bad_image`` is the policy of datasets read from image files;
+    - ``pretrain_size``: pretraining images before subsetting (an int, a function, or None: unknown
+      without a scan), so that a batch larger than the dataset is refused before training;
+    - ``options``: the entry's own ``dataset.options`` (besides :data:`COMMON_OPTIONS`);
+    - ``hint``: how to get the data by hand (``{root}`` is replaced by the configured root);
+    - ``fetch(staging)``: downloads into ``staging``, where ``fetched_folders`` appear (see
+      :func:`~whitening_ssl.data.download.download_dataset`); None: cannot be downloaded;
+    - ``in_memory``: its pretraining images fit in memory as one tensor (``data.pipeline=device``).
     """
 
     name: str
     display_name: str
     hint: str
-    spec: Callable[[Path, DatasetOptions], DatasetSpec]
-    locate: Callable[[Path, DatasetOptions], Optional[Missing]]
+    spec: Union[DatasetSpec, Callable[[Path, DatasetOptions], DatasetSpec]]
     build: Callable[[Path, DatasetOptions, Collection[str], str], dict[str, Dataset]]
-    pretrain_size: Callable[[Path, DatasetOptions], Optional[int]] = lambda root, options: None
+    locate: Callable[[Path, DatasetOptions], Optional[Missing]] = lambda root, options: None
+    pretrain_size: Union[int, Callable[[Path, DatasetOptions], Optional[int]], None] = None
+    options: Mapping[str, Option] = field(default_factory=dict)
     fetch: Optional[Callable[[Path], None]] = None
     fetched_folders: tuple[str, ...] = ()
-    options: frozenset = frozenset()
     in_memory: bool = False
 
     @property
     def downloadable(self) -> bool:
         return self.fetch is not None
 
+    @property
+    def all_options(self) -> dict[str, Option]:
+        """:data:`COMMON_OPTIONS` and the entry's own."""
+        return {**COMMON_OPTIONS, **self.options}
+
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
 def register_dataset(entry: DatasetEntry) -> DatasetEntry:
+    """Add ``entry`` to :data:`DATASETS` (a name is registered once); its options are checked here."""
     if entry.name in DATASETS:
         raise ValueError(f"dataset {entry.name!r} is registered twice")
+    clash = sorted(set(entry.options) & set(COMMON_OPTIONS))
+    if clash:
+        raise ValueError(f"dataset {entry.name!r} declares {', '.join(clash)}: options of every dataset, declared "
+                         "once in COMMON_OPTIONS; remove them from its options")
+    for key, option in entry.options.items():
+        problem = None if option.default is None else option.problem(key, option.default)
+        if problem:
+            raise ValueError(f"dataset {entry.name!r}: its default {problem}")
     DATASETS[entry.name] = entry
     return entry
 
 
 def get_entry(name: str) -> DatasetEntry:
-    """The registry entry of ``name``; one ``ValueError`` line listing the valid names otherwise."""
+    """The entry of ``dataset.name``: a registered name, or ``module.attribute`` of your own (a
+    :class:`DatasetEntry`, see :func:`whitening_ssl.plugins.lookup`); one ``ValueError`` line otherwise."""
+    from whitening_ssl.plugins import LookupFailed, lookup
+
     try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)}") from None
+        return lookup(DATASETS, name, "dataset.name", expected=DatasetEntry)
+    except LookupFailed as error:
+        raise ValueError(str(error)) from None
+
+
+def option_problems(entry: DatasetEntry, given: Mapping[str, Any]) -> list[str]:
+    """One line per problem of ``given`` (``dataset.options``) for ``entry``: what :func:`parse_options` raises."""
+    declared = entry.all_options
+    found = []
+    owned = {key for other in DATASETS.values() for key in other.options}
+    unknown = sorted(key for key in given if key not in declared and key not in owned)
+    if unknown:
+        found.append(f"unknown dataset option(s) {', '.join(unknown)} for dataset={entry.name}: valid options are "
+                     f"{', '.join(declared)}")
+    for key, value in given.items():
+        if value is None or key in unknown:
+            continue
+        if key not in declared:
+            owners = "|".join(name for name, other in DATASETS.items() if key in other.options)
+            found.append(f"dataset.options.{key} applies only to dataset={owners}: remove it for dataset={entry.name}")
+        elif declared[key].problem(key, value):
+            found.append(declared[key].problem(key, value))
+    return found
+
+
+def parse_options(entry: DatasetEntry, given: Mapping[str, Any] | None = None) -> DatasetOptions:
+    """``given`` checked for ``entry`` (``ValueError``, one line per problem joined by "; ") with defaults filled in."""
+    given = dict(given or {})
+    problems = option_problems(entry, given)
+    if problems:
+        raise ValueError("; ".join(problems))
+    values = {key: option.default if given.get(key) is None else given[key]
+              for key, option in entry.all_options.items()}
+    for key, option in entry.all_options.items():
+        if option.kind == "path" and values[key] is not None:
+            values[key] = os.fspath(values[key])
+    return DatasetOptions(**values)
+
+
+def splits_from(sources: Mapping[str, Any], load: Callable[[Path, DatasetOptions, Any, str], Dataset]) -> Callable:
+    """A ``DatasetEntry.build`` that loads each source once: ``sources`` maps each split to a source key
+    (splits with the same key share one dataset, e.g. pretrain and train), ``load(root, options, key,
+    on_bad_image)`` loads one."""
+    def build(root: Path, options: DatasetOptions, splits: Collection[str], on_bad_image: str) -> dict[str, Dataset]:
+        loaded: dict[Any, Dataset] = {}
+        for split in splits:
+            if sources[split] not in loaded:
+                loaded[sources[split]] = load(root, options, sources[split], on_bad_image)
+        return {split: loaded[sources[split]] for split in splits}
+
+    return build
+
+
+def dataset_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetSpec:
+    """The :class:`DatasetSpec` of ``entry`` under ``root`` (no image is read)."""
+    return entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
+
+
+def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[int]:
+    """Pretraining images after ``pretrain_subset`` (``None``: unknown without a scan)."""
+    size = entry.pretrain_size(root, options) if callable(entry.pretrain_size) else entry.pretrain_size
+    if size is not None and options.pretrain_subset is not None:
+        size = min(size, options.pretrain_subset)
+    return size
+
+
+def batch_problem(batch_size: int, size: Optional[int], name: str, processes: int = 1) -> Optional[str]:
+    """The one rule of batch against dataset size: whitening needs full batches, so ``processes`` batches of
+    ``batch_size`` must fit in the ``size`` pretraining images (``None``: unknown, nothing to say)."""
+    if size is None or batch_size * processes <= size:
+        return None
+    per = f" x {processes} processes" if processes > 1 else ""
+    return (f"data.batch_size={batch_size}{per} is larger than the {size} pretraining images of dataset={name}: "
+            "no full batch can be formed; lower data.batch_size")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import gzip
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,170 +13,126 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ArrayImageDataset, read_idx
-from whitening_ssl.data.registry import DatasetEntry, DatasetOptions, DatasetSpec, Missing, register_dataset
+from whitening_ssl.data.image_datasets import ArrayImageDataset
+from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 
-#: The folder torchvision creates under ``dataset.root`` for each dataset it downloads.
-TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "stl10": "stl10_binary",
-                       "fashion_mnist": "FashionMNIST/raw"}
-
-FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+#: folders of datasets installed for the whole system (Debian's dataset-fashion-mnist), searched after the root
+SYSTEM_DATA_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 
 
-def _manual_hint(url: str, folder: str) -> str:
-    return f"download {url} and extract it into {{root}} (so that {{root}}/{folder} exists)"
+def _torchvision_entry(name: str, display_name: str, dataset_class, spec: DatasetSpec, sources: dict,
+                       pretrain_size: int, read: Callable[[Path, object], Dataset],
+                       fetch: Callable[[Path], object]) -> DatasetEntry:
+    """A torchvision dataset in ``<root>/<dataset_class.base_folder>``: ``read(root, source)`` loads one of
+    its ``sources`` from the files in place (downloads happen before, in ``download_dataset``, by
+    ``fetch(staging)``); a missing or damaged file is one clear error."""
+    folder = dataset_class.base_folder
+
+    def load(root, options, source, on_bad_image):
+        try:
+            return read(root, source)
+        except RuntimeError as error:  # torchvision's "Dataset not found or corrupted"
+            if "not found" not in str(error).lower() and "corrupted" not in str(error).lower():
+                raise
+            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / folder, detail=(
+                f"missing or damaged files: delete {root / folder} and run again with dataset.download=true to "
+                "fetch it afresh")) from error
+
+    return DatasetEntry(
+        name=name, display_name=display_name, spec=spec, build=splits_from(sources, load),
+        hint=f"download {dataset_class.url} and extract it into {{root}} (so that {{root}}/{folder} exists)",
+        locate=lambda root, options: None if (root / folder).is_dir() else Missing([root / folder]),
+        pretrain_size=pretrain_size, in_memory=True, fetch=fetch, fetched_folders=(folder,))
 
 
-def _load_torchvision(name: str, root: Path, factory: Callable[[], Dataset]) -> Dataset:
-    """Run a torchvision dataset constructor on files already in ``root`` (downloads happen before, in
-    :func:`~whitening_ssl.data.download.download_dataset`); a missing or damaged file is one clear error."""
-    try:
-        return factory()
-    except RuntimeError as error:  # "Dataset not found or corrupted"
-        if "not found" in str(error).lower() or "corrupted" in str(error).lower():
-            raise DatasetNotFoundError.for_dataset(
-                name, root, looked_in=root / TORCHVISION_FOLDERS[name],
-                detail=f"missing or damaged files: delete {root / TORCHVISION_FOLDERS[name].split('/')[0]} and run "
-                       "again with dataset.download=true to fetch it afresh") from error
-        raise
-
-
-def _locate_torchvision(name: str) -> Callable[[Path, DatasetOptions], Missing | None]:
-    def locate(root: Path, options: DatasetOptions) -> Missing | None:
-        folder = root / TORCHVISION_FOLDERS[name]
-        return None if folder.is_dir() else Missing([folder])
-
-    return locate
-
-
-def _fetch(*factories: Callable[[Path], Dataset]) -> Callable[[Path], None]:
-    """A ``fetch(staging)`` that runs torchvision's downloads (``download=True``) into ``staging``."""
-    def fetch(staging: Path) -> None:
-        for factory in factories:
-            factory(staging)
-
-    return fetch
-
-
-# --- CIFAR ------------------------------------------------------------------------------------
+# --- CIFAR (pretrain and train: one copy of the training images) -------------------------------
 
 
 def _cifar(name: str, dataset_class, num_classes: int) -> DatasetEntry:
-    spec = DatasetSpec(name, num_classes, 32, CIFAR_MEAN, CIFAR_STD, stem="cifar")
-
-    def build(root: Path, options: DatasetOptions,
-              splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
-        built = {}
-        if {"pretrain", "train"} & set(splits):
-            train = _load_torchvision(name, root, lambda: dataset_class(root, train=True))
-            built.update(pretrain=train, train=train)
-        if "test" in splits:
-            built["test"] = _load_torchvision(name, root, lambda: dataset_class(root, train=False))
-        return built
-
-    return DatasetEntry(name=name, display_name=name.upper().replace("CIFAR", "CIFAR-"),
-                        hint=_manual_hint(dataset_class.url, dataset_class.base_folder),
-                        spec=lambda root, options: spec, locate=_locate_torchvision(name), build=build,
-                        pretrain_size=lambda root, options: 50_000, in_memory=True,
-                        fetch=_fetch(lambda staging: dataset_class(staging, train=True, download=True)),
-                        fetched_folders=(dataset_class.base_folder,))
+    return _torchvision_entry(
+        name, name.upper().replace("CIFAR", "CIFAR-"), dataset_class,
+        DatasetSpec(name, num_classes, 32, CIFAR_MEAN, CIFAR_STD, stem="cifar"),
+        sources={"pretrain": True, "train": True, "test": False}, pretrain_size=50_000,
+        read=lambda root, train: dataset_class(root, train=train),
+        fetch=lambda staging: dataset_class(staging, train=True, download=True))
 
 
 register_dataset(_cifar("cifar10", tv_datasets.CIFAR10, 10))
 register_dataset(_cifar("cifar100", tv_datasets.CIFAR100, 100))
 
 
-# --- STL-10 -----------------------------------------------------------------------------------
+# --- STL-10 (the unlabeled split, 100k images and 2.8 GB in memory, only when pretraining asks for it) --
 
-_STL10_SPEC = DatasetSpec("stl10", 10, 64, (0.43, 0.42, 0.39), (0.27, 0.26, 0.27), eval_resize=70,
-                          eval_center_crop=64, stem="small")
-_STL10_SPLITS = {"pretrain": "train+unlabeled", "train": "train", "test": "test"}
-
-
-def _build_stl10(root: Path, options: DatasetOptions,
-                 splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
-    def load(split: str) -> Dataset:
-        return _load_torchvision("stl10", root, lambda: tv_datasets.STL10(root, split=split))
-
-    # the unlabeled split (100k images, 2.8 GB in memory) is only loaded when pretraining asks for it
-    return {name: load(_STL10_SPLITS[name]) for name in splits}
+register_dataset(_torchvision_entry(
+    "stl10", "STL-10", tv_datasets.STL10,
+    DatasetSpec("stl10", 10, 64, (0.43, 0.42, 0.39), (0.27, 0.26, 0.27), eval_resize=70, eval_center_crop=64),
+    sources={"pretrain": "train+unlabeled", "train": "train", "test": "test"}, pretrain_size=105_000,
+    read=lambda root, split: tv_datasets.STL10(root, split=split),
+    fetch=lambda staging: tv_datasets.STL10(staging, split="test", download=True)))
 
 
-register_dataset(DatasetEntry(
-    name="stl10", display_name="STL-10", hint=_manual_hint(tv_datasets.STL10.url, tv_datasets.STL10.base_folder),
-    spec=lambda root, options: _STL10_SPEC, locate=_locate_torchvision("stl10"), build=_build_stl10,
-    pretrain_size=lambda root, options: 105_000, in_memory=True,
-    fetch=_fetch(lambda staging: tv_datasets.STL10(staging, split="test", download=True)),
-    fetched_folders=(tv_datasets.STL10.base_folder,)))
+# --- Fashion-MNIST (idx files under the root, torchvision's download folder or the system's) -------------
+
+FASHION_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                       "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+IDX_MAGIC = {2051: 3, 2049: 1}  # images [N, rows, cols], labels [N]: the number of dimensions after the magic
 
 
-# --- Fashion-MNIST ----------------------------------------------------------------------------
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """An MNIST-style idx file (optionally gzipped) as a uint8 array: big-endian int32 magic (2051 images,
+    2049 labels), then one big-endian int32 per dimension, then the bytes."""
+    with (gzip.open if os.fspath(path).endswith(".gz") else open)(path, "rb") as file:
+        raw = file.read()
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in IDX_MAGIC:
+        raise ValueError(f"{path} is not an idx image/label file (magic number {magic})")
+    shape = tuple(int(dim) for dim in np.frombuffer(raw, dtype=">i4", count=IDX_MAGIC[magic], offset=4))
+    array = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * IDX_MAGIC[magic])
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated: header says {shape}, found {array.size} values")
+    return array.reshape(shape)
 
-_FASHION_SPEC = DatasetSpec("fashion_mnist", 10, 28, (0.2860,) * 3, (0.3530,) * 3, stem="cifar")
+
+def _fashion_mnist_dirs(root: Path) -> list[Path]:
+    return [root / "fashion_mnist", root / "FashionMNIST" / "raw", SYSTEM_DATA_DIRS["fashion_mnist"]]
 
 
-def _fashion_mnist_search_dirs(root: Path) -> list[Path]:
-    # FASHION_MNIST_SYSTEM_DIR is read at call time so tests can point it elsewhere
-    return [root / "fashion_mnist", root / "FashionMNIST" / "raw", globals()["FASHION_MNIST_SYSTEM_DIR"]]
+def _idx_file(folder: Path, name: str) -> Path | None:
+    return next((path for path in (folder / name, folder / f"{name}.gz") if path.is_file()), None)
 
 
-def find_fashion_mnist_files(root: Path) -> dict[str, Path] | None:
-    """The four idx files from the first search folder that has all of them (gzipped or not)."""
-    for folder in _fashion_mnist_search_dirs(root):
-        found = {}
-        for key, file_name in FASHION_MNIST_FILES.items():
-            for candidate in (folder / file_name, folder / f"{file_name}.gz"):
-                if candidate.is_file():
-                    found[key] = candidate
-                    break
-        if len(found) == len(FASHION_MNIST_FILES):
+def find_fashion_mnist_files(root: Path) -> dict[str, tuple[Path, Path]] | None:
+    """Split -> (images, labels) idx files from the first search folder that has all four (gzipped or not)."""
+    for folder in _fashion_mnist_dirs(root):
+        found = {split: (_idx_file(folder, images), _idx_file(folder, labels))
+                 for split, (images, labels) in FASHION_MNIST_FILES.items()}
+        if all(None not in pair for pair in found.values()):
             return found
     return None
 
 
-def _locate_fashion_mnist(root: Path, options: DatasetOptions) -> Missing | None:
-    return None if find_fashion_mnist_files(root) is not None else Missing(_fashion_mnist_search_dirs(root))
-
-
-def _build_fashion_mnist(root: Path, options: DatasetOptions,
-                         splits: Collection[str], on_bad_image: str = "skip") -> dict[str, Dataset]:
+def _load_fashion_mnist(root, options, split, on_bad_image) -> ArrayImageDataset:
     files = find_fashion_mnist_files(root)
     if files is None:
-        raise DatasetNotFoundError.for_dataset("fashion_mnist", root, looked_in=_fashion_mnist_search_dirs(root))
-
-    def load(split: str) -> ArrayImageDataset:
-        images = torch.from_numpy(read_idx(files[f"{split}_images"]).copy())
-        labels = torch.from_numpy(read_idx(files[f"{split}_labels"]).astype(np.int64))
-        return ArrayImageDataset(images, labels, FASHION_MNIST_CLASSES)
-
-    built = {}
-    if {"pretrain", "train"} & set(splits):
-        train = load("train")
-        built.update(pretrain=train, train=train)
-    if "test" in splits:
-        built["test"] = load("test")
-    return built
+        raise DatasetNotFoundError.for_dataset("fashion_mnist", root, looked_in=_fashion_mnist_dirs(root))
+    images, labels = (read_idx(path) for path in files[split])
+    return ArrayImageDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)),
+                             FASHION_MNIST_CLASSES)
 
 
 register_dataset(DatasetEntry(
     name="fashion_mnist", display_name="Fashion-MNIST",
     hint="apt-get install dataset-fashion-mnist (Debian, Ubuntu), or put the four idx files from "
          f"{tv_datasets.FashionMNIST.mirrors[0]} into {{root}}/fashion_mnist",
-    spec=lambda root, options: _FASHION_SPEC, locate=_locate_fashion_mnist, build=_build_fashion_mnist,
-    pretrain_size=lambda root, options: 60_000, in_memory=True,
+    spec=DatasetSpec("fashion_mnist", 10, 28, (0.2860,) * 3, (0.3530,) * 3, stem="cifar"),
+    build=splits_from({"pretrain": "train", "train": "train", "test": "test"}, _load_fashion_mnist),
+    locate=lambda root, options: None if find_fashion_mnist_files(root) else Missing(_fashion_mnist_dirs(root)),
+    pretrain_size=60_000, in_memory=True,
     # torchvision downloads into <staging>/FashionMNIST/raw: moved to <root>/FashionMNIST, one of the search folders
-    fetch=_fetch(lambda staging: tv_datasets.FashionMNIST(staging, train=True, download=True)),
+    fetch=lambda staging: tv_datasets.FashionMNIST(staging, train=True, download=True),
     fetched_folders=("FashionMNIST",)))

@@ -1,21 +1,11 @@
-"""Bad image files: a cheap check before training and a decode policy during it.
+"""Bad image files: a cheap check before training and a decode policy during it (``docs/data.md``).
 
-A long self-supervised run (W-MSE, Ermolov et al., "Whitening for
-Self-Supervised Representation Learning", ICML 2021; CW-RGP, Weng et al.,
-"An Investigation into Whitening Loss for Self-supervised Learning",
-NeurIPS 2022) reads every image of a folder dataset once per epoch, so a
-single zero-byte file, truncated JPEG or text file named ``.jpg`` would crash
-it hours after it started. Two defences:
-
-* before training, :func:`find_bad_images` runs cheap per-file checks (size,
-  header, end marker) over all files or a seeded sample, and
-  :func:`describe_bad_images` turns the findings into one line;
-* during training, :class:`BadImageGuard` decodes each image fully inside a
-  ``try`` (``image.load()``, without Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES``,
-  so a truncated JPEG raises instead of being padded with grey) and either
-  stops with a :class:`BadImageError` naming the file, or skips to the next
-  decodable image and records the bad index in shared memory so the main
-  process can report what was skipped.
+* Before training, :func:`find_bad_images` runs cheap per-file checks (size, header, end marker)
+  over all files or a seeded sample; :func:`describe_bad_images` makes the findings one line.
+* During training, :class:`BadImageGuard` decodes each image fully (``image.load()``, with Pillow's
+  ``LOAD_TRUNCATED_IMAGES`` left False, so a truncated JPEG raises instead of being padded with
+  grey) and either stops with a :class:`BadImageError` naming the file, or skips to the next
+  decodable image and records the bad index in shared memory for the end-of-run summary.
 """
 
 from __future__ import annotations
@@ -31,11 +21,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-# What Pillow raises for a file it cannot open or decode: OSError (incl.
-# "image file is truncated" and UnidentifiedImageError, and a missing or
-# unreadable file), SyntaxError / ValueError / EOFError / struct.error from
-# format plugins reading broken headers, and DecompressionBombError for images
-# too large to decode safely.
+# What Pillow raises for a file it cannot open or decode: OSError (truncated, unidentified, missing or
+# unreadable), SyntaxError / ValueError / EOFError / struct.error from format plugins reading broken
+# headers, and DecompressionBombError for images too large to decode safely.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 
 JPEG_END_OF_IMAGE = b"\xff\xd9"
@@ -74,37 +62,18 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _jpeg_end_problem(tail: bytes) -> str | None:
-    if tail.rstrip(TRAILING_PADDING).endswith(JPEG_END_OF_IMAGE):
-        return None
-    return "JPEG does not end with the end-of-image marker FFD9 (truncated?)"
-
-
-def _png_end_problem(tail: bytes) -> str | None:
-    if tail.rstrip(TRAILING_PADDING).endswith(PNG_IEND_CHUNK):
-        return None
-    return "PNG does not end with an IEND chunk (truncated?)"
-
-
-# Formats (Pillow's ``image.format``) whose last bytes are a fixed end marker;
-# MPO is Pillow's name for multi-picture JPEGs from cameras.
-_END_MARKER_CHECKS: dict[str, Callable[[bytes], str | None]] = {
-    "JPEG": _jpeg_end_problem,
-    "MPO": _jpeg_end_problem,
-    "PNG": _png_end_problem,
-}
+_JPEG_END = (JPEG_END_OF_IMAGE, "JPEG does not end with the end-of-image marker FFD9 (truncated?)")
+#: Pillow's format -> (the bytes a whole file ends with, the problem when it does not); MPO: multi-picture JPEGs
+END_MARKERS = {"JPEG": _JPEG_END, "MPO": _JPEG_END, "PNG": (PNG_IEND_CHUNK, "PNG does not end with an IEND chunk "
+                                                                         "(truncated?)")}
 
 
 def check_image_file(path: str | os.PathLike) -> str | None:
     """Why ``path`` is not a usable image file, or None if the cheap checks pass.
 
-    Checks, cheapest first, without decoding any pixels: the file is not
-    empty; Pillow identifies its format from the header (``Image.open``); a
-    JPEG ends with the end-of-image marker and a PNG with its IEND chunk
-    (reading only the last :data:`TAIL_BYTES` bytes, trailing padding bytes
-    allowed). A file that passes can still fail to decode (e.g. corrupt
-    compressed data of the right length); the datasets' run-time policy
-    handles those.
+    Cheapest first, no pixel decoded: not empty; Pillow identifies the header; a JPEG ends with
+    FFD9 and a PNG with IEND (the last :data:`TAIL_BYTES` bytes, trailing padding allowed). A file
+    that passes can still fail to decode; the run-time policy handles those.
     """
     try:
         size = os.path.getsize(path)
@@ -118,17 +87,13 @@ def check_image_file(path: str | os.PathLike) -> str | None:
                 return "not an image file Pillow can identify"
             except DECODE_ERRORS as error:
                 return f"unreadable image header: {_one_line(error)}"
-            end_check = _END_MARKER_CHECKS.get(image_format)
-            if end_check is None:
+            if image_format not in END_MARKERS:
                 return None
+            marker, problem = END_MARKERS[image_format]
             file.seek(max(0, size - TAIL_BYTES))
-            return end_check(file.read())
+            return None if file.read().rstrip(TRAILING_PADDING).endswith(marker) else problem
     except OSError as error:
         return f"cannot read the file: {error.strerror or _one_line(error)}"
-
-
-def _select_all(num_paths: int, sample_size: int, seed: int) -> np.ndarray:
-    return np.arange(num_paths)
 
 
 def _select_sample(num_paths: int, sample_size: int, seed: int) -> np.ndarray:
@@ -137,38 +102,27 @@ def _select_sample(num_paths: int, sample_size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(num_paths, size=sample_size, replace=False))
 
 
-def _select_none(num_paths: int, sample_size: int, seed: int) -> np.ndarray:
-    return np.arange(0)
-
-
-_CHECK_MODES: dict[str, Callable[[int, int, int], np.ndarray]] = {
-    "all": _select_all,
+#: ``data.verify_images``: mode -> the indices of the files it checks, ``(num_paths, sample_size, seed)``
+VERIFY_MODES: dict[str, Callable[[int, int, int], np.ndarray]] = {
+    "none": lambda num_paths, sample_size, seed: np.arange(0),
     "sample": _select_sample,
-    "none": _select_none,
+    "all": lambda num_paths, sample_size, seed: np.arange(num_paths),
 }
 
 
-def find_bad_images(
-    paths: Sequence[str | os.PathLike],
-    mode: str = "sample",
-    sample_size: int = 256,
-    seed: int = 0,
-    threads: int = 8,
-) -> list[BadImage]:
+def find_bad_images(paths: Sequence[str | os.PathLike], mode: str = "sample", sample_size: int = 256, seed: int = 0,
+                    threads: int = 8) -> list[BadImage]:
     """Run :func:`check_image_file` on ``paths`` and return the failures, in input order.
 
-    ``mode="all"`` checks every file, ``"sample"`` a random sample of
-    ``sample_size`` files drawn with ``seed`` (all of them if there are
-    fewer), ``"none"`` nothing. Only the selected entries of ``paths`` are
-    read, so it may be any sequence with ``len`` and indexing (e.g. a lazy
-    view over a million-file dataset). Files are checked by ``threads``
-    threads: the work is file I/O, during which Python releases the GIL.
+    ``mode``: ``all`` files, a ``sample`` of ``sample_size`` drawn with ``seed`` (all if fewer), or
+    ``none``. Only the selected entries of ``paths`` are read (it may be a lazy sequence), by
+    ``threads`` threads (file I/O releases the GIL).
     """
-    if mode not in _CHECK_MODES:
-        raise ValueError(f"Unknown image check mode {mode!r}; choose one of: {', '.join(_CHECK_MODES)}")
+    if mode not in VERIFY_MODES:
+        raise ValueError(f"Unknown image check mode {mode!r}; choose one of: {', '.join(VERIFY_MODES)}")
     if sample_size < 1 or threads < 1:
         raise ValueError(f"sample_size and threads must be positive, got sample_size={sample_size}, threads={threads}")
-    selected = [os.fspath(paths[int(index)]) for index in _CHECK_MODES[mode](len(paths), sample_size, seed)]
+    selected = [os.fspath(paths[int(index)]) for index in VERIFY_MODES[mode](len(paths), sample_size, seed)]
     if not selected:
         return []
     with ThreadPoolExecutor(max_workers=min(threads, len(selected))) as pool:
@@ -187,13 +141,8 @@ def describe_bad_images(bad: Sequence[BadImage], limit: int = 5) -> str:
 
 
 def decode_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open ``path`` and decode all of its pixels as an RGB image; raises one of :data:`DECODE_ERRORS` if bad.
-
-    ``image.load()`` decodes eagerly, so a truncated file fails here (Pillow's
-    "image file is truncated") rather than later inside a transform, as long
-    as ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` keeps its default False (this
-    package never sets it: True would pad truncated images with grey).
-    """
+    """Open ``path`` and decode all of its pixels as an RGB image; raises one of :data:`DECODE_ERRORS` if bad
+    (eagerly: a truncated file fails here, not later inside a transform)."""
     with open(path, "rb") as file:
         image = Image.open(file)
         image.load()
@@ -201,52 +150,41 @@ def decode_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def _stop(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
-    raise BadImageError(
-        f"Cannot decode image {path} ({_one_line(error)}): remove or replace the file, or {ON_BAD_IMAGE_HINT}"
-    ) from error
+    raise BadImageError(f"Cannot decode image {path} ({_one_line(error)}): remove or replace the file, or "
+                        f"{ON_BAD_IMAGE_HINT}") from error
 
 
 def _flag_and_warn(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
     flags[index] = True
-    warnings.warn(
-        f"Skipping undecodable image {path} ({_one_line(error)}); using the next image instead",
-        BadImageWarning,
-        stacklevel=2,
-    )
+    warnings.warn(f"Skipping undecodable image {path} ({_one_line(error)}); using the next image instead",
+                  BadImageWarning, stacklevel=2)
 
 
-_ON_BAD_IMAGE: dict[str, Callable[[str, BaseException, int, torch.Tensor], None]] = {
-    "stop": _stop,
-    "skip": _flag_and_warn,
-}
+#: ``data.on_bad_image``: policy -> what an undecodable file does ``(path, error, index, flags)``
+BAD_IMAGE_POLICIES: dict[str, Callable[[str, BaseException, int, torch.Tensor], None]] = {"skip": _flag_and_warn,
+                                                                                         "stop": _stop}
 
 
 class BadImageGuard:
     """Decode images by index under an ``on_bad_image`` policy, remembering bad indices in shared memory.
 
-    ``"stop"`` raises :class:`BadImageError` naming the file. ``"skip"`` warns
-    once per file (:class:`BadImageWarning`) and returns the next decodable
-    item instead (index + 1, + 2, ..., wrapping around), giving up with
-    :class:`BadImageError` after :data:`MAX_CONSECUTIVE_BAD_IMAGES`
-    consecutive failures, which means the data is broken rather than a file.
-
-    Bad indices are flagged in ``flags``, a bool tensor in shared memory
-    created here, i.e. when the dataset is built: forked DataLoader workers
-    inherit the mapping and spawned ones receive it through torch's
-    multiprocessing pickler, so their flags are visible to the main process
-    (:meth:`flagged_indices`). A flagged file is not decoded (or warned
-    about) again, by any worker, in any epoch.
+    ``stop`` raises :class:`BadImageError` naming the file. ``skip`` warns once per file
+    (:class:`BadImageWarning`) and returns the next decodable item (index + 1, + 2, ..., wrapping
+    around); :data:`MAX_CONSECUTIVE_BAD_IMAGES` failures in a row mean broken data: an error.
+    ``flags`` is a bool tensor in shared memory made when the dataset is built, so the flags of
+    forked or spawned DataLoader workers reach the main process (:meth:`flagged_indices`); a
+    flagged file is not decoded again, by any worker, in any epoch.
     """
 
     def __init__(self, num_items: int, on_bad_image: str) -> None:
-        if on_bad_image not in _ON_BAD_IMAGE:
-            raise ValueError(f"Unknown on_bad_image {on_bad_image!r}; choose one of: {', '.join(_ON_BAD_IMAGE)}")
+        if on_bad_image not in BAD_IMAGE_POLICIES:
+            raise ValueError(f"Unknown on_bad_image {on_bad_image!r}; choose one of: {', '.join(BAD_IMAGE_POLICIES)}")
         self.on_bad_image = on_bad_image
         self.flags = torch.zeros(num_items, dtype=torch.bool).share_memory_()
 
     def load(self, index: int, path_of: Callable[[int], str]) -> tuple[int, Image.Image]:
         """``(index actually used, RGB image)`` for item ``index``; ``path_of(i)`` gives item i's file."""
-        handle_bad_image = _ON_BAD_IMAGE[self.on_bad_image]
+        handle_bad_image = BAD_IMAGE_POLICIES[self.on_bad_image]
         num_items = len(self.flags)
         if not -num_items <= index < num_items:  # the end of the sequence protocol (``for item in dataset``)
             raise IndexError(f"index {index} out of range for {num_items} items")
@@ -260,10 +198,8 @@ class BadImageGuard:
                 return candidate, decode_rgb(path)
             except DECODE_ERRORS as error:
                 handle_bad_image(path, error, candidate, self.flags)
-        raise BadImageError(
-            f"{MAX_CONSECUTIVE_BAD_IMAGES} consecutive images from {path_of(index)} on cannot be "
-            "decoded: the dataset looks broken; check that dataset.root holds readable image files"
-        )
+        raise BadImageError(f"{MAX_CONSECUTIVE_BAD_IMAGES} consecutive images from {path_of(index)} on cannot be "
+                            "decoded: the dataset looks broken; check that dataset.root holds readable image files")
 
     def flagged_indices(self) -> list[int]:
         """Indices flagged as bad so far, by this process or any DataLoader worker."""

@@ -24,13 +24,18 @@ W-MSE's), unless a docstring says otherwise:
 - :class:`BarlowTwinsLoss`, :class:`VICRegLoss`, :class:`ZeroICLLoss`: the two-view loss, mean over
   unordered pairs.
 
-:data:`LOSSES` names the losses that a ``method.loss`` node builds (``{name: ntxent, temperature: 0.5}``
-or ``{_target_: whitening_ssl.losses.NTXentLoss, ...}``); :func:`build_loss` builds one.
+:data:`LOSSES` names the losses that a ``method.loss`` node builds (``{name: ntxent, temperature: 0.5}``;
+``name`` may also be ``module.Class`` of your own, and ``_target_`` works as in Hydra); :func:`build_loss`
+builds one. A loss's defaults are its constructor's: the presets compose ``method/_losses/<name>``,
+made from the signature by :func:`loss_defaults`.
 """
 
+import inspect
 from typing import Any, Dict, Mapping, Optional, Type
 
 from torch import nn
+
+from ..plugins import lookup
 
 from .contrastive import NTXentLoss
 from .pairs import view_pair_mse, view_pairs
@@ -57,19 +62,23 @@ def registered_loss(target: Any) -> Optional[Type[nn.Module]]:
     return None
 
 
-def build_loss(node: Mapping[str, Any]) -> nn.Module:
-    """The loss of a ``method.loss`` node: ``name`` (a key of :data:`LOSSES`) or ``_target_`` and its arguments.
+def loss_defaults(cls: Type[nn.Module]) -> Dict[str, Any]:
+    """The arguments of loss ``cls`` that have a default (the configuration's ``method/_losses/<name>`` node)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
-    A ``_target_`` of a registered loss is built from the registry; any other ``_target_`` (a loss of the
-    user's own, given in the configuration or on the command line) is built by Hydra. Checkpoints'
-    saved settings never reach this with a foreign target: see :mod:`whitening_ssl.checkpoints.settings`.
+
+def build_loss(node: Mapping[str, Any]) -> nn.Module:
+    """The loss of a ``method.loss`` node: ``name`` (a key of :data:`LOSSES`, or ``module.Class`` of your own)
+    or ``_target_``, with its arguments; the loss's constructor checks them (one line for a bad one).
+
+    Checkpoints' saved settings never reach this with code of their own: see
+    :mod:`whitening_ssl.checkpoints.settings`.
     """
     arguments = dict(node)
     name, target = arguments.pop("name", None), arguments.pop("_target_", None)
     if target is None:
-        if name not in LOSSES:
-            raise ValueError(f"method.loss.name={name!r} is not available: use one of {', '.join(LOSSES)}")
-        return LOSSES[name](**arguments)
+        return lookup(LOSSES, name, "method.loss.name", subclass_of=nn.Module)(**arguments)
     cls = registered_loss(target)
     if cls is not None and not any(str(key).startswith("_") for key in arguments):  # (Hydra's _args_ etc.: Hydra)
         return cls(**arguments)
@@ -91,6 +100,7 @@ __all__ = [
     "WhiteningMSELoss",
     "ZeroICLLoss",
     "build_loss",
+    "loss_defaults",
     "covariance_penalty",
     "registered_loss",
     "view_pair_mse",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..whitening import _no_autocast
+from ..numerics import float32_math
 from ._views import as_views, eye_mask
 from .pairs import view_pairs
 
@@ -36,7 +36,7 @@ class NTXentLoss(nn.Module):
 
     def forward(self, z) -> Tensor:
         z = as_views(z)
-        with _no_autocast(z.device.type):
+        with float32_math(z.device.type):
             z = F.normalize(z, dim=-1)
             # intra-view logits once per view, then paired: [V, N, N]
             self_logits = (z @ z.transpose(-1, -2) / self.temperature).masked_fill(

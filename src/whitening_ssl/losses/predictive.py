@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..whitening import _no_autocast
+from ..numerics import float32_math
 from ._views import as_view_pair_inputs
 from .pairs import view_pairs
 
@@ -33,7 +33,7 @@ class BYOLLoss(nn.Module):
 
     def forward(self, predictions, targets) -> Tensor:
         predictions, targets = as_view_pair_inputs(predictions, targets, "predictions", "targets")
-        with _no_autocast(predictions.device.type):
+        with float32_math(predictions.device.type):
             both = torch.stack((F.normalize(predictions, dim=-1), F.normalize(targets.detach(), dim=-1)), dim=1)
             first, second = view_pairs(both, ordered=True)  # [P, 2, N, d]
             cosine = (first[:, 0] * second[:, 1]).sum(-1)  # cos(p_i, t_j): [P, N]
@@ -53,7 +53,7 @@ class SimSiamLoss(nn.Module):
 
     def forward(self, predictions, projections) -> Tensor:
         predictions, projections = as_view_pair_inputs(predictions, projections, "predictions", "projections")
-        with _no_autocast(predictions.device.type):
+        with float32_math(predictions.device.type):
             both = torch.stack((F.normalize(predictions, dim=-1), F.normalize(projections.detach(), dim=-1)), dim=1)
             first, second = view_pairs(both, ordered=True)  # [P, 2, N, d]
             return -(first[:, 0] * second[:, 1]).sum(-1).mean()

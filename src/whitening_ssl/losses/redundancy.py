@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..whitening import _no_autocast
+from ..numerics import float32_math
 from ._views import as_views, eye_mask
 from .pairs import view_pairs
 
@@ -70,7 +70,7 @@ class BarlowTwinsLoss(nn.Module):
 
     def forward(self, z) -> Tensor:
         z = as_views(z)
-        with _no_autocast(z.device.type):
+        with float32_math(z.device.type):
             _, batch, dim = z.shape
             first, second = view_pairs(self.normalize(z))  # [P, N, D]
             c = first.transpose(-1, -2) @ second / (dim if self.scale == "embedding" else batch)  # [P, D, D]
@@ -121,7 +121,7 @@ class VICRegLoss(nn.Module):
 
     def forward(self, z) -> Tensor:
         z = as_views(z)
-        with _no_autocast(z.device.type):
+        with float32_math(z.device.type):
             _, batch, dim = z.shape
             var_factor, cov_factor = VICREG_CONVENTIONS[self.convention]
             # per-view regularisers, once per view: [V]
@@ -173,7 +173,7 @@ class ZeroICLLoss(nn.Module):
 
     def forward(self, z) -> Tensor:
         z = as_views(z)
-        with _no_autocast(z.device.type):
+        with float32_math(z.device.type):
             dim = z.shape[-1]
             x = (z - z.mean(-1, keepdim=True)) / z.std(-1, keepdim=True)
             white = self.whitening_matrices(x) @ x  # [V, N, d]

@@ -7,11 +7,13 @@ the distance between every pair of views (:func:`~whitening_ssl.losses.pairs.vie
 
 from __future__ import annotations
 
-from typing import Optional
+import inspect
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
 
+from ..validation import Checks
 from ..whitening import Whitening
 from ._views import as_views
 from .pairs import view_pair_mse
@@ -38,22 +40,38 @@ class WhiteningMSELoss(nn.Module):
 
     def __init__(self, whitening: Whitening, w_size: int, w_iter: int = 1, norm: bool = True) -> None:
         super().__init__()
-        if w_size < 2:
-            raise ValueError(f"w_size must be at least 2, got {w_size}")
-        if w_iter < 1:
-            raise ValueError(f"w_iter must be at least 1, got {w_iter}")
+        checks = Checks(check_machine=False)
+        self.check(checks, {"w_size": w_size, "w_iter": w_iter, "norm": norm})
+        checks.raise_if_any()
         self.whitening = whitening
         self.w_size = w_size
         self.w_iter = w_iter
         self.norm = norm
 
+    @classmethod
+    def check(cls, checks: Checks, settings: Mapping[str, Any], path: str = "", batch_size: Optional[int] = None,
+              batch_key: str = "data.batch_size") -> None:
+        """Record the problems of the loss's settings (``w_size``, ``w_iter``, ``norm``; ``path`` their prefix)
+        and, given the ``batch_size`` the loss will see, whether ``w_size`` divides it."""
+        w_size = checks.integer(settings, "w_size", f"{path}w_size", minimum=2)
+        checks.integer(settings, "w_iter", f"{path}w_iter", minimum=1)
+        checks.boolean(settings, "norm", f"{path}norm")
+        if batch_size is not None and w_size is not None and batch_size % w_size:
+            checks.add(f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the "
+                       "batch is a multiple of w_size")
+
+    @classmethod
+    def default_settings(cls) -> Dict[str, Any]:
+        """The loss's settings that have a default (``w_size`` has none: every preset states it)."""
+        parameters = inspect.signature(cls.__init__).parameters
+        return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+
     def draw_subbatches(self, batch_size: int, device=None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration."""
-        if batch_size % self.w_size:
-            raise ValueError(
-                f"batch size {batch_size} is not divisible by w_size {self.w_size}: "
-                "change method.batch_size or method.w_size"
-            )
+        checks = Checks(check_machine=False)
+        self.check(checks, {"w_size": self.w_size, "w_iter": self.w_iter, "norm": self.norm}, batch_size=batch_size,
+                   batch_key="batch size")
+        checks.raise_if_any()
         perms = torch.rand(self.w_iter, batch_size, device=device, generator=generator).argsort(dim=1)
         return perms.view(self.w_iter, batch_size // self.w_size, self.w_size)
 

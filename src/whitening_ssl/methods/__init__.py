@@ -22,11 +22,32 @@ METHODS: Dict[str, Type[PretrainModule]] = {
 }
 
 
+def register_config_defaults() -> None:
+    """Each method family's settings with their defaults, made from the code (one source of truth), as the
+    configuration node ``method/_defaults/<family>`` that its presets in ``conf/method/`` compose."""
+    from hydra.core.config_store import ConfigStore
+
+    from ..losses import LOSSES, loss_defaults
+
+    store = ConfigStore.instance()
+    for name, loss_class in LOSSES.items():  # a loss's arguments and defaults: method/_losses/<name>
+        store.store(group="method/_losses", name=name, node={"name": name, **loss_defaults(loss_class)},
+                    package="method.loss")
+    for family, method_class in METHODS.items():
+        defaults = getattr(method_class, "default_settings", None)
+        if defaults is not None:
+            store.store(group="method/_defaults", name=family, node=defaults(), package="method")
+
+
+register_config_defaults()
+
+
 def get_method(family: str) -> Type[PretrainModule]:
-    """The class of ``method.family``; one line listing the families otherwise."""
-    if family not in METHODS:
-        raise ValueError(f"method.family={family!r} is not available: use one of {', '.join(METHODS)}")
-    return METHODS[family]
+    """The class of ``method.family``: a registered family, or ``module.Class`` of your own (a
+    :class:`PretrainModule` subclass); one line listing the families otherwise."""
+    from ..plugins import lookup
+
+    return lookup(METHODS, family, "method.family", subclass_of=PretrainModule)
 
 
 def build_method(backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..models import ProjectionHead, build_backbone, per_view_batchnorm
 from ..optim import OPTIMIZERS, build_optimizer
-from ..schedules import SCHEDULES, lr_factor
+from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
 
 log = logging.getLogger("whitening_ssl")
@@ -234,8 +234,10 @@ class PretrainModule(pl.LightningModule):
         self.trainer.estimated_stepping_batches  # noqa: B018 (makes Lightning size the train loader)
         batches = self.trainer.num_training_batches
         steps_per_epoch = 1 if batches == float("inf") else max(int(batches) // self.trainer.accumulate_grad_batches, 1)
+        available = {"drops": list(m["drops"]), "gamma": m["drop_gamma"]}  # the schedule takes what is its own
         factor = partial(lr_factor, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, schedule=m["schedule"],
-                         warmup_steps=m["warmup_steps"], drops=list(m["drops"]), gamma=m["drop_gamma"])
+                         warmup_steps=m["warmup_steps"],
+                         **{key: available[key] for key in schedule_settings(m["schedule"])})
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

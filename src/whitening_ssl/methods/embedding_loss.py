@@ -7,6 +7,7 @@ from typing import Dict, List, Tuple
 from torch import Tensor, nn
 
 from ..losses import LOSSES, build_loss
+from ..plugins import LookupFailed
 from .base import PretrainModule
 
 
@@ -28,13 +29,18 @@ class EmbeddingLossMethod(PretrainModule):
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:
+        """The common settings and the loss: built once here, so its own constructor's rules are the check."""
         super().check_config(checks, method, data)
         checks.boolean(method, "head_out_bn", "method.head_out_bn")
         loss = checks.get(method, "loss", "method.loss")
-        if loss is not None and not (isinstance(loss, dict) and (loss.get("_target_") or loss.get("name"))):
-            checks.add(f"method.loss must name the loss: a node with name (one of {', '.join(LOSSES)}) or _target_")
-        elif loss is not None and not loss.get("_target_") and loss["name"] not in LOSSES:
-            checks.add(f"method.loss.name={loss['name']!r} is not available: use one of {', '.join(LOSSES)}")
+        if not isinstance(loss, dict) or not (loss.get("name") or loss.get("_target_")):
+            checks.add(f"method.loss must name the loss: method.loss.name=<one of {', '.join(LOSSES)}, or "
+                       "module.Class of your own>")
+            return
+        try:
+            build_loss(loss)
+        except (LookupFailed, TypeError, ValueError) as error:  # the constructor's own message, one line
+            checks.add(" ".join(f"method.loss ({loss.get('name') or loss.get('_target_')}): {error}".split()))
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         return self.loss_fn(embeddings), {}

@@ -2,74 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty
-from ..whitening import COVARIANCE_KINDS, WHITENING_AXES, WHITENING_KINDS, ZCA_SOLVERS, Whitening
+from ..whitening import Whitening
 from .base import PretrainModule
 
 
 class WhiteningMSEMethod(PretrainModule):
     """Encoder + head trained with the whitening MSE loss (:class:`~whitening_ssl.losses.WhiteningMSELoss`).
 
-    The ImageNet recipe adds ``cov_w`` times a covariance penalty on the head outputs
-    (:func:`~whitening_ssl.losses.covariance_penalty`, summed over views) until epoch ``cov_stop``.
+    Its settings are the whitening transform's (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``,
+    ``axis``, ``groups``, ...), the loss's (``w_size``, ``w_iter``, ``norm``) and :data:`OWN_SETTINGS`;
+    :meth:`default_settings` gathers their defaults (the configuration's ``method/_shared/whitening_mse``
+    node is made from it, so each default lives in one signature). The ImageNet recipe adds ``cov_w``
+    times a covariance penalty on the head outputs (:func:`~whitening_ssl.losses.covariance_penalty`,
+    summed over views) until epoch ``cov_stop``.
     """
+
+    #: the method's own settings and their defaults
+    OWN_SETTINGS = {
+        "gather": False,  # DDP: whiten the global batch (all-gather with gradients) instead of each process's part
+        "cov_w": 0.0,  # ImageNet recipe: weight of the covariance penalty on head outputs ...
+        "cov_stop": 0,  # ... until this epoch
+    }
 
     def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
-        whitening = Whitening(kind=m["whiten"], axis=m["axis"], groups=m["groups"], random_groups=m["random_groups"],
-                              eps=m["eps"], denom_offset=m["denom_offset"], solver=m["solver"],
-                              newton_iters=m["newton_iters"])
-        self.loss_fn = WhiteningMSELoss(whitening, w_size=m["w_size"], w_iter=m["w_iter"], norm=m["norm"])
+        self.loss_fn = WhiteningMSELoss(Whitening.from_settings(m), w_size=m["w_size"], w_iter=m["w_iter"],
+                                        norm=m["norm"])
+
+    @classmethod
+    def default_settings(cls) -> Dict[str, Any]:
+        return {"family": "whitening_mse", **Whitening.default_settings(), "w_size": "???",
+                **WhiteningMSELoss.default_settings(), **cls.OWN_SETTINGS}
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:
-        """The whitening settings: kind, axis, sizes that give a non-singular covariance."""
+        """The whitening's, the loss's and the method's own settings, and sizes that give a non-singular covariance."""
         super().check_config(checks, method, data)
-        kind = checks.choice(method, "whiten", "method.whiten", WHITENING_KINDS)
-        axis = checks.choice(method, "axis", "method.axis", WHITENING_AXES)
-        w_size = checks.integer(method, "w_size", "method.w_size", minimum=2)
-        checks.integer(method, "w_iter", "method.w_iter", minimum=1)
-        groups = checks.integer(method, "groups", "method.groups", minimum=1)
-        checks.boolean(method, "random_groups", "method.random_groups")
-        checks.number(method, "eps", "method.eps", minimum=0.0, below=1.0)
-        checks.integer(method, "denom_offset", "method.denom_offset", minimum=0)
-        checks.boolean(method, "norm", "method.norm")
+        Whitening.check(checks, method, "method.")
+        batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
+        WhiteningMSELoss.check(checks, method, "method.", batch_size=batch)
         checks.boolean(method, "gather", "method.gather")
-        solver = checks.choice(method, "solver", "method.solver", ZCA_SOLVERS)
-        checks.integer(method, "newton_iters", "method.newton_iters", minimum=1)
-        if solver not in (None, "eigh") and kind is not None and kind != "zca":
-            checks.add(f"method.solver={solver} applies to ZCA whitening only (method.whiten={kind}): "
-                       "use method.solver=eigh")
         checks.number(method, "cov_w", "method.cov_w", minimum=0.0)
         checks.integer(method, "cov_stop", "method.cov_stop", minimum=0)
-        emb = checks.integer(method, "emb", "method.emb", minimum=1)
-        batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
-        if None in (kind, axis, w_size, groups, emb, batch):
-            return
-        if batch % w_size:
-            checks.add(f"data.batch_size={batch} is not divisible by method.w_size={w_size}: change one so that "
-                       "batch_size is a multiple of w_size")
-        if emb % groups:
-            checks.add(f"method.emb={emb} is not divisible by method.groups={groups}: choose groups that divide the "
-                       "embedding size")
-            return
-        if kind in COVARIANCE_KINDS:
-            channels = emb // groups
-            if axis == "channel" and channels <= w_size:
-                checks.add(f"channel whitening needs method.emb / method.groups > method.w_size (the {w_size}x{w_size} "
-                           f"covariance over {channels} channels per group is singular): raise method.emb, lower "
-                           f"method.groups or lower method.w_size (emb={emb}, groups={groups}, w_size={w_size})")
-            if axis == "batch" and w_size <= channels:
-                checks.add(f"batch whitening needs method.w_size > method.emb / method.groups (the {channels}x{channels} "
-                           f"covariance from {w_size} samples is singular): raise method.w_size or method.groups, or "
-                           f"lower method.emb (emb={emb}, groups={groups}, w_size={w_size})")
+        emb, w_size = method.get("emb"), method.get("w_size")
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (emb, w_size)):
+            Whitening.check_shape(checks, method, samples=w_size, channels=emb, path="method.")
 
     def cov_weight(self, epoch: int) -> float:
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""

@@ -9,6 +9,7 @@ the quickstart.
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple, Sequence, Tuple
 
 from torch import nn
@@ -56,23 +57,35 @@ STEMS = {"cifar": Stem(small_conv1=True, maxpool=False), "small": Stem(small_con
          "imagenet": Stem(small_conv1=False, maxpool=True)}
 
 
-#: name -> factory(zero_init_residual, width) of a torchvision ResNet (``width``: resnet_tiny only)
+def _torchvision(constructor):
+    def build(zero_init_residual: bool) -> ResNet:
+        return constructor(weights=None, zero_init_residual=zero_init_residual)
+
+    return build
+
+
+def _tiny(zero_init_residual: bool, *, width: int) -> ResNet:
+    """One BasicBlock per stage, stage widths ``width x (1, 2, 4, 8)``."""
+    return _ScaledResNet([width, 2 * width, 4 * width, 8 * width], [1, 1, 1, 1], zero_init_residual)
+
+
+#: name -> factory ``(zero_init_residual, *, <its own settings>)`` of a torchvision-layout ResNet (with ``fc``);
+#: a factory's keyword-only parameters are the backbone's own settings (``backbone.width`` of ``resnet_tiny``)
 BACKBONES = {
-    "resnet18": lambda zero_init, width: models.resnet18(weights=None, zero_init_residual=zero_init),
-    "resnet34": lambda zero_init, width: models.resnet34(weights=None, zero_init_residual=zero_init),
-    "resnet50": lambda zero_init, width: models.resnet50(weights=None, zero_init_residual=zero_init),
-    "resnet_tiny": lambda zero_init, width: _ScaledResNet([width, 2 * width, 4 * width, 8 * width], [1, 1, 1, 1],
-                                                          zero_init),
+    "resnet18": _torchvision(models.resnet18),
+    "resnet34": _torchvision(models.resnet34),
+    "resnet50": _torchvision(models.resnet50),
+    "resnet_tiny": _tiny,
 }
 
 
-def build_backbone(
-    name: str = "resnet18",
-    stem: str = "cifar",
-    zero_init_residual: bool = True,
-    width: int = 16,
-    **_: object,
-) -> Tuple[nn.Module, int]:
+def backbone_settings(name: str) -> Tuple[str, ...]:
+    """The own settings of backbone ``name`` (its factory's keyword-only parameters)."""
+    parameters = inspect.signature(BACKBONES[name]).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **settings: object) -> Tuple[nn.Module, int]:
     """Encoder and its feature size.
 
     Args:
@@ -81,14 +94,22 @@ def build_backbone(
             (the same ``conv1`` with the max-pool: STL-10 and Tiny-ImageNet at 64 px, as the paper's
             code) or ``imagenet`` (torchvision's 7x7 stride-2 ``conv1`` and max-pool). ``backbone.stem:
             auto`` in the configuration picks the dataset's (``DatasetSpec.stem``) before this is called.
-        zero_init_residual: zero the last BN of every residual branch, as the papers do.
-        width: first-stage width of ``resnet_tiny`` (stages are width x 1, 2, 4, 8).
+        zero_init_residual: zero the last BN of every residual branch, as the papers do
+            (``+backbone.zero_init_residual=false`` on the command line: torchvision's initialisation).
+        **settings: the backbone's own settings (``resnet_tiny``: ``width``, its first stage's width);
+            anything else is refused.
     """
     if stem not in STEMS:
         raise ValueError(f"backbone.stem={stem!r} is not available: use auto or one of {', '.join(STEMS)}")
     if name not in BACKBONES:
         raise ValueError(f"backbone.name={name!r} is not available: use one of {', '.join(BACKBONES)}")
-    model = BACKBONES[name](zero_init_residual, width)
+    own = backbone_settings(name)
+    unknown, missing = sorted(set(settings) - set(own)), sorted(set(own) - set(settings))
+    if unknown or missing:
+        problems = [f"backbone.{key} is not a setting of backbone={name}" for key in unknown]
+        problems += [f"backbone={name} needs backbone.{key}" for key in missing]
+        raise ValueError("; ".join(problems) + f" (its own settings: {', '.join(own) or 'none'})")
+    model = BACKBONES[name](zero_init_residual, **settings)
     if STEMS[stem].small_conv1:
         model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     if not STEMS[stem].maxpool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Union
 
-from ..stages.common import RESULTS_FILE
+from ..run_folder import CHECKPOINT_DIR, RESULTS_FILE
 
 STAGES = ("pretrain", "linear", "knn")  # the stages whose results.json has figures
 SKIPPED_STAGES = ("export",)  # results.json without figures, by design
@@ -121,7 +121,7 @@ def _evaluated_folders(result: Dict[str, Any]) -> Set[str]:
     pretrain = result.get("pretrain_config") if isinstance(result.get("pretrain_config"), dict) else {}
     folders = {pretrain.get("run_dir")}
     for checkpoint in (result.get("checkpoint"), config.get("ckpt")):
-        if isinstance(checkpoint, str) and Path(checkpoint).parent.name == "checkpoints":
+        if isinstance(checkpoint, str) and Path(checkpoint).parent.name == CHECKPOINT_DIR:
             folders.add(str(Path(checkpoint).parent.parent))
     return {folder for folder in map(_folder, folders) if folder}
 

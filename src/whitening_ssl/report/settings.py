@@ -30,8 +30,8 @@ IGNORED_SETTINGS = (
 PRETRAIN_IGNORED_SETTINGS = ("linear.*", "knn.*", "export.*", "dataset_from_ckpt")
 #: Evaluation stages whose own section (``linear.*``, ``knn.*``) is a setting of their figure.
 EVAL_STAGES = ("linear", "knn")
-#: Sections config.yaml fills by interpolation (``model.method: ${method}``, ``data.batch_size:
-#: ${method.batch_size}``): when a copy varies exactly like another key, the column is the other key.
+#: Sections config.yaml fills by interpolation (``model.method: ${method}``, ``model.num_views:
+#: ${data.num_views}``): when a copy varies exactly like another key, the column is the other key.
 COPY_SECTIONS = ("model", "data")
 
 PRETRAIN_SCOPE = "pretrain"

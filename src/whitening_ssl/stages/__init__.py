@@ -7,11 +7,9 @@ the :data:`STAGES` registry.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from omegaconf import DictConfig
@@ -20,6 +18,7 @@ from ..training.run_lock import RunLock
 from ..validation import Checks
 from . import analyze, evaluate, export, pretrain
 from .common import is_main_process
+from .launch import distributed_job
 
 
 @dataclass(frozen=True)
@@ -46,31 +45,6 @@ STAGES: Dict[str, Stage] = {
 }
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
-
-
-#: what Lightning's DDP launcher writes into the launching process's environment
-LAUNCHER_ENVIRONMENT = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
-
-
-@contextlib.contextmanager
-def distributed_job() -> Iterator[None]:
-    """Leave no DDP state behind: the next job of a ``-m`` sweep in this process starts its own processes.
-
-    Lightning's launcher sets ``LOCAL_RANK``, ``MASTER_PORT``, ... in the launching process and keeps
-    its process group; a second DDP job would then take itself for a child of the first and wait
-    for peers that have exited. Variables set by an external launcher (torchrun, SLURM) are kept.
-    """
-    before = {key: os.environ.get(key) for key in LAUNCHER_ENVIRONMENT}
-    try:
-        yield
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def check_config(cfg: DictConfig, run_dir: Optional[Path] = None, check_machine: bool = True) -> None:

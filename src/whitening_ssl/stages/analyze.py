@@ -23,24 +23,17 @@ from omegaconf import DictConfig
 from ..analysis.model import REPRESENTATIONS, analyze_encoder
 from ..checkpoints import load_pretrain_module, trusted_targets
 from ..validation import Checks
-from .common import is_main_process, job_overrides, resolved, say, training_on_gpu
-from .evaluate import _check_common, base_results, eval_datamodule, probe_source
+from .checks import check_analysis_config, check_encoder_stage
+from .common import is_main_process, job_overrides, resolved, say
+from .encoder import base_results, eval_datamodule, probe_source
+from .launch import training_on_gpu
 
 ANALYSIS_FILE = "analysis.json"
 REPORT_FILE = "report.md"
 
 
-def check_analysis_config(checks: Checks, analysis) -> None:
-    """``analysis.*``: how often and on how many images the measurements run."""
-    checks.integer(analysis, "every_n_steps", "analysis.every_n_steps", minimum=0)
-    checks.boolean(analysis, "at_evaluation", "analysis.at_evaluation")
-    checks.integer(analysis, "max_images", "analysis.max_images", minimum=16)
-    checks.number(analysis, "collapse_fraction", "analysis.collapse_fraction", minimum=0.0, below=1.0)
-    checks.number(analysis, "rank_tol", "analysis.rank_tol", positive=True, below=1.0)
-
-
 def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
-    _check_common(checks, cfg, run_dir)
+    check_encoder_stage(checks, cfg, run_dir)
     check_analysis_config(checks, cfg.analysis)
 
 

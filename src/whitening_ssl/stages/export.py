@@ -14,8 +14,9 @@ from omegaconf import DictConfig
 
 from ..checkpoints import EXPORT_FORMATS, export_backbone, export_path, export_problem, rebuild_snippet
 from ..validation import Checks, ConfigError
+from .checks import check_ckpt
 from .common import say
-from .evaluate import check_ckpt, probe_source
+from .encoder import probe_source
 
 
 def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:

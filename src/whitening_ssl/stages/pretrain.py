@@ -12,13 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ..data import SSLDataModule
-from ..data.checks import check_dataset, check_pretraining_data
-from ..data.device_pipeline import auto_pipeline
-from ..data.verify import describe_bad_images, find_bad_images
+from ..data import auto_pipeline, check_dataset, check_pretraining_data, describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..loggers import build_logger, check_logger, wandb_run_id
-from ..methods import METHODS
+from ..methods import get_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
+from ..plugins import LookupFailed
 from ..training import (
     CHECKPOINT_DIR,
     RunCheckpoints,
@@ -26,23 +25,11 @@ from ..training import (
     read_meta,
     resolve_resume_checkpoint,
 )
-from ..validation import Checks, ConfigError
-from .analyze import check_analysis_config
 from ..training.resume import PRETRAIN_SETTINGS, as_records
-from .common import (
-    build_trainer,
-    check_output_dir,
-    check_resume,
-    check_trainer,
-    fit_resumable,
-    is_main_process,
-    job_overrides,
-    report,
-    resolved,
-    resume_changes,
-    say,
-    training_on_gpu,
-)
+from ..validation import Checks, ConfigError
+from .checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
+from .common import close_logger, is_main_process, job_overrides, report, resolved, say
+from .launch import build_trainer, fit_resumable, training_on_gpu
 
 def run_name(cfg: DictConfig) -> str:
     return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
@@ -62,9 +49,14 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     method = checks.section(cfg, "method", "method")
     data = checks.section(cfg, "data", "data")
     if method is not None and data is not None:
-        family = checks.choice(method, "family", "method.family", METHODS)
-        if family is not None:
-            METHODS[family].check_config(checks, method, data)
+        family = checks.get(method, "family", "method.family")
+        try:
+            method_class = get_method(family) if family is not None else None
+        except LookupFailed as error:
+            checks.add(str(error))
+            method_class = None
+        if method_class is not None:
+            method_class.check_config(checks, method, data)
     backbone = checks.section(cfg, "backbone", "backbone")
     if backbone is not None:
         checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
@@ -85,8 +77,7 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
 
 def prepare(cfg: DictConfig) -> None:
     """Download the dataset when it is missing and ``dataset.download`` is on (before any folder is made)."""
-    from ..data.datasets import parse
-    from ..data.download import download_dataset
+    from ..data import download_dataset, parse
 
     if not cfg.dataset.get("download", False):
         return
@@ -185,8 +176,5 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     if resume and cfg.get("allow_resume_changes"):  # a deliberate change of the checkpoint's settings, on record
         results["resume_changes"] = as_records(resume_changes(cfg, resume, PRETRAIN_SETTINGS))
     report(run_dir, results)
-    if logger is not None and cfg.logger.kind == "wandb":
-        import wandb
-
-        wandb.finish()
+    close_logger(cfg, logger)
     return results

@@ -30,6 +30,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from ..run_folder import CHECKPOINT_DIR, LAST_CHECKPOINT, META_FILE
 from .nonfinite import TrainingDivergedError
 from .rng import capture_rng_state, restore_rng_state
 
@@ -49,11 +50,6 @@ class CheckpointWriteError(OSError):
         return cls(f"could not write the checkpoint {target} ({error.strerror or error}; {free} on that file system): "
                    f"nothing partial was left; {kept}; free space (or fix the file system) and resume with "
                    f"ckpt_path=last hydra.run.dir={folder.parent}")
-
-
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.ckpt"
-META_FILE = "meta.json"
 
 
 def _write_json_atomically(path: Path, data: Dict[str, Any]) -> None:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..run_folder import LOCK_FILE
 from ..validation import ConfigError
 
-LOCK_FILE = ".run.lock"
 
 
 def _alive(pid: int) -> bool:

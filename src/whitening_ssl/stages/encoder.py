@@ -1,0 +1,78 @@
+"""An evaluation stage's encoder and data: the checkpoint's backbone, its dataset, their features."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from lightning_fabric import Fabric
+from omegaconf import DictConfig, OmegaConf
+
+from ..checkpoints import LoadedEncoder, check_saved_dataset, load_encoder
+from ..data import EvalDataModule, get_spec
+from ..eval.features import extract_features
+from ..eval.knn import check_knn_k
+from ..eval.online import FEATURE_DTYPES
+from .common import say
+
+
+def probe_source(cfg: DictConfig) -> Tuple[LoadedEncoder, Dict[str, Any]]:
+    """The encoder of ``cfg.ckpt`` (the backbone the loader built, used as is) and the dataset to evaluate on."""
+    # the command line's dataset (its root may be unset, "???", when the checkpoint names the dataset)
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False)
+    backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
+    stem = None  # the command line's dataset decides the max-pool of a foreign 3x3 stem
+    if not OmegaConf.is_missing(cfg.dataset, "root"):
+        try:
+            stem = get_spec(dataset["name"], dataset["root"], **(dataset.get("options") or {})).stem
+        except (ValueError, FileNotFoundError):
+            pass
+    encoder = load_encoder(cfg.ckpt, backbone, dataset_stem=stem, trust=bool(cfg.get("trust_checkpoint", False)))
+    for note in encoder.notes:
+        say(note)
+    if encoder.dataset_cfg and cfg.dataset_from_ckpt:
+        dataset = check_saved_dataset(encoder.dataset_cfg, str(cfg.ckpt))
+    return encoder, dataset
+
+
+def eval_datamodule(cfg: DictConfig, dataset: Dict[str, Any]) -> EvalDataModule:
+    """The labelled splits of ``dataset`` (what :func:`probe_source` returns) with the evaluation transform."""
+    return EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
+                          eval_batch_size=dataset.get("eval_batch_size", 256), num_workers=dataset.get("num_workers", 0),
+                          on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
+
+
+def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: Dict[str, Any],
+                      knn_k: Optional[int] = None):
+    """Features and labels of the labelled train and test splits (main process; ``None`` elsewhere).
+    ``knn_k``: refuse (every process, before any image is embedded) a k-NN with more neighbours than images."""
+    datamodule = eval_datamodule(cfg, dataset)
+    if fabric.global_rank == 0:
+        datamodule.prepare_data()
+    fabric.barrier()
+    datamodule.setup()
+    train_set, test_set = datamodule.eval_datasets()
+    if knn_k is not None:
+        check_knn_k(knn_k, len(train_set), "knn.k", dataset["name"])
+    backbone = encoder.backbone.to(fabric.device)
+    dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
+    shown = bool(cfg.trainer.get("enable_progress_bar", True))
+    with fabric.autocast():
+        train = extract_features(backbone, train_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
+                                 dtype=dtype, progress="features of the training images" if shown else None)
+        test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
+                                dtype=dtype, progress="features of the test images" if shown else None)
+    return train, test
+
+
+def base_results(cfg: DictConfig, encoder: LoadedEncoder, dataset: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "method": encoder.method_name or cfg.method.name,
+        "dataset": dataset["name"],
+        "backbone": encoder.backbone_cfg.get("name"),
+        "checkpoint": str(cfg.ckpt),
+        "checkpoint_format": encoder.format,
+        "pretrain_epochs": encoder.pretrain_epochs,
+        "pretrain_config": encoder.pretrain_config,
+        "experiment_name": cfg.get("experiment_name"),
+        "run_dir": str(cfg.run_dir),
+    }

@@ -1,0 +1,118 @@
+"""The kinds of whitening: one function each, registered by name in :data:`WHITENINGS`.
+
+A kind is a function ``transform(x, eps, denom_offset, *, <its own settings>)``. For a kind that
+``uses_covariance``, ``x`` is a stack of centred blocks ``[..., n, p]`` (``n`` observations of ``p``
+variables, already grouped and permuted by :class:`~whitening_ssl.whitening.Whitening`) and the result
+is ``x`` transformed, ``[..., n, p]``; the others get the raw blocks ``[B, m, d]`` and work per channel.
+Its own settings are its keyword-only parameters: their defaults are the only defaults (they become
+``method.<setting>`` keys of the configuration), and ``check`` holds their validity rules.
+``full_rank``: the kind factorises the covariance, which must then be non-singular (the pre-run
+check refuses sizes that make it singular).
+
+Adding a kind is one decorated function; :func:`register_whitening` makes its name a choice of
+``method.whiten`` (your own kind, in a module of yours, is used as ``method.whiten=module.function``
+without registering; see ``docs/extending.md``). The tests check every registered kind.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from torch import Tensor
+
+from .linalg import CholeskyWhitening, ZCAWhitening, covariance, newton_schulz_inverse_sqrt, pca_matrix
+
+
+@dataclass(frozen=True)
+class WhiteningKind:
+    """One kind of whitening (see the module docstring)."""
+
+    name: str
+    transform: Callable[..., Tensor]
+    uses_covariance: bool = True
+    full_rank: bool = True
+    check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None
+
+    @property
+    def settings(self) -> Dict[str, Any]:
+        """The kind's own settings and their defaults: ``transform``'s keyword-only parameters."""
+        parameters = inspect.signature(self.transform).parameters.values()
+        return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def __call__(self, x: Tensor, eps: float, denom_offset: int, **settings: Any) -> Tensor:
+        return self.transform(x, eps, denom_offset, **settings)
+
+
+def whitening_kind(uses_covariance: bool = True, full_rank: bool = True,
+                   check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None,
+                   name: Optional[str] = None) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
+    """Decorator: a function ``transform(x, eps, denom_offset, *, settings...)`` as a :class:`WhiteningKind`."""
+    def make(transform: Callable[..., Tensor]) -> WhiteningKind:
+        return WhiteningKind(name or transform.__name__, transform, uses_covariance, full_rank, check)
+
+    return make
+
+
+#: name -> kind: the choices of ``method.whiten``
+WHITENINGS: Dict[str, WhiteningKind] = {}
+
+
+def register_whitening(kind: WhiteningKind) -> WhiteningKind:
+    if kind.name in WHITENINGS:
+        raise ValueError(f"whitening kind {kind.name!r} is registered twice")
+    WHITENINGS[kind.name] = kind
+    return kind
+
+
+# --- the kinds of the papers ----------------------------------------------------------------------------
+
+
+#: ZCA's ways to compute ``S^-1/2``: ``eigh`` (one batched eigendecomposition, closed-form backward,
+#: exact) or ``newton`` (coupled Newton-Schulz iterations, matrix products only, for when many small
+#: eigendecompositions are the bottleneck; see :func:`~whitening_ssl.whitening.linalg.newton_schulz_inverse_sqrt`)
+ZCA_SOLVERS = ("eigh", "newton")
+
+
+def _check_zca(checks, settings: Mapping[str, Any], path: str) -> None:
+    checks.choice(settings, "solver", f"{path}solver", ZCA_SOLVERS)
+    checks.integer(settings, "newton_iters", f"{path}newton_iters", minimum=1)
+
+
+@whitening_kind(check=_check_zca)
+def zca(x: Tensor, eps: float, denom_offset: int, *, solver: str = "eigh", newton_iters: int = 20) -> Tensor:
+    """``W = U diag(l^-1/2) U^T`` (``S = U diag(l) U^T``): the output keeps the input's orientation."""
+    if solver == "newton":
+        return x @ newton_schulz_inverse_sqrt(covariance(x, eps, denom_offset), newton_iters)
+    return ZCAWhitening.apply(x, eps, denom_offset)
+
+
+@whitening_kind()
+def pca(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    """``W = U diag(l^-1/2)``: the output rotated into the eigenbasis (unstable from step to step)."""
+    return x @ pca_matrix(covariance(x, eps, denom_offset))
+
+
+@whitening_kind()
+def cholesky(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    """``S = L L^T``, ``W = L^-T`` (W-MSE), by a triangular solve."""
+    return CholeskyWhitening.apply(x, eps, denom_offset)
+
+
+@whitening_kind(uses_covariance=False, full_rank=False)
+def bn(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    """Per-channel standardisation over the block, biased variance (``BatchNorm1d(affine=False)``)."""
+    mean = x.mean(dim=1, keepdim=True)
+    var = x.var(dim=1, unbiased=False, keepdim=True)
+    return (x - mean) / (var + eps).sqrt()
+
+
+@whitening_kind(uses_covariance=False, full_rank=False)
+def none(x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    """The identity (the "plain" ablation)."""
+    return x
+
+
+for _kind in (zca, pca, cholesky, bn, none):
+    register_whitening(_kind)

@@ -1,0 +1,104 @@
+"""A researcher's own whitening kind and loss (examples/), used from the command line without editing the
+package, get the same checks, training, checkpoints and evaluation as the built-in ones."""
+
+import json
+
+import pytest
+import torch
+
+from whitening_ssl.stages import check_config, run
+from whitening_ssl.validation import ConfigError
+
+from helpers import ROOT, compose_config
+
+SMALL = ["debug=smoke", "backbone.width=8", "logger=none", "epochs=1", "eval.linear_epochs=2",
+         "analysis.every_n_steps=0", "analysis.at_evaluation=false"]
+OWN_KIND = "method.whiten=examples.soft_whitening.soft_zca"
+OWN_LOSS = ["method=simclr", "method.name=spectral", "~method.loss",
+            "+method.loss={name: examples.spectral_loss.SpectralContrastiveLoss, mu: 1.0}",
+            "method.emb=32", "method.head_size=64", "data.batch_size=64"]
+
+
+@pytest.fixture(autouse=True)
+def _from_the_checkout(monkeypatch):
+    monkeypatch.chdir(ROOT)  # examples/ is found where run.py is started from
+    monkeypatch.syspath_prepend(str(ROOT))
+
+
+def _trained(overrides, run_dir):
+    cfg = compose_config([*SMALL, *overrides], run_dir=run_dir)
+    check_config(cfg, run_dir)
+    run(cfg)
+    results = json.loads((run_dir / "results.json").read_text())
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    return results, state
+
+
+def _moved(state, initial_state):
+    return any(not torch.equal(state["state_dict"][k], v) for k, v in initial_state.items() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("overrides", [[OWN_KIND, "+method.power=0.25"], OWN_LOSS], ids=["own-whitening", "own-loss"])
+def test_your_own_component_trains_checkpoints_and_is_evaluated(overrides, tmp_path):
+    results, state = _trained(overrides, tmp_path)
+    assert results["final"]["knn_top1"] is not None and results["global_step"] == 8
+    losses = [h for h in results["history"]]
+    assert losses and all(torch.isfinite(torch.tensor(h["knn_top1"])) for h in losses)
+    fresh = compose_config([*SMALL, *overrides], run_dir=tmp_path / "fresh")
+    from whitening_ssl.methods import build_method
+    from whitening_ssl.models import resolve_stem
+
+    untrained = build_method(resolve_stem(dict(fresh.backbone), "cifar"), fresh.method, fresh.data.num_views)
+    assert _moved(state, untrained.state_dict())
+    saved = next(v for k, v in state["callbacks"].items() if "RunCheckpoints" in k)["config"]["method"]
+    if overrides[0] == OWN_KIND:
+        assert saved["whiten"] == "examples.soft_whitening.soft_zca" and saved["power"] == 0.25
+    else:
+        assert saved["loss"] == {"name": "examples.spectral_loss.SpectralContrastiveLoss", "mu": 1.0}
+
+
+def test_your_own_kind_is_checked_like_a_built_in_one(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        check_config(compose_config([*SMALL, OWN_KIND, "+method.power=2"], run_dir=tmp_path), tmp_path)
+    assert caught.value.problems == ["method.power=2.0 must be at most 0.5 (0.5 is ZCA: more would invert the spectrum)"]
+    with pytest.raises(ConfigError) as caught:
+        check_config(compose_config([*SMALL, "method.whiten=examples.nothing_here.kind"], run_dir=tmp_path), tmp_path)
+    assert caught.value.problems[0].startswith("method.whiten=examples.nothing_here.kind: cannot import "
+                                               "examples.nothing_here")
+    with pytest.raises(ConfigError) as caught:
+        check_config(compose_config([*SMALL, *OWN_LOSS[:3], "+method.loss={name: examples.spectral_loss."
+                                     "SpectralContrastiveLoss, mu: -1}"], run_dir=tmp_path), tmp_path)
+    assert caught.value.problems == ["method.loss (examples.spectral_loss.SpectralContrastiveLoss): mu=-1 must be "
+                                     "positive (the weight of the repulsion term)"]
+
+
+def test_the_soft_whitening_interpolates_between_none_and_zca():
+    from examples.soft_whitening import soft_zca
+
+    from whitening_ssl.whitening import whiten
+
+    x = torch.randn(4, 256, 8, dtype=torch.float64) @ torch.randn(8, 8, dtype=torch.float64)
+    zca = whiten(x, "zca", axis="batch")
+    assert torch.allclose(whiten(x, soft_zca, axis="batch", power=0.5), zca, atol=1e-8)
+    half = whiten(x, soft_zca, axis="batch", power=0.25)
+    centred = x - x.mean(1, keepdim=True)
+    cov_x, cov_half = (centred.transpose(1, 2) @ centred, half.transpose(1, 2) @ half)
+    spectrum_x, spectrum_half = torch.linalg.eigvalsh(cov_x / 255), torch.linalg.eigvalsh(cov_half / 255)
+    assert torch.allclose(spectrum_half, spectrum_x.sqrt(), rtol=1e-6)  # l^(1 - 2 * 0.25)
+
+
+def test_a_checkpoint_naming_your_code_is_refused_unless_you_name_it_too(tmp_path, capsys):
+    from whitening_ssl import cli
+
+    _trained([OWN_KIND], tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    analyze = ["stage=analyze", f"ckpt={ckpt}", "logger=none", "analysis.max_images=64"]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(compose_config(analyze, run_dir=tmp_path / "a"))
+    assert stopped.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "names examples.soft_whitening.soft_zca as method.whiten in its saved settings" in line
+    assert line.endswith("give the same on the command line: method.whiten=examples.soft_whitening.soft_zca")
+    run(compose_config([*analyze, OWN_KIND], run_dir=tmp_path / "b"))
+    metrics = json.loads((tmp_path / "b" / "analysis.json").read_text())["metrics"]
+    assert "analysis/whitened/stable_rank" in metrics
