@@ -19,6 +19,7 @@ from whitening_ssl.data import (
     COMMON_OPTIONS,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    RECIPES,
     DatasetNotFoundError,
     FileListDataset,
     SSLDataModule,
@@ -279,7 +280,8 @@ def test_unknown_augmentation_is_a_one_line_value_error():
     assert "\n" not in message and "simclr" in message
     augmentations = COMMON_OPTIONS["augmentation"].choices()
     assert "use one of " + ", ".join(augmentations) in message
-    assert set(augmentations) == {"default", "imagenet", "wmse_imagenet100", "small"}
+    assert list(augmentations) == ["default", *RECIPES]  # a recipe registered later counts
+    assert {"imagenet", "wmse_imagenet100", "small", "intl_cifar10", "intl_imagenet_multicrop"} <= set(augmentations)
 
 
 # --- evaluation transforms ---------------------------------------------------------

@@ -28,11 +28,12 @@ from whitening_ssl.data import (
     AugmentationParams,
     AugmentationRecipe,
     DeviceAugmentation,
+    PILGaussianBlur,
     ToRGB,
     cpu_crop_transform,
     get_recipe,
-    make_augmentation,
     resampling_matrix,
+    view_transforms,
 )
 
 MEAN = (0.45, 0.5, 0.55)
@@ -82,6 +83,8 @@ def _reference_view(
     if recipe.has_blur and bool(params.blur):
         kernel = recipe.blur_kernel_size(crop_size)
         x = TF.gaussian_blur(x, [kernel, kernel], [float(params.blur_sigma)] * 2)
+    if recipe.has_solarize and bool(params.solarize):
+        x = TF.solarize(x, 128 / 255)
     if bool(params.flip):
         x = TF.hflip(x)
     return TF.normalize(x, list(MEAN), list(STD))
@@ -97,6 +100,7 @@ def _cover_branches(params: AugmentationParams) -> AugmentationParams:
         grayscale=index % 3 == 1,
         flip=index % 2 == 0,
         blur=index % 4 < 2,
+        solarize=index % 5 < 2,
         jitter_order=permutations[(index * 7) % 24],
     )
 
@@ -124,25 +128,36 @@ def test_recipe_validates_its_numbers():
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_torchvision_pipeline_reads_the_recipe(name):
+    """Every view of every recipe: its crop (size, scale), colour ops, blur and solarisation, in the recipe's order."""
     recipe = RECIPES[name]
-    steps = make_augmentation(recipe, 224, MEAN, STD).transforms
-    crop = next(step for step in steps if isinstance(step, T.RandomResizedCrop))
-    jitter_apply = next(step for step in steps if isinstance(step, T.RandomApply))
-    jitter = jitter_apply.transforms[0]
-    grayscale = next(step for step in steps if isinstance(step, T.RandomGrayscale))
-    assert (steps.index(crop) < steps.index(jitter_apply)) == recipe.crop_first
-    assert crop.scale == recipe.crop_scale and crop.ratio == recipe.crop_ratio
-    assert crop.interpolation.value == recipe.crop_interpolation
-    assert jitter_apply.p == recipe.jitter_p and grayscale.p == recipe.grayscale_p
-    expected = recipe.jitter_ranges()
-    assert jitter.brightness == pytest.approx(expected[0]) and jitter.hue == pytest.approx(expected[3])
-    assert jitter.contrast == pytest.approx(expected[1]) and jitter.saturation == pytest.approx(expected[2])
-    random_apply = [step for step in steps if isinstance(step, T.RandomApply)]
-    blurs = [step for step in random_apply if isinstance(step.transforms[0], T.GaussianBlur)]
-    assert len(blurs) == int(recipe.has_blur)
-    if recipe.has_blur:
-        assert blurs[0].p == recipe.blur_p and blurs[0].transforms[0].kernel_size == (23, 23)
-        assert tuple(blurs[0].transforms[0].sigma) == recipe.blur_sigma
+    transforms = view_transforms(recipe, 224, MEAN, STD, recipe.fixed_views or 2).transforms
+    for view, transform in zip(recipe.view_list(224, len(transforms)), transforms, strict=True):
+        steps = transform.transforms
+        crop = next(step for step in steps if isinstance(step, T.RandomResizedCrop))
+        jitter_apply = next(step for step in steps if isinstance(step, T.RandomApply))
+        jitter = jitter_apply.transforms[0]
+        grayscale = next(step for step in steps if isinstance(step, T.RandomGrayscale))
+        assert (steps.index(crop) < steps.index(jitter_apply)) == recipe.crop_first
+        assert crop.size == (view.crop_size, view.crop_size) and crop.scale == view.crop_scale
+        assert crop.ratio == recipe.crop_ratio and crop.interpolation.value == recipe.crop_interpolation
+        assert jitter_apply.p == recipe.jitter_p and grayscale.p == recipe.grayscale_p
+        expected = recipe.jitter_ranges()
+        assert jitter.brightness == pytest.approx(expected[0]) and jitter.hue == pytest.approx(expected[3])
+        assert jitter.contrast == pytest.approx(expected[1]) and jitter.saturation == pytest.approx(expected[2])
+        random_apply = [step for step in steps if isinstance(step, T.RandomApply)]
+        blur_kind = PILGaussianBlur if recipe.blur_filter == "pil" else T.GaussianBlur
+        blurs = [step for step in random_apply if isinstance(step.transforms[0], (T.GaussianBlur, PILGaussianBlur))]
+        assert [type(step.transforms[0]) for step in blurs] == [blur_kind] * int(view.blur_p > 0)
+        if blurs:
+            assert blurs[0].p == view.blur_p and tuple(blurs[0].transforms[0].sigma) == recipe.blur_sigma
+            if blur_kind is T.GaussianBlur:
+                assert blurs[0].transforms[0].kernel_size == (recipe.blur_kernel_size(view.crop_size),) * 2
+        solarize = [step for step in steps if isinstance(step, T.RandomSolarize)]
+        assert [(step.p, step.threshold) for step in solarize] == [(view.solarize_p, 128)] * int(view.solarize_p > 0)
+        tail = [type(step) for step in steps[-3:]]
+        assert tail == [T.RandomHorizontalFlip, T.ToTensor, T.Normalize] and steps[-3].p == recipe.flip_p
+        assert all(steps.index(step) < len(steps) - 3 for step in blurs + solarize)
+        assert steps.index(blurs[0]) < steps.index(solarize[0]) if blurs and solarize else True
 
 
 # --- fixed parameters: equal to torchvision's ops --------------------------------------
@@ -155,10 +170,15 @@ def test_torchvision_pipeline_reads_the_recipe(name):
         ("small", 96, 96, 64),  # STL-10: mostly downscaled
         ("wmse_imagenet100", 40, 36, 24),
         ("imagenet", 72, 64, 56),  # 5-tap blur
+        ("intl_cifar10", 32, 32, 32),  # solarisation; PIL's blur is compared with PIL in test_intl_data.py
+        ("intl_imagenet", 72, 64, 56),
     ],
 )
 def test_fixed_parameters_match_torchvision_per_image(name, height, width, crop_size):
-    augmentation = DeviceAugmentation(name, crop_size, MEAN, STD)
+    recipe = RECIPES[name]
+    if recipe.blur_filter == "pil":
+        recipe = dataclasses.replace(recipe, blur_filter="torchvision")
+    augmentation = DeviceAugmentation(recipe, crop_size, MEAN, STD)
     images = _images(24, height, width)
     params = augmentation.sample_params(24, height, width, torch.Generator().manual_seed(3))
     params = _cover_branches(params)
@@ -305,6 +325,7 @@ def test_masks_factors_and_orders_follow_the_recipe(name):
     _assert_rate(params.jitter_applied, recipe.jitter_p)
     _assert_rate(params.grayscale, recipe.grayscale_p)
     _assert_rate(params.blur, recipe.blur_p)
+    _assert_rate(params.solarize, recipe.solarize_p)
     factors = (params.brightness, params.contrast, params.saturation, params.hue)
     for values, (low, high) in zip(factors, recipe.jitter_ranges(), strict=True):
         assert values.min() >= low and values.max() <= high
@@ -405,7 +426,8 @@ def test_cpu_crop_split_matches_the_recipe():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_views_equal_cpu_views():
     """Same params on CUDA and CPU give the same views (TF32 off: 1e-4; on: 2e-2 normalised)."""
-    for name, size, crop_size in [("small", 32, 32), ("imagenet", 64, 56)]:
+    pil_blur = dataclasses.replace(RECIPES["intl_imagenet_multicrop"], views=())  # PIL's blur p 0.5, solarise 0.1
+    for name, size, crop_size in [("small", 32, 32), ("imagenet", 64, 56), (pil_blur, 64, 56)]:
         augmentation = DeviceAugmentation(name, crop_size, MEAN, STD)
         images = _images(64, size, size)
         params = augmentation.sample_params(64, size, size, torch.Generator().manual_seed(4))

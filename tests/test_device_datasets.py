@@ -81,11 +81,12 @@ def test_image_tensor_is_channels_first_with_the_cpu_pipelines_pixels(stand_in):
 
 
 def _whole_images(params, height, width):
-    """The parameters of views that are the whole images, untouched: no crop, jitter, grey, blur or flip."""
+    """The parameters of views that are the whole images, untouched: no crop, jitter, grey, blur, solarisation
+    or flip."""
     false = torch.zeros_like(params.flip)
     boxes = torch.tensor([0, 0, height, width]).expand(params.batch_size, 4)
     return dataclasses.replace(params, crop_boxes=boxes, flip=false, jitter_applied=false, grayscale=false,
-                               blur=false)
+                               blur=false, solarize=false)
 
 
 @pytest.mark.parametrize("stand_in", IN_MEMORY, indirect=True)
@@ -235,7 +236,9 @@ def test_a_jitter_first_recipe_on_image_files_is_one_error_line_and_auto_picks_c
     root = _image_folder(tmp_path / "images")
     dataset = ["dataset=image_folder", f"dataset.root={root}", f"++dataset.options.augmentation={recipe}",
                "dataset.options.image_size=16"]
-    cfg = compose_config([*TINY, *dataset, "data.pipeline=device", "data.batch_size=64"], run_dir=tmp_path / "run")
+    views = [f"data.num_views={RECIPES[recipe].fixed_views}"] if RECIPES[recipe].fixed_views else []
+    cfg = compose_config([*TINY, *dataset, *views, "data.pipeline=device", "data.batch_size=64"],
+                         run_dir=tmp_path / "run")
     crop_first = RECIPES[recipe].crop_first
     if crop_first:
         check_config(cfg)
@@ -268,20 +271,21 @@ def test_auto_on_a_gpu_trains_with_the_cpu_pipeline_where_the_device_cannot(tmp_
 
 
 def test_an_op_the_device_lacks_is_one_error_line(tmp_path, monkeypatch):
-    """A recipe with an op the device augmentation does not implement (here a solarisation probability)."""
-    extended = dataclasses.make_dataclass("SolarizingRecipe", [("solarize_p", float, 0.0)],
+    """A recipe with an op the device augmentation does not implement (here an equalisation probability)."""
+    extended = dataclasses.make_dataclass("EqualizingRecipe", [("equalize_p", float, 0.0)],
                                           bases=(AugmentationRecipe,), frozen=True)
-    recipe = extended(**{**dataclasses.asdict(RECIPES["small"]), "name": "solarize", "solarize_p": 0.2})
-    monkeypatch.setitem(RECIPES, "solarize", recipe)
-    dataset = ["++dataset.options.augmentation=solarize"]
+    fields = {field.name: getattr(RECIPES["small"], field.name) for field in dataclasses.fields(AugmentationRecipe)}
+    recipe = extended(**{**fields, "name": "equalize", "equalize_p": 0.2})
+    monkeypatch.setitem(RECIPES, "equalize", recipe)
+    dataset = ["++dataset.options.augmentation=equalize"]
     with pytest.raises(ConfigError) as caught:
         check_config(compose_config([*TINY, *dataset, "data.pipeline=device"], run_dir=tmp_path / "run"))
     assert caught.value.problems == [
-        "data.pipeline=device cannot make the CPU pipeline's views of dataset=synthetic with recipe solarize: recipe "
-        "solarize sets solarize_p=0.2, an op the device pipeline does not have; use data.pipeline=cpu "
+        "data.pipeline=device cannot make the CPU pipeline's views of dataset=synthetic with recipe equalize: recipe "
+        "equalize sets equalize_p=0.2, an op the device pipeline does not have; use data.pipeline=cpu "
         "(data.pipeline=auto picks it here)"]
     check_config(compose_config([*TINY, *dataset, "data.pipeline=cpu"], run_dir=tmp_path / "run"))
-    assert auto_pipeline(True, {"name": "synthetic", "root": "./data", "options": {"augmentation": "solarize"}})[0] \
+    assert auto_pipeline(True, {"name": "synthetic", "root": "./data", "options": {"augmentation": "equalize"}})[0] \
         == "cpu"
 
 

@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from whitening_ssl.stages import check_config
+from whitening_ssl.whitening import WHITENINGS
 from whitening_ssl.validation import ConfigError
 from whitening_ssl.stages import run
 
@@ -138,7 +139,8 @@ BAD_INPUTS = [
     (["method=cw_rgp4", "method.groups=3"], "not divisible by method.groups"),
     (["method=cw_rgp4", "method.groups=8"], "channel whitening needs method.emb / method.groups > method.w_size"),
     (["method=w_mse4", "method.emb=128"], "batch whitening needs method.w_size > method.emb / method.groups"),
-    (["method.whiten=svd"], "method.whiten='svd' is not available: use one of zca, pca, cholesky, bn, none"),
+    (["method.whiten=svd"], "method.whiten='svd' is not available: use one of "
+     + ", ".join(WHITENINGS) + ", or module.name of your own"),
     (["method.axis=rows"], "method.axis='rows' is not available: use one of batch, channel"),
     (["data.num_views=1"], "data.num_views=1 must be at least 2"),
     (["dataset=image_folder"], "dataset=image_folder needs its location: add dataset.root="),

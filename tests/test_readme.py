@@ -14,7 +14,8 @@ README = (ROOT / "docs" / "reproduce.md").read_text()  # the presets' table of p
 def _preset_rows():
     rows = {}
     for line in README.splitlines():
-        match = re.match(r"\| `paper/<dataset>_(\w+)` \|(.*)\|$", line)
+        match = re.match(r"\| `paper/<dataset>_(\w+)` \|(.*)\|$", line) or \
+            re.match(r"\| `paper_intl/<dataset>` \(`(\w+)`\) \|(.*)\|$", line)
         if match:
             rows[match.group(1)] = [cell.strip() for cell in match.group(2).split("|")]
     return rows
@@ -22,7 +23,9 @@ def _preset_rows():
 
 def test_small_dataset_table_equals_paper_results():
     rows = _preset_rows()
-    assert set(rows) == {"cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2"}
+    presets = {path.stem[len(dataset) + 1:] for path in (ROOT / "conf" / "experiment" / "paper").glob("*.yaml")
+               for dataset in PAPER_DATASETS if path.stem.startswith(dataset + "_")}
+    assert set(rows) == presets | {"intl"}  # a row for every method with small-dataset presets
     for method, cells in rows.items():
         assert len(cells) == len(PAPER_DATASETS)
         for dataset, cell in zip(PAPER_DATASETS, cells):
@@ -34,10 +37,16 @@ def test_small_dataset_table_equals_paper_results():
             assert cell == expected, (method, dataset)
 
 
-@pytest.mark.parametrize("epochs", sorted(PAPER_IMAGENET))
-def test_imagenet_table_equals_paper_results(epochs):
-    match = re.search(rf"\| `paper/imagenet_cw_rgp4_{epochs}ep` \|[^|]*\| ([\d.]+) \|", README)
-    assert match and float(match.group(1)) == PAPER_IMAGENET[epochs]
+def test_imagenet_table_equals_paper_results():
+    """Every ImageNet row names a preset; composed, its method and epochs give the figure of the row."""
+    from helpers import compose_config
+
+    found = {}
+    for preset, figure in re.findall(r"\| `(paper\w*/imagenet\w*)` \|[^|]*\| ([\d.]+) \|", README):
+        cfg = compose_config([f"experiment={preset}", "dataset.root=/data/images"])
+        found[(cfg.method.name, cfg.epochs)] = float(figure)
+    assert found == {(method, epochs): figure for method, by_epochs in PAPER_IMAGENET.items()
+                     for epochs, figure in by_epochs.items()}
 
 
 def test_gitignore_ignores_no_tracked_file():

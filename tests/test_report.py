@@ -11,7 +11,7 @@ from whitening_ssl.paper_results import PAPER_IMAGENET, PAPER_RESULTS, paper_num
 from whitening_ssl.report import build_rows, collect_results, flatten_settings, main, markdown_table
 
 NOTES = """
-Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); † third-party copy
+Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; † third-party copy
 Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of pretraining{extra}. Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from several stages share its row.
 """
 STAGE_NOTE = ("; {stages}: a separate evaluation of the pretrained checkpoint (python run.py stage=... ckpt=...), "
@@ -186,12 +186,17 @@ def test_imagenet_paper_number_by_epochs():
 
 
 def test_paper_results_data():
-    assert PAPER_IMAGENET == {100: 69.7, 200: 71.0}
+    assert PAPER_IMAGENET == {"cw_rgp4": {100: 69.7, 200: 71.0}, "intl": {800: 73.1},
+                              "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6}}
+    assert PAPER_RESULTS[("intl", "cifar10")] == {"linear_top1": 92.60, "knn_top1": 90.03, "source": "paper"}
+    assert PAPER_RESULTS[("intl", "imagenet100")] == {"linear_top1": 81.68, "knn_top1": 73.46, "source": "paper"}
+    assert paper_numbers("intl_m", "imagenet", 400) == {"linear_top1": 76.1, "epochs": 400, "source": "paper"}
+    assert paper_numbers("intl", "imagenet", 100) == {}
     assert PAPER_RESULTS[("cw_rgp4", "cifar10")] == {"linear_top1": 92.47, "knn_top1": 90.74, "source": "paper"}
     assert PAPER_RESULTS[("byol", "tiny_imagenet")] == {"linear_top1": 51.00, "knn_top1": 36.24, "source": "copy"}
     assert ("w_mse4", "stl10") not in PAPER_RESULTS
     small = [k for k in PAPER_RESULTS if k[1] != "imagenet"]
-    assert len(small) == 6 * 4 - 1
+    assert len(small) == 6 * 4 - 1 + 3  # CW-RGP's table (one blank) and INTL's three datasets
     assert {PAPER_RESULTS[(m, "cifar10")]["source"] for m in ("w_mse4", "w_mse2", "simclr", "byol")} == {"copy"}
     assert PAPER_RESULTS[("cw_rgp2", "stl10")]["source"] == "paper"
 

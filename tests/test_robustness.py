@@ -22,6 +22,7 @@ from whitening_ssl.methods import WhiteningMSEMethod
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.training import TrainingDivergedError, read_meta
 from whitening_ssl.validation import ConfigError
+from whitening_ssl.whitening import WHITENINGS
 
 from helpers import ROOT, TINY, compose_config
 
@@ -415,7 +416,7 @@ def test_sweep_with_a_bad_job_starts_no_job(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: job #1 (method.whiten=svd debug=fdr " + " ".join(TINY) + "): method.whiten='svd' is not available: "
-        "use one of zca, pca, cholesky, bn, none",
+        "use one of " + ", ".join(WHITENINGS) + ", or module.name of your own",
         "error: no job was started: fix the 1 job(s) above (of 3)",
     ]
     assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").iterdir())

@@ -7,6 +7,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torchvision
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from whitening_ssl.checkpoints import CheckpointError, detect_format, load_encoder
@@ -59,7 +60,8 @@ def test_a_failing_logger_never_loses_the_evaluation(pretrained, tmp_path, monke
 def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     encoder = load_encoder(pretrained)
     module = LinearProbeModule(encoder.backbone, encoder.feature_dim, num_classes=10,
-                               optim={"optimizer": "lars", "lr": 0.1, "batch_size": 8, "weight_decay": 0.0, "momentum": 0.9})
+                               optim={**OmegaConf.to_container(compose_config([]).linear), "optimizer": "lars",
+                                          "lr": 0.1, "batch_size": 8, "weight_decay": 0.0, "momentum": 0.9})
     before = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     module.train()
     assert not module.backbone.training and module.classifier.training

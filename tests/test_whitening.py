@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -134,7 +136,8 @@ def test_half_precision_and_autocast_whiten_in_float32():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(kind="svd"), r"^whiten='svd' is not available: use one of zca, pca, cholesky, bn, none"),
+        (dict(kind="svd"), "^whiten='svd' is not available: use one of " + re.escape(", ".join(WHITENINGS))
+         + ", or module.name of your own$"),
         (dict(kind="zca", axis="rows"), r"^axis='rows' is not available: use one of batch, channel$"),
         (dict(kind="zca", groups=3), "not divisible by whitening groups"),
         (dict(kind="zca", eps=1.5), r"^eps=1.5 must be below 1.0$"),

@@ -1,31 +1,39 @@
 """The published numbers this project reproduces, as data: the one place they live.
 
 ``PAPER_RESULTS[(method, dataset)]`` holds ``linear_top1`` and ``knn_top1`` (percent; linear probe
-top-1 and 5-NN top-1 of the fast protocol, ResNet-18) and ``source``: ``"paper"`` for numbers read
-from the official repositories, ``"copy"`` for numbers taken from third-party copies of the papers'
-tables (marked "(copy)" in the notes). Entries the paper leaves blank ("-") are absent: there is no
-key for them, not a ``None``.
+top-1 and 5-NN top-1) and ``source``: ``"paper"`` for numbers read from the official repositories and
+papers, ``"copy"`` for numbers taken from third-party copies of the papers' tables. Entries a paper
+leaves blank ("-") are absent: there is no key for them, not a ``None``.
 
-ImageNet (ResNet-50, CW-RGP 4, batch 512) has only a linear top-1, and it depends on the number of
-pretraining epochs: :data:`PAPER_IMAGENET` maps epochs to it, and :func:`paper_numbers` picks the
-entry that matches a run's epochs (none when the epochs differ from the published ones).
+- CW-RGP (Weng et al., NeurIPS 2022), table of Sec. 4.1: W-MSE, CW-RGP, SimCLR, BYOL on CIFAR-10/100,
+  STL-10 and Tiny-ImageNet (ResNet-18, the fast protocol).
+- INTL (Weng et al., ICLR 2024), the official repository's README: CIFAR-10/100 (ResNet-18, the fast
+  protocol: linear top-1 and 5-NN, also top-5) and ImageNet-100 (ResNet-18).
+
+ImageNet (ResNet-50) has only a linear top-1, and it depends on the number of pretraining epochs:
+:data:`PAPER_IMAGENET` maps method -> epochs -> figure, and :func:`paper_numbers` picks the entry that
+matches a run's epochs (none when the epochs differ from the published ones).
 """
 
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-#: Where the numbers come from (the report's footnote). The small-dataset table is the comparison of
-#: Sec. 4.1 of the paper; the ImageNet figures are those of the official repository's README.
-CITATION = ("Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) "
-            "and the official repository (ImageNet)")
+#: Where the numbers come from (the report's footnote).
+CITATION = ("Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository "
+            "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README")
 
-#: Methods and datasets with published numbers, in the notes' order.
-PAPER_METHODS = ("cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2", "simclr", "byol")
-PAPER_DATASETS = ("cifar10", "cifar100", "stl10", "tiny_imagenet")
+#: Methods and datasets with published numbers, in the report's order.
+PAPER_METHODS = ("cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2", "intl", "intl_m", "simclr", "byol")
+PAPER_DATASETS = ("cifar10", "cifar100", "stl10", "tiny_imagenet", "imagenet100")
 
-#: ImageNet linear top-1 of CW-RGP 4 (ResNet-50, batch 512) by pretraining epochs.
-PAPER_IMAGENET: Dict[int, float] = {100: 69.7, 200: 71.0}
+#: ImageNet linear top-1 by method and pretraining epochs: CW-RGP 4 (batch 512), INTL (800 epochs, two views)
+#: and INTL with multi-crop and the momentum encoder (intl_m).
+PAPER_IMAGENET: Dict[str, Dict[int, float]] = {
+    "cw_rgp4": {100: 69.7, 200: 71.0},
+    "intl": {800: 73.1},
+    "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6},
+}
 
 
 def _row(source: str, *cells: Optional[Tuple[float, float]]) -> Dict[str, Dict[str, object]]:
@@ -35,22 +43,28 @@ def _row(source: str, *cells: Optional[Tuple[float, float]]) -> Dict[str, Dict[s
 
 
 _TABLE = {
-    #                        CIFAR-10         CIFAR-100        STL-10           Tiny-ImageNet
-    "cw_rgp4": _row("paper", (92.47, 90.74), (68.26, 58.67), (92.04, 88.95), (50.24, 35.99)),
-    "cw_rgp2": _row("paper", (91.92, 89.54), (67.51, 57.35), (90.76, 87.34), (49.23, 34.04)),
-    "w_mse4": _row("copy", (91.99, 89.87), (67.64, 56.45), None, (49.20, 35.44)),
-    "w_mse2": _row("copy", (91.55, 89.69), (66.10, 56.69), (90.36, 87.10), (48.20, 34.16)),
-    "simclr": _row("copy", (91.80, 88.42), (66.83, 56.56), (90.51, 85.68), (48.84, 32.86)),
-    "byol": _row("copy", (91.73, 89.45), (66.60, 56.82), (91.99, 88.64), (51.00, 36.24)),
+    #                        CIFAR-10         CIFAR-100        STL-10           Tiny-ImageNet    ImageNet-100
+    "cw_rgp4": _row("paper", (92.47, 90.74), (68.26, 58.67), (92.04, 88.95), (50.24, 35.99), None),
+    "cw_rgp2": _row("paper", (91.92, 89.54), (67.51, 57.35), (90.76, 87.34), (49.23, 34.04), None),
+    "w_mse4": _row("copy", (91.99, 89.87), (67.64, 56.45), None, (49.20, 35.44), None),
+    "w_mse2": _row("copy", (91.55, 89.69), (66.10, 56.69), (90.36, 87.10), (48.20, 34.16), None),
+    "intl": _row("paper", (92.60, 90.03), (70.88, 61.90), None, None, (81.68, 73.46)),
+    "simclr": _row("copy", (91.80, 88.42), (66.83, 56.56), (90.51, 85.68), (48.84, 32.86), None),
+    "byol": _row("copy", (91.73, 89.45), (66.60, 56.82), (91.99, 88.64), (51.00, 36.24), None),
 }
 
 #: ``PAPER_RESULTS[(method, dataset)] = {"linear_top1": x, "knn_top1": y, "source": "paper" | "copy"}``.
-#: ``("cw_rgp4", "imagenet")`` holds the 200-epoch (best) linear top-1 and ``"epochs": 200``;
+#: ``(method, "imagenet")`` holds the best-epoch linear top-1 of :data:`PAPER_IMAGENET` and its ``epochs``;
 #: use :func:`paper_numbers` to get the figure for a run's own epochs.
 PAPER_RESULTS: Dict[Tuple[str, str], Dict[str, object]] = {
     (method, dataset): entry for method, row in _TABLE.items() for dataset, entry in row.items()
 }
-PAPER_RESULTS[("cw_rgp4", "imagenet")] = {"linear_top1": PAPER_IMAGENET[200], "epochs": 200, "source": "paper"}
+for _method, _by_epochs in PAPER_IMAGENET.items():
+    _epochs = max(_by_epochs, key=_by_epochs.get)
+    PAPER_RESULTS[(_method, "imagenet")] = {"linear_top1": _by_epochs[_epochs], "epochs": _epochs, "source": "paper"}
+
+#: INTL's README also gives the linear top-5 (percent): dataset -> figure.
+PAPER_INTL_TOP5 = {"cifar10": 99.80, "cifar100": 92.13, "imagenet100": 95.42}
 
 
 def paper_numbers(method: str, dataset: str, epochs: Optional[int] = None) -> Dict[str, object]:
@@ -63,7 +77,8 @@ def paper_numbers(method: str, dataset: str, epochs: Optional[int] = None) -> Di
     if entry is None:
         return {}
     if dataset == "imagenet":
-        if epochs is None or int(epochs) not in PAPER_IMAGENET:
+        by_epochs = PAPER_IMAGENET.get(method, {})
+        if epochs is None or int(epochs) not in by_epochs:
             return {}
-        return {"linear_top1": PAPER_IMAGENET[int(epochs)], "epochs": int(epochs), "source": entry["source"]}
+        return {"linear_top1": by_epochs[int(epochs)], "epochs": int(epochs), "source": entry["source"]}
     return dict(entry)

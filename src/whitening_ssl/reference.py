@@ -25,8 +25,19 @@ def _zca_matrix(cov):
     return u @ torch.diag(s.rsqrt()) @ u.T
 
 
-#: covariance -> whitening matrix W (output X W), as the published code computes it
-REFERENCE_MATRICES = {"cholesky": _cholesky_matrix, "pca": _pca_matrix, "zca": _zca_matrix}
+def _iternorm_matrix(cov, iters=4):
+    """INTL's iterative normalisation, literally: trace-normalise, ``iters`` Newton steps from the identity."""
+    trace = torch.trace(cov)
+    normalised = cov / trace
+    projection = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+    for _ in range(iters):
+        projection = 1.5 * projection - 0.5 * torch.linalg.matrix_power(projection, 3) @ normalised
+    return projection / trace.sqrt()
+
+
+#: covariance -> whitening matrix W (output X W), as the published code computes it (``settings``: the kind's own)
+REFERENCE_MATRICES = {"cholesky": _cholesky_matrix, "pca": _pca_matrix, "zca": _zca_matrix,
+                      "iternorm": _iternorm_matrix}
 #: the kinds that work per channel, without a covariance
 REFERENCE_PER_CHANNEL = {
     "none": lambda h, eps: h.clone(),
@@ -34,8 +45,8 @@ REFERENCE_PER_CHANNEL = {
 }
 
 
-def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None):
-    """Whiten one ``[m, d]`` block, group by group, as the paper's code does."""
+def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None, **settings):
+    """Whiten one ``[m, d]`` block, group by group, as the paper's code does (``settings``: the kind's own)."""
     m, d = h.shape
     if kind in REFERENCE_PER_CHANNEL:
         return REFERENCE_PER_CHANNEL[kind](h, eps)
@@ -52,7 +63,7 @@ def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permu
         n, p = data.shape
         cov = data.T @ data / (n - denom_offset)
         cov = (1 - eps) * cov + eps * torch.eye(p, dtype=cov.dtype, device=cov.device)
-        white = data @ REFERENCE_MATRICES[kind](cov)
+        white = data @ REFERENCE_MATRICES[kind](cov, **settings)
         out_groups.append(white if axis == "batch" else white.T)
     out = torch.cat(out_groups, dim=1)
     restored = torch.empty_like(out)
@@ -83,3 +94,25 @@ def whitening_mse_reference(h_views, subbatches, kind, axis, groups, norm=True, 
                 else:
                     loss = loss + F.mse_loss(z[i], z[j])
     return loss / (w_iter * num_views * (num_views - 1) / 2)
+
+
+def trace_loss_reference(t, axis):
+    """INTL's trace loss of one view ``t`` ``[N, d]``, literally: for the channel axis transpose, centre the
+    rows' columns, variance per column with ``rows - 1``, ``sum (v - 1)^2``."""
+    x = t.T if axis == "channel" else t
+    x = x - x.mean(dim=0)
+    variances = x.pow(2).sum(dim=0) / (x.shape[0] - 1)
+    return (variances - 1).pow(2).sum()
+
+
+def intl_loss_reference(views, trade_off, axis, anchor_trace=True):
+    """INTL's loss with a loop over the views: ``views[0]`` is the anchor, ``1 / (V - 1) sum_{i >= 1} [(2 - 2
+    mean cos(t_i, t_0)) + trade_off (TL(t_i) + TL(t_0))]`` (without ``TL(t_0)`` for the momentum variant)."""
+    loss = 0.0
+    for t in views[1:]:
+        a, b = F.normalize(t), F.normalize(views[0])
+        loss = loss + (2 - 2 * (a * b).sum(-1).mean()) + trade_off * trace_loss_reference(t, axis)
+        if anchor_trace:
+            loss = loss + trade_off * trace_loss_reference(views[0], axis)
+    return loss / (len(views) - 1)
+

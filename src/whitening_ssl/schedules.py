@@ -49,13 +49,25 @@ def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int)
     return warmup_factor(step, warmup_steps) * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
+def _warmup_cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *,
+                   final_fraction: float) -> float:
+    """INTL's schedule: the linear warm-up, then ``q + final_fraction (1 - q)``, ``q = (1 + cos(pi s / S)) / 2``
+    with ``s`` the step after the warm-up (from 1) and ``S`` the steps after it: a cosine to ``final_fraction``."""
+    if step < warmup_steps:
+        return warmup_factor(step, warmup_steps)
+    after = max(steps_per_epoch * max_epochs - warmup_steps, 1)
+    q = 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps + 1) / after))
+    return q + final_fraction * (1.0 - q)
+
+
 def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
     return warmup_factor(step, warmup_steps)
 
 
 #: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`); a schedule's keyword-only
 #: parameters are its own settings (``step``: ``drops`` and ``gamma``)
-SCHEDULES = {"step": _step, "cosine": _cosine, "cosine_epoch": _cosine_epoch, "constant": _constant}
+SCHEDULES = {"step": _step, "cosine": _cosine, "cosine_epoch": _cosine_epoch, "warmup_cosine": _warmup_cosine,
+             "constant": _constant}
 
 
 def schedule_settings(schedule: str) -> Tuple[str, ...]:

@@ -19,16 +19,20 @@ from whitening_ssl.data.datasets import (
 )
 from whitening_ssl.data.device_augment import AugmentationParams, DeviceAugmentation
 from whitening_ssl.data.device_ops import resampling_matrix
-from whitening_ssl.data.device_pipeline import auto_pipeline, channels_first, cpu_crop_transform, image_tensor
+from whitening_ssl.data.device_filters import pil_box_kernels, pil_gaussian_blur, solarize
+from whitening_ssl.data.device_params import size_groups
+from whitening_ssl.data.device_pipeline import (auto_pipeline, channels_first, cpu_crop_transform, cpu_crop_views,
+                                               image_tensor)
 from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.image_datasets import ArrayImageDataset, FileListDataset, ImagePathDataset, TransformedDataset
 from whitening_ssl.data.imagenet import imagenet100_classes, read_class_list
-from whitening_ssl.data.recipes import RECIPES, AugmentationRecipe, get_recipe
+from whitening_ssl.data.recipes import (BLUR_FILTERS, RECIPES, AugmentationRecipe, View, ViewGroup, get_recipe,
+                                       register_recipe)
 from whitening_ssl.data.torchvision_sources import SYSTEM_DATA_DIRS, read_idx
 from whitening_ssl.data.transforms import (
-    IMAGENET_MEAN, IMAGENET_STD, MultiViewTransform, ToRGB, eval_transform, linear_eval_transform,
-    linear_train_transform, make_augmentation,
+    IMAGENET_MEAN, IMAGENET_STD, MultiViewTransform, PILGaussianBlur, ToRGB, eval_transform, linear_eval_transform,
+    linear_train_transform, make_augmentation, view_transforms,
 )
 from whitening_ssl.data.verify import (
     MAX_CONSECUTIVE_BAD_IMAGES, BadImage, BadImageError, BadImageWarning, describe_bad_images, find_bad_images,
@@ -48,11 +52,13 @@ __all__ = [
     # the DataModules
     "EvalDataModule", "SSLDataModule",
     # transforms and augmentation recipes (CPU pipeline)
-    "IMAGENET_MEAN", "IMAGENET_STD", "RECIPES", "AugmentationRecipe", "MultiViewTransform", "ToRGB", "eval_transform",
-    "get_recipe", "linear_eval_transform", "linear_train_transform", "make_augmentation",
+    "BLUR_FILTERS", "IMAGENET_MEAN", "IMAGENET_STD", "RECIPES", "AugmentationRecipe", "MultiViewTransform",
+    "PILGaussianBlur", "ToRGB", "View", "ViewGroup", "eval_transform", "get_recipe", "linear_eval_transform",
+    "linear_train_transform", "make_augmentation", "register_recipe", "view_transforms",
     # the device pipeline
     "AugmentationParams", "DeviceAugmentation", "auto_pipeline", "channels_first", "cpu_crop_transform",
-    "image_tensor", "resampling_matrix",
+    "cpu_crop_views", "image_tensor", "pil_box_kernels", "pil_gaussian_blur", "resampling_matrix", "size_groups",
+    "solarize",
     # bad image files
     "MAX_CONSECUTIVE_BAD_IMAGES", "BadImage", "BadImageError", "BadImageWarning", "describe_bad_images",
     "find_bad_images",

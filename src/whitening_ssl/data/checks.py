@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Optional
 from whitening_ssl.data.datasets import missing_error
 from whitening_ssl.data.device_pipeline import device_pipeline_error, device_pipeline_problem
 from whitening_ssl.data.options import DatasetOptions
+from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import (PIPELINES, DatasetEntry, DatasetSpec, batch_problem, dataset_spec, get_entry,
                                          option_problems, parse_options, pretrain_size)
 from whitening_ssl.data.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
@@ -72,10 +73,11 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) ->
 
 
 def check_pretraining_data(checks: Checks, data: Any, located: Optional[Located], world_size: Optional[int]) -> None:
-    """``data.*`` of pretraining: batch size, views, workers, pipeline (``device``: it makes the CPU pipeline's
-    views of this dataset and recipe); the batch fits in the dataset."""
+    """``data.*`` of pretraining: batch size, views (as many as a recipe with its own views makes), workers,
+    pipeline (``device``: it makes the CPU pipeline's views of this dataset and recipe); the batch fits in the
+    dataset."""
     batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
-    checks.integer(data, "num_views", "data.num_views", minimum=2)
+    num_views = checks.integer(data, "num_views", "data.num_views", minimum=2)
     checks.integer(data, "num_workers", "data.num_workers", minimum=0)
     checks.integer(data, "eval_batch_size", "data.eval_batch_size", minimum=1)
     pipeline = checks.choice(data, "pipeline", "data.pipeline", PIPELINES)
@@ -84,8 +86,12 @@ def check_pretraining_data(checks: Checks, data: Any, located: Optional[Located]
     if located is None:
         return
     entry, options, root, spec = located
+    recipe = get_recipe(options.augmentation_recipe(spec))
+    problem = recipe.views_problem(num_views) if num_views is not None else None  # its own views fix their number
+    if problem:
+        checks.add(problem)
     if pipeline == "device":  # (auto picks cpu where the device cannot make the CPU pipeline's views)
-        problem = device_pipeline_problem(entry, options.augmentation_recipe(spec), spec.image_size)
+        problem = device_pipeline_problem(entry, recipe, spec.image_size)
         if problem:
             checks.add(device_pipeline_error(problem))
     if batch is not None:

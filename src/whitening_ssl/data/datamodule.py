@@ -12,12 +12,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
 from whitening_ssl.data.device_augment import DeviceAugmentation
-from whitening_ssl.data.device_pipeline import (IndexDataset, cpu_crop_transform, device_pipeline_error,
+from whitening_ssl.data.device_pipeline import (IndexDataset, cpu_crop_views, device_pipeline_error,
                                                device_pipeline_problem, image_tensor)
 from whitening_ssl.data.download import download_dataset
 from whitening_ssl.data.image_datasets import ImageFiles, TransformedDataset, skipped_images
+from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
-from whitening_ssl.data.transforms import MultiViewTransform
 from whitening_ssl.validation import ConfigError
 
 
@@ -80,7 +80,8 @@ class _DatasetModule(pl.LightningDataModule):
 
     def views_dataset(self, num_views: int = 2) -> Dataset:
         """The test images with the pretraining augmentation, ``num_views`` views each (the positives of the
-        analysis); call after ``setup()``."""
+        analysis; a recipe with its own views gives its first ``num_views``: multi-crop's two full-size
+        crops); call after ``setup()``."""
         base = self.test_eval_dataset.base if isinstance(self.test_eval_dataset, TransformedDataset) \
             else self.test_eval_dataset
         return with_views(base, self.spec, self.options, num_views)
@@ -105,7 +106,9 @@ class SSLDataModule(_DatasetModule):
     """Data for self-supervised pretraining plus the labelled splits its online evaluation needs.
 
     A training batch is ``(views, labels)`` where ``views`` is a list of ``num_views`` tensors
-    ``[B, 3, H, W]`` of the same images, augmented independently. ``pipeline`` says where the views are
+    ``[B, 3, S_v, S_v]`` of the same images, augmented independently, in the recipe's view order; S_v is
+    the dataset's crop unless the recipe gives view v its own (multi-crop: 2 x 224, then 192, 160, 128,
+    96), and a recipe with its own views fixes ``num_views``. ``pipeline`` says where the views are
     made: ``cpu`` (torchvision on PIL images in DataLoader workers, the published pipeline), ``device``
     (on the training device, :mod:`whitening_ssl.data.device_pipeline`: the loader yields indices, or
     uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there); the
@@ -132,6 +135,9 @@ class SSLDataModule(_DatasetModule):
         """Build the datasets once (idempotent across fit/validate/test stages)."""
         if self.train_eval_dataset is not None:
             return
+        problem = get_recipe(self.options.augmentation_recipe(self.spec)).views_problem(self.num_views)
+        if problem:  # the checks' rule, for direct use
+            raise ConfigError(problem)
         bases = self._build()
         splits = transform_splits(bases, self.options, self.num_views)
         self.pretrain_dataset, self.train_eval_dataset, self.test_eval_dataset, self._spec = splits
@@ -148,8 +154,8 @@ class SSLDataModule(_DatasetModule):
             self.images, labels = image_tensor(pretrain)
             self.pretrain_dataset = IndexDataset(labels)
         else:  # image folders: workers decode and crop (uint8), the device does the rest
-            crops = MultiViewTransform(cpu_crop_transform(recipe, spec.image_size), self.num_views)
-            self.pretrain_dataset = TransformedDataset(pretrain, crops)
+            self.pretrain_dataset = TransformedDataset(pretrain, cpu_crop_views(recipe, spec.image_size,
+                                                                                self.num_views))
         self.device_augmentation = DeviceAugmentation(recipe, spec.image_size, spec.mean, spec.std,
                                                       crop_on_device=self.entry.in_memory)
 
@@ -160,18 +166,14 @@ class SSLDataModule(_DatasetModule):
         return self.make_views(batch)
 
     def make_views(self, batch):
-        """``(indices or crops, labels)`` on the device -> ``(list of num_views views, labels)``."""
+        """``(indices or crops, labels)`` on the device -> ``(list of num_views views, labels)``, in view order."""
         inputs, labels = batch
         augmentation = self.device_augmentation.to(labels.device)
         if self.images is not None:
-            images = self._device_images(labels.device)[inputs]
-            views = augmentation(images, self.num_views)
-        else:  # a list of num_views uint8 crops [B, 3, S, S]: one set of parameters for all of them
-            crops = torch.cat(list(inputs))
-            size = augmentation.crop_size
-            params = augmentation.sample_params(len(crops), size, size, device=crops.device)
-            views = augmentation.apply(crops, params).view(self.num_views, -1, 3, size, size)
-        return list(views), labels
+            views = augmentation.make_views(self._device_images(labels.device)[inputs], self.num_views)
+        else:  # a list of num_views uint8 crops [B, 3, S_v, S_v]: the views of one size in one batch
+            views = augmentation.views_of_crops(list(inputs))
+        return views, labels
 
     def _device_images(self, device: torch.device) -> Tensor:
         key = str(device)

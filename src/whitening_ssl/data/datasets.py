@@ -22,7 +22,8 @@ from whitening_ssl.data.image_datasets import ArrayImageDataset, TransformedData
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.registry import (SPLITS, DatasetEntry, DatasetSpec, SplitDatasets, dataset_spec, get_entry,
                                          parse_options)
-from whitening_ssl.data.transforms import MultiViewTransform, eval_transform, make_augmentation
+from whitening_ssl.data.recipes import get_recipe
+from whitening_ssl.data.transforms import eval_transform, view_transforms
 
 
 def parse(name: str, options: dict[str, Any] | None = None) -> tuple[DatasetEntry, DatasetOptions]:
@@ -108,14 +109,20 @@ def make_split_datasets(name: str, root: str | os.PathLike = "./data", download:
 
 def with_views(base: Dataset, spec: DatasetSpec, options: DatasetOptions, num_views: int) -> TransformedDataset:
     """``base`` with the pretraining augmentation (the ``augmentation`` option's recipe, default the
-    dataset's own): items ``(list of num_views augmented tensors, label)``."""
-    augmentation = make_augmentation(options.augmentation_recipe(spec), spec.image_size, spec.mean, spec.std)
-    return TransformedDataset(base, MultiViewTransform(augmentation, num_views))
+    dataset's own): items ``(list of num_views augmented tensors, label)``, in the recipe's view order (a
+    recipe with its own views: its first ``num_views``)."""
+    recipe = options.augmentation_recipe(spec)
+    return TransformedDataset(base, view_transforms(recipe, spec.image_size, spec.mean, spec.std, num_views))
 
 
 def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: int = 2) -> SplitDatasets:
-    """The multi-view augmentation on ``pretrain``, the evaluation transform on ``train`` and ``test``."""
+    """The multi-view augmentation on ``pretrain`` (all of a recipe's views: ``num_views`` must be the number it
+    fixes, if it fixes one), the evaluation transform on ``train`` and ``test``."""
     spec = bases.spec
+    problem = get_recipe(options.augmentation_recipe(spec)).views_problem(num_views) \
+        if bases.pretrain is not None else None
+    if problem:
+        raise ValueError(problem)
     evaluation = eval_transform(spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop,
                                 interpolation=spec.eval_interpolation)
     return SplitDatasets(

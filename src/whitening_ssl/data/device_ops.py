@@ -1,8 +1,9 @@
 """The batched ops of the device pipeline: torchvision's tensor formulas and samplers, one parameter per sample.
 
-Pixel values in [0, 1], images [B, C, H, W]; :func:`unsupported_ops` says what of a recipe they do
-not cover. The formulas, the choice of resampling matrices over ``grid_sample`` / ``roi_align`` /
-kornia and the measured errors are in ``docs/data.md``.
+Pixel values in [0, 1], images [B, C, H, W]; the blurs and solarisation are in
+:mod:`whitening_ssl.data.device_filters`; :func:`unsupported_ops` says what of a recipe they do not
+cover. The formulas, the choice of resampling matrices over ``grid_sample`` / ``roi_align`` / kornia
+and the measured errors are in ``docs/data.md``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from whitening_ssl.data.device_filters import BLURS
 from whitening_ssl.data.recipes import AugmentationRecipe
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 boxes before its central fallback
@@ -60,21 +61,26 @@ def resampling_matrix(start: Tensor, length: Tensor, output_size: int, input_siz
     return (weights / weights.sum(dim=-1, keepdim=True)).to(torch.float32)
 
 
-def uniform(low: float, high: float, shape: Sequence[int], generator, device, dtype=torch.float32) -> Tensor:
-    """Samples of U(low, high) of ``shape`` (``generator`` may be None: the global RNG)."""
+def uniform(low: float | Tensor, high: float | Tensor, shape: Sequence[int], generator, device,
+            dtype=torch.float32) -> Tensor:
+    """Samples of U(low, high) of ``shape`` (bounds: numbers, or tensors that broadcast to ``shape``;
+    ``generator`` may be None: the global RNG)."""
     return low + (high - low) * torch.rand(*shape, generator=generator, device=device, dtype=dtype)
 
 
-def random_crop_boxes(batch_size: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
+def random_crop_boxes(batch_size: int, height: int, width: int, scale: tuple, ratio: tuple[float, float],
                       generator: torch.Generator | None, device) -> Tensor:
     """torchvision's ``RandomResizedCrop.get_params`` for a whole batch: [B, 4] (top, left, height, width).
 
-    Each of 10 attempts (drawn at once) has area a ~ U(scale) H W and ratio r, log r ~ U(log ratio);
-    w = round(sqrt(a r)), h = round(sqrt(a / r)); the first with 0 < w <= W, 0 < h <= H wins, its
-    corner uniform over the valid positions; none valid: the central crop clipped to the ratio range.
+    ``scale`` is (low, high): numbers, or tensors [B] of each sample's bounds (views of one size whose
+    scale ranges differ). Each of 10 attempts (drawn at once) has area a ~ U(scale) H W and ratio r,
+    log r ~ U(log ratio); w = round(sqrt(a r)), h = round(sqrt(a / r)); the first with 0 < w <= W,
+    0 < h <= H wins, its corner uniform over the valid positions; none valid: the central crop clipped
+    to the ratio range.
     """
     shape = (batch_size, CROP_ATTEMPTS)
-    area = height * width * uniform(*scale, shape, generator, device, torch.float64)
+    low, high = (torch.as_tensor(bound, dtype=torch.float64, device=device).reshape(-1, 1) for bound in scale)
+    area = height * width * uniform(low, high, shape, generator, device, torch.float64)
     aspect = torch.exp(uniform(math.log(ratio[0]), math.log(ratio[1]), shape, generator, device, torch.float64))
     widths = torch.sqrt(area * aspect).round()
     heights = torch.sqrt(area / aspect).round()
@@ -128,25 +134,6 @@ def adjust_hue(images: Tensor, hue_factor: Tensor) -> Tensor:
     return maximum - spread * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
 
 
-def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
-    """Blur each sample of [B, C, H, W] with its own Gaussian (``sigma`` [B]), reflect padding.
-
-    The kernel is torchvision's: ``exp(-t^2 / (2 sigma^2))`` at t = -k//2 .. k//2,
-    normalised to sum 1, applied separably (rows, then columns) as grouped
-    convolutions with one group per (sample, channel).
-    """
-    batch, channels, height, width = images.shape
-    half = kernel_size // 2
-    taps = torch.arange(-half, half + 1, device=images.device, dtype=torch.float32)
-    kernels = torch.softmax(-0.5 * (taps[None, :] / sigma[:, None].float()) ** 2, dim=1)  # normalised exp
-    kernels = kernels.repeat_interleave(channels, dim=0)  # [B * C, k]
-    planes = F.pad(images.reshape(1, batch * channels, height, width), (half, half, half, half), mode="reflect")
-    planes = F.conv2d(planes, kernels[:, None, None, :], groups=batch * channels)
-    planes = F.conv2d(planes, kernels[:, None, :, None], groups=batch * channels)
-    return planes.view(batch, channels, height, width)
-
-
-
 def jitter_step(images: Tensor, op: Tensor, factors: Tensor, with_hue: bool = True) -> Tensor:
     """Apply op ``op[b]`` (index into :data:`JITTER_OPS`) with factor ``factors[b, op[b]]`` to each sample b.
 
@@ -172,21 +159,28 @@ def jitter_step(images: Tensor, op: Tensor, factors: Tensor, with_hue: bool = Tr
 #: the recipe fields (ops and their parameters) that the device pipeline implements
 DEVICE_RECIPE_FIELDS = frozenset({
     "name", "crop_first", "jitter_strength", "jitter_p", "grayscale_p", "crop_scale", "crop_interpolation",
-    "crop_ratio", "blur_p", "blur_sigma", "blur_kernel_fraction", "flip_p",
+    "crop_ratio", "blur_p", "blur_sigma", "blur_kernel_fraction", "flip_p", "solarize_p", "blur_filter", "views",
+    "mean", "std",
 })
 
 
 def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
     """What of ``recipe`` this module cannot make at ``crop_size`` (empty: everything): a field outside
     :data:`DEVICE_RECIPE_FIELDS` switched on (a new op's probability), a resampling filter outside
-    :data:`RESAMPLING_FILTERS`, a blur whose reflect padding (k // 2) reaches across the crop."""
+    :data:`RESAMPLING_FILTERS` or blur outside :data:`~whitening_ssl.data.device_filters.BLURS`, a
+    torchvision blur whose reflect padding (k // 2) reaches across a view's crop."""
     problems = [f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
                 "pipeline does not have" for field in dataclasses.fields(recipe)
                 if field.name not in DEVICE_RECIPE_FIELDS and getattr(recipe, field.name)]
     if recipe.crop_interpolation not in RESAMPLING_FILTERS:
         problems.append(f"recipe {recipe.name} resizes with {recipe.crop_interpolation!r}; the device pipeline has "
                         f"{', '.join(RESAMPLING_FILTERS)}")
-    if recipe.has_blur and recipe.blur_kernel_size(crop_size) // 2 >= crop_size:
-        problems.append(f"crop_size {crop_size} is too small for a {recipe.blur_kernel_size(crop_size)}-tap blur; "
-                        "use at least 3 px")
+    if recipe.has_blur and recipe.blur_filter not in BLURS:
+        problems.append(f"recipe {recipe.name} blurs with {recipe.blur_filter!r}; the device pipeline has "
+                        f"{', '.join(BLURS)}")
+    elif recipe.has_blur and recipe.blur_filter == "torchvision":  # PIL's blur repeats the edge: any size will do
+        views = recipe.view_list(crop_size, recipe.fixed_views or 1)
+        problems += [f"crop_size {size} is too small for a {recipe.blur_kernel_size(size)}-tap blur; use at least 3 px"
+                     for size in sorted({view.crop_size for view in views if view.blur_p > 0})
+                     if recipe.blur_kernel_size(size) // 2 >= size]
     return problems

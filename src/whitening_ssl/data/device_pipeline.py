@@ -25,9 +25,9 @@ from torchvision import transforms as T
 from whitening_ssl.data.datasets import parse
 from whitening_ssl.data.device_ops import unsupported_ops
 from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset
-from whitening_ssl.data.recipes import AugmentationRecipe, get_recipe
+from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
 from whitening_ssl.data.registry import DatasetEntry, dataset_spec
-from whitening_ssl.data.transforms import ToRGB, random_resized_crop
+from whitening_ssl.data.transforms import MultiViewTransform, ToRGB, random_resized_crop
 from whitening_ssl.validation import ConfigError
 
 USE_CPU = "use data.pipeline=cpu"
@@ -128,21 +128,32 @@ def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
                       f"in device_pipeline.IMAGE_TENSORS); {USE_CPU}")
 
 
-def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int) -> T.Compose:
+def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int, view: View | None = None) -> T.Compose:
     """The DataLoader-worker half of ``crop_on_device=False``: PIL image -> ToRGB -> the recipe's
-    RandomResizedCrop -> uint8 [3, S, S]; ``DeviceAugmentation(crop_on_device=False)`` does the rest."""
+    RandomResizedCrop (of ``view``'s size and scale, when given) -> uint8 [3, S, S];
+    ``DeviceAugmentation(crop_on_device=False)`` does the rest."""
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    return T.Compose([ToRGB(), random_resized_crop(recipe, crop_size), T.PILToTensor()])
+    crop = random_resized_crop(recipe, view.crop_size, view.crop_scale) if view else random_resized_crop(recipe,
+                                                                                                       crop_size)
+    return T.Compose([ToRGB(), crop, T.PILToTensor()])
+
+
+def cpu_crop_views(recipe: AugmentationRecipe | str, crop_size: int, num_views: int) -> MultiViewTransform:
+    """:func:`cpu_crop_transform` of each of the recipe's ``num_views`` views, in view order."""
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    return MultiViewTransform([cpu_crop_transform(recipe, crop_size, view)
+                               for view in recipe.view_list(crop_size, num_views)])
 
 
 def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> Optional[str]:
     """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
     at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
 
-    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device_augment.unsupported_ops`),
+    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device_ops.unsupported_ops`),
     and a jitter-first recipe on image files (not ``entry.in_memory``): workers crop, so the colour ops
     would act on the resized crop instead of the full image (the contrast's mean luma differs, and
-    per-pixel ops do not commute with the resampling). A crop-first recipe is the same pipeline either way.
+    per-pixel ops do not commute with the resampling). A crop-first recipe is the same pipeline either way,
+    its views of several sizes included (workers crop each view to its size).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     problems = unsupported_ops(recipe, crop_size)

@@ -3,14 +3,42 @@
 Both pipelines read them: the torchvision (CPU, PIL) pipeline of :mod:`whitening_ssl.data.transforms`
 and the batched on-device pipeline of :mod:`whitening_ssl.data.device_augment`. ``small`` is the
 W-MSE / CW-RGP recipe for CIFAR, STL-10 and Tiny-ImageNet, ``imagenet`` CW-RGP's ImageNet recipe,
-``wmse_imagenet100`` W-MSE's ImageNet-100 recipe (sources and a table: ``docs/data.md``).
+``wmse_imagenet100`` W-MSE's ImageNet-100 recipe, ``intl_*`` the INTL recipes (Weng et al., ICLR 2024),
+whose views differ from one another (sources and a table: ``docs/data.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 INTERPOLATIONS = ("bilinear", "bicubic")
+#: ``torchvision``: ``T.GaussianBlur`` (a kernel of ``blur_kernel_fraction`` of the crop); ``pil``: PIL's
+#: ``ImageFilter.GaussianBlur(radius=sigma)``, three extended box passes per axis (``device_filters.py``)
+BLUR_FILTERS = ("torchvision", "pil")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ViewGroup:
+    """``count`` alike views of a recipe with ``views``; ``crop_size`` None: the dataset's training crop; the
+    other fields None: the recipe's own value."""
+
+    count: int = 1
+    crop_size: Optional[int] = None
+    crop_scale: Optional[tuple[float, float]] = None
+    blur_p: Optional[float] = None
+    solarize_p: Optional[float] = None
+
+
+class View(NamedTuple):
+    """One view, resolved: what may differ between the views of a recipe."""
+
+    crop_size: int
+    crop_scale: tuple[float, float]
+    blur_p: float
+    solarize_p: float
 
 
 @dataclass(frozen=True)
@@ -19,11 +47,16 @@ class AugmentationRecipe:
 
     Op order (``crop_first`` False, the small-dataset order): RandomApply(ColorJitter, ``jitter_p``);
     RandomGrayscale(``grayscale_p``); RandomResizedCrop; RandomApply(GaussianBlur, ``blur_p``; absent
-    when 0); RandomHorizontalFlip(``flip_p``); with ``crop_first`` the crop moves to the front.
-    Normalisation ends it. ``jitter_strength`` (brightness, contrast, saturation, hue) = s: factors
-    ~ U[max(0, 1 - s), 1 + s], hue ~ U[-h, h], in a random order per image. ``crop_scale`` bounds the
-    crop's area fraction, ``crop_ratio`` its width / height (drawn log-uniformly). The blur kernel is
-    the odd size nearest above ``blur_kernel_fraction`` of the crop, at least 3 (23 for 224 px).
+    when 0); RandomApply(Solarize, ``solarize_p``; absent when 0); RandomHorizontalFlip(``flip_p``); with
+    ``crop_first`` the crop moves to the front. Normalisation ends it: ``mean`` / ``std`` when the recipe
+    has its own (applied to the dataset's spec, so the evaluation uses it too), else the dataset's.
+    ``jitter_strength`` (brightness, contrast, saturation, hue) = s: factors ~ U[max(0, 1 - s), 1 + s],
+    hue ~ U[-h, h], in a random order per image. ``crop_scale`` bounds the crop's area fraction,
+    ``crop_ratio`` its width / height (drawn log-uniformly). ``blur_filter``: :data:`BLUR_FILTERS`; the
+    torchvision kernel is the odd size nearest above ``blur_kernel_fraction`` of the crop, at least 3 (23
+    for 224 px). Solarisation inverts the pixels >= 128 of 255 (PIL's ``ImageOps.solarize``).
+    ``views``: empty, every view alike and ``data.num_views`` of them; else :class:`ViewGroup` s in view
+    order, which fix the number of views (per-view crop size, scale, blur and solarisation).
     """
 
     name: str
@@ -38,10 +71,21 @@ class AugmentationRecipe:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     blur_kernel_fraction: float = 0.1
     flip_p: float = 0.5
+    solarize_p: float = 0.0
+    blur_filter: str = "torchvision"
+    views: tuple[ViewGroup, ...] = ()
+    mean: Optional[tuple[float, float, float]] = None
+    std: Optional[tuple[float, float, float]] = None
 
     def __post_init__(self) -> None:
-        probabilities = {field: getattr(self, field) for field in ("jitter_p", "grayscale_p", "blur_p", "flip_p")}
+        fields = ("jitter_p", "grayscale_p", "blur_p", "flip_p", "solarize_p")
+        probabilities = {field: getattr(self, field) for field in fields}
         ranges = {field: getattr(self, field) for field in ("crop_scale", "crop_ratio", "blur_sigma")}
+        for k, group in enumerate(self.views):
+            probabilities.update({f"views[{k}].{field}": getattr(group, field) for field in ("blur_p", "solarize_p")
+                                  if getattr(group, field) is not None})
+            if group.crop_scale is not None:
+                ranges[f"views[{k}].crop_scale"] = group.crop_scale
         problems = [f"{field} must be a probability in [0, 1], got {value}" for field, value in probabilities.items()
                     if not 0.0 <= value <= 1.0]
         if len(self.jitter_strength) != 4 or min(self.jitter_strength) < 0:
@@ -53,12 +97,51 @@ class AugmentationRecipe:
                      for field, value in ranges.items() if not 0 < value[0] <= value[1]]
         if self.crop_interpolation not in INTERPOLATIONS:
             problems.append(f"crop_interpolation '{self.crop_interpolation}' is not one of {', '.join(INTERPOLATIONS)}")
+        if self.blur_filter not in BLUR_FILTERS:
+            problems.append(f"blur_filter '{self.blur_filter}' is not one of {', '.join(BLUR_FILTERS)}")
+        problems += [f"views[{k}] needs a whole count >= 1 and a crop_size >= 1 or None, got count={group.count}, "
+                     f"crop_size={group.crop_size}" for k, group in enumerate(self.views)
+                     if not (isinstance(group.count, int) and group.count >= 1)
+                     or not (group.crop_size is None or (isinstance(group.crop_size, int) and group.crop_size >= 1))]
+        if (self.mean is None) != (self.std is None) or (self.mean is not None and (
+                len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0)):
+            problems.append(f"mean and std must be both None or 3 values each (std > 0), got {self.mean}, {self.std}")
         if problems:
             raise ValueError(f"Recipe '{self.name}': " + "; ".join(problems))
 
     @property
-    def has_blur(self) -> bool:
-        return self.blur_p > 0
+    def fixed_views(self) -> Optional[int]:
+        """The number of views ``views`` fixes (None: any, ``data.num_views``)."""
+        return sum(group.count for group in self.views) if self.views else None
+
+    def per_group(self, field: str) -> list:
+        """``field`` (a field of :class:`ViewGroup`) of each group, the recipe's value where a group has None
+        (one value, the recipe's, without ``views``)."""
+        own = getattr(self, field)
+        return [own if getattr(group, field) is None else getattr(group, field) for group in self.views] or [own]
+
+    has_blur = property(lambda self: any(p > 0 for p in self.per_group("blur_p")))
+    has_solarize = property(lambda self: any(p > 0 for p in self.per_group("solarize_p")))
+
+    def view_list(self, crop_size: int, num_views: int) -> tuple[View, ...]:
+        """The first ``num_views`` views, resolved (``crop_size``: the dataset's training crop); a recipe
+        with ``views`` has no more than it fixes (the pretraining asks for all: :meth:`views_problem`)."""
+        if not self.views:
+            return (View(crop_size, self.crop_scale, self.blur_p, self.solarize_p),) * num_views
+        if num_views > self.fixed_views:
+            raise ValueError(self.views_problem(num_views))
+        groups = zip(self.views, self.per_group("crop_scale"), self.per_group("blur_p"), self.per_group("solarize_p"))
+        return tuple(View(group.crop_size or crop_size, scale, blur_p, solarize_p)
+                     for group, scale, blur_p, solarize_p in groups for _ in range(group.count))[:num_views]
+
+    def views_problem(self, num_views: int) -> Optional[str]:
+        """Why pretraining cannot take ``num_views`` views of this recipe (one line), or None."""
+        if self.fixed_views is None or num_views == self.fixed_views:
+            return None
+        sizes = [str(group.crop_size or "the dataset's") for group in self.views for _ in range(group.count)]
+        shown = f" ({', '.join(sizes)} px)" if any(group.crop_size for group in self.views) else ""
+        return (f"data.num_views={num_views}, but recipe {self.name} makes {self.fixed_views} views{shown}: set "
+                f"data.num_views={self.fixed_views}")
 
     def jitter_ranges(self) -> tuple[tuple[float, float], ...]:
         """Sampling ranges of the brightness, contrast, saturation and hue factors (torchvision's ColorJitter)."""
@@ -71,6 +154,21 @@ class AugmentationRecipe:
         return size if size % 2 == 1 else size + 1
 
 
+def _intl(name: str, views: tuple[ViewGroup, ...], mean: tuple, std: tuple, **fields) -> AugmentationRecipe:
+    """A recipe of the INTL authors' code (winci-ai/INTL): bicubic RandomResizedCrop first, ColorJitter(0.4,
+    0.4, 0.2, 0.1) p 0.8, grayscale p 0.2, PIL's Gaussian blur, solarisation, flip; its own normalisation."""
+    return AugmentationRecipe(name, crop_first=True, jitter_strength=(0.4, 0.4, 0.2, 0.1), jitter_p=0.8,
+                              grayscale_p=0.2, crop_scale=fields.pop("crop_scale", (0.08, 1.0)),
+                              crop_interpolation="bicubic", blur_filter="pil", views=views, mean=mean, std=std,
+                              **fields)
+
+
+_INTL_TWO_VIEWS = (ViewGroup(solarize_p=0.0), ViewGroup(solarize_p=0.2))
+#: INTL's multi-crop: crops [2, 1, 1, 1, 1] of [224, 192, 160, 128, 96] px (src/transform.py, multicrop 3)
+_INTL_MULTICROP = tuple(ViewGroup(count, size, scale) for count, size, scale in [
+    (2, 224, (0.2, 1.0)), (1, 192, (0.171, 0.857)), (1, 160, (0.143, 0.714)), (1, 128, (0.114, 0.571)),
+    (1, 96, (0.086, 0.429))])
+
 RECIPES: dict[str, AugmentationRecipe] = {
     "small": AugmentationRecipe("small", crop_first=False, jitter_strength=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                                 grayscale_p=0.1, crop_scale=(0.2, 1.0), crop_interpolation="bicubic"),
@@ -79,7 +177,23 @@ RECIPES: dict[str, AugmentationRecipe] = {
     "wmse_imagenet100": AugmentationRecipe("wmse_imagenet100", crop_first=False, jitter_strength=(0.8, 0.8, 0.8, 0.2),
                                            jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.08, 1.0),
                                            crop_interpolation="bicubic"),
+    # cifar/transform.py + cifar/cfg.py: 2 views of 32 px, no blur, solarisation [0.0, 0.2]
+    "intl_cifar10": _intl("intl_cifar10", _INTL_TWO_VIEWS, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "intl_cifar100": _intl("intl_cifar100", _INTL_TWO_VIEWS, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    # src/transform.py + cfg.py defaults: 2 views of 224 px, blur [1.0, 0.1], solarisation [0.0, 0.2]
+    "intl_imagenet": _intl("intl_imagenet", (ViewGroup(blur_p=1.0, solarize_p=0.0), ViewGroup(blur_p=0.1,
+                           solarize_p=0.2)), IMAGENET_MEAN, IMAGENET_STD),
+    "intl_imagenet_multicrop": _intl("intl_imagenet_multicrop", _INTL_MULTICROP, IMAGENET_MEAN, IMAGENET_STD,
+                                     crop_scale=(0.2, 1.0), blur_p=0.5, solarize_p=0.1),
 }
+
+
+def register_recipe(recipe: AugmentationRecipe) -> AugmentationRecipe:
+    """Add ``recipe`` to :data:`RECIPES` under its name (a name is registered once)."""
+    if recipe.name in RECIPES:
+        raise ValueError(f"augmentation recipe {recipe.name!r} is registered twice")
+    RECIPES[recipe.name] = recipe
+    return recipe
 
 
 def get_recipe(name: str) -> AugmentationRecipe:

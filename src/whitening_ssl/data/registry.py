@@ -11,6 +11,7 @@ labelled splits of the evaluation). See ``docs/data.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple, Optional, Sequence, Union
 from torch.utils.data import Dataset
 
 from whitening_ssl.data.options import COMMON_OPTIONS, DatasetOptions, Option
+from whitening_ssl.data.recipes import get_recipe
 
 SPLITS = ("pretrain", "train", "test")
 #: ``data.pipeline``: where the views are made (``auto``: resolved by the pretraining stage, which knows the trainer)
@@ -181,8 +183,12 @@ def splits_from(sources: Mapping[str, Any], load: Callable[[Path, DatasetOptions
 
 
 def dataset_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``entry`` under ``root`` (no image is read)."""
-    return entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
+    """The :class:`DatasetSpec` of ``entry`` under ``root`` (no image is read), with the ``mean`` / ``std`` of the
+    recipe ``options.augmentation`` where it has its own (INTL's): the one place they apply, so the pretraining
+    views of both pipelines and every evaluation transform of the run normalise alike."""
+    spec = entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
+    recipe = get_recipe(options.augmentation_recipe(spec))
+    return spec if recipe.mean is None else dataclasses.replace(spec, mean=recipe.mean, std=recipe.std)
 
 
 def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[int]:

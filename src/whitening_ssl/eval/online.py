@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -49,18 +49,24 @@ def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: 
 FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
-                     feature_dtype: str = "float32", progress: bool = False, **kwargs) -> Optional[Dict[str, float]]:
-    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere.
-    ``progress``: bars over the feature extraction, the k-NN search and the probe's epochs."""
+def embed_sets(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
+               feature_dtype: str = "float32", progress: bool = False) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """``(train_x, train_y, test_x, test_y)``: both sets embedded by the frozen ``encoder``, on rank 0
+    (``None`` elsewhere). ``progress``: bars over the batches."""
     dtype = FEATURE_DTYPES[feature_dtype]
     train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers, dtype=dtype,
                                         progress="features of the training images" if progress else None)
     test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers, dtype=dtype,
                                       progress="features of the test images" if progress else None)
-    if train_x is None:
-        return None
-    return evaluate_features(train_x, train_y, test_x, test_y, progress=progress, **kwargs)
+    return None if train_x is None else (train_x, train_y, test_x, test_y)
+
+
+def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
+                     feature_dtype: str = "float32", progress: bool = False, **kwargs) -> Optional[Dict[str, float]]:
+    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere.
+    ``progress``: bars over the feature extraction, the k-NN search and the probe's epochs."""
+    features = embed_sets(encoder, train_set, test_set, device, batch_size, num_workers, feature_dtype, progress)
+    return None if features is None else evaluate_features(*features, progress=progress, **kwargs)
 
 
 def _log_images(trainer: pl.Trainer, figures: Dict[str, str], step: int) -> None:
@@ -119,21 +125,28 @@ class OnlineEvaluation(Callback):
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str = "") -> Dict[str, float]:
         datamodule = trainer.datamodule
         train_set, test_set = datamodule.eval_datasets()
+        progress = trainer.progress_bar_callback is not None
         start = time.perf_counter()
         with preserved_rng():
-            metrics = evaluate_encoder(pl_module.backbone, train_set, test_set, pl_module.device,
-                                       batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
-                                       feature_dtype=self.feature_dtype, knn_k=self.knn_k,
-                                       linear_epochs=self.linear_epochs, seed=self.seed,
-                                       progress=trainer.progress_bar_callback is not None)
+            features = embed_sets(pl_module.backbone, train_set, test_set, pl_module.device,
+                                  batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
+                                  feature_dtype=self.feature_dtype, progress=progress)
+            metrics = None if features is None else evaluate_features(
+                *features, knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed, progress=progress)
         if metrics is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
             if self.analysis.get("at_evaluation"):
-                metrics.update(self._analyze(trainer, pl_module, stem or f"epoch{trainer.current_epoch + 1:04d}_"))
+                start = time.perf_counter()
+                test_x = features[2] if features[2].dtype == torch.float32 else None  # else measured from the images
+                metrics.update(self._analyze(trainer, pl_module, stem or f"epoch{trainer.current_epoch + 1:04d}_",
+                                             test_x))
+                metrics["analysis_seconds"] = time.perf_counter() - start
         return broadcast_from_main(metrics)
 
-    def _analyze(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str) -> Dict[str, float]:
-        """The paper's measurements on the test images (main process), with figures in ``figures_dir``."""
+    def _analyze(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str,
+                 test_features: Optional[Tensor] = None) -> Dict[str, float]:
+        """The paper's measurements on the test images (main process), with figures in ``figures_dir``;
+        ``test_features``: the evaluation's backbone features of the test images (not embedded again)."""
         from ..analysis.model import analyze_encoder
 
         datamodule = trainer.datamodule
@@ -142,7 +155,8 @@ class OnlineEvaluation(Callback):
             analysis = analyze_encoder(pl_module, test_set, datamodule.views_dataset(), pl_module.device,
                                        max_images=self.analysis["max_images"],
                                        batch_size=datamodule.eval_batch_size,
-                                       progress=trainer.progress_bar_callback is not None)
+                                       progress=trainer.progress_bar_callback is not None,
+                                       num_workers=datamodule.num_workers, test_features=test_features)
             metrics = analysis.metrics(rank_tol=self.analysis["rank_tol"])
             if stem != "untrained_":
                 pl_module.watch_collapse(metrics)

@@ -5,7 +5,8 @@
   ImageNet recipe's :func:`covariance_penalty`;
 - :mod:`.contrastive`: :class:`NTXentLoss` (SimCLR);
 - :mod:`.predictive`: :class:`BYOLLoss`, :class:`SimSiamLoss`;
-- :mod:`.redundancy`: :class:`BarlowTwinsLoss`, :class:`VICRegLoss`, :class:`ZeroICLLoss` (Zero-CL).
+- :mod:`.redundancy`: :class:`BarlowTwinsLoss`, :class:`VICRegLoss`, :class:`ZeroICLLoss` (Zero-CL);
+- :mod:`.intl`: :class:`INTLLoss` and the trace loss of INTL (its method normalises the views first).
 
 Every ``forward`` takes the per-view tensors stacked as ``[V, N, d]`` (``V >= 2`` views of ``N``
 samples; a list of ``V`` tensors ``[N, d]`` is stacked for you) and returns a scalar. All view pairs
@@ -38,6 +39,7 @@ from torch import nn
 from ..plugins import lookup
 
 from .contrastive import NTXentLoss
+from .intl import INTLLoss, intl_trade_off, trace_loss
 from .pairs import view_pair_mse, view_pairs
 from .predictive import BYOLLoss, SimSiamLoss
 from .redundancy import BARLOW_NORMALIZATIONS, BARLOW_SCALES, VICREG_CONVENTIONS, BarlowTwinsLoss, VICRegLoss, ZeroICLLoss
@@ -93,6 +95,7 @@ __all__ = [
     "BARLOW_SCALES",
     "VICREG_CONVENTIONS",
     "BYOLLoss",
+    "INTLLoss",
     "BarlowTwinsLoss",
     "NTXentLoss",
     "SimSiamLoss",
@@ -102,7 +105,9 @@ __all__ = [
     "build_loss",
     "loss_defaults",
     "covariance_penalty",
+    "intl_trade_off",
     "registered_loss",
+    "trace_loss",
     "view_pair_mse",
     "view_pairs",
 ]

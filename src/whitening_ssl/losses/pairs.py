@@ -12,10 +12,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _view_pair_indices(num_views: int, ordered: bool = False, device=None) -> tuple[Tensor, Tensor]:
+def _view_pair_indices(num_views: int, ordered: bool = False, device=None,
+                       to_first: bool = False) -> tuple[Tensor, Tensor]:
     """Index tensors ``(first, second)`` of the view pairs; see :func:`view_pairs` for the order."""
     if num_views < 2:
         raise ValueError(f"need at least 2 views to form pairs, got {num_views}")
+    if to_first:
+        return torch.arange(1, num_views, device=device), torch.zeros(num_views - 1, dtype=torch.long, device=device)
     if not ordered:
         first, second = torch.triu_indices(num_views, num_views, offset=1, device=device)
         return first, second
@@ -26,7 +29,7 @@ def _view_pair_indices(num_views: int, ordered: bool = False, device=None) -> tu
     return first, second
 
 
-def view_pairs(z: Tensor, view_dim: int = 0, ordered: bool = False) -> tuple[Tensor, Tensor]:
+def view_pairs(z: Tensor, view_dim: int = 0, ordered: bool = False, to_first: bool = False) -> tuple[Tensor, Tensor]:
     """All view pairs of ``z``, batched along a new leading pair dim: THE one place views are paired.
 
     ``view_dim`` of ``z`` (``V >= 2`` entries) indexes views. Returns ``(first, second)``, each
@@ -36,13 +39,15 @@ def view_pairs(z: Tensor, view_dim: int = 0, ordered: bool = False) -> tuple[Ten
     - ``ordered=False``: the ``P = V(V-1)/2`` unordered pairs ``i < j``, as ``torch.triu_indices``
       lists them ((0,1), (0,2), ..., (1,2), ...); for symmetric losses;
     - ``ordered=True``: the ``P = V(V-1)`` ordered pairs ``i != j``, row-major ((0,1), (0,2), ...,
-      (1,0), (1,2), ...); for asymmetric losses (BYOL, SimSiam) where each direction is a term.
+      (1,0), (1,2), ...); for asymmetric losses (BYOL, SimSiam) where each direction is a term;
+    - ``to_first=True``: the ``P = V - 1`` pairs of every other view with view 0, ((1,0), (2,0), ...);
+      for losses anchored at the first view (INTL: the first crop is the target of the others).
 
     Selected with ``index_select`` (backward: ``index_add``), no Python loop over views. To pair
     several tensors with the same indices, stack them along another dim first.
     """
     z = z.movedim(view_dim, 0)
-    first, second = _view_pair_indices(z.shape[0], ordered=ordered, device=z.device)
+    first, second = _view_pair_indices(z.shape[0], ordered=ordered, device=z.device, to_first=to_first)
     return z.index_select(0, first), z.index_select(0, second)
 
 

@@ -10,6 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Type
 from .base import PretrainModule
 from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
+from .intl import INTLMethod
 from .linear_probe import LinearProbeModule
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
@@ -19,6 +20,7 @@ METHODS: Dict[str, Type[PretrainModule]] = {
     "embedding_loss": EmbeddingLossMethod,
     "byol": BYOLMethod,
     "simsiam": SimSiamMethod,
+    "intl": INTLMethod,
 }
 
 
@@ -61,6 +63,7 @@ __all__ = [
     "METHODS",
     "BYOLMethod",
     "EmbeddingLossMethod",
+    "INTLMethod",
     "LinearProbeModule",
     "PretrainModule",
     "SimSiamMethod",

@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ..models import ProjectionHead, build_backbone, per_view_batchnorm
+from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
 from ..optim import OPTIMIZERS, build_optimizer
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
@@ -83,7 +83,8 @@ class PretrainModule(pl.LightningModule):
     def build_head(self) -> nn.Module:
         """The projection head (subclasses with another head override this)."""
         m = self.method
-        return ProjectionHead(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"])
+        return ProjectionHead(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"],
+                              m["head_bias"])
 
     def per_view_head(self, module: nn.Module) -> nn.Module:
         """``module`` with per-view BatchNorm statistics when ``method.head_per_view``."""
@@ -95,16 +96,31 @@ class PretrainModule(pl.LightningModule):
 
     def encode(self, views: List[Tensor], backbone: Optional[nn.Module] = None,
                head: Optional[nn.Module] = None, return_features: bool = False):
-        """Head outputs of all views, ``[V, N, emb]``, from one pass over the concatenated views (and the
-        backbone features ``[V N, f]`` with ``return_features``)."""
+        """Head outputs of ``views``, ``[V, N, emb]`` (and the backbone features ``[V N, f]`` with
+        ``return_features``): one backbone pass per resolution (views of one size concatenated; multi-crop
+        views come in runs of equal size) and one head pass, each BatchNorm taking its statistics per view
+        (:func:`~whitening_ssl.models.view_norm.views_per_pass` tells the layers how many views a pass holds)."""
         backbone = backbone if backbone is not None else self.backbone
         head = head if head is not None else self.head
-        images = torch.cat(views)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        features = backbone(images)
-        embeddings = head(features).view(len(views), views[0].shape[0], -1)
+        parts, start = [], 0
+        while start < len(views):  # a loop over the few resolutions, not over views
+            end = start + 1
+            while end < len(views) and views[end].shape == views[start].shape:
+                end += 1
+            images = torch.cat(views[start:end])
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with views_per_pass(backbone, end - start, self.num_views):
+                parts.append(backbone(images))
+            start = end
+        features = parts[0] if len(parts) == 1 else torch.cat(parts)
+        with views_per_pass(head, len(views), self.num_views):
+            embeddings = head(features).view(len(views), views[0].shape[0], -1)
         return (features, embeddings) if return_features else embeddings
+
+    def training_views(self, views: List[Tensor]) -> List[Tensor]:
+        """The views the online network encodes each step (all; a momentum method keeps one for its copy)."""
+        return views
 
     # --- configuration checks --------------------------------------------------------------------
 
@@ -114,13 +130,14 @@ class PretrainModule(pl.LightningModule):
         checks.integer(method, "emb", "method.emb", minimum=1)
         checks.integer(method, "head_size", "method.head_size", minimum=1)
         checks.integer(method, "head_layers", "method.head_layers", minimum=0)
-        for key in ("head_bn", "bn_per_view", "head_per_view"):
+        for key in ("head_bn", "head_bias", "bn_per_view", "head_per_view", "decay_norm_and_bias"):
             checks.boolean(method, key, f"method.{key}")
         checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
         checks.number(method, "lr", "method.lr", positive=True)
         checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)
         checks.number(method, "momentum", "method.momentum", minimum=0.0)
         checks.integer(method, "warmup_steps", "method.warmup_steps", minimum=0)
+        checks.number(method, "final_lr_fraction", "method.final_lr_fraction", minimum=0.0, below=1.0)
         checks.choice(method, "schedule", "method.schedule", SCHEDULES)
         checks.number(method, "drop_gamma", "method.drop_gamma", positive=True)
         drops = checks.get(method, "drops", "method.drops")
@@ -138,6 +155,11 @@ class PretrainModule(pl.LightningModule):
         """The method's loss from ``embeddings [V, N, emb]``; returns ``(loss, extra logs)``."""
         raise NotImplementedError
 
+    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+        """The method's whitened output of ``embeddings [V, N, emb]`` for the measurements: blocks
+        ``[k, V, m, d]``, each ``[m, d]`` whitened on its own; ``None`` for a method without a whitening."""
+        return None
+
     @torch.no_grad()
     def batch_metrics(self, embeddings: Tensor) -> Dict[str, Tensor]:
         """Per-batch monitoring: mean per-channel std of L2-normalised embeddings (collapse -> 0)."""
@@ -148,7 +170,7 @@ class PretrainModule(pl.LightningModule):
         views = list(batch[0])
         every = int(self.analysis.get("every_n_steps") or 0)
         analyze = every > 0 and self.global_step % every == 0
-        features, embeddings = self.encode(views, return_features=True)
+        features, embeddings = self.encode(self.training_views(views), return_features=True)
         embeddings = self.gather_embeddings(embeddings)
         self.capture_whitened = analyze and self.trainer.is_global_zero  # the main process measures
         try:
@@ -228,13 +250,18 @@ class PretrainModule(pl.LightningModule):
 
     def configure_optimizers(self):
         m = self.method
-        optimizer = build_optimizer(m["optimizer"], self.optimized_parameters(), lr=m["lr"],
-                                    weight_decay=m["weight_decay"], momentum=m["momentum"])
+        parameters = self.optimized_parameters()
+        if not m["decay_norm_and_bias"]:  # no weight decay on biases and BatchNorm (1-D parameters)
+            parameters = [{"params": [p for p in parameters if p.ndim > 1]},
+                          {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0}]
+        optimizer = build_optimizer(m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"],
+                                    momentum=m["momentum"])
         max_epochs = max(self.trainer.max_epochs or 1, 1)
         self.trainer.estimated_stepping_batches  # noqa: B018 (makes Lightning size the train loader)
         batches = self.trainer.num_training_batches
         steps_per_epoch = 1 if batches == float("inf") else max(int(batches) // self.trainer.accumulate_grad_batches, 1)
-        available = {"drops": list(m["drops"]), "gamma": m["drop_gamma"]}  # the schedule takes what is its own
+        # the schedule takes what is its own
+        available = {"drops": list(m["drops"]), "gamma": m["drop_gamma"], "final_fraction": m["final_lr_fraction"]}
         factor = partial(lr_factor, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, schedule=m["schedule"],
                          warmup_steps=m["warmup_steps"],
                          **{key: available[key] for key in schedule_settings(m["schedule"])})

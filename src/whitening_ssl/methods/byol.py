@@ -14,6 +14,18 @@ from ..schedules import byol_tau
 from .base import PretrainModule
 
 
+@torch.no_grad()
+def momentum_update(pairs, rate: float, copy_buffers: bool) -> None:
+    """``copy <- rate * copy + (1 - rate) * online`` for the parameters of each ``(online, copy)`` module
+    pair, in one fused call per pair, outside autograd; ``copy_buffers``: the buffers are copied too."""
+    for online, copied in pairs:
+        targets = list(copied.parameters())
+        torch._foreach_mul_(targets, rate)
+        torch._foreach_add_(targets, list(online.parameters()), alpha=1 - rate)
+        if copy_buffers:
+            torch._foreach_copy_(list(copied.buffers()), list(online.buffers()))
+
+
 class BYOLMethod(PretrainModule):
     """Predictor ``Linear(emb, pred_hidden)-BN-ReLU-Linear(emb)`` on the online head; the target (an
     EMA copy of backbone + head, never touched by the optimiser) is updated after every step with
@@ -46,14 +58,9 @@ class BYOLMethod(PretrainModule):
             targets = self.encode(views, self.target_backbone, self.target_head)
         return self.loss_fn(predictions, targets), {"train/tau": torch.tensor(self.tau)}
 
-    @torch.no_grad()
     def update_target(self, tau: float) -> None:
         """``target <- tau * target + (1 - tau) * online`` for parameters; buffers are copied."""
-        for online, target in ((self.backbone, self.target_backbone), (self.head, self.target_head)):
-            online_params, target_params = list(online.parameters()), list(target.parameters())
-            torch._foreach_mul_(target_params, tau)
-            torch._foreach_add_(target_params, online_params, alpha=1 - tau)
-            torch._foreach_copy_(list(target.buffers()), list(online.buffers()))
+        momentum_update(((self.backbone, self.target_backbone), (self.head, self.target_head)), tau, copy_buffers=True)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.update_target(self.tau)

@@ -2,7 +2,7 @@
 
 Augmented images go through the frozen backbone (kept in eval mode, no gradients) into an
 ``nn.Linear`` classifier initialised N(0, 0.01) with zero bias; LARS or SGD with momentum 0.9,
-learning rate ``lr x global batch / 256``, no weight decay, cosine decay per epoch. Top-1 and top-5
+learning rate ``lr x global batch / 256``, set once per epoch by ``linear.schedule`` (cosine, or steps). Top-1 and top-5
 on the test split come from torchmetrics (micro average), summed over processes under DDP.
 
 The fast protocol of the small datasets trains on precomputed features instead
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..optim import build_optimizer
-from ..schedules import lr_factor
+from ..schedules import lr_factor, schedule_settings
 
 
 class LinearProbeModule(pl.LightningModule):
@@ -30,7 +30,8 @@ class LinearProbeModule(pl.LightningModule):
             do not change); ``feature_dim`` its output size.
         num_classes: classes of the probe's dataset.
         optim: ``optimizer`` (lars | sgd | adam), ``lr`` (per 256 images of global batch),
-            ``weight_decay``, ``momentum``, ``batch_size`` (per process).
+            ``weight_decay``, ``momentum``, ``batch_size`` (per process), ``schedule`` (``cosine_epoch`` |
+            ``step``, per epoch) with ``drops`` and ``drop_gamma`` for ``step``.
     """
 
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int,
@@ -85,7 +86,9 @@ class LinearProbeModule(pl.LightningModule):
         lr = o["lr"] * o["batch_size"] * max(self.trainer.world_size, 1) / 256
         optimizer = build_optimizer(o["optimizer"], self.classifier.parameters(), lr=lr,
                                     weight_decay=o["weight_decay"], momentum=o["momentum"])
-        # cosine set once per epoch, no warm-up
+        # set once per epoch, no warm-up: cosine (CW-RGP's recipe) or steps (INTL's: x0.1 at epochs 60 and 80)
+        available = {"drops": list(o["drops"]), "gamma": o["drop_gamma"]}
+        settings = {key: available[key] for key in schedule_settings(o["schedule"])}
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: lr_factor(epoch, 1, epochs, schedule="cosine_epoch", warmup_steps=0))
+            optimizer, lambda epoch: lr_factor(epoch, 1, epochs, schedule=o["schedule"], warmup_steps=0, **settings))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-import torch
-import torch.distributed as dist
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty
 from ..whitening import Whitening
 from .base import PretrainModule
+from .gathering import GlobalBatch
 
 
-class WhiteningMSEMethod(PretrainModule):
+class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     """Encoder + head trained with the whitening MSE loss (:class:`~whitening_ssl.losses.WhiteningMSELoss`).
 
     Its settings are the whitening transform's (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``,
@@ -60,34 +59,10 @@ class WhiteningMSEMethod(PretrainModule):
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""
         return self.method["cov_w"] if epoch < self.method["cov_stop"] else 0.0
 
-    def gathering(self) -> bool:
-        """``method.gather`` under DDP: the loss sees the global batch."""
-        return bool(self.method["gather"]) and dist.is_available() and dist.is_initialized() \
-            and dist.get_world_size() > 1
-
-    def gather_embeddings(self, embeddings: Tensor) -> Tensor:
-        """``method.gather=true``: every process's embeddings, all-gathered with their gradients, in rank order.
-
-        Every process then computes the same loss on the global batch (``[V, N x processes, d]``), and
-        the sub-batches of ``w_size`` are drawn from the global batch. The gradient of the all-gather
-        sums the processes' (equal) gradients for each part, and DDP averages over the processes, so the
-        parameter gradients equal those of one process on the concatenated batch. ``false`` (the
-        paper's ImageNet runs): each process whitens its own part.
-        """
-        if not self.gathering():
-            return embeddings
-        from torch.distributed.nn.functional import all_gather
-
-        return torch.cat(all_gather(embeddings.contiguous()), dim=1)
-
-    def shared_generator(self, device) -> Optional[torch.Generator]:
-        """With ``gather``: a generator seeded by (run seed, step), the same on every process, so all
-        processes draw the same sub-batches and channel partitions without communicating."""
-        if not self.gathering():
-            return None
-        generator = torch.Generator(device=device)
-        generator.manual_seed(torch.initial_seed() + self.global_step)
-        return generator
+    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+        """Sub-batches of ``w_size`` whitened as the loss does (its first draw); ``None`` below one sub-batch."""
+        usable = embeddings.shape[1] - embeddings.shape[1] % self.method["w_size"]
+        return self.loss_fn.whitened_blocks(embeddings[:, :usable].float())[0] if usable else None
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))

@@ -2,7 +2,7 @@
 
 from .backbones import BACKBONES, STEMS, build_backbone, resolve_stem
 from .heads import Predictor, ProjectionHead, SimSiamProjector
-from .view_norm import ViewBatchNorm1d, ViewBatchNorm2d, per_view_batchnorm, synchronize_batchnorm
+from .view_norm import ViewBatchNorm1d, ViewBatchNorm2d, per_view_batchnorm, synchronize_batchnorm, views_per_pass
 
 __all__ = [
     "BACKBONES",
@@ -16,4 +16,5 @@ __all__ = [
     "per_view_batchnorm",
     "resolve_stem",
     "synchronize_batchnorm",
+    "views_per_pass",
 ]

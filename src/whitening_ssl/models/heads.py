@@ -14,15 +14,17 @@ class ProjectionHead(nn.Sequential):
     """``(layers - 1) x [Linear(hidden), BatchNorm1d, ReLU]`` then ``Linear(emb)``; ``layers=0``: identity.
 
     The head of W-MSE and CW-RGP (2 layers, hidden 1024 on the small datasets; 3 layers, hidden 2048,
-    emb 1024 on ImageNet) and of the baselines that use the same MLP.
+    emb 1024 on ImageNet), of the baselines that use the same MLP, and INTL's projector (3 layers, the
+    hidden ``Linear`` layers without bias: ``hidden_bias=False``; the last one keeps its bias).
     """
 
-    def __init__(self, in_dim: int, emb: int, hidden: int = 1024, layers: int = 2, batch_norm: bool = True) -> None:
+    def __init__(self, in_dim: int, emb: int, hidden: int, layers: int, batch_norm: bool,
+                 hidden_bias: bool) -> None:
         blocks = []
         size = in_dim
         if layers > 0:
             for _ in range(layers - 1):
-                blocks.append(nn.Linear(size, hidden))
+                blocks.append(nn.Linear(size, hidden, bias=hidden_bias))
                 if batch_norm:
                     blocks.append(nn.BatchNorm1d(hidden))
                 blocks.append(nn.ReLU(inplace=True))

@@ -29,7 +29,8 @@ running statistics (``tests/test_view_norm.py``).
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -175,6 +176,25 @@ def per_view_batchnorm(module: nn.Module, num_views: int, sync: bool = False) ->
     for name, child in module.named_children():
         setattr(module, name, per_view_batchnorm(child, num_views, sync))
     return module
+
+
+@contextlib.contextmanager
+def views_per_pass(module: nn.Module, num_views: int, usual: int) -> Iterator[None]:
+    """The per-view BatchNorm layers of ``module`` normalise ``num_views`` views in the passes inside the block
+    (a pass over a subset of the views: one resolution of multi-crop views, a momentum copy's first view);
+    nothing to do when it is the ``usual`` count the layers were made for."""
+    if num_views == usual:
+        yield
+        return
+    layers = [layer for layer in module.modules() if isinstance(layer, _ViewBatchNorm)]
+    before = [layer.num_views for layer in layers]
+    for layer in layers:
+        layer.num_views = num_views
+    try:
+        yield
+    finally:
+        for layer, count in zip(layers, before):
+            layer.num_views = count
 
 
 def synchronize_batchnorm(module: nn.Module) -> nn.Module:

@@ -37,6 +37,7 @@ from .encoder import base_results, labelled_features, probe_source
 from .launch import build_trainer, fit_resumable, launch
 
 PROTOCOLS = ("fast", "standard")
+PROBE_SCHEDULES = ("cosine_epoch", "step")  # the standard protocol's per-epoch schedules
 LINEAR_OPTIMIZERS = ("adam", "sgd", "lars")
 
 
@@ -57,6 +58,8 @@ def check_linear(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> No
     checks.number(linear, "lr_end", "linear.lr_end", positive=True)
     checks.number(linear, "weight_decay", "linear.weight_decay", minimum=0.0)
     checks.number(linear, "momentum", "linear.momentum", minimum=0.0)
+    checks.choice(linear, "schedule", "linear.schedule", PROBE_SCHEDULES)
+    checks.number(linear, "drop_gamma", "linear.drop_gamma", positive=True)
     checks.integer(linear, "crop_size", "linear.crop_size", minimum=1)
     checks.integer(linear, "resize", "linear.resize", minimum=1)
     checks.integer(linear, "seed", "linear.seed", minimum=0)

@@ -1,0 +1,137 @@
+"""What the investigation's online measurements cost next to a training step.
+
+    python benchmarks/bench_measurements.py [--experiment quickstart] [--steps 20] [--device cpu]
+    python benchmarks/bench_measurements.py --experiment none      # the defaults: CW-RGP 4, ResNet-18, 4 x 256
+
+Builds the preset's pretraining module (its backbone, head, whitening, batch and views; synthetic images
+of the dataset's size) and times, as medians over ``--steps``:
+
+(a) a training step: views through backbone and head, the loss, backward, the optimiser's step;
+(b) a measured step's extra work (``analysis.every_n_steps``): the paper's measurements of the step's
+    backbone features, embeddings and whitened output (no extra forward pass), read back once;
+(c) the evaluation's measurements (``analysis.at_evaluation``) on ``analysis.max_images`` test images
+    and as many view pairs, next to the rest of one evaluation (features, k-NN, the linear probe).
+
+Prints ms, the ratio (b)/(a), and the cost per training step at the preset's ``every_n_steps``.
+A script that prints numbers, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import whitening_ssl.methods  # noqa: F401 (the generated method defaults)
+from whitening_ssl.analysis.model import analyze_encoder, measure, representations_of_batch
+from whitening_ssl.eval.online import evaluate_features
+from whitening_ssl.methods import build_method
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def config(experiment: str):
+    overrides = [] if experiment == "none" else [f"experiment={experiment}"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides + ["logger=none"])
+
+
+def median_ms(run, steps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+class Images(torch.utils.data.Dataset):
+    """``count`` synthetic images of ``size`` px with labels, as the evaluation datasets give them."""
+
+    def __init__(self, count: int, size: int, channels: int = 3, classes: int = 10) -> None:
+        gen = torch.Generator().manual_seed(0)
+        self.images = torch.rand(count, channels, size, size, generator=gen)
+        self.labels = torch.randint(0, classes, (count,), generator=gen)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return self.images[index], int(self.labels[index])
+
+
+class ViewPairs(Images):
+    def __getitem__(self, index):
+        image = self.images[index]
+        return torch.stack([image, image.flip(-1)]), int(self.labels[index])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--experiment", default="quickstart", help="an experiment preset, or none: the defaults")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--image-size", type=int, default=None, help="default: the dataset's (28 or 32)")
+    args = parser.parse_args()
+    cfg = config(args.experiment)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    method = OmegaConf.to_container(cfg.method, resolve=True)
+    views, batch = int(cfg.data.num_views), int(cfg.data.batch_size)
+    size = args.image_size or (28 if cfg.dataset.name == "fashion_mnist" else 32)
+    model = build_method(OmegaConf.to_container(cfg.backbone, resolve=True), method, views).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images = torch.rand(views, batch, 3, size, size, device=device)
+    captured = {}
+
+    def step():
+        model.capture_whitened = True  # as on a measured step: the whitened output is kept
+        features, embeddings = model.encode(list(images), return_features=True)
+        loss, _ = model.compute_loss(embeddings, list(images))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        captured.update(features=features, embeddings=embeddings, whitened=model.last_whitened)
+
+    step_ms = median_ms(step, args.steps)
+    whitened = captured["whitened"]
+
+    def measured():
+        measure(representations_of_batch(captured["features"], captured["embeddings"], whitened),
+                rank_tol=cfg.analysis.rank_tol)
+
+    measure_ms = median_ms(measured, args.steps)
+    every = int(cfg.analysis.every_n_steps)
+    print(f"{args.experiment}: {cfg.method.name}, {views} views x {batch} images of {size} px on {device}")
+    print(f"(a) training step             {step_ms:9.1f} ms")
+    print(f"(b) a measured step's extra   {measure_ms:9.1f} ms  = {100 * measure_ms / step_ms:.1f}% of a step; "
+          f"every {every} steps: {100 * measure_ms / step_ms / max(every, 1):.2f}% per step")
+
+    count = int(cfg.analysis.max_images)
+    test, pairs = Images(count, size), ViewPairs(count, size)
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        train_x = torch.cat([model.backbone(x.to(device)) for x, _ in torch.utils.data.DataLoader(test, 512)])
+    test_x = train_x
+    labels = test.labels.to(device)
+    evaluate_features(train_x, labels, test_x, labels, knn_k=int(cfg.eval.knn_k),
+                      linear_epochs=int(cfg.eval.linear_epochs), seed=0)
+    evaluation_s = time.perf_counter() - start
+    start = time.perf_counter()
+    analyze_encoder(model, test, pairs, device, max_images=count, batch_size=512,
+                    test_features=test_x).metrics(rank_tol=cfg.analysis.rank_tol)
+    analysis_s = time.perf_counter() - start
+    print(f"(c) evaluation on {count} images {evaluation_s:7.2f} s; its measurements {analysis_s:.2f} s "
+          f"(= {100 * analysis_s / evaluation_s:.0f}% of it; the real evaluation embeds the whole training set too)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""INTL (Weng et al., ICLR 2024, "Modulate Your Spectrum in Self-Supervised Learning"): iterative
+normalisation of each view's embeddings over the (global) batch, and the trace loss.
+
+Each view goes through the backbone and the projector with its own BatchNorm statistics; its
+embedding ``[N, d]`` is normalised by the method's whitening (``method.whiten=iternorm``, ``iters``
+Newton iterations, channel axis, one block per view over the whole batch: every process's part with
+``method.gather``, INTL's default) and :class:`~whitening_ssl.losses.INTLLoss` pulls views 1.. to view
+0 while the trace loss keeps the variances at 1. ``method.trade_off=auto`` is the authors' weight of the
+trace loss (:func:`~whitening_ssl.losses.intl_trade_off`, from the global batch for channel
+normalisation and the embedding size for batch normalisation).
+
+``method.momentum_encoder`` (``intl_m``): view 0 goes through a momentum copy of backbone and projector
+instead, without gradients, and its trace term is left out. The copy's parameters (not its BatchNorm
+statistics, which it keeps from its own passes) follow ``p_k <- m p_k + (1 - m) p_q`` before each
+step's forward, ``m = 1 - (1 - m_0)(1 + cos(pi step / steps)) / 2`` (``method.momentum_base`` = ``m_0``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..losses import INTLLoss, intl_trade_off
+from ..schedules import byol_tau
+from ..whitening import Whitening
+from .base import PretrainModule
+from .byol import momentum_update
+from .gathering import GlobalBatch
+
+
+class INTLMethod(GlobalBatch, PretrainModule):
+    """Encoder + projector, iterative normalisation per view, the INTL loss; see the module docstring."""
+
+    #: the method's own settings and their defaults
+    OWN_SETTINGS = {
+        "trade_off": "auto",  # the trace loss's weight: auto (the authors' rule) or a number
+        "gather": True,  # DDP: normalise the global batch (all-gather with gradients), as the authors' code
+        "momentum_encoder": False,  # intl_m: view 0 through a momentum copy of backbone + projector
+        "momentum_base": 0.996,  # m_0 of the momentum's cosine schedule to 1
+    }
+
+    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+        super().__init__(backbone, method, num_views, dataset, analysis)
+        m = self.method
+        self.whitening = Whitening.from_settings(m)
+        self.loss_fn: Optional[INTLLoss] = None  # its trade-off needs the global batch: made at the first step
+        if m["momentum_encoder"]:
+            self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+            self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
+
+    @classmethod
+    def default_settings(cls) -> Dict[str, Any]:
+        return {"family": "intl", **Whitening.default_settings(), "whiten": "iternorm", "axis": "channel",
+                **cls.OWN_SETTINGS}
+
+    @classmethod
+    def check_config(cls, checks, method, data) -> None:
+        super().check_config(checks, method, data)
+        Whitening.check(checks, method, "method.")
+        trade_off = checks.get(method, "trade_off", "method.trade_off")
+        if trade_off != "auto" and not (isinstance(trade_off, (int, float)) and not isinstance(trade_off, bool)
+                                        and trade_off >= 0):
+            checks.add(f"method.trade_off={trade_off!r} must be auto (the authors' rule) or a number >= 0")
+        checks.boolean(method, "gather", "method.gather")
+        checks.boolean(method, "momentum_encoder", "method.momentum_encoder")
+        checks.number(method, "momentum_base", "method.momentum_base", minimum=0.0, below=1.0)
+        checks.integer(data, "num_views", "data.num_views", minimum=2)
+
+    # --- the momentum copy ----------------------------------------------------------------------------
+
+    def training_views(self, views: List[Tensor]) -> List[Tensor]:
+        return views[1:] if self.method["momentum_encoder"] else views
+
+    @property
+    def momentum(self) -> float:
+        """``m`` now (from training progress, so it survives a resume)."""
+        return byol_tau(self.training_progress, self.method["momentum_base"])
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self.method["momentum_encoder"]:  # before the step's forward, as the authors' code
+            momentum_update(((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
+                            self.momentum, copy_buffers=False)  # the copy's BatchNorm keeps its own statistics
+
+    # --- the loss ---------------------------------------------------------------------------------------
+
+    def trade_off(self, batch_size: int) -> float:
+        """``method.trade_off``, or the authors' rule for the global batch of ``batch_size`` samples."""
+        value = self.method["trade_off"]
+        emb = self.method["emb"]
+        return intl_trade_off(self.method["axis"], batch_size, emb) if value == "auto" else float(value)
+
+    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+        """Each view normalised over the whole batch, as the loss does: one block per view."""
+        return self.whitening(embeddings.float())[None]
+
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        momentum = self.method["momentum_encoder"]
+        if self.loss_fn is None:
+            world = self.trainer.world_size if self._trainer is not None and not self.gathering() else 1
+            self.loss_fn = INTLLoss(self.trade_off(embeddings.shape[1] * world), self.method["axis"],
+                                    anchor_trace=not momentum)
+        if momentum:
+            with torch.no_grad():
+                anchor = self.gather_embeddings(self.encode(views[:1], self.momentum_backbone, self.momentum_head))
+            embeddings = torch.cat([anchor, embeddings])
+        normalised = self.whitening(embeddings)  # [V, N, d]: each view one block over the whole batch
+        if self.capture_whitened:  # this step is measured (analysis.every_n_steps): one block per view
+            self.last_whitened = normalised.detach()[None, None]
+        return self.loss_fn(normalised), {}
