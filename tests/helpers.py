@@ -21,26 +21,65 @@ def compose_config(overrides, run_dir=None, with_hydra=False):
                        return_hydra_config=with_hydra)
 
 
-def cli_env():
-    """The environment of a ``run.py`` subprocess: this checkout's package, W&B off."""
+def cli_env(threads=None):
+    """The environment of a ``run.py`` subprocess: this checkout's package, W&B off; ``threads``: the
+    process's CPU threads (1 when several processes share the cores)."""
     import os
 
-    return {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
 
 
-def run_cli(args, cwd, timeout=900):
+def run_cli(args, cwd, timeout=900, threads=None):
     """``python run.py <args>`` in ``cwd``, to completion (``subprocess.CompletedProcess`` with text output)."""
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=cwd, env=cli_env(threads),
+                          capture_output=True, text=True, timeout=timeout)
 
 
-def start_cli(args, cwd):
+def start_cli(args, cwd, threads=None):
     """``python run.py <args>`` started in ``cwd`` (``subprocess.Popen``, text pipes)."""
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=cli_env(),
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=cwd, env=cli_env(threads),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_cli_in_process(args, cwd):
+    """``python run.py <args>`` run in this process from ``cwd``: the same parsing, Hydra callbacks, checks,
+    messages and exit status as the command, without a new interpreter (for tests of what the command
+    prints and which folders it makes; kill, signal, concurrency and DDP tests start real processes).
+    Returns a ``subprocess.CompletedProcess`` with the exit status and the text printed."""
+    import contextlib
+    import io
+    import logging
+    import os
+    import runpy
+    import subprocess
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    argv, directory, handlers = sys.argv, os.getcwd(), list(logging.root.handlers)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    sys.argv = [str(ROOT / "run.py"), *map(str, args)]
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
+    except SystemExit as stopped:
+        code = stopped.code if isinstance(stopped.code, int) else (0 if stopped.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.chdir(directory)
+        GlobalHydra.instance().clear()
+        for handler in [h for h in logging.root.handlers if h not in handlers]:  # Hydra's run.log and console
+            logging.root.removeHandler(handler)
+            handler.close()
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -99,6 +99,9 @@ def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **sett
         **settings: the backbone's own settings (``resnet_tiny``: ``width``, its first stage's width);
             anything else is refused.
     """
+    if stem == "auto":
+        raise ValueError(f"backbone.stem=auto is the dataset's stem: resolve it with resolve_stem(backbone, "
+                         f"dataset_stem) first, or give one of {', '.join(STEMS)}")
     if stem not in STEMS:
         raise ValueError(f"backbone.stem={stem!r} is not available: use auto or one of {', '.join(STEMS)}")
     if name not in BACKBONES:

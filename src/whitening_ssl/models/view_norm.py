@@ -24,7 +24,7 @@ all processes, as ``nn.SyncBatchNorm`` does, without pooling the views.
 :class:`ViewBatchNorm1d` / :class:`ViewBatchNorm2d` subclass ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``
 (same parameters, buffers and ``state_dict`` names); :func:`per_view_batchnorm` converts a module's
 BatchNorm layers in place. Tested against a per-view loop: outputs, every parameter gradient and the
-running statistics (``tests/test_view_norm.py``).
+running statistics (``tests/unit/test_view_norm.py``).
 """
 
 from __future__ import annotations

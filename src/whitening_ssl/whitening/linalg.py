@@ -26,7 +26,7 @@ class CholeskyWhitening(torch.autograd.Function):
     solve instead of autograd's path through ``cholesky`` and ``solve_triangular``: with
     ``G = dLoss/dZ``, ``B = Phi(G^T Z)`` (lower triangle, diagonal halved) and
     ``s = (1 - eps) / (n - denom_offset)``, ``dLoss/dX = (G - s Z (B + B^T)) L^-1``.
-    Tested against the autograd gradient of the plain loop (``tests/test_whitening.py``).
+    Tested against the autograd gradient of the plain loop (``tests/unit/test_whitening.py``).
     """
 
     @staticmethod
@@ -102,7 +102,7 @@ def newton_schulz_inverse_sqrt(cov: Tensor, iters: int) -> Tensor:
     Gradients come from autograd through the products.
 
     Accuracy in float32 (as in training), measured on 32 x 32 covariances of 96 samples with
-    eigenvalues spread over the stated condition number (``tests/test_whitening.py``), as max
+    eigenvalues spread over the stated condition number (``tests/unit/test_whitening.py``), as max
     ``|Cov(X W) - I|`` / the max gradient difference to the exact eigendecomposition relative to the
     largest gradient entry: condition 10, 10 iterations: 2.6e-6 / 8.4e-7; condition 1e3, 20
     iterations (the default): 3.7e-5 / 3.5e-5; condition 1e4, 20 iterations: 1.2e-4 / 2.1e-4. Too few

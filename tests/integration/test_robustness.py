@@ -1,15 +1,11 @@
-"""Never lose a run: checkpoints, resume, divergence, bad input and bad files, sweeps, SIGTERM.
+"""Never lose a run: checkpoints, resume, divergence, bad input and bad files, sweeps (in this process;
+kills, SIGTERM and concurrent runs: tests/processes).
 
-Fault-injection tests: processes are killed (SIGKILL, SIGTERM), NaNs injected, files corrupted,
-and each test checks what a user would find afterwards.
+Fault-injection tests: NaNs injected, files corrupted, evaluations crashed, and each test checks what a
+user would find afterwards.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,52 +20,12 @@ from whitening_ssl.training import TrainingDivergedError, read_meta
 from whitening_ssl.validation import ConfigError
 from whitening_ssl.whitening import WHITENINGS
 
-from helpers import ROOT, TINY, compose_config
+from helpers import TINY, compose_config, run_cli_in_process
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
 # 512 synthetic images, batch 64: 8 steps per epoch
-DETERMINISTIC = [*SMOKE, "trainer.deterministic=true", "eval.every_n_epochs=1", "eval.linear_epochs=2",
-                 "logger=csv"]
-
-
-def _env():
-    return {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
-
-
-def _cli(args, cwd, **kwargs):
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=_env(), capture_output=True,
-                          text=True, timeout=900, **kwargs)
-
-
-def _start(args, cwd):
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(condition, process, timeout=600.0, poll=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"process ended early ({process.returncode}): {process.stderr.read()[-3000:]}")
-        time.sleep(poll)
-    raise AssertionError("timed out")
-
-
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-
-
-def _lr_by_step(csv_path):
-    import csv
-
-    rates = {}
-    with open(csv_path) as handle:
-        for row in csv.DictReader(handle):
-            if row.get("lr-Adam"):
-                rates[int(row["step"])] = float(row["lr-Adam"])
-    return rates
 
 
 # --- checkpoints every epoch, before the evaluation ---------------------------------------------
@@ -128,56 +84,6 @@ def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 0
 
 
-@pytest.mark.cli
-def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
-    """SIGKILL during epoch 2 of 3; `ckpt_path=last` continues from the end of epoch 1 with the same learning
-    rate at every step and, deterministic on CPU, ends with the uninterrupted run's weights."""
-    args = [*DETERMINISTIC, "epochs=3"]
-    reference = tmp_path / "uninterrupted"
-    _cli([*args, f"hydra.run.dir={reference}"], cwd=tmp_path).check_returncode()
-
-    killed = tmp_path / "killed"
-    process = _start([*args, f"hydra.run.dir={killed}"], cwd=tmp_path)
-    _wait_for(lambda: read_meta(killed / "checkpoints").get("epochs_completed") == 1, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert read_meta(killed / "checkpoints")["epochs_completed"] == 1  # killed inside epoch 2 (or its evaluation)
-    assert not (killed / "results.json").exists()
-
-    resumed = _cli([*args, "ckpt_path=last", f"hydra.run.dir={killed}"], cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming from {killed / 'checkpoints' / 'last.ckpt'}" in resumed.stdout
-    results = json.loads((killed / "results.json").read_text())
-    assert results["epochs"] == 3 and results["global_step"] == 24
-    assert [h["epoch"] for h in results["history"]] == [1, 2, 3]  # the evaluation history survived
-
-    expected, got = _weights(reference / "checkpoints" / "last.ckpt"), _weights(killed / "checkpoints" / "last.ckpt")
-    assert set(expected) == set(got) and all(torch.equal(expected[k], got[k]) for k in expected)
-    reference_lr = _lr_by_step(reference / "csv" / "metrics.csv")
-    resumed_lr = _lr_by_step(killed / "csv" / "resume_1" / "metrics.csv")  # the first attempt's log is kept
-    assert (killed / "csv" / "metrics.csv").exists()
-    assert sorted(resumed_lr) == list(range(8, 24))
-    assert all(resumed_lr[step] == reference_lr[step] for step in resumed_lr)
-
-
-@pytest.mark.cli
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-    run_dir = tmp_path / "run"
-    process = _start([*SMOKE, "epochs=50", "eval.enabled=false", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-    _wait_for(lambda: read_meta(run_dir / "checkpoints").get("epochs_completed") == 1, process)
-    time.sleep(0.5)  # a few steps into epoch 2
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143
-    meta = read_meta(run_dir / "checkpoints")
-    assert meta["reason"] == "sigterm" and meta["global_step"] > 8
-    last_line = stderr.strip().splitlines()[-1]
-    assert last_line.startswith(f"error: stopped by SIGTERM at step {meta['global_step']}; checkpoint saved: ")
-    assert "Traceback" not in stderr
-    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert state["global_step"] == meta["global_step"]
-
-
 def test_resumed_run_continues_the_same_wandb_run(tmp_path):
     args = [*SMOKE, "logger=wandb", "logger.mode=offline", "eval.enabled=false"]
     run(compose_config([*args, "epochs=1"], run_dir=tmp_path))
@@ -204,22 +110,6 @@ def test_unique_dir_never_reuses_a_directory(tmp_path):
     assert run_dirs.unique_dir(base) == base + "_2"
     assert run_dirs.unique_dir(base) == base + "_3"
     assert all(Path(p).is_dir() for p in (base, base + "_2", base + "_3"))
-
-
-@pytest.mark.cli
-def test_two_runs_started_at_once_get_two_directories(tmp_path):
-    args = ["debug=fdr", *TINY]
-    processes = [_start(args, cwd=tmp_path) for _ in range(2)]
-    for process in processes:
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-3000:]
-    results = sorted((tmp_path / "outputs").glob("*/*/results.json"))
-    assert len(results) == 2
-    for path in results:
-        data = json.loads(path.read_text())
-        assert data["run_dir"] == str(path.parent) and data["final"]["knn_top1"] is not None
-        log = (path.parent / "run.log").read_text()  # run.log is written, not left empty
-        assert "results:" in log and str(path) in log
 
 
 def test_an_existing_run_is_never_overwritten(tmp_path):
@@ -329,9 +219,8 @@ def test_unwritable_run_directory(tmp_path):
     assert any(p.startswith("cannot write to /proc") for p in _problems(SMOKE, tmp_path, run_dir=read_only))
 
 
-@pytest.mark.cli
 def test_cli_lists_every_problem_at_once_and_creates_nothing(tmp_path):
-    proc = _cli([*SMOKE, "epochs=abc", "method.lr=-1", "eval.knn_k=0", "+dataset.options.colour=red"], cwd=tmp_path)
+    proc = run_cli_in_process([*SMOKE, "epochs=abc", "method.lr=-1", "eval.knn_k=0", "+dataset.options.colour=red"], cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [
@@ -394,12 +283,11 @@ def test_undecodable_images_are_skipped_and_counted(tmp_path, caplog):
     assert results["final"]["knn_top1"] is not None
 
 
-@pytest.mark.cli
 def test_undecodable_image_stops_the_run_naming_it(tmp_path):
     root = tmp_path / "images"
     _corrupt(_image_folder(root))
-    proc = _cli([*IMAGE_FOLDER, f"dataset.root={root}", "data.verify_images=none",
-                 "data.on_bad_image=stop", f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path)
+    proc = run_cli_in_process([*IMAGE_FOLDER, f"dataset.root={root}", "data.verify_images=none",
+                              "data.on_bad_image=stop", f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Cannot decode image ") and ".jpg" in last \
@@ -409,10 +297,9 @@ def test_undecodable_image_stops_the_run_naming_it(tmp_path):
 # --- sweeps -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.cli
 def test_sweep_with_a_bad_job_starts_no_job(tmp_path):
-    proc = _cli(["-m", "method.whiten=zca,svd,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-                cwd=tmp_path)
+    proc = run_cli_in_process(["-m", "method.whiten=zca,svd,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                              cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: job #1 (method.whiten=svd debug=fdr " + " ".join(TINY) + "): method.whiten='svd' is not available: "
@@ -422,12 +309,11 @@ def test_sweep_with_a_bad_job_starts_no_job(tmp_path):
     assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").iterdir())
 
 
-@pytest.mark.cli
 def test_a_presets_own_sweep_is_checked_job_by_job_before_any_starts(tmp_path):
     # experiment=investigate/groups sweeps groups 1,2,4 x random groups; with emb=64 the 2 and 4 groups hold
     # 32 and 16 channels, not more than w_size=32: four of the six jobs are bad
-    proc = _cli(["-m", "experiment=investigate/groups", "method.emb=64", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-                cwd=tmp_path)
+    proc = run_cli_in_process(["-m", "experiment=investigate/groups", "method.emb=64", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                              cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert [line.split(")")[0] for line in lines[:-1]] == [
@@ -438,12 +324,11 @@ def test_a_presets_own_sweep_is_checked_job_by_job_before_any_starts(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
-@pytest.mark.cli
 def test_sweep_with_many_overrides_keeps_short_job_folders(tmp_path):
     many = [f"method.lr={lr}" for lr in ("1e-3,2e-3",)] + ["method.weight_decay=0.000001", "method.warmup_steps=3",
                                                          "method.drop_gamma=0.3", "method.momentum=0.8",
                                                          "eval.knn_k=3", "eval.seed=4", "method.w_iter=2"]
-    proc = _cli(["-m", *many, "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    proc = run_cli_in_process(["-m", *many, "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert jobs == ["0_cw_rgp4_synthetic", "1_cw_rgp4_synthetic"]
@@ -453,15 +338,14 @@ def test_sweep_with_many_overrides_keeps_short_job_folders(tmp_path):
     assert results["overrides"][0] == "method.lr=0.002" and results["config"]["method"]["lr"] == 0.002
 
 
-@pytest.mark.cli
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     # job 0 diverges (NaN learning rate is refused up front, so use an image folder with one bad file and
     # on_bad_image=stop for one job): the sweep runs job 1 and exits 1 listing job 0
     root = tmp_path / "images"
     _image_folder(root)
     (root / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
-    proc = _cli(["-m", "data.on_bad_image=stop,skip", *IMAGE_FOLDER, f"dataset.root={root}",
-                 "data.verify_images=none", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
+    proc = run_cli_in_process(["-m", "data.on_bad_image=stop,skip", *IMAGE_FOLDER, f"dataset.root={root}",
+                              "data.verify_images=none", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
     assert proc.returncode == 1
     assert (tmp_path / "sweep" / "1_cw_rgp4_image_folder" / "results.json").exists()
     assert not (tmp_path / "sweep" / "0_cw_rgp4_image_folder" / "results.json").exists()

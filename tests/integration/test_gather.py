@@ -3,6 +3,7 @@
 - ``method.gather=true``: the loss and the (DDP-averaged) gradients equal one process's on the
   concatenated batch with the same sub-batch draw; ``false``: each process's loss is the one-process
   loss on its own part.
+- INTL (``iternorm`` over the gathered batch, the INTL loss): the same equality.
 - ``synchronize_batchnorm``: per-view BatchNorm over all processes equals one process's per-view
   BatchNorm on the concatenated batch (outputs, gradients, running statistics).
 """
@@ -15,7 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from whitening_ssl.losses import WhiteningMSELoss
+from whitening_ssl.losses import INTLLoss, WhiteningMSELoss
 from whitening_ssl.methods.whitening_mse import WhiteningMSEMethod
 from whitening_ssl.models import per_view_batchnorm, synchronize_batchnorm
 from whitening_ssl.whitening import Whitening
@@ -134,3 +135,38 @@ def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(
             assert torch.allclose(a, p.grad, atol=1e-10)
         for a, b in zip(got["buffers"], net.buffers()):
             assert torch.allclose(a.double(), b.double(), atol=1e-10)
+
+
+# --- INTL: iterative normalisation of the gathered batch -----------------------------------------------------
+
+def _intl_problem():
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randn(2, 2 * 16, 10, generator=gen, dtype=torch.float64)  # [V, global N, in]
+    weight = torch.randn(10, 40, generator=gen, dtype=torch.float64)
+    return inputs, weight, Whitening("iternorm", axis="channel"), INTLLoss(0.05, "channel")
+
+
+def _intl_gather_worker(rank, port, out):
+    _init(rank, port)
+    inputs, weight, whitening, loss_fn = _intl_problem()
+    weight = weight.clone().requires_grad_()
+    local = inputs[:, rank * 16:(rank + 1) * 16] @ weight
+    loss = loss_fn(whitening(_Gatherer().gather_embeddings(local)))
+    loss.backward()
+    grad = weight.grad.clone()
+    dist.all_reduce(grad)
+    grad /= WORLD
+    torch.save({"loss": loss.detach(), "grad": grad}, f"{out}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_intl_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
+    _spawn(_intl_gather_worker, str(tmp_path))
+    inputs, weight, whitening, loss_fn = _intl_problem()
+    weight = weight.clone().requires_grad_()
+    expected = loss_fn(whitening(inputs @ weight))
+    expected.backward()
+    for rank in range(WORLD):
+        got = torch.load(tmp_path / f"{rank}.pt")
+        assert torch.allclose(got["loss"], expected, atol=1e-12)
+        assert torch.allclose(got["grad"], weight.grad, atol=1e-12)

@@ -202,7 +202,7 @@ def test_one_step_with_the_gpu_defaults_compiled(stand_in, tmp_path, monkeypatch
 
 
 def test_the_quickstart_on_a_gpu_makes_its_views_on_the_device(tmp_path, monkeypatch):
-    """``experiment=quickstart`` as a GPU user gets it (auto -> the device pipeline, channels_last), one step."""
+    """``experiment=quickstart`` as a GPU user gets it (the device pipeline, as on a CPU; channels_last), one step."""
     from whitening_ssl.stages import pretrain
 
     stand_in = write_stand_in("fashion_mnist", tmp_path / "data", num_images=128)
@@ -211,12 +211,12 @@ def test_the_quickstart_on_a_gpu_makes_its_views_on_the_device(tmp_path, monkeyp
     tiny = ["data.batch_size=64", "++trainer.fast_dev_run=1", "eval.linear_epochs=2"]  # w_size 32 still divides it
     cfg = compose_config(["experiment=quickstart", f"dataset.root={stand_in.root}", "logger=none", *tiny],
                          run_dir=tmp_path / "run")
-    assert cfg.data.pipeline == "auto" and cfg.channels_last == "auto"
+    assert cfg.data.pipeline == "device" and cfg.channels_last == "auto"
     run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     _assert_trained(seen, results, 28, autocast=None)  # the quickstart trains in float32
     assert seen["views"] == [[((cfg.data.batch_size, 3, 28, 28), torch.float32)] * cfg.data.num_views]
-    assert results["untrained"]["knn_top1"] >= 0 and results["final"]["linear_top1"] >= 0  # the evaluation ran
+    assert {"knn_top1", "linear_top1"} <= set(results["untrained"]) & set(results["final"])  # the evaluation ran
 
 
 # --- what the device pipeline cannot honour: one error line before training, auto picks cpu --------------

@@ -7,10 +7,8 @@ during a checkpoint write, a kill during the very first save, a method name that
 import errno
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from whitening_ssl.training import read_meta
 from whitening_ssl.training.run_lock import LOCK_FILE, RunLock, read_lock
 from whitening_ssl.validation import ConfigError
 
-from helpers import compose_config, run_cli, start_cli
+from helpers import compose_config
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none", "eval.enabled=false", "analysis.every_n_steps=0"]
 
@@ -77,29 +75,6 @@ def test_the_lock_is_this_processs_own_until_released(tmp_path):
     assert RunLock(tmp_path).acquire().held  # re-entrant in the same process (run.py took it before the stage)
     lock.release()
     assert not (tmp_path / LOCK_FILE).exists()
-
-
-@pytest.mark.cli
-def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_path):
-    run_dir = tmp_path / "run"
-    first = start_cli([*SMOKE, "epochs=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 300
-        while read_meta(run_dir / "checkpoints").get("epochs_completed") is None:
-            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-2000:]
-            time.sleep(0.1)
-        overrides = (run_dir / ".hydra" / "overrides.yaml").read_text()
-        second = run_cli([*SMOKE, "epochs=50", "seed=7", "ckpt_path=last", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-        assert second.returncode == 2
-        assert second.stderr.strip().splitlines() == [
-            f"error: the run folder {run_dir} is in use by another run (process {first.pid} on "
-            f"{os.uname().nodename}, started {read_lock(run_dir)['started']}): wait for it to finish, or choose another "
-            f"hydra.run.dir (if that run is gone, delete {run_dir / LOCK_FILE})"]
-        assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # the first run's, untouched
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=120)
-    assert first.returncode == 143 and not (run_dir / LOCK_FILE).exists()
 
 
 def test_a_kill_during_the_first_save_leaves_a_folder_that_starts_afresh(tmp_path):

@@ -1,11 +1,10 @@
 """INTL (Weng et al., ICLR 2024): iterative normalisation, the trace loss, the INTL loss, the trade-off rule,
-the momentum schedule, one backbone pass per resolution, the global batch under DDP, and its presets."""
+the momentum schedule, one backbone pass per resolution, and its presets (runs: tests/integration/test_intl_runs.py)."""
 
 import math
 
 import pytest
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from whitening_ssl.losses import INTLLoss, intl_trade_off, trace_loss
@@ -159,93 +158,6 @@ def test_multi_crop_views_take_one_pass_per_resolution_and_equal_the_per_crop_lo
             assert torch.allclose(b.double(), c.double(), atol=1e-10), name  # running statistics
 
 
-# --- training runs ---------------------------------------------------------------------------------------------
-
-TINY_INTL = ["debug=fdr", "dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "trainer=cpu",
-             "logger=none", "eval.linear_epochs=2", "method.emb=64", "method.head_size=64", "data.batch_size=64"]
-
-
-@pytest.mark.parametrize("method", ["intl", "intl_m"])
-def test_a_step_of_intl_trains_a_finite_loss_and_moves_the_weights(method, tmp_path):
-    from whitening_ssl.stages import run
-
-    cfg = compose_config([f"method={method}", *TINY_INTL], run_dir=tmp_path)
-    losses = []
-    from whitening_ssl.methods import INTLMethod
-
-    original = INTLMethod.compute_loss
-
-    def compute_loss(self, embeddings, views):
-        loss, logs = original(self, embeddings, views)
-        losses.append((float(loss.detach()), self.loss_fn.trade_off, embeddings.shape[0]))
-        return loss, logs
-
-    before = {}
-
-    def on_fit_start(self):
-        before.update({k: v.clone() for k, v in self.state_dict().items() if v.is_floating_point()})
-
-    INTLMethod.on_fit_start = on_fit_start
-    try:
-        INTLMethod.compute_loss = compute_loss
-        run(cfg)
-    finally:
-        INTLMethod.compute_loss = original
-        del INTLMethod.on_fit_start
-    (loss, trade_off, views), = losses
-    assert math.isfinite(loss) and trade_off == pytest.approx((math.log2(64) - 3) * 0.01)
-    assert views == (1 if method == "intl_m" else 2)  # intl_m: the online network encodes view 1 only
-    import json
-
-    assert json.loads((tmp_path / "results.json").read_text())["method"] == method
-    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-    assert any(not torch.equal(state[k], v) for k, v in before.items() if k.startswith("backbone."))
-    if method == "intl_m":  # the momentum copy moved towards the online network (m < 1), without gradients
-        assert any(not torch.equal(state[k], v) for k, v in before.items() if k.startswith("momentum_backbone."))
-
-
-# --- the global batch under DDP (gloo, 2 processes) -----------------------------------------------------------
-
-WORLD = 2
-
-
-def _intl_problem():
-    gen = torch.Generator().manual_seed(0)
-    inputs = torch.randn(2, 2 * 16, 10, generator=gen, dtype=torch.float64)  # [V, global N, in]
-    weight = torch.randn(10, 40, generator=gen, dtype=torch.float64)
-    return inputs, weight, Whitening("iternorm", axis="channel"), INTLLoss(0.05, "channel")
-
-
-def _intl_gather_worker(rank, port, out):
-    from test_gather import _Gatherer, _init
-
-    _init(rank, port)
-    inputs, weight, whitening, loss_fn = _intl_problem()
-    weight = weight.clone().requires_grad_()
-    local = inputs[:, rank * 16:(rank + 1) * 16] @ weight
-    loss = loss_fn(whitening(_Gatherer().gather_embeddings(local)))
-    loss.backward()
-    grad = weight.grad.clone()
-    dist.all_reduce(grad)
-    grad /= WORLD
-    torch.save({"loss": loss.detach(), "grad": grad}, f"{out}/{rank}.pt")
-    dist.destroy_process_group()
-
-
-def test_intl_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
-    from test_gather import _spawn
-
-    _spawn(_intl_gather_worker, str(tmp_path))
-    inputs, weight, whitening, loss_fn = _intl_problem()
-    weight = weight.clone().requires_grad_()
-    expected = loss_fn(whitening(inputs @ weight))
-    expected.backward()
-    for rank in range(WORLD):
-        got = torch.load(tmp_path / f"{rank}.pt")
-        assert torch.allclose(got["loss"], expected, atol=1e-12)
-        assert torch.allclose(got["grad"], weight.grad, atol=1e-12)
-
-
 # --- the published presets -----------------------------------------------------------------------------------
 
 INTL_PRESETS = {
@@ -290,41 +202,3 @@ def test_intl_linear_presets_hold_the_authors_evaluation(preset, lr, weight_deca
     assert (linear.protocol, linear.epochs, linear.optimizer, linear.lr, linear.weight_decay) == (
         "standard", 100, "sgd", lr, weight_decay)
     assert (linear.schedule, list(linear.drops), linear.drop_gamma) == ("step", [40, 20], 0.1)  # x0.1 at 60 and 80
-
-
-@pytest.fixture
-def small_multicrop():
-    """INTL's multi-crop recipe at synthetic images' scale: 2 x 32 px, then 24 and 16 px views."""
-    import dataclasses
-
-    from whitening_ssl.data import RECIPES
-    from whitening_ssl.data.recipes import ViewGroup, register_recipe
-
-    recipe = dataclasses.replace(RECIPES["intl_imagenet_multicrop"], name="test_small_multicrop", views=(
-        ViewGroup(count=2, crop_size=32, crop_scale=(0.2, 1.0)), ViewGroup(crop_size=24, crop_scale=(0.15, 0.8)),
-        ViewGroup(crop_size=16, crop_scale=(0.1, 0.5))))
-    register_recipe(recipe)
-    yield recipe.name
-    del RECIPES[recipe.name]
-
-
-@pytest.mark.parametrize("method", ["intl", "intl_m"])
-@pytest.mark.parametrize("pipeline", ["cpu", "device"])
-def test_a_step_of_intl_with_multi_crop(method, pipeline, small_multicrop, tmp_path, monkeypatch):
-    from whitening_ssl.methods import INTLMethod
-    from whitening_ssl.stages import run
-
-    seen = []
-    original = INTLMethod.compute_loss
-
-    def compute_loss(self, embeddings, views):
-        loss, logs = original(self, embeddings, views)
-        seen.append(([tuple(v.shape[-2:]) for v in views], embeddings.shape, float(loss.detach())))
-        return loss, logs
-
-    monkeypatch.setattr(INTLMethod, "compute_loss", compute_loss)
-    run(compose_config([f"method={method}", *TINY_INTL, "data.num_views=4", f"data.pipeline={pipeline}",
-                        f"+dataset.options.augmentation={small_multicrop}"], run_dir=tmp_path))
-    (sizes, shape, loss), = seen
-    assert sizes == [(32, 32), (32, 32), (24, 24), (16, 16)]  # view 0 is the first 32 px crop
-    assert shape == (3 if method == "intl_m" else 4, 64, 64) and math.isfinite(loss)

@@ -20,7 +20,7 @@ from whitening_ssl.models import BACKBONES, STEMS, build_backbone
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
 
-from helpers import compose_config
+from helpers import compose_config, run_cli_in_process
 
 STAGES = ("linear", "knn", "analyze", "export")
 
@@ -122,17 +122,14 @@ def test_a_hostile_file_is_refused_as_ckpt_path(pretrained, tmp_path, capsys):
         assert not marker.exists()
 
 
-@pytest.mark.cli
 def test_run_py_refuses_hostile_files_in_one_line(tmp_path):
-    from test_pipeline import _run_cli
-
     files, marker = _hostile_files(tmp_path)
-    proc = _run_cli(["debug=smoke", "logger=none", f"ckpt_path={files['zip']}", f"hydra.run.dir={tmp_path / 'a'}"],
-                    cwd=tmp_path)
+    proc = run_cli_in_process(["debug=smoke", "logger=none", f"ckpt_path={files['zip']}",
+                               f"hydra.run.dir={tmp_path / 'a'}"], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: ckpt_path={files['zip']} needs posix.system")
-    proc = _run_cli(["stage=export", f"ckpt={files['raw_pickle']}", "backbone=resnet18",
-                     f"hydra.run.dir={tmp_path / 'b'}"], cwd=tmp_path)
+    proc = run_cli_in_process(["stage=export", f"ckpt={files['raw_pickle']}", "backbone=resnet18",
+                               f"hydra.run.dir={tmp_path / 'b'}"], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: ckpt={files['raw_pickle']} is a plain pickle (or other bytes), not a file written by "

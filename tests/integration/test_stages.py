@@ -14,7 +14,7 @@ from whitening_ssl.checkpoints import CheckpointError, detect_format, load_encod
 from whitening_ssl.methods import LinearProbeModule
 from whitening_ssl.stages import run
 
-from helpers import compose_config
+from helpers import compose_config, run_cli_in_process
 
 PLAIN_RESNET18 = {"name": "resnet18", "stem": "imagenet"}
 
@@ -200,11 +200,8 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
         detect_format({"state_dict": {"encoder.conv1.weight": torch.zeros(1)}})
 
 
-@pytest.mark.cli
 def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
-    from test_pipeline import _run_cli
-
-    proc = _run_cli(["stage=linear", f"ckpt={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
+    proc = run_cli_in_process(["stage=linear", f"ckpt={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == f"error: ckpt={tmp_path / 'missing.ckpt'}: checkpoint not found (check the path)"
 

@@ -18,7 +18,7 @@ from whitening_ssl.data import DATASETS, DatasetNotFoundError, download_dataset,
 from whitening_ssl.stages import prepare, run
 
 from fakes import write_stand_in
-from helpers import compose_config, run_cli
+from helpers import compose_config, run_cli_in_process
 
 # a first training step of the design card's commands, made small: tiny network, one batch, no evaluation
 FIRST_STEP = ["backbone=resnet_tiny", "backbone.width=8", "trainer=cpu", "logger=none", "+trainer.fast_dev_run=1",
@@ -140,7 +140,6 @@ def test_a_missing_dataset_offers_the_download_only_when_it_is_off(tmp_path):
 # --- run.py: checks first, the dry run, Hydra's errors ------------------------------------------------------
 
 
-@pytest.mark.cli
 def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
     """An unknown option or key of Hydra's, a dataset that cannot be downloaded (no network here) and
     ``check=true`` each end before any folder is made; the first three exit 2 with one line."""
@@ -151,13 +150,13 @@ def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
          f"error: CIFAR-100 could not be downloaded into {tmp_path / 'data'} (URLError: "),
     ]
     for args, start in cases:
-        proc = run_cli(args, cwd=tmp_path)
+        proc = run_cli_in_process(args, cwd=tmp_path)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(start), (args, proc.stderr[-2000:])
-    proc = run_cli(["check=true", "debug=smoke"], cwd=tmp_path)
+    proc = run_cli_in_process(["check=true", "debug=smoke"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "checked: no problem found" in proc.stdout and f"run folder: {tmp_path / 'outputs'}" in proc.stdout
-    proc = run_cli(["-m", "check=true", "debug=smoke", "method.whiten=zca,cholesky"], cwd=tmp_path)
+    proc = run_cli_in_process(["-m", "check=true", "debug=smoke", "method.whiten=zca,cholesky"], cwd=tmp_path)
     assert proc.returncode == 0 and "no problem found in the 2 job(s) of the sweep; none was started" in proc.stdout
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 

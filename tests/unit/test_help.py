@@ -1,16 +1,13 @@
 """``python run.py --help``: the stages, the config groups found on disk, the main settings with their comments."""
 
-import os
 import string
-import subprocess
-import sys
 
 import pytest
 
 from whitening_ssl.help import WIDTH
 from whitening_ssl.stages import STAGES
 
-from helpers import CONF, ROOT, compose_config
+from helpers import CONF, ROOT, compose_config, run_cli_in_process
 
 
 def _sections(text):
@@ -60,10 +57,7 @@ def _disk_groups():
 @pytest.fixture(scope="module")
 def help_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("help")
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--help"], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-    return done, cwd
+    return run_cli_in_process(["--help"], cwd=cwd), cwd
 
 
 def test_help_exits_0_and_makes_nothing(help_run):
