@@ -64,8 +64,11 @@ def run_cli_in_process(args, cwd):
     import sys
 
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
-    argv, directory, handlers = sys.argv, os.getcwd(), list(logging.root.handlers)
+    argv, directory = sys.argv, os.getcwd()
+    loggers = [logging.root] + [v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)]
+    states = {logger: (logger.disabled, logger.level, logger.propagate, list(logger.handlers)) for logger in loggers}
     out, err = io.StringIO(), io.StringIO()
     code = 0
     sys.argv = [str(ROOT / "run.py"), *map(str, args)]
@@ -79,7 +82,11 @@ def run_cli_in_process(args, cwd):
         sys.argv = argv
         os.chdir(directory)
         GlobalHydra.instance().clear()
-        for handler in [h for h in logging.root.handlers if h not in handlers]:  # Hydra's run.log and console
-            logging.root.removeHandler(handler)
-            handler.close()
+        HydraConfig.instance().cfg = None  # the finished run's Hydra node: not the next test's
+        for logger, (disabled, level, propagate, handlers) in states.items():  # as before Hydra's logging setup
+            for handler in [h for h in logger.handlers if h not in handlers]:  # run.log, the console
+                logger.removeHandler(handler)
+                handler.close()
+            logger.disabled, logger.propagate = disabled, propagate
+            logger.setLevel(level)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -1,19 +1,18 @@
 """DDP on the CPU (gloo, 2 processes): the figures equal one process's on the same data, written once.
 
-Each test starts ``run.py`` (Lightning re-runs the script for the second process).
+Each test starts ``run.py`` (Lightning re-runs the script for the second process); the one-process
+references run in this process.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from whitening_ssl.checkpoints import load_encoder
+from whitening_ssl.stages import run
 
-from helpers import ROOT
+from helpers import compose_config, run_cli
 
 pytestmark = pytest.mark.cli  # every test here starts run.py
 
@@ -23,9 +22,7 @@ SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
 
 
 def _cli(args, cwd):
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = run_cli(args, cwd)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
@@ -61,8 +58,11 @@ def test_evaluation_stages_give_the_single_process_figures(ddp_pretraining, stag
     figures = {}
     for name, trainer in (("one", ONE), ("two", DDP)):
         run_dir = ddp_pretraining / f"{stage}_{name}"
-        _cli([f"stage={stage}", f"ckpt={ckpt}", "logger=none", *trainer, *extra, f"hydra.run.dir={run_dir}"],
-             cwd=ddp_pretraining)
+        args = [f"stage={stage}", f"ckpt={ckpt}", "logger=none", *trainer, *extra]
+        if name == "one":  # the reference: one process, this one
+            run(compose_config(args, run_dir=run_dir))
+        else:
+            _cli([*args, f"hydra.run.dir={run_dir}"], cwd=ddp_pretraining)
         results = _results(run_dir)
         assert results["num_test"] == 256  # every test image once: no padding, no duplicates
         figures[name] = results["final"][metric]
@@ -97,17 +97,3 @@ def test_standard_protocol_under_ddp_counts_every_test_image_once(ddp_pretrainin
                                                             abs=1e-6)
 
 
-def test_ddp_sweep_runs_each_job_in_its_own_folder(tmp_path):
-    # the two jobs have different head sizes: a second process running the other job's configuration
-    # would make DDP fail on mismatched parameter shapes
-    _cli(["-m", "method.emb=128,256", "debug=fdr", "dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8",
-          "method.head_size=64", "method.w_size=16", "logger=none", "eval.linear_epochs=2", *DDP,
-          f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-         cwd=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]  # no phantom outputs/ or multirun/ folder
-    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
-    assert jobs == ["0_cw_rgp4_synthetic", "1_cw_rgp4_synthetic"]
-    embs = [_results(tmp_path / "sweep" / job)["config"]["method"]["emb"] for job in jobs]
-    assert embs == [128, 256]
-    logs = sorted(p.name for p in (tmp_path / "sweep").rglob("*.log"))
-    assert logs == ["run.log", "run.log"]  # the second processes write no empty log files
