@@ -25,10 +25,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..numerics import float32_math
+from ..whitening import WHITENING_AXES
 from ._views import as_views
 from .pairs import view_pairs
 
-INTL_AXES = ("batch", "channel")
 
 
 def trace_loss(t: Tensor, axis: str) -> Tensor:
@@ -57,8 +57,8 @@ class INTLLoss(nn.Module):
 
     def __init__(self, trade_off: float, axis: str = "channel", anchor_trace: bool = True) -> None:
         super().__init__()
-        if axis not in INTL_AXES:
-            raise ValueError(f"axis={axis!r} is not available: use one of {', '.join(INTL_AXES)}")
+        if axis not in WHITENING_AXES:
+            raise ValueError(f"axis={axis!r} is not available: use one of {', '.join(WHITENING_AXES)}")
         if not (isinstance(trade_off, (int, float)) and math.isfinite(trade_off) and trade_off >= 0):
             raise ValueError(f"trade_off={trade_off!r} must be a number >= 0")
         self.trade_off, self.axis, self.anchor_trace = float(trade_off), axis, anchor_trace
