@@ -202,3 +202,17 @@ def test_intl_linear_presets_hold_the_authors_evaluation(preset, lr, weight_deca
     assert (linear.protocol, linear.epochs, linear.optimizer, linear.lr, linear.weight_decay) == (
         "standard", 100, "sgd", lr, weight_decay)
     assert (linear.schedule, list(linear.drops), linear.drop_gamma) == ("step", [40, 20], 0.1)  # x0.1 at 60 and 80
+
+
+@pytest.mark.parametrize("value", [-1, "many", True, float("inf")])
+def test_a_bad_trade_off_is_one_line_from_the_check_and_the_loss(value):
+    from whitening_ssl.stages import check_config
+    from whitening_ssl.validation import ConfigError
+
+    with pytest.raises(ValueError, match=r"^trade_off=.* must be a number >= 0$"):
+        INTLLoss(value)
+    cfg = compose_config(["method=intl", f"method.trade_off={value}", "dataset=synthetic", "logger=none"])
+    with pytest.raises(ConfigError) as caught:
+        check_config(cfg, check_machine=False)
+    assert f"method.trade_off={cfg.method.trade_off!r} must be a number >= 0 (or auto: the authors' rule)" \
+        in caught.value.problems

@@ -30,7 +30,6 @@ from ._views import as_views
 from .pairs import view_pairs
 
 
-
 def trace_loss(t: Tensor, axis: str) -> Tensor:
     """``TL`` of every leading index of ``t`` (``[..., N, d]``) along ``axis``: ``[...]``."""
     x = t.transpose(-1, -2) if axis == "channel" else t  # rows: observations
@@ -46,6 +45,13 @@ def intl_trade_off(axis: str, batch_size: int, emb: int) -> float:
     return (math.log2(size) - 3) * 0.01
 
 
+def trade_off_problem(value) -> str | None:
+    """Why ``value`` cannot be the trace loss's weight (a number >= 0), or ``None``."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        return f"trade_off={value!r} must be a number >= 0"
+    return None
+
+
 class INTLLoss(nn.Module):
     """The INTL loss of normalised views ``[V, N, d]`` (``V >= 2``; view 0 the anchor) -> scalar; see the module.
 
@@ -59,8 +65,9 @@ class INTLLoss(nn.Module):
         super().__init__()
         if axis not in WHITENING_AXES:
             raise ValueError(f"axis={axis!r} is not available: use one of {', '.join(WHITENING_AXES)}")
-        if not (isinstance(trade_off, (int, float)) and math.isfinite(trade_off) and trade_off >= 0):
-            raise ValueError(f"trade_off={trade_off!r} must be a number >= 0")
+        problem = trade_off_problem(trade_off)
+        if problem:
+            raise ValueError(problem)
         self.trade_off, self.axis, self.anchor_trace = float(trade_off), axis, anchor_trace
 
     def forward(self, t) -> Tensor:

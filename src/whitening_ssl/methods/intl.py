@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..losses import INTLLoss, intl_trade_off
+from ..losses.intl import trade_off_problem
 from ..schedules import byol_tau
 from ..whitening import Whitening
 from .base import PretrainModule
@@ -61,9 +62,9 @@ class INTLMethod(GlobalBatch, PretrainModule):
         super().check_config(checks, method, data)
         Whitening.check(checks, method, "method.")
         trade_off = checks.get(method, "trade_off", "method.trade_off")
-        if trade_off != "auto" and not (isinstance(trade_off, (int, float)) and not isinstance(trade_off, bool)
-                                        and trade_off >= 0):
-            checks.add(f"method.trade_off={trade_off!r} must be auto (the authors' rule) or a number >= 0")
+        problem = None if trade_off == "auto" else trade_off_problem(trade_off)
+        if problem:
+            checks.add(f"method.{problem} (or auto: the authors' rule)")
         checks.boolean(method, "gather", "method.gather")
         checks.boolean(method, "momentum_encoder", "method.momentum_encoder")
         checks.number(method, "momentum_base", "method.momentum_base", minimum=0.0, below=1.0)
