@@ -108,8 +108,8 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
                 f"model, feature_dim = build_backbone({name!r}, stem={stem!r}{width})")
     lines = ["import torch, torchvision", f"model = torchvision.models.{name}(weights=None)"]
     if STEMS[stem].small_conv1:
-        lines.append(f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, padding=1, "
-                     "bias=False)")
+        lines.append(f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, "
+                     f"padding={1 + STEMS[stem].pad}, bias=False)")
     if not STEMS[stem].maxpool:
         lines.append("model.maxpool = torch.nn.Identity()")
     lines.append("model.fc = torch.nn.Identity()  # the export has no fc: the model returns the features")

@@ -123,7 +123,7 @@ def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: i
         if bases.pretrain is not None else None
     if problem:
         raise ValueError(problem)
-    evaluation = eval_transform(spec.mean, spec.std, spec.eval_resize, spec.eval_center_crop,
+    evaluation = eval_transform(*spec.eval_normalisation, spec.eval_resize, spec.eval_center_crop,
                                 interpolation=spec.eval_interpolation)
     return SplitDatasets(
         pretrain=with_views(bases.pretrain, spec, options, num_views) if bases.pretrain is not None else None,

@@ -49,7 +49,8 @@ class AugmentationRecipe:
     RandomGrayscale(``grayscale_p``); RandomResizedCrop; RandomApply(GaussianBlur, ``blur_p``; absent
     when 0); RandomApply(Solarize, ``solarize_p``; absent when 0); RandomHorizontalFlip(``flip_p``); with
     ``crop_first`` the crop moves to the front. Normalisation ends it: ``mean`` / ``std`` when the recipe
-    has its own (applied to the dataset's spec, so the evaluation uses it too), else the dataset's.
+    has its own (applied to the dataset's spec), else the dataset's. ``eval_mean`` / ``eval_std`` normalise
+    every evaluation transform of the run (k-NN, linear probes); None: the same as the views.
     ``jitter_strength`` (brightness, contrast, saturation, hue) = s: factors ~ U[max(0, 1 - s), 1 + s],
     hue ~ U[-h, h], in a random order per image. ``crop_scale`` bounds the crop's area fraction,
     ``crop_ratio`` its width / height (drawn log-uniformly). ``blur_filter``: :data:`BLUR_FILTERS`; the
@@ -76,6 +77,8 @@ class AugmentationRecipe:
     views: tuple[ViewGroup, ...] = ()
     mean: Optional[tuple[float, float, float]] = None
     std: Optional[tuple[float, float, float]] = None
+    eval_mean: Optional[tuple[float, float, float]] = None
+    eval_std: Optional[tuple[float, float, float]] = None
 
     def __post_init__(self) -> None:
         fields = ("jitter_p", "grayscale_p", "blur_p", "flip_p", "solarize_p")
@@ -103,9 +106,11 @@ class AugmentationRecipe:
                      f"crop_size={group.crop_size}" for k, group in enumerate(self.views)
                      if not (isinstance(group.count, int) and group.count >= 1)
                      or not (group.crop_size is None or (isinstance(group.crop_size, int) and group.crop_size >= 1))]
-        if (self.mean is None) != (self.std is None) or (self.mean is not None and (
-                len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0)):
-            problems.append(f"mean and std must be both None or 3 values each (std > 0), got {self.mean}, {self.std}")
+        for prefix, mean, std in (("", self.mean, self.std), ("eval_", self.eval_mean, self.eval_std)):
+            if (mean is None) != (std is None) or (mean is not None and (len(mean) != 3 or len(std) != 3
+                                                                         or min(std) <= 0)):
+                problems.append(f"{prefix}mean and {prefix}std must be both None or 3 values each (std > 0), "
+                                f"got {mean}, {std}")
         if problems:
             raise ValueError(f"Recipe '{self.name}': " + "; ".join(problems))
 
@@ -169,6 +174,8 @@ _INTL_MULTICROP = tuple(ViewGroup(count, size, scale) for count, size, scale in 
     (2, 224, (0.2, 1.0)), (1, 192, (0.171, 0.857)), (1, 160, (0.143, 0.714)), (1, 128, (0.114, 0.571)),
     (1, 96, (0.086, 0.429))])
 
+_INTL_CIFAR_EVAL_MEAN, _INTL_CIFAR_EVAL_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
+
 RECIPES: dict[str, AugmentationRecipe] = {
     "small": AugmentationRecipe("small", crop_first=False, jitter_strength=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                                 grayscale_p=0.1, crop_scale=(0.2, 1.0), crop_interpolation="bicubic"),
@@ -177,9 +184,12 @@ RECIPES: dict[str, AugmentationRecipe] = {
     "wmse_imagenet100": AugmentationRecipe("wmse_imagenet100", crop_first=False, jitter_strength=(0.8, 0.8, 0.8, 0.2),
                                            jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.08, 1.0),
                                            crop_interpolation="bicubic"),
-    # cifar/transform.py + cifar/cfg.py: 2 views of 32 px, no blur, solarisation [0.0, 0.2]
-    "intl_cifar10": _intl("intl_cifar10", _INTL_TWO_VIEWS, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "intl_cifar100": _intl("intl_cifar100", _INTL_TWO_VIEWS, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    # cifar/transform.py + cifar/cfg.py: 2 views of 32 px, no blur, solarisation [0.0, 0.2], each dataset's own
+    # statistics; cifar/eval/dataloader.py evaluates both datasets with CIFAR-10's, its std rounded to 3 digits
+    "intl_cifar10": _intl("intl_cifar10", _INTL_TWO_VIEWS, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+                          eval_mean=_INTL_CIFAR_EVAL_MEAN, eval_std=_INTL_CIFAR_EVAL_STD),
+    "intl_cifar100": _intl("intl_cifar100", _INTL_TWO_VIEWS, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+                           eval_mean=_INTL_CIFAR_EVAL_MEAN, eval_std=_INTL_CIFAR_EVAL_STD),
     # src/transform.py + cfg.py defaults: 2 views of 224 px, blur [1.0, 0.1], solarisation [0.0, 0.2]
     "intl_imagenet": _intl("intl_imagenet", (ViewGroup(blur_p=1.0, solarize_p=0.0), ViewGroup(blur_p=0.1,
                            solarize_p=0.2)), IMAGENET_MEAN, IMAGENET_STD),

@@ -35,6 +35,8 @@ class DatasetSpec:
     ``image_size`` is the training crop; ``eval_resize``/``eval_center_crop`` (None: unused) and
     ``eval_interpolation`` define the evaluation transform; ``stem`` is the ResNet stem the papers
     use for it (a key of ``whitening_ssl.models.STEMS``); ``augmentation`` the default recipe.
+    ``eval_mean`` / ``eval_std`` (None: ``mean`` / ``std``) normalise the evaluation transforms:
+    :attr:`eval_normalisation`.
     """
 
     name: str
@@ -47,6 +49,13 @@ class DatasetSpec:
     eval_interpolation: str = "bicubic"
     stem: str = "small"
     augmentation: str = "small"
+    eval_mean: tuple[float, ...] | None = None
+    eval_std: tuple[float, ...] | None = None
+
+    @property
+    def eval_normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)`` of the evaluation transforms (k-NN, linear probes)."""
+        return (self.mean, self.std) if self.eval_mean is None else (self.eval_mean, self.eval_std)
 
 
 class Missing(NamedTuple):
@@ -183,12 +192,16 @@ def splits_from(sources: Mapping[str, Any], load: Callable[[Path, DatasetOptions
 
 
 def dataset_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``entry`` under ``root`` (no image is read), with the ``mean`` / ``std`` of the
-    recipe ``options.augmentation`` where it has its own (INTL's): the one place they apply, so the pretraining
-    views of both pipelines and every evaluation transform of the run normalise alike."""
+    """The :class:`DatasetSpec` of ``entry`` under ``root`` (no image is read), with the ``mean`` / ``std`` and the
+    ``eval_mean`` / ``eval_std`` of the recipe ``options.augmentation`` where it has its own (INTL's): the one
+    place they apply, so the views of both pipelines normalise alike, and every evaluation transform of the run."""
     spec = entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
     recipe = get_recipe(options.augmentation_recipe(spec))
-    return spec if recipe.mean is None else dataclasses.replace(spec, mean=recipe.mean, std=recipe.std)
+    if recipe.mean is not None:
+        spec = dataclasses.replace(spec, mean=recipe.mean, std=recipe.std)
+    if recipe.eval_mean is not None:
+        spec = dataclasses.replace(spec, eval_mean=recipe.eval_mean, eval_std=recipe.eval_std)
+    return spec
 
 
 def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[int]:

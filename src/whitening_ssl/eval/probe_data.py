@@ -13,7 +13,7 @@ from .features import ShardBatchSampler
 
 class ImageProbeDataModule(pl.LightningDataModule):
     """Train: RandomResizedCrop(``crop_size``) + horizontal flip; test: Resize(``resize``) +
-    CenterCrop(``crop_size``); both normalised with the dataset's statistics.
+    CenterCrop(``crop_size``); both normalised with the evaluation statistics (``DatasetSpec.eval_normalisation``).
 
     Under DDP the training split is shuffled and divided by a ``DistributedSampler`` (each process a
     different part every epoch), and the test split is divided into whole batches without padding
@@ -41,9 +41,10 @@ class ImageProbeDataModule(pl.LightningDataModule):
                                 **self.dataset_options)
         spec = splits.spec
         self.num_classes = spec.num_classes
-        self.train_set = TransformedDataset(splits.train, linear_train_transform(spec.mean, spec.std, crop_size=self.crop_size))
+        mean, std = spec.eval_normalisation
+        self.train_set = TransformedDataset(splits.train, linear_train_transform(mean, std, crop_size=self.crop_size))
         self.test_set = TransformedDataset(
-            splits.test, linear_eval_transform(spec.mean, spec.std, resize=self.resize, crop_size=self.crop_size))
+            splits.test, linear_eval_transform(mean, std, resize=self.resize, crop_size=self.crop_size))
 
     def _ranks(self):
         trainer = self.trainer

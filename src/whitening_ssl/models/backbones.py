@@ -2,7 +2,8 @@
 
 ``build_backbone`` returns a torchvision ResNet with ``fc`` removed (so its ``state_dict`` is a
 torchvision ResNet's minus ``fc``), with the stem the papers use for the dataset: for small images a
-3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets. ``resnet_tiny`` is the same
+3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets (``cifar_padded``: the same
+on an image with one more pixel of zeros on every side, as the INTL authors' code). ``resnet_tiny`` is the same
 architecture family scaled down (BasicBlocks, one per stage, configurable width) for CPU tests and
 the quickstart.
 """
@@ -44,17 +45,24 @@ class _ScaledResNet(ResNet):
 
 
 class Stem(NamedTuple):
-    """A ResNet stem: a 3x3 stride-1 ``conv1`` (else torchvision's 7x7 stride 2), and the max-pool kept."""
+    """A ResNet stem: a 3x3 stride-1 ``conv1`` (else torchvision's 7x7 stride 2), the max-pool kept, and
+    ``pad`` pixels of zeros added around the image before ``conv1`` (0: none). The small ``conv1`` pads by 1
+    itself, so ``pad=1`` is one 3x3 ``conv1`` padded by 2: a 32 px image gives 34x34 features, not 32x32.
+    The weights are the same shape either way, so a checkpoint loads into both."""
 
     small_conv1: bool
     maxpool: bool
+    pad: int = 0
 
 
-#: ``cifar``: 3x3 ``conv1``, no max-pool (32 px images); ``small``: 3x3 ``conv1`` with the max-pool (STL-10
-#: and Tiny-ImageNet at 64 px, as the paper's ``get_model``); ``imagenet``: 7x7 stride-2 ``conv1`` and max-pool
-#: (ImageNet, ImageNet-100). A dataset names its stem (``DatasetSpec.stem``) for ``backbone.stem=auto``.
-STEMS = {"cifar": Stem(small_conv1=True, maxpool=False), "small": Stem(small_conv1=True, maxpool=True),
-         "imagenet": Stem(small_conv1=False, maxpool=True)}
+#: ``cifar``: 3x3 ``conv1``, no max-pool (32 px images); ``cifar_padded``: the INTL authors' CIFAR stem, their
+#: ResNet padding every image with one pixel of zeros before a 3x3 ``conv1`` without max-pool (34x34 after
+#: ``conv1`` on 32 px; their ImageNet stem pads 1 + 2 = torchvision's 3, the ``imagenet`` stem exactly);
+#: ``small``: 3x3 ``conv1`` with the max-pool (STL-10 and Tiny-ImageNet at 64 px, as the paper's
+#: ``get_model``); ``imagenet``: 7x7 stride-2 ``conv1`` and max-pool (ImageNet, ImageNet-100). A dataset names
+#: its stem (``DatasetSpec.stem``) for ``backbone.stem=auto``.
+STEMS = {"cifar": Stem(small_conv1=True, maxpool=False), "cifar_padded": Stem(small_conv1=True, maxpool=False, pad=1),
+         "small": Stem(small_conv1=True, maxpool=True), "imagenet": Stem(small_conv1=False, maxpool=True)}
 
 
 def _torchvision(constructor):
@@ -90,7 +98,8 @@ def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **sett
 
     Args:
         name: a key of :data:`BACKBONES` (``resnet18 | resnet34 | resnet50 | resnet_tiny``).
-        stem: ``cifar`` (``conv1`` 3x3 stride 1 without bias, no max-pool: 32 px images), ``small``
+        stem: ``cifar`` (``conv1`` 3x3 stride 1 without bias, no max-pool: 32 px images), ``cifar_padded``
+            (the same on the image padded with one pixel of zeros: the INTL authors' CIFAR model), ``small``
             (the same ``conv1`` with the max-pool: STL-10 and Tiny-ImageNet at 64 px, as the paper's
             code) or ``imagenet`` (torchvision's 7x7 stride-2 ``conv1`` and max-pool). ``backbone.stem:
             auto`` in the configuration picks the dataset's (``DatasetSpec.stem``) before this is called.
@@ -114,7 +123,8 @@ def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **sett
         raise ValueError("; ".join(problems) + f" (its own settings: {', '.join(own) or 'none'})")
     model = BACKBONES[name](zero_init_residual, **settings)
     if STEMS[stem].small_conv1:
-        model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+        model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1 + STEMS[stem].pad,
+                                bias=False)
     if not STEMS[stem].maxpool:
         model.maxpool = nn.Identity()
     feature_dim = model.fc.in_features
