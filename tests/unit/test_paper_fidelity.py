@@ -47,11 +47,13 @@ def _presets(keep):
     return names
 
 
-@pytest.mark.parametrize("preset,size,source", [
-    ("paper_intl/cifar10", 34, "winci-ai/INTL src/resnet.py pads every image by 1 before conv1, src/model.py's 3x3 conv1"),
-    ("paper_intl/cifar100", 34, "winci-ai/INTL src/resnet.py pads every image by 1 before conv1, src/model.py's 3x3 conv1"),
-    ("paper/cifar10_cw_rgp4", 32, "winci-ai/CW-RGP base/model.py: torchvision's ResNet with a 3x3 conv1, no padding layer"),
-])
+INTL_STEM = "winci-ai/INTL src/resnet.py pads every image by 1 before conv1, src/model.py's 3x3 conv1"
+CW_RGP_STEM = "winci-ai/CW-RGP base/model.py: torchvision's ResNet with a 3x3 conv1, no padding layer"
+
+
+@pytest.mark.parametrize("preset,size,source", [("paper_intl/cifar10", 34, INTL_STEM),
+                                                ("paper_intl/cifar100", 34, INTL_STEM),
+                                                ("paper/cifar10_cw_rgp4", 32, CW_RGP_STEM)])
 def test_the_cifar_presets_conv1_gives_the_authors_size_on_32_px(preset, size, source):
     model = _built(_preset(preset), "cifar")
     assert model.maxpool.__class__.__name__ == "Identity"
@@ -112,8 +114,9 @@ def test_each_linear_preset_holds_the_authors_weight_decay_and_evaluation_statis
                                                   f"{(weight_decay, statistics)} ({source})"
 
 
-@pytest.mark.parametrize("preset,views", [("paper_intl/cifar10", ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
-                                          ("paper_intl/cifar100", ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)))])
+@pytest.mark.parametrize("preset,views", [
+    ("paper_intl/cifar10", ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
+    ("paper_intl/cifar100", ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)))])
 def test_the_intl_cifar_presets_evaluate_with_cifar10s_statistics(preset, views):
     cfg = _preset(preset)
     spec = get_spec(cfg.dataset.name, Path("/data/images"), **OmegaConf.to_container(cfg.dataset.options))
@@ -121,4 +124,5 @@ def test_the_intl_cifar_presets_evaluate_with_cifar10s_statistics(preset, views)
         f"{preset}: evaluation (mean, std) {spec.eval_normalisation}; the authors' {INTL_CIFAR_EVAL} for both " \
         "CIFAR-10 and CIFAR-100 (winci-ai/INTL cifar/eval/dataloader.py, CIFAR10_clf and CIFAR100_clf)"
     assert (spec.mean, spec.std) == views, \
-        f"{preset}: the views' (mean, std) {(spec.mean, spec.std)}; the authors' {views} (winci-ai/INTL cifar/transform.py)"
+        f"{preset}: the views' (mean, std) {(spec.mean, spec.std)}; the authors' {views} " \
+        "(winci-ai/INTL cifar/transform.py)"

@@ -160,7 +160,7 @@ def jitter_step(images: Tensor, op: Tensor, factors: Tensor, with_hue: bool = Tr
 DEVICE_RECIPE_FIELDS = frozenset({
     "name", "crop_first", "jitter_strength", "jitter_p", "grayscale_p", "crop_scale", "crop_interpolation",
     "crop_ratio", "blur_p", "blur_sigma", "blur_kernel_fraction", "flip_p", "solarize_p", "blur_filter", "views",
-    "mean", "std",
+    "mean", "std", "eval_mean", "eval_std",  # the evaluation's statistics: CPU transforms, never a view
 })
 
 
