@@ -1,7 +1,7 @@
 """The paper presets against the authors' code: the stem, the zero-initialised residual BatchNorms, the
 linear step's weight decay and the evaluation's normalisation, each assertion naming the authors' value
-and the file it is in (winci-ai/INTL at its last version, winci-ai/CW-RGP). Models are built, never run
-beyond ``conv1``; BatchNorms are counted on the built module."""
+and the file it is in (winci-ai/INTL at its last version, winci-ai/CW-RGP, W-MSE's htdt/self-supervised).
+Models are built, never run beyond ``conv1``; BatchNorms are counted on the built module."""
 
 from functools import lru_cache
 from pathlib import Path
@@ -47,20 +47,31 @@ def _presets(keep):
     return names
 
 
-INTL_STEM = "winci-ai/INTL src/resnet.py pads every image by 1 before conv1, src/model.py's 3x3 conv1"
-CW_RGP_STEM = "winci-ai/CW-RGP base/model.py: torchvision's ResNet with a 3x3 conv1, no padding layer"
+def _zeroed(model):
+    """(zero-initialised last BatchNorms of the residual branches, residual blocks) of a built ResNet."""
+    last_norms = [block.bn3 if isinstance(block, Bottleneck) else block.bn2 for block in model.modules()
+                  if isinstance(block, (BasicBlock, Bottleneck))]
+    return sum(bool((norm.weight == 0).all()) for norm in last_norms), len(last_norms)
 
 
-@pytest.mark.parametrize("preset,size,source", [("paper_intl/cifar10", 34, INTL_STEM),
-                                                ("paper_intl/cifar100", 34, INTL_STEM),
-                                                ("paper/cifar10_cw_rgp4", 32, CW_RGP_STEM)])
-def test_the_cifar_presets_conv1_gives_the_authors_size_on_32_px(preset, size, source):
+INTL_MODEL = ("winci-ai/INTL src/resnet.py pads every image by 1 before conv1, src/model.py's 3x3 conv1 and "
+              "zero_init False")
+CW_RGP_MODEL = "winci-ai/CW-RGP base/model.py: torchvision's ResNet, 3x3 conv1, zero_init_residual=True"
+W_MSE_MODEL = "htdt/self-supervised model.py: torchvision's ResNet, 3x3 conv1, no zero_init_residual"
+
+
+@pytest.mark.parametrize("preset,size,zeroed,source", [("paper_intl/cifar10", 34, 0, INTL_MODEL),
+                                                       ("paper_intl/cifar100", 34, 0, INTL_MODEL),
+                                                       ("paper/cifar10_cw_rgp4", 32, 8, CW_RGP_MODEL),
+                                                       ("paper/cifar10_w_mse4", 32, 0, W_MSE_MODEL)])
+def test_the_cifar_presets_build_the_authors_resnet18(preset, size, zeroed, source):
     model = _built(_preset(preset), "cifar")
     assert model.maxpool.__class__.__name__ == "Identity"
     with torch.no_grad():
-        out = model.conv1(torch.zeros(1, 3, 32, 32))
-    assert tuple(out.shape[-2:]) == (size, size), f"{preset}: conv1 gives {tuple(out.shape[-2:])} on 32 px; " \
-                                                  f"the authors' {size}x{size} ({source})"
+        out = tuple(model.conv1(torch.zeros(1, 3, 32, 32)).shape[-2:])
+    got = (out, _zeroed(model)[0])
+    assert got == ((size, size), zeroed), f"{preset}: conv1 gives {out} on 32 px, {got[1]} residual BatchNorms " \
+                                          f"zero-initialised; the authors' {size}x{size} and {zeroed} ({source})"
 
 
 #: preset -> (zero-initialised residual BatchNorms of the authors' model, where the authors set it)
@@ -78,12 +89,9 @@ def test_each_imagenet_preset_zero_initialises_the_authors_residual_batchnorms()
     presets = _presets(lambda dataset, stage: dataset in ("imagenet", "imagenet100") and stage == "pretrain")
     assert sorted(ZERO_INIT) == presets, "every ImageNet pretraining preset needs the authors' count here"
     for preset in presets:
-        model = _built(_preset(preset), "imagenet")
-        last_norms = [block.bn3 if isinstance(block, Bottleneck) else block.bn2 for block in model.modules()
-                      if isinstance(block, (BasicBlock, Bottleneck))]
-        zeroed = sum(bool((norm.weight == 0).all()) for norm in last_norms)
+        zeroed, blocks = _zeroed(_built(_preset(preset), "imagenet"))
         expected, source = ZERO_INIT[preset]
-        assert zeroed == expected, f"{preset}: {zeroed} of {len(last_norms)} residual BatchNorms zero-initialised; " \
+        assert zeroed == expected, f"{preset}: {zeroed} of {blocks} residual BatchNorms zero-initialised; " \
                                    f"the authors' {expected} ({source})"
 
 
