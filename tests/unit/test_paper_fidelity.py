@@ -69,6 +69,10 @@ def test_the_cifar_presets_build_the_authors_resnet18(preset, size, zeroed, sour
     assert model.maxpool.__class__.__name__ == "Identity"
     with torch.no_grad():
         out = tuple(model.conv1(torch.zeros(1, 3, 32, 32)).shape[-2:])
+    if size == 34:  # the authors' forward: nn.ConstantPad2d(1, 0.0), then the 3x3 conv1 with padding 1
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        reference = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1)), model.conv1.weight, padding=1)
+        torch.testing.assert_close(model.conv1(x), reference, rtol=0, atol=1e-6)
     got = (out, _zeroed(model)[0])
     assert got == ((size, size), zeroed), f"{preset}: conv1 gives {out} on 32 px, {got[1]} residual BatchNorms " \
                                           f"zero-initialised; the authors' {size}x{size} and {zeroed} ({source})"

@@ -2,8 +2,7 @@
 
 ``build_backbone`` returns a torchvision ResNet with ``fc`` removed (so its ``state_dict`` is a
 torchvision ResNet's minus ``fc``), with the stem the papers use for the dataset: for small images a
-3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets (``cifar_padded``: the same
-on an image with one more pixel of zeros on every side, as the INTL authors' code). ``resnet_tiny`` is the same
+3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets. ``resnet_tiny`` is the same
 architecture family scaled down (BasicBlocks, one per stage, configurable width) for CPU tests and
 the quickstart.
 """
@@ -46,9 +45,9 @@ class _ScaledResNet(ResNet):
 
 class Stem(NamedTuple):
     """A ResNet stem: a 3x3 stride-1 ``conv1`` (else torchvision's 7x7 stride 2), the max-pool kept, and
-    ``pad`` pixels of zeros added around the image before ``conv1`` (0: none). The small ``conv1`` pads by 1
-    itself, so ``pad=1`` is one 3x3 ``conv1`` padded by 2: a 32 px image gives 34x34 features, not 32x32.
-    The weights are the same shape either way, so a checkpoint loads into both."""
+    ``pad`` pixels of zeros added around the image before the 3x3 ``conv1`` (0: none). That ``conv1`` pads by
+    1 itself, so ``pad=1`` is one 3x3 ``conv1`` padded by 2: a 32 px image gives 34x34 features, not 32x32.
+    The weights have the same shapes either way, so a checkpoint loads into both."""
 
     small_conv1: bool
     maxpool: bool
