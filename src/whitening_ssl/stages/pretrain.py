@@ -18,17 +18,13 @@ from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import get_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
 from ..plugins import LookupFailed
-from ..training import (
-    CHECKPOINT_DIR,
-    RunCheckpoints,
-    TrainingDivergedError,
-    read_meta,
-    resolve_resume_checkpoint,
-)
-from ..training.resume import PRETRAIN_SETTINGS, as_records
+from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
+from ..run_folder import CHECKPOINT_DIR
+from ..training import TrainingDivergedError
+from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
 from ..validation import Checks, ConfigError
-from .checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
-from .common import close_logger, is_main_process, job_overrides, report, resolved, say
+from .stage_checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
+from .common import close_logger, is_main_process, job_overrides, publish_results, resolved, say
 from .launch import build_trainer, fit_resumable, training_on_gpu
 
 def run_name(cfg: DictConfig) -> str:
@@ -175,6 +171,6 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     }
     if resume and cfg.get("allow_resume_changes"):  # a deliberate change of the checkpoint's settings, on record
         results["resume_changes"] = as_records(resume_changes(cfg, resume, PRETRAIN_SETTINGS))
-    report(run_dir, results)
+    publish_results(run_dir, results)
     close_logger(cfg, logger)
     return results
