@@ -31,12 +31,12 @@ from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
 from .data import BadImageError
 from .preflight import summary, sweep_jobs
-from .run_dirs import remove_if_created_and_empty
+from .run_folder.naming import remove_if_created_and_empty
 from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
-from .training.checkpointing import CheckpointWriteError
-from .training.run_lock import RunLock
+from .checkpoints import CheckpointWriteError
+from .run_folder.lock import RunLock
 from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")

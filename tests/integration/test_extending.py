@@ -102,3 +102,26 @@ def test_a_checkpoint_naming_your_code_is_refused_unless_you_name_it_too(tmp_pat
     run(compose_config([*analyze, OWN_KIND], run_dir=tmp_path / "b"))
     metrics = json.loads((tmp_path / "b" / "analysis.json").read_text())["metrics"]
     assert "analysis/whitened/stable_rank" in metrics
+
+
+OWN_CALLBACK = ["+callbacks.steps._target_=examples.step_counter.StepCounter", "+callbacks.steps._partial_=true",
+                "+callbacks.steps.every=3", "eval.enabled=false"]
+
+
+def test_your_own_callback_from_the_command_line(tmp_path):
+    """An entry of the callbacks group added on the command line is built (with the run's folder it asks for)
+    and called by the Trainer, beside the project's own callbacks, which still write the checkpoint."""
+    results, state = _trained(OWN_CALLBACK, tmp_path)
+    assert json.loads((tmp_path / "steps.json").read_text()) == {"steps": results["global_step"]} == {"steps": 8}
+    assert any("RunCheckpoints" in key for key in state["callbacks"])
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("+callbacks.bad._target_=examples.soft_whitening.soft_zca", "callbacks.bad._target_=examples.soft_whitening."
+                                                                  "soft_zca is not a pytorch_lightning.Callback class"),
+    ("callbacks.run_checkpoints=null", "callbacks.run_checkpoints cannot be removed"),
+])
+def test_a_callback_that_is_not_one_is_refused_before_the_run(override, expected, tmp_path):
+    cfg = compose_config([*SMALL, override], run_dir=tmp_path)
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        check_config(cfg, tmp_path)

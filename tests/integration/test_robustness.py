@@ -12,11 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from whitening_ssl import cli, run_dirs
+from whitening_ssl import cli
+from whitening_ssl.run_folder import naming as run_dirs
 from whitening_ssl.eval.online import OnlineEvaluation
 from whitening_ssl.methods import WhiteningMSEMethod
 from whitening_ssl.stages import check_config, run
-from whitening_ssl.training import TrainingDivergedError, read_meta
+from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.training import TrainingDivergedError
 from whitening_ssl.validation import ConfigError
 from whitening_ssl.whitening import WHITENINGS
 
@@ -54,7 +56,7 @@ def test_last_checkpoint_every_epoch_before_evaluation_and_periodic_keeps(tmp_pa
 
 
 def test_checkpoint_every_n_steps_for_long_epochs(tmp_path, monkeypatch):
-    from whitening_ssl.training import RunCheckpoints
+    from whitening_ssl.checkpoints import RunCheckpoints
 
     saves = []
     original = RunCheckpoints.save

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from whitening_ssl import cli, run_dirs
+from whitening_ssl import cli
+from whitening_ssl.run_folder import naming as run_dirs
 from whitening_ssl.stages import check_config, run
-from whitening_ssl.training import read_meta
-from whitening_ssl.training.run_lock import LOCK_FILE, RunLock, read_lock
+from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.run_folder.lock import LOCK_FILE, RunLock, read_lock
 from whitening_ssl.validation import ConfigError
 
 from helpers import compose_config

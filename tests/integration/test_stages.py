@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from whitening_ssl.checkpoints import CheckpointError, detect_format, load_encoder
-from whitening_ssl.methods import LinearProbeModule
+from whitening_ssl.eval import LinearProbeModule
 from whitening_ssl.stages import run
 
 from helpers import compose_config, run_cli_in_process
@@ -78,7 +78,7 @@ def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
 def test_standard_protocol_checkpoints_every_epoch_and_resumes(pretrained, tmp_path, monkeypatch):
     """A crash in epoch 2 keeps epoch 1; ``ckpt_path=last`` continues from there and ends like a run that never
     stopped (same classifier)."""
-    from whitening_ssl.training import read_meta
+    from whitening_ssl.checkpoints import read_meta
 
     args = ["stage=linear", f"ckpt={pretrained}", "logger=none", "linear.protocol=standard", "linear.epochs=2",
             "linear.batch_size=64", "linear.crop_size=32", "linear.resize=32", "linear.optimizer=sgd",

@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from whitening_ssl.training import read_meta
-from whitening_ssl.training.run_lock import LOCK_FILE, read_lock
+from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.run_folder.lock import LOCK_FILE, read_lock
 
 from helpers import TINY, run_cli, run_cli_in_process, start_cli
 

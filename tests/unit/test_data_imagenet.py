@@ -89,7 +89,7 @@ def _inner(step: T.RandomApply) -> object:
 
 
 def test_class_list_is_package_data_with_100_unique_wnids():
-    resource = resources.files("whitening_ssl.data").joinpath("imagenet100_classes.txt")
+    resource = resources.files("whitening_ssl.data.sources").joinpath("imagenet100_classes.txt")
     assert resource.is_file()
     ids = read_class_list()
     assert len(ids) == 100 and len(set(ids)) == 100

@@ -1,6 +1,9 @@
-"""Reading encoders from checkpoints, safely and strictly, and exporting them.
+"""Checkpoints: written so that a run is never lost, read without running code, exported.
 
-Accepted formats (detected from the contents, :mod:`.kinds`):
+Writing (:mod:`.writing`): ``last.ckpt`` every epoch, atomically, with the run's settings and RNG state;
+resuming compares those settings with the command line's (:mod:`.resume_settings`).
+
+Accepted formats for reading an encoder (detected from the contents, :mod:`.formats`):
 
 - ``lightning``: this project's pretraining checkpoints. The backbone, the dataset and its
   normalisation are read from the configuration saved in the checkpoint (``hyper_parameters``).
@@ -9,13 +12,13 @@ Accepted formats (detected from the contents, :mod:`.kinds`):
 - ``torchvision``: a plain torchvision ResNet ``state_dict`` (``fc.*`` is ignored).
 
 Nothing from a file runs: files are read with ``torch.load(weights_only=True)`` after their format
-is recognised (:mod:`.files`), and a checkpoint's saved settings choose only among the project's
-registries (:mod:`.settings`). Loading is strict (:mod:`.encoders`); exports never overwrite an
-input (:mod:`.export`). Every problem is a :class:`CheckpointError` with one line that says what to do.
+is recognised (:mod:`.reading`), and a checkpoint's saved settings choose only among the project's
+registries (:mod:`.saved_settings`). Loading is strict (:mod:`.encoders`); exports never overwrite an
+input (:mod:`.export_formats`). Every problem is a :class:`CheckpointError` with one line that says what to do.
 """
 
 from .encoders import LoadedEncoder, load_backbone_weights, load_encoder, load_pretrain_module
-from .export import (
+from .export_formats import (
     EXPORT_FORMATS,
     detectron2_state_dict,
     export_backbone,
@@ -24,9 +27,11 @@ from .export import (
     exported_state_dict,
     rebuild_snippet,
 )
-from .files import SAFE_GLOBALS, CheckpointError, check_checkpoint_file, read_checkpoint, saved_config, verify_resume_file
-from .kinds import CHECKPOINT_FORMATS, LIGHTNING_PREFIX, PAPER_PREFIX, backbone_state_dict, checkpoint_kind, detect_format
-from .settings import check_saved_dataset, check_saved_settings, foreign_targets, safe_name, trusted_targets
+from .formats import (CHECKPOINT_FORMATS, LIGHTNING_PREFIX, PAPER_PREFIX, backbone_state_dict, check_checkpoint_file,
+                      checkpoint_kind, detect_format)
+from .reading import SAFE_GLOBALS, CheckpointError, read_checkpoint, saved_config, verify_resume_file
+from .writing import CheckpointWriteError, RunCheckpoints, read_meta, resolve_resume_checkpoint
+from .saved_settings import check_saved_dataset, check_saved_settings, foreign_targets, safe_name, trusted_targets
 
 __all__ = [
     "CHECKPOINT_FORMATS",
@@ -35,6 +40,8 @@ __all__ = [
     "PAPER_PREFIX",
     "SAFE_GLOBALS",
     "CheckpointError",
+    "CheckpointWriteError",
+    "RunCheckpoints",
     "LoadedEncoder",
     "backbone_state_dict",
     "check_checkpoint_file",
@@ -52,6 +59,8 @@ __all__ = [
     "load_encoder",
     "load_pretrain_module",
     "read_checkpoint",
+    "read_meta",
+    "resolve_resume_checkpoint",
     "rebuild_snippet",
     "safe_name",
     "saved_config",

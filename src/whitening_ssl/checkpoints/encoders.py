@@ -11,14 +11,14 @@ problem. Partial weights are never loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
-from .files import CheckpointError, read_checkpoint, saved_config
-from .kinds import backbone_state_dict, detect_format
-from .settings import check_saved_backbone, check_saved_settings, safe_name
+from .reading import CheckpointError, read_checkpoint, saved_config
+from .formats import backbone_state_dict, detect_format
+from .saved_settings import check_saved_backbone, check_saved_settings, safe_name
 
 
 def _examples(keys, limit: int = 3) -> str:
@@ -164,15 +164,14 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
                          pretrain_config, notes)
 
 
-def load_pretrain_module(path, trusted_targets: Iterable[str] = (),
+def load_pretrain_module(path, build_method: Callable[..., nn.Module], trusted_targets: Iterable[str] = (),
                          trust: bool = False) -> Tuple[Optional[nn.Module], Optional[str]]:
     """The whole pretraining module (backbone, head, predictor, the method's loss and whitening) of one of
     this project's checkpoints, built from its saved settings and loaded strictly, and ``None``; or ``None``
     and the reason, for a checkpoint of an earlier layout that cannot be rebuilt (its backbone alone still
     loads). A saved ``_target_`` that is not a registered loss nor in ``trusted_targets`` (targets the user
-    named) raises :class:`CheckpointError`: it is never imported."""
-    from ..methods import build_method
-
+    named) raises :class:`CheckpointError`: it is never imported. ``build_method`` is
+    :func:`whitening_ssl.methods.build_method` (passed in: the checkpoint layer sits below the methods)."""
     obj = read_checkpoint(path, trust=trust)
     if detect_format(obj, str(path)) != "lightning":
         return None, f"{path} holds a backbone only"

@@ -11,30 +11,30 @@ from whitening_ssl.data.registry import (
     DATASETS, DatasetEntry, DatasetSpec, Missing, SplitDatasets, batch_problem, dataset_spec, get_entry,
     option_problems, parse_options, pretrain_size, register_dataset, splits_from,
 )
-from whitening_ssl.data import torchvision_sources, folder_sources, imagenet, synthetic  # noqa: F401
-from whitening_ssl.data.checks import Located, check_dataset, check_pretraining_data
+from whitening_ssl.data.sources import torchvision_sets, folders, imagenet, synthetic  # noqa: F401
+from whitening_ssl.data.dataset_checks import Located, check_dataset, check_pretraining_data
 from whitening_ssl.data.datamodule import EvalDataModule, SSLDataModule
 from whitening_ssl.data.datasets import (
     build_datasets, check_dataset_available, get_spec, make_split_datasets, missing_error, parse,
 )
-from whitening_ssl.data.device_augment import AugmentationParams, DeviceAugmentation
-from whitening_ssl.data.device_ops import resampling_matrix
-from whitening_ssl.data.device_filters import pil_box_kernels, pil_gaussian_blur, solarize
-from whitening_ssl.data.device_params import size_groups
-from whitening_ssl.data.device_pipeline import (auto_pipeline, channels_first, cpu_crop_transform, cpu_crop_views,
+from whitening_ssl.data.device.augment import AugmentationParams, DeviceAugmentation
+from whitening_ssl.data.device.ops import resampling_matrix
+from whitening_ssl.data.device.filters import pil_box_kernels, pil_gaussian_blur, solarize
+from whitening_ssl.data.device.params import size_groups
+from whitening_ssl.data.device.pipeline import (auto_pipeline, channels_first, cpu_crop_transform, cpu_crop_views,
                                                image_tensor)
-from whitening_ssl.data.download import download_dataset
+from whitening_ssl.data.sources.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ArrayImageDataset, FileListDataset, ImagePathDataset, TransformedDataset
-from whitening_ssl.data.imagenet import imagenet100_classes, read_class_list
+from whitening_ssl.data.sources.images import ArrayImageDataset, FileListDataset, ImagePathDataset, TransformedDataset
+from whitening_ssl.data.sources.imagenet import imagenet100_classes, read_class_list
 from whitening_ssl.data.recipes import (BLUR_FILTERS, RECIPES, AugmentationRecipe, View, ViewGroup, get_recipe,
                                        register_recipe)
-from whitening_ssl.data.torchvision_sources import SYSTEM_DATA_DIRS, read_idx
+from whitening_ssl.data.sources.torchvision_sets import SYSTEM_DATA_DIRS, read_idx
 from whitening_ssl.data.transforms import (
     IMAGENET_MEAN, IMAGENET_STD, MultiViewTransform, PILGaussianBlur, ToRGB, eval_transform, linear_eval_transform,
     linear_train_transform, make_augmentation, view_transforms,
 )
-from whitening_ssl.data.verify import (
+from whitening_ssl.data.sources.verify import (
     MAX_CONSECUTIVE_BAD_IMAGES, BadImage, BadImageError, BadImageWarning, describe_bad_images, find_bad_images,
 )
 

@@ -11,11 +11,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
-from whitening_ssl.data.device_augment import DeviceAugmentation
-from whitening_ssl.data.device_pipeline import (IndexDataset, cpu_crop_views, device_pipeline_error,
+from whitening_ssl.data.device.augment import DeviceAugmentation
+from whitening_ssl.data.device.pipeline import (IndexDataset, cpu_crop_views, device_pipeline_error,
                                                device_pipeline_problem, image_tensor)
-from whitening_ssl.data.download import download_dataset
-from whitening_ssl.data.image_datasets import ImageFiles, TransformedDataset, skipped_images
+from whitening_ssl.data.sources.download import download_dataset
+from whitening_ssl.data.sources.images import ImageFiles, TransformedDataset, skipped_images
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
 from whitening_ssl.validation import ConfigError
@@ -47,7 +47,7 @@ class _DatasetModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download the dataset when it is missing and ``download`` is on (once: other processes wait for
-        it, see :func:`~whitening_ssl.data.download.download_dataset`); otherwise check its files are there.
+        it, see :func:`~whitening_ssl.data.sources.download.download_dataset`); otherwise check its files are there.
         Lightning calls this on one process per node; the stages call it before anything reads the files."""
         if self.download:
             download_dataset(self.entry, Path(self.root), self.options)
@@ -110,7 +110,7 @@ class SSLDataModule(_DatasetModule):
     the dataset's crop unless the recipe gives view v its own (multi-crop: 2 x 224, then 192, 160, 128,
     96), and a recipe with its own views fixes ``num_views``. ``pipeline`` says where the views are
     made: ``cpu`` (torchvision on PIL images in DataLoader workers, the published pipeline), ``device``
-    (on the training device, :mod:`whitening_ssl.data.device_pipeline`: the loader yields indices, or
+    (on the training device, :mod:`whitening_ssl.data.device.pipeline`: the loader yields indices, or
     uint8 crops for image folders, and :meth:`on_after_batch_transfer` makes the views there); the
     configuration's ``auto`` is resolved to one of them by the pretraining stage. ``eval_datasets()`` /
     ``eval_dataloaders()`` give the labelled train and test splits with the deterministic evaluation

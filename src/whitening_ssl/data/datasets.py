@@ -16,9 +16,9 @@ from typing import Any, Optional
 import torch
 from torch.utils.data import Dataset, Subset
 
-from whitening_ssl.data.download import download_dataset
+from whitening_ssl.data.sources.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ArrayImageDataset, TransformedDataset
+from whitening_ssl.data.sources.images import ArrayImageDataset, TransformedDataset
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.registry import (SPLITS, DatasetEntry, DatasetSpec, SplitDatasets, dataset_spec, get_entry,
                                          parse_options)

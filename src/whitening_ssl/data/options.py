@@ -11,12 +11,9 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 
 from whitening_ssl.data.recipes import RECIPES
-
-if TYPE_CHECKING:
-    from whitening_ssl.data.registry import DatasetSpec
 
 OPTION_KINDS = ("int", "choice", "path")
 
@@ -62,9 +59,15 @@ COMMON_OPTIONS: dict[str, Option] = {
 }
 
 
+class HasDefaultRecipe(Protocol):
+    """What :meth:`DatasetOptions.augmentation_recipe` reads of a dataset's spec (its default recipe)."""
+
+    augmentation: str
+
+
 class DatasetOptions(SimpleNamespace):
     """The checked ``dataset.options`` of one dataset: every option it declares, given or default."""
 
-    def augmentation_recipe(self, spec: DatasetSpec) -> str:
+    def augmentation_recipe(self, spec: HasDefaultRecipe) -> str:
         """The recipe to use: ``augmentation``, or the dataset's default."""
         return spec.augmentation if self.augmentation == "default" else self.augmentation

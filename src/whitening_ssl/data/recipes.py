@@ -1,7 +1,7 @@
 """The self-supervised augmentation recipes: every number in one place (:data:`RECIPES`).
 
 Both pipelines read them: the torchvision (CPU, PIL) pipeline of :mod:`whitening_ssl.data.transforms`
-and the batched on-device pipeline of :mod:`whitening_ssl.data.device_augment`. ``small`` is the
+and the batched on-device pipeline of :mod:`whitening_ssl.data.device.augment`. ``small`` is the
 W-MSE / CW-RGP recipe for CIFAR, STL-10 and Tiny-ImageNet, ``imagenet`` CW-RGP's ImageNet recipe,
 ``wmse_imagenet100`` W-MSE's ImageNet-100 recipe, ``intl_*`` the INTL recipes (Weng et al., ICLR 2024),
 whose views differ from one another (sources and a table: ``docs/data.md``).
@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 
 INTERPOLATIONS = ("bilinear", "bicubic")
 #: ``torchvision``: ``T.GaussianBlur`` (a kernel of ``blur_kernel_fraction`` of the crop); ``pil``: PIL's
-#: ``ImageFilter.GaussianBlur(radius=sigma)``, three extended box passes per axis (``device_filters.py``)
+#: ``ImageFilter.GaussianBlur(radius=sigma)``, three extended box passes per axis (``device/filters.py``)
 BLUR_FILTERS = ("torchvision", "pil")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

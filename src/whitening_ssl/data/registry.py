@@ -87,7 +87,7 @@ class DatasetEntry:
     - ``options``: the entry's own ``dataset.options`` (besides :data:`COMMON_OPTIONS`);
     - ``hint``: how to get the data by hand (``{root}`` is replaced by the configured root);
     - ``fetch(staging)``: downloads into ``staging``, where ``fetched_folders`` appear (see
-      :func:`~whitening_ssl.data.download.download_dataset`); None: cannot be downloaded;
+      :func:`~whitening_ssl.data.sources.download.download_dataset`); None: cannot be downloaded;
     - ``in_memory``: its pretraining images fit in memory as one tensor (``data.pipeline=device``).
     """
 

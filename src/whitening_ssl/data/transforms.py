@@ -3,7 +3,7 @@
 :func:`make_augmentation` builds one view of a recipe of :data:`~whitening_ssl.data.recipes.RECIPES` (by
 name, or a recipe object, e.g. ``dataclasses.replace`` of one), :func:`view_transforms` all the views of
 an image (one transform per view where the recipe's views differ); the on-device pipeline
-(:mod:`whitening_ssl.data.device_augment`) reads the same recipes. Evaluation: :func:`eval_transform`
+(:mod:`whitening_ssl.data.device.augment`) reads the same recipes. Evaluation: :func:`eval_transform`
 (the dataset's deterministic transform) and the ImageNet linear-protocol pair
 :func:`linear_train_transform` / :func:`linear_eval_transform`. All are plain classes (no lambdas),
 so they pickle into DataLoader workers under any start method.

@@ -28,7 +28,7 @@ from ..training.rng import preserved_rng
 from ..validation import Checks
 from .features import broadcast_from_main, extract_features
 from .knn import check_knn_k, knn_accuracy
-from .linear import linear_probe
+from .linear_fast import linear_probe
 
 
 def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, knn_k: int = 5,

@@ -75,7 +75,7 @@ def build_loss(node: Mapping[str, Any]) -> nn.Module:
     or ``_target_``, with its arguments; the loss's constructor checks them (one line for a bad one).
 
     Checkpoints' saved settings never reach this with code of their own: see
-    :mod:`whitening_ssl.checkpoints.settings`.
+    :mod:`whitening_ssl.checkpoints.saved_settings`.
     """
     arguments = dict(node)
     name, target = arguments.pop("name", None), arguments.pop("_target_", None)

@@ -1,4 +1,4 @@
-"""LightningModules: the pretraining methods (one thin class per family) and the linear probe.
+"""LightningModules of pretraining: the methods, one thin class per family (the linear probe's: :mod:`whitening_ssl.eval`).
 
 :data:`METHODS` maps ``method.family`` (set by each preset in ``conf/method/``) to its class;
 :func:`build_method` is the Hydra target that builds the pretraining module. Adding a method is one
@@ -11,7 +11,6 @@ from .base import PretrainModule
 from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
-from .linear_probe import LinearProbeModule
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
@@ -64,7 +63,6 @@ __all__ = [
     "BYOLMethod",
     "EmbeddingLossMethod",
     "INTLMethod",
-    "LinearProbeModule",
     "PretrainModule",
     "SimSiamMethod",
     "WhiteningMSEMethod",

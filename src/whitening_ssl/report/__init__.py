@@ -23,11 +23,11 @@ linear / k-NN run without ``pretrain_epochs`` joins the method's only ImageNet p
 there is exactly one.
 """
 
-from .cli import REPORT_FILE, main
+from .command import REPORT_FILE, main
 from .collect import METRICS, RESULTS_FILE, Model, collect_results, models
 from .figures import PLOT_METRICS, baselines, curves, run_labels, write_plots
 from .rows import Figure, Row, build_rows
-from .settings import IGNORED_SETTINGS, PRETRAIN_IGNORED_SETTINGS, flatten_settings, run_settings
+from .run_settings import IGNORED_SETTINGS, PRETRAIN_IGNORED_SETTINGS, flatten_settings, run_settings
 from .table import markdown_table
 
 __all__ = [

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .collect import stage_of
-from .settings import PRETRAIN_SCOPE, comparable, setting_columns, setting_text
+from .run_settings import PRETRAIN_SCOPE, comparable, setting_columns, setting_text
 
 #: the figures of ``--plots``: a history key of the online evaluation and what it measures
 PLOT_METRICS = (

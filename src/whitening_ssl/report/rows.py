@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..paper_results import PAPER_DATASETS, PAPER_METHODS, PAPER_RESULTS, paper_numbers
 from .collect import METRICS, Model, models
-from .settings import (ABSENT, EVAL_STAGES, PRETRAIN_SCOPE, SettingValue, comparable, scope, setting_columns,
+from .run_settings import (ABSENT, EVAL_STAGES, PRETRAIN_SCOPE, SettingValue, comparable, scope, setting_columns,
                        setting_text)
 
 #: Row order: the paper's datasets and methods first, in its table's order (others alphabetically after).

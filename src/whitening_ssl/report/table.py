@@ -7,7 +7,7 @@ from typing import List, Sequence
 from ..paper_results import CITATION
 from .collect import METRICS
 from .rows import Figure, Row
-from .settings import MISSING
+from .run_settings import MISSING
 
 COPY_MARK = "†"
 #: per metric: the heading of the online figure (always shown), then the paper's number and Δ

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from omegaconf import DictConfig
 
-from ..training.run_lock import RunLock
+from ..run_folder.lock import RunLock
 from ..validation import Checks
 from . import analyze, evaluate, export, pretrain
 from .common import is_main_process

@@ -22,8 +22,9 @@ from omegaconf import DictConfig
 
 from ..analysis.model import REPRESENTATIONS, analyze_encoder
 from ..checkpoints import load_pretrain_module, trusted_targets
+from ..methods import build_method
 from ..validation import Checks
-from .checks import check_analysis_config, check_encoder_stage
+from .stage_checks import check_analysis_config, check_encoder_stage
 from .common import is_main_process, job_overrides, resolved, say
 from .encoder import base_results, eval_datamodule, probe_source
 from .launch import training_on_gpu
@@ -62,7 +63,7 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     encoder, dataset = probe_source(cfg)
     module = None
     if encoder.format == "lightning":  # its saved settings are data: only targets the user names are built
-        module, reason = load_pretrain_module(cfg.ckpt, trusted_targets(resolved(cfg), job_overrides()),
+        module, reason = load_pretrain_module(cfg.ckpt, build_method, trusted_targets(resolved(cfg), job_overrides()),
                                               trust=bool(cfg.get("trust_checkpoint", False)))
         if module is None:
             say(f"note: the head and whitening of {cfg.ckpt} cannot be rebuilt from its saved settings ({reason}; a "

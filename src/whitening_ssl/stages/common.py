@@ -1,4 +1,4 @@
-"""What every stage shares: its messages, the results file, the summary, the logger's end."""
+"""What every stage shares: its messages, the results file and its printed summary (publish_results), the logger's end."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def format_summary(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def report(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
+def publish_results(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
     """Write ``results.json`` and print the summary."""
     path = write_results(run_dir, results)
     say(format_summary(results))
@@ -90,7 +90,7 @@ def finish(cfg: DictConfig, results: Dict[str, Any]) -> None:
 
     if not is_main_process():
         return
-    report(cfg.run_dir, results)
+    publish_results(cfg.run_dir, results)
     logger = build_logger(cfg.logger, str(cfg.run_dir), f"{results['stage']}_{results['method']}_{results['dataset']}",
                           config=results["config"])
     if logger is not None:

@@ -5,10 +5,10 @@ on the main process, see :mod:`whitening_ssl.eval.features`); the main process c
 figures and writes ``results.json`` once, so they equal one process's figures on the same data.
 
 - ``linear.protocol=fast`` (small datasets, as published): the linear classifier of the fast
-  protocol (:func:`whitening_ssl.eval.linear.train_linear_classifier`, the same code as the online
+  protocol (:func:`whitening_ssl.eval.linear_fast.train_linear_classifier`, the same code as the online
   evaluation) trained on the features.
 - ``linear.protocol=standard`` (ImageNet recipe): the ``probe`` LightningModule
-  (:class:`whitening_ssl.methods.LinearProbeModule`) trained by a Lightning Trainer on augmented
+  (:class:`whitening_ssl.eval.LinearProbeModule`) trained by a Lightning Trainer on augmented
   images through the frozen backbone; its test split is sharded without padding, so the accuracy
   counts every test image once.
 """
@@ -25,13 +25,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ..eval.knn import KNN_WEIGHTINGS, knn_accuracy
-from ..eval.linear import linear_probe
+from ..eval.linear_fast import linear_probe
 from ..eval.probe_data import ImageProbeDataModule
 from ..run_folder import CHECKPOINT_DIR, CLASSIFIER_FILE
-from ..training import RunCheckpoints, resolve_resume_checkpoint
-from ..training.resume import PROBE_SETTINGS
+from ..checkpoints import RunCheckpoints, resolve_resume_checkpoint
+from ..checkpoints.resume_settings import PROBE_SETTINGS
 from ..validation import Checks
-from .checks import check_encoder_stage, check_resume
+from .stage_checks import check_encoder_stage, check_resume
 from .common import finish, resolved
 from .encoder import base_results, labelled_features, probe_source
 from .launch import build_trainer, fit_resumable, launch

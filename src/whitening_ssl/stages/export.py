@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from ..checkpoints import EXPORT_FORMATS, export_backbone, export_path, export_problem, rebuild_snippet
 from ..validation import Checks, ConfigError
-from .checks import check_ckpt
+from .stage_checks import check_ckpt
 from .common import say
 from .encoder import probe_source
 

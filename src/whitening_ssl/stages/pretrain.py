@@ -18,17 +18,14 @@ from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import get_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
 from ..plugins import LookupFailed
-from ..training import (
-    CHECKPOINT_DIR,
-    RunCheckpoints,
-    TrainingDivergedError,
-    read_meta,
-    resolve_resume_checkpoint,
-)
-from ..training.resume import PRETRAIN_SETTINGS, as_records
+from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
+from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
+from ..training import TrainingDivergedError
+from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
 from ..validation import Checks, ConfigError
-from .checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
-from .common import close_logger, is_main_process, job_overrides, report, resolved, say
+from .stage_checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
+from .callbacks import build_callbacks, check_callbacks
+from .common import close_logger, is_main_process, job_overrides, publish_results, resolved, say
 from .launch import build_trainer, fit_resumable, training_on_gpu
 
 def run_name(cfg: DictConfig) -> str:
@@ -66,6 +63,7 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     analysis = checks.section(cfg, "analysis", "analysis")
     if analysis is not None:
         check_analysis_config(checks, analysis)
+    check_callbacks(checks, cfg.get("callbacks"))
     needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True))
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
@@ -130,15 +128,14 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     previous = read_meta(Path(resume).parent) if resume else {}
     logger = build_logger(cfg.logger, str(run_dir), run_name(cfg), config=config,
                           resume_id=previous.get("wandb_run_id"))
-    checkpoints = RunCheckpoints(run_dir / CHECKPOINT_DIR, keep_every_n_epochs=cfg.checkpoint_every,
-                                 every_n_steps=cfg.get("checkpoint_every_n_steps"),
-                                 meta={"wandb_run_id": wandb_run_id(logger)},
-                                 check_model=lambda trainer, module: module.raise_if_diverged(blocking=True),
-                                 config={**config, "overrides": job_overrides()})
-    evaluation = OnlineEvaluation(**OmegaConf.to_container(cfg.eval, resolve=True), drops=list(cfg.method.drops),
-                                  analysis=OmegaConf.to_container(cfg.analysis, resolve=True),
-                                  figures_dir=str(run_dir / "analysis"), after_evaluation=checkpoints.refresh)
-    callbacks = [checkpoints, evaluation]
+    context = {"run_dir": run_dir, "dirpath": run_dir / CHECKPOINT_DIR, "meta": {"wandb_run_id": wandb_run_id(logger)},
+               "check_model": lambda trainer, module: module.raise_if_diverged(blocking=True),
+               "config": {**config, "overrides": job_overrides()}, "figures_dir": str(run_dir / ANALYSIS_DIR)}
+    callbacks = list(build_callbacks(cfg.callbacks, context).values())
+    checkpoints = next(c for c in callbacks if isinstance(c, RunCheckpoints))
+    evaluation = next((c for c in callbacks if isinstance(c, OnlineEvaluation)), None)
+    if evaluation is not None and evaluation.after_evaluation is None:  # the figures go into last.ckpt at once
+        evaluation.after_evaluation = checkpoints.refresh
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     sync_batchnorm = bool(cfg.trainer.get("sync_batchnorm", False))
@@ -165,9 +162,9 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "train_seconds": time.perf_counter() - start,
-        "final": evaluation.final,
-        "untrained": evaluation.untrained,
-        "history": evaluation.history,
+        "final": evaluation.final if evaluation else None,
+        "untrained": evaluation.untrained if evaluation else None,
+        "history": evaluation.history if evaluation else [],
         "last_checkpoint": str(checkpoints.last_path) if checkpoints.last_path else None,
         "run_dir": str(run_dir),
         "overrides": job_overrides(),
@@ -175,6 +172,6 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     }
     if resume and cfg.get("allow_resume_changes"):  # a deliberate change of the checkpoint's settings, on record
         results["resume_changes"] = as_records(resume_changes(cfg, resume, PRETRAIN_SETTINGS))
-    report(run_dir, results)
+    publish_results(run_dir, results)
     close_logger(cfg, logger)
     return results

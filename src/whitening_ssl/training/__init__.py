@@ -1,20 +1,15 @@
-"""What keeps a long pretraining run safe: checkpoints, divergence detection, reproducible resume."""
+"""What keeps a long pretraining run sound: divergence detection and the random state a resume restores
+(the checkpoints themselves: :mod:`whitening_ssl.checkpoints`)."""
 
-from .checkpointing import CHECKPOINT_DIR, LAST_CHECKPOINT, RunCheckpoints, read_meta, resolve_resume_checkpoint
 from .nonfinite import NonFiniteLossError, NonFiniteWatch, TrainingDivergedError, WhiteningFailedError
 from .rng import capture_rng_state, preserved_rng, restore_rng_state
 
 __all__ = [
-    "CHECKPOINT_DIR",
-    "LAST_CHECKPOINT",
     "NonFiniteLossError",
     "NonFiniteWatch",
-    "RunCheckpoints",
     "TrainingDivergedError",
     "WhiteningFailedError",
     "capture_rng_state",
     "preserved_rng",
-    "read_meta",
-    "resolve_resume_checkpoint",
     "restore_rng_state",
 ]

@@ -1,16 +1,16 @@
 """Multi-view augmentation made on the training device, batched over samples (``data.pipeline=device``).
 
-A batch of uint8 images becomes its views in a few batched tensor ops (:mod:`whitening_ssl.data.device_ops`,
-:mod:`whitening_ssl.data.device_filters`), each sample with its OWN random parameters
-(:mod:`whitening_ssl.data.device_params`) drawn from the distributions of the same
+A batch of uint8 images becomes its views in a few batched tensor ops (:mod:`whitening_ssl.data.device.ops`,
+:mod:`whitening_ssl.data.device.filters`), each sample with its OWN random parameters
+(:mod:`whitening_ssl.data.device.params`) drawn from the distributions of the same
 :class:`~whitening_ssl.data.recipes.AugmentationRecipe` as the CPU pipeline
 (:mod:`whitening_ssl.data.transforms`), in float32 with autocast off; the code runs unchanged on CPU
 tensors. The views of one crop size are made together, whatever their own probabilities; a recipe
 with views of several sizes (multi-crop) takes one batch per size. ``crop_on_device=False`` is the
 split for folder datasets, whose images differ in size: DataLoader workers decode and crop
-(:func:`~whitening_ssl.data.device_pipeline.cpu_crop_transform`), the device does the rest; only a
+(:func:`~whitening_ssl.data.device.pipeline.cpu_crop_transform`), the device does the rest; only a
 crop-first recipe gives the same views that way
-(:func:`~whitening_ssl.data.device_pipeline.device_pipeline_problem`). Design and measured errors:
+(:func:`~whitening_ssl.data.device.pipeline.device_pipeline_problem`). Design and measured errors:
 ``docs/data.md``.
 """
 
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from whitening_ssl.data.device_filters import BLURS, solarize
-from whitening_ssl.data.device_ops import jitter_step, luma, random_crop_boxes, resampling_matrix, unsupported_ops
-from whitening_ssl.data.device_params import AugmentationParams, sample_params, size_groups
+from whitening_ssl.data.device.filters import BLURS, solarize
+from whitening_ssl.data.device.ops import jitter_step, luma, random_crop_boxes, resampling_matrix, unsupported_ops
+from whitening_ssl.data.device.params import AugmentationParams, sample_params, size_groups
 from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
 
 __all__ = ["AugmentationParams", "DeviceAugmentation"]
@@ -33,7 +33,7 @@ class DeviceAugmentation(nn.Module):
     """A recipe's random multi-view augmentation, batched on the tensors' device.
 
     :meth:`make_views` turns uint8 images [B, C, H, W] (C = 1 or 3, any memory layout:
-    :func:`~whitening_ssl.data.device_pipeline.image_tensor` gives every dataset this shape, so no
+    :func:`~whitening_ssl.data.device.pipeline.image_tensor` gives every dataset this shape, so no
     channel axis is guessed) into a list of normalised float32 views [B, 3, S_v, S_v] in the recipe's
     view order (:meth:`AugmentationRecipe.view_list`; S_v = ``crop_size`` unless the view has its own),
     each with its own parameters (:meth:`sample_params`); ``forward`` stacks them, [V, B, 3, S, S], when
@@ -67,7 +67,7 @@ class DeviceAugmentation(nn.Module):
     def sample_params(self, batch_size: int, height: int, width: int, generator: torch.Generator | None = None,
                       device: torch.device | str | None = None, views: Sequence[View] | None = None
                       ) -> AugmentationParams:
-        """:func:`~whitening_ssl.data.device_params.sample_params` of ``batch_size`` views of ``height`` x
+        """:func:`~whitening_ssl.data.device.params.sample_params` of ``batch_size`` views of ``height`` x
         ``width`` images: ``views`` (view-major blocks, each with its view's scale and probabilities), or
         None: all with the recipe's own numbers."""
         if device is None:
@@ -78,7 +78,7 @@ class DeviceAugmentation(nn.Module):
 
     def sample_crop_boxes(self, batch_size: int, height: int, width: int, generator: torch.Generator | None,
                           device) -> Tensor:
-        """The recipe's :func:`~whitening_ssl.data.device_ops.random_crop_boxes`: [B, 4] (top, left, height, width)."""
+        """The recipe's :func:`~whitening_ssl.data.device.ops.random_crop_boxes`: [B, 4] (top, left, height, width)."""
         return random_crop_boxes(batch_size, height, width, self.recipe.crop_scale, self.recipe.crop_ratio, generator,
                                  device)
 
@@ -146,7 +146,7 @@ class DeviceAugmentation(nn.Module):
     def _check_layout(images: Tensor) -> None:
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"images must be a batch [B, C, H, W] with C = 1 (grey) or 3 (RGB), got shape "
-                             f"{tuple(images.shape)} (device_pipeline.image_tensor gives every dataset that layout)")
+                             f"{tuple(images.shape)} (device.pipeline.image_tensor gives every dataset that layout)")
 
     def _to_float_rgb(self, images: Tensor, size: int) -> Tensor:
         self._check_layout(images)

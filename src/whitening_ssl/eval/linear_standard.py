@@ -6,7 +6,7 @@ learning rate ``lr x global batch / 256``, set once per epoch by ``linear.schedu
 on the test split come from torchmetrics (micro average), summed over processes under DDP.
 
 The fast protocol of the small datasets trains on precomputed features instead
-(:func:`whitening_ssl.eval.linear.train_linear_classifier`), without a Trainer.
+(:func:`whitening_ssl.eval.linear_fast.train_linear_classifier`), without a Trainer.
 """
 
 from __future__ import annotations

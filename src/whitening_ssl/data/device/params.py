@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from whitening_ssl.data.device_ops import random_crop_boxes, uniform
+from whitening_ssl.data.device.ops import random_crop_boxes, uniform
 from whitening_ssl.data.recipes import AugmentationRecipe, View
 
 
@@ -22,7 +22,7 @@ class AugmentationParams:
     """Per-sample random parameters of one batch of views (all tensors have batch size B first).
 
     ``crop_boxes`` [B, 4] int64 rows (top, left, height, width); ``jitter_order`` [B, 4] int64:
-    position -> op index into :data:`~whitening_ssl.data.device_ops.JITTER_OPS`; factors are
+    position -> op index into :data:`~whitening_ssl.data.device.ops.JITTER_OPS`; factors are
     float32 [B]; masks are bool [B].
     """
 
@@ -65,7 +65,7 @@ def size_groups(views: Sequence[View]) -> list[list[int]]:
 def sample_params(recipe: AugmentationRecipe, views: Sequence[View], batch_size: int, height: int, width: int,
                   generator: torch.Generator | None, device, crop_on_device: bool = True) -> AugmentationParams:
     """Every random choice of ``batch_size`` views of ``height`` x ``width`` images, per sample as torchvision
-    draws it: the crop box (:func:`~whitening_ssl.data.device_ops.random_crop_boxes`; the whole image when
+    draws it: the crop box (:func:`~whitening_ssl.data.device.ops.random_crop_boxes`; the whole image when
     not ``crop_on_device``); Bernoulli(p) masks of jitter, grayscale, flip, blur and solarisation; jitter
     factors uniform on :meth:`AugmentationRecipe.jitter_ranges` in a uniform random order; blur sigma ~
     U(blur_sigma). The batch is ``len(views)`` equal blocks in view order (view-major): the samples of

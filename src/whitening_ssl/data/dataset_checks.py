@@ -2,7 +2,7 @@
 
 They collect the errors the data layer itself raises (:func:`~whitening_ssl.data.registry.option_problems`,
 the entry's ``locate`` and ``spec``, :func:`~whitening_ssl.data.registry.batch_problem`,
-:func:`~whitening_ssl.data.device_pipeline.device_pipeline_problem`), one line each, instead of restating them.
+:func:`~whitening_ssl.data.device.pipeline.device_pipeline_problem`), one line each, instead of restating them.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
 from whitening_ssl.data.datasets import missing_error
-from whitening_ssl.data.device_pipeline import device_pipeline_error, device_pipeline_problem
+from whitening_ssl.data.device.pipeline import device_pipeline_error, device_pipeline_problem
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import (PIPELINES, DatasetEntry, DatasetSpec, batch_problem, dataset_spec, get_entry,
                                          option_problems, parse_options, pretrain_size)
-from whitening_ssl.data.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
+from whitening_ssl.data.sources.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
 from whitening_ssl.validation import Checks
 
 

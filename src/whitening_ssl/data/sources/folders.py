@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ImagePathDataset, class_folders, scan_class_folders
+from whitening_ssl.data.sources.images import ImagePathDataset, class_folders, scan_class_folders
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD

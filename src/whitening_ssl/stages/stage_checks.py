@@ -84,8 +84,8 @@ def _given_settings(cfg: DictConfig, prefixes) -> Dict[str, Any]:
 
 
 def resume_changes(cfg: DictConfig, checkpoint: str, prefixes) -> list:
-    """The settings of ``checkpoint`` that ``cfg`` changes (see :mod:`whitening_ssl.training.resume`)."""
-    from ..training.resume import saved_run_config, setting_changes
+    """The settings of ``checkpoint`` that ``cfg`` changes (see :mod:`whitening_ssl.checkpoints.resume_settings`)."""
+    from ..checkpoints.resume_settings import saved_run_config, setting_changes
 
     saved = saved_run_config(checkpoint)
     return setting_changes(saved or {}, _given_settings(cfg, prefixes), prefixes) if saved is not None else []
@@ -98,9 +98,9 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefi
     The checkpoint must come from the same stage, with the same settings ``prefixes`` (default: what
     shapes a pretraining run's model and data), unless ``allow_resume_changes=true``.
     """
-    from ..training import resolve_resume_checkpoint
+    from ..checkpoints import resolve_resume_checkpoint
     from ..checkpoints import CheckpointError
-    from ..training.resume import PRETRAIN_SETTINGS, describe_changes, saved_run_config
+    from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
 
     ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
     allow = checks.boolean(cfg, "allow_resume_changes", "allow_resume_changes", default=False)

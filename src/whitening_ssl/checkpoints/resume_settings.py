@@ -31,7 +31,7 @@ def saved_run_config(path) -> Optional[Dict[str, Any]]:
     Read without running code from the file and memory-mapped (only the small pickled part, not the
     weights); :class:`~whitening_ssl.checkpoints.CheckpointError` (one line) for an unusable file.
     """
-    from ..checkpoints import read_checkpoint, saved_config
+    from . import read_checkpoint, saved_config
 
     config = saved_config(read_checkpoint(path, mmap=True, trustable=False))
     return dict(config) if config is not None else None

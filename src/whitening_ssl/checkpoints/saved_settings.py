@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Iterator, List, Mapping, Set, Tuple
 
-from .files import CheckpointError, shown
+from .reading import CheckpointError, shown
 
 
 def safe_name(value: Any) -> str:

@@ -135,37 +135,6 @@ def verify_resume_file(path) -> None:
         raise CheckpointError(f"ckpt_path={error}") from None
 
 
-def check_checkpoint_file(checks, path: Any, key: str, trust: bool = False) -> None:
-    """``key=path`` (``ckpt`` or ``ckpt_path``) names a checkpoint file that can be read without running code
-    from it: it exists, its container is whole (a truncated file fails here, before anything loads), unless
-    ``trust`` its pickle holds only plain types (zip files: read memory-mapped, without the weights), and it
-    is not of a kind ``key`` never takes (a linear probe's checkpoint as an encoder, its classifier to resume)."""
-    if not checks.check_machine:
-        return
-    path = Path(str(path))
-    if not path.exists():
-        checks.add(f"{key}={path}: checkpoint not found (check the path)")
-        return
-    if not path.is_file():
-        checks.add(f"{key}={path} is not a file: give the checkpoint file itself")
-        return
-    problem = container_problem(path)
-    if problem or trust:
-        if problem:
-            checks.add(f"{key}={path} {problem}")
-        return
-    try:
-        obj = read_checkpoint(path, mmap=True, trustable=key == "ckpt")
-    except CheckpointError as error:
-        checks.add(f"{key}={error}")
-        return
-    from .kinds import KIND_PROBLEMS
-
-    problem = KIND_PROBLEMS[key](obj) if key in KIND_PROBLEMS else None
-    if problem:
-        checks.add(f"{key}={path} {problem}")
-
-
 def saved_config(obj: Any) -> Optional[Mapping[str, Any]]:
     """The run configuration this project stores in its Lightning checkpoints (``None`` if there is none)."""
     callbacks = obj.get("callbacks") if isinstance(obj, Mapping) else None

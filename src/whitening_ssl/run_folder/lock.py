@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-from ..run_folder import LOCK_FILE
+from . import LOCK_FILE
 from ..validation import ConfigError
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
-from .files import CheckpointError
+from .reading import CheckpointError
 
 EXPORT_FORMATS = ("torchvision", "detectron2")
 EXPORT_SUFFIXES = {"torchvision": "pth", "detectron2": "pkl"}

@@ -31,8 +31,8 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..run_folder import CHECKPOINT_DIR, LAST_CHECKPOINT, META_FILE
-from .nonfinite import TrainingDivergedError
-from .rng import capture_rng_state, restore_rng_state
+from ..training.nonfinite import TrainingDivergedError
+from ..training.rng import capture_rng_state, restore_rng_state
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, read-only file system); ``str`` is one line that says

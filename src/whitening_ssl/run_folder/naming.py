@@ -16,7 +16,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from .checkpoints import safe_name
+from ..checkpoints import safe_name
 
 _CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first
 

@@ -1,7 +1,7 @@
 """The batched ops of the device pipeline: torchvision's tensor formulas and samplers, one parameter per sample.
 
 Pixel values in [0, 1], images [B, C, H, W]; the blurs and solarisation are in
-:mod:`whitening_ssl.data.device_filters`; :func:`unsupported_ops` says what of a recipe they do not
+:mod:`whitening_ssl.data.device.filters`; :func:`unsupported_ops` says what of a recipe they do not
 cover. The formulas, the choice of resampling matrices over ``grid_sample`` / ``roi_align`` / kornia
 and the measured errors are in ``docs/data.md``.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from whitening_ssl.data.device_filters import BLURS
+from whitening_ssl.data.device.filters import BLURS
 from whitening_ssl.data.recipes import AugmentationRecipe
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 boxes before its central fallback
@@ -167,7 +167,7 @@ DEVICE_RECIPE_FIELDS = frozenset({
 def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
     """What of ``recipe`` this module cannot make at ``crop_size`` (empty: everything): a field outside
     :data:`DEVICE_RECIPE_FIELDS` switched on (a new op's probability), a resampling filter outside
-    :data:`RESAMPLING_FILTERS` or blur outside :data:`~whitening_ssl.data.device_filters.BLURS`, a
+    :data:`RESAMPLING_FILTERS` or blur outside :data:`~whitening_ssl.data.device.filters.BLURS`, a
     torchvision blur whose reflect padding (k // 2) reaches across a view's crop."""
     problems = [f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
                 "pipeline does not have" for field in dataclasses.fields(recipe)

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import ArrayImageDataset
+from whitening_ssl.data.sources.images import ArrayImageDataset
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)

@@ -14,11 +14,12 @@ Not encoders, refused with what to pass instead: ``probe`` (the standard linear 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from torch import Tensor
 
-from .files import CheckpointError, shown, saved_config
+from .reading import CheckpointError, container_problem, read_checkpoint, saved_config, shown
 
 CHECKPOINT_FORMATS = ("lightning", "paper", "torchvision")
 PAPER_PREFIX = "module.model."
@@ -103,3 +104,32 @@ def backbone_state_dict(obj: Any, fmt: str) -> Dict[str, Tensor]:
     else:
         raise CheckpointError(f"unknown checkpoint format {fmt!r}: use one of {', '.join(CHECKPOINT_FORMATS)}")
     return {k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix) and not k[len(prefix):].startswith("fc.")}
+
+
+def check_checkpoint_file(checks, path: Any, key: str, trust: bool = False) -> None:
+    """``key=path`` (``ckpt`` or ``ckpt_path``) names a checkpoint file that can be read without running code
+    from it: it exists, its container is whole (a truncated file fails here, before anything loads), unless
+    ``trust`` its pickle holds only plain types (zip files: read memory-mapped, without the weights), and it
+    is not of a kind ``key`` never takes (a linear probe's checkpoint as an encoder, its classifier to resume)."""
+    if not checks.check_machine:
+        return
+    path = Path(str(path))
+    if not path.exists():
+        checks.add(f"{key}={path}: checkpoint not found (check the path)")
+        return
+    if not path.is_file():
+        checks.add(f"{key}={path} is not a file: give the checkpoint file itself")
+        return
+    problem = container_problem(path)
+    if problem or trust:
+        if problem:
+            checks.add(f"{key}={path} {problem}")
+        return
+    try:
+        obj = read_checkpoint(path, mmap=True, trustable=key == "ckpt")
+    except CheckpointError as error:
+        checks.add(f"{key}={error}")
+        return
+    problem = KIND_PROBLEMS[key](obj) if key in KIND_PROBLEMS else None
+    if problem:
+        checks.add(f"{key}={path} {problem}")

@@ -3,7 +3,7 @@
 They are the untransformed "bases" of the pipeline: :class:`TransformedDataset` adds a transform
 on top, so one base (e.g. CIFAR-10's train split) serves both the multi-view pretraining set and
 the evaluation set without being loaded twice. Datasets read from files decode under a bad-image
-policy (:class:`~whitening_ssl.data.verify.BadImageGuard`; why ``skip`` is the default: ``docs/data.md``).
+policy (:class:`~whitening_ssl.data.sources.verify.BadImageGuard`; why ``skip`` is the default: ``docs/data.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from whitening_ssl.data.verify import BadImageGuard
+from whitening_ssl.data.sources.verify import BadImageGuard
 
 #: file extensions read as images (torchvision's, lower case)
 IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
@@ -73,7 +73,7 @@ class ArrayImageDataset(Dataset):
 class _ImageFileDataset(Dataset):
     """What the datasets read from files share: ``path(i)``, RGB decoding under ``on_bad_image``
     (``skip``: warn once naming the file and return the next decodable item; ``stop``: raise
-    :class:`~whitening_ssl.data.verify.BadImageError`), and the files skipped so far."""
+    :class:`~whitening_ssl.data.sources.verify.BadImageError`), and the files skipped so far."""
 
     targets: Sequence[int]
 

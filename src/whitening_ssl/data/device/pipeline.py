@@ -3,7 +3,7 @@
 An in-memory dataset (``DatasetEntry.in_memory``) is held as ONE uint8 ``[N, C, H, W]`` tensor
 (:func:`image_tensor`, read through :data:`IMAGE_TENSORS` in the layout each dataset class stores,
 :data:`LAYOUTS`, so no channel axis is guessed from a shape), moved to the device once; the
-DataLoader yields indices and labels and :class:`~whitening_ssl.data.device_augment.DeviceAugmentation`
+DataLoader yields indices and labels and :class:`~whitening_ssl.data.device.augment.DeviceAugmentation`
 makes the views there. For image folders, CPU workers decode and crop and the device does the rest.
 :func:`device_pipeline_problem` is the one rule for whether the device makes the CPU pipeline's
 views of a dataset and recipe; the checks and ``data.pipeline=auto`` both ask it.
@@ -23,8 +23,8 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
 from whitening_ssl.data.datasets import parse
-from whitening_ssl.data.device_ops import unsupported_ops
-from whitening_ssl.data.image_datasets import ArrayImageDataset, ImagePathDataset
+from whitening_ssl.data.device.ops import unsupported_ops
+from whitening_ssl.data.sources.images import ArrayImageDataset, ImagePathDataset
 from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
 from whitening_ssl.data.registry import DatasetEntry, dataset_spec
 from whitening_ssl.data.transforms import MultiViewTransform, ToRGB, random_resized_crop
@@ -125,7 +125,7 @@ def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
             images, labels, layout = IMAGE_TENSORS[kind](dataset)
             return channels_first(images, layout, type(dataset).__name__), labels
     raise ConfigError(f"data.pipeline=device cannot hold {type(dataset).__name__} images as one tensor (no reader "
-                      f"in device_pipeline.IMAGE_TENSORS); {USE_CPU}")
+                      f"in data.device.pipeline.IMAGE_TENSORS); {USE_CPU}")
 
 
 def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int, view: View | None = None) -> T.Compose:
@@ -149,7 +149,7 @@ def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | st
     """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
     at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
 
-    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device_ops.unsupported_ops`),
+    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device.ops.unsupported_ops`),
     and a jitter-first recipe on image files (not ``entry.in_memory``): workers crop, so the colour ops
     would act on the resized crop instead of the full image (the contrast's mean luma differs, and
     per-pixel ops do not commute with the resampling). A crop-first recipe is the same pipeline either way,

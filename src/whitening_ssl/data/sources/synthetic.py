@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from whitening_ssl.data.image_datasets import ArrayImageDataset
+from whitening_ssl.data.sources.images import ArrayImageDataset
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, register_dataset
 

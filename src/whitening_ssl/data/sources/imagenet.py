@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.image_datasets import IMAGE_EXTENSIONS, FileListDataset, class_folders
+from whitening_ssl.data.sources.images import IMAGE_EXTENSIONS, FileListDataset, class_folders
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -41,8 +41,8 @@ def read_class_list(path: str | os.PathLike | None = None) -> list[str]:
     name) are ignored. Duplicates or an empty list raise ``ValueError``.
     """
     if path is None:
-        source = f"whitening_ssl.data/{IMAGENET100_CLASS_FILE}"
-        text = resources.files("whitening_ssl.data").joinpath(IMAGENET100_CLASS_FILE).read_text(encoding="utf-8")
+        source = f"whitening_ssl.data.sources/{IMAGENET100_CLASS_FILE}"
+        text = resources.files("whitening_ssl.data.sources").joinpath(IMAGENET100_CLASS_FILE).read_text(encoding="utf-8")
     else:
         source = os.fspath(Path(path).expanduser())
         if not os.path.isfile(source):
