@@ -14,6 +14,7 @@ from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
 from .linear_probe import LinearProbeModule
+from .outputs import LossOutput
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
@@ -47,6 +48,7 @@ __all__ = [
     "EmbeddingLossMethod",
     "INTLMethod",
     "LinearProbeModule",
+    "LossOutput",
     "PretrainModule",
     "SimSiamMethod",
     "WhiteningMSEMethod",
