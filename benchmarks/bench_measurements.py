@@ -100,13 +100,12 @@ def main() -> None:
     captured = {}
 
     def step():
-        model.capture_whitened = True  # as on a measured step: the whitened output is kept
         features, embeddings = model.encode(list(images), return_features=True)
-        loss, _ = model.compute_loss(embeddings, list(images))
+        output = model.compute_loss(embeddings, list(images), measure=True)  # as on a measured step
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        output.loss.backward()
         optimizer.step()
-        captured.update(features=features, embeddings=embeddings, whitened=model.last_whitened)
+        captured.update(features=features, embeddings=embeddings, whitened=output.whitened)
 
     step_ms = median_ms(step, args.steps)
     whitened = captured["whitened"]

@@ -156,7 +156,7 @@ def main() -> None:
             made = list(augmentation(images_on_device[index], views))
             with autocast(device, args.precision):
                 embeddings = model.encode(made)
-            loss, _ = model.compute_loss(embeddings.float(), made)
+            loss = model.compute_loss(embeddings.float(), made).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-import whitening_ssl.methods  # noqa: F401 (the configuration's generated defaults, method/_defaults/*, as run.py has them)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

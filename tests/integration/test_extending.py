@@ -125,3 +125,22 @@ def test_a_callback_that_is_not_one_is_refused_before_the_run(override, expected
     cfg = compose_config([*SMALL, override], run_dir=tmp_path)
     with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
         check_config(cfg, tmp_path)
+
+
+def test_the_own_method_of_docs_extending_runs_as_written():
+    """The method example of docs/extending.md: its loss, logged terms and (measured) whitened output."""
+    import re
+
+    from whitening_ssl.methods import LossOutput
+
+    text = (ROOT / "docs" / "extending.md").read_text()
+    namespace = {}
+    exec(re.search(r"```python\n(from whitening_ssl.losses import view_pair_mse\n.*?)```", text, re.S).group(1),
+         namespace)
+    method = dict(compose_config(["method=w_mse4", "method.eps=0.1"]).method)
+    module = namespace["WholeBatchWMSE"]({"name": "resnet_tiny", "width": 4, "stem": "cifar"}, method, 2)
+    views = [torch.randn(80, 3, 16, 16) for _ in range(2)]
+    output = module.compute_loss(module.encode(views), views, measure=True)
+    assert isinstance(output, LossOutput) and torch.isfinite(output.loss) and list(output.terms) == ["train/mse"]
+    assert output.whitened.shape == (1, 2, 80, method["emb"]) and not output.whitened.requires_grad
+    assert module.compute_loss(module.encode(views), views).whitened is None

@@ -12,13 +12,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data import get_spec
 from whitening_ssl.losses import covariance_penalty
-from whitening_ssl.methods import BYOLMethod, SimSiamMethod, build_method
+from whitening_ssl.methods import BYOLMethod, LossOutput, PretrainModule, SimSiamMethod, build_method
 from whitening_ssl.models import ViewBatchNorm1d, ViewBatchNorm2d
 from whitening_ssl.schedules import byol_tau
 from whitening_ssl.stages import check_config
 from whitening_ssl.training import NonFiniteLossError
 
-from helpers import compose_config
+from helpers import CONF, compose_config
 
 TINY_BACKBONE = {"name": "resnet_tiny", "width": 4, "stem": "cifar"}
 
@@ -84,7 +84,7 @@ def _per_view_loss(module, views):
         with torch.no_grad():
             targets = torch.stack([module.target_head(module.target_backbone(view)) for view in views])
         return module.loss_fn(predictions, targets)
-    return module.compute_loss(embeddings, views)[0]
+    return module.compute_loss(embeddings, views).loss
 
 
 @pytest.mark.parametrize("name", ["barlow_twins", "vicreg", "zero_cl", "byol", "simsiam", "simclr", "cw_rgp4"])
@@ -98,7 +98,7 @@ def test_one_pass_equals_the_per_view_loop(name):
     views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) for _ in range(module.num_views)]
 
     torch.manual_seed(1)  # the same random draws (sub-batches, channel partitions) in both
-    got = module.compute_loss(module.encode(views), views)[0]
+    got = module.compute_loss(module.encode(views), views).loss
     torch.manual_seed(1)
     expected = _per_view_loss(reference, views)
     assert torch.allclose(got, expected, atol=1e-10, rtol=1e-9), (got.item(), expected.item())
@@ -124,8 +124,8 @@ def test_head_per_view_changes_the_loss():
                            "method.bn_per_view=false").double()
     shared.load_state_dict(per_view.state_dict())
     views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) + 2 * v for v in range(2)]  # views that differ
-    assert not torch.allclose(per_view.compute_loss(per_view.encode(views), views)[0],
-                              shared.compute_loss(shared.encode(views), views)[0])
+    assert not torch.allclose(per_view.compute_loss(per_view.encode(views), views).loss,
+                              shared.compute_loss(shared.encode(views), views).loss)
 
 
 def test_byol_target_is_not_optimised_and_follows_the_ema_schedule():
@@ -255,7 +255,7 @@ def test_imagenet_presets(epochs, cov_w, cov_stop):
 
 def test_non_finite_loss_stops_training_with_a_clear_error():
     module = method_module("plain", "method.emb=16", "method.head_size=32", "method.w_size=8")
-    module.compute_loss = lambda embeddings, views: (embeddings.sum() * float("nan"), {})
+    module.compute_loss = lambda embeddings, views, measure=False: LossOutput(embeddings.sum() * float("nan"))
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, log_every_n_steps=1)
     with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan or inf\) at step 0 \(epoch 0\).*lower method.lr"):
@@ -271,3 +271,33 @@ def test_a_backbone_refuses_a_setting_it_does_not_have():
     with pytest.raises(ValueError, match=r"^backbone=resnet_tiny needs backbone.width"):
         build_backbone("resnet_tiny", stem="cifar")
     assert build_backbone("resnet_tiny", stem="cifar", width=4)[1] == 32
+
+
+# --- what compute_loss returns -------------------------------------------------------------------------------
+
+METHOD_PRESETS = sorted(path.stem for path in (CONF / "method").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", METHOD_PRESETS)
+def test_compute_loss_returns_the_whitened_output_only_on_measured_steps(name):
+    """A LossOutput: the same loss either way; with ``measure`` the whitening methods' blocks ``[k, V, m, d]``
+    (detached, what the loss whitened: its loss again from them), without it nothing kept."""
+    module = method_module(name)
+    method = module.method
+    batch = method.get("w_size", 16)  # one sub-batch
+    embeddings = torch.randn(module.num_views - bool(method.get("momentum_encoder")), batch, method["emb"])
+    views = [torch.randn(batch, 3, 16, 16) for _ in range(module.num_views)]
+    torch.manual_seed(0)
+    plain = module.compute_loss(embeddings, views)
+    torch.manual_seed(0)
+    measured = module.compute_loss(embeddings, views, measure=True)
+    assert isinstance(plain, LossOutput) and plain.whitened is None and torch.isfinite(plain.loss)
+    assert torch.equal(plain.loss, measured.loss) and plain.terms.keys() == measured.terms.keys()
+    if type(module).whitened_blocks is PretrainModule.whitened_blocks:  # a method without a whitening
+        assert measured.whitened is None
+        return
+    blocks = measured.whitened
+    assert blocks.ndim == 4 and blocks.shape[1] == module.num_views and blocks.shape[-1] == method["emb"]
+    assert not blocks.requires_grad
+    again = module.loss_fn(blocks[0]) if method["family"] == "intl" else module.loss_fn.pair_loss(blocks[None])
+    assert torch.allclose(again, measured.loss.detach(), rtol=1e-5, atol=1e-6)

@@ -129,10 +129,10 @@ def test_an_existing_run_is_never_overwritten(tmp_path):
 def _inject(monkeypatch, at_step, make_bad):
     original = WhiteningMSEMethod.compute_loss
 
-    def compute_loss(self, embeddings, views):
+    def compute_loss(self, embeddings, views, measure=False):
         if self.global_step == at_step:
             embeddings = make_bad(embeddings)
-        return original(self, embeddings, views)
+        return original(self, embeddings, views, measure)
 
     monkeypatch.setattr(WhiteningMSEMethod, "compute_loss", compute_loss)
 

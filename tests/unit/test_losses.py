@@ -93,3 +93,18 @@ def test_list_input_and_bad_batch_size():
     assert loss_fn(views).shape == ()
     with pytest.raises(ValueError, match="not divisible by w_size"):
         loss_fn([torch.randn(12, 4), torch.randn(12, 4)])
+
+
+def test_the_settings_are_checked_once_at_construction_not_every_step(monkeypatch):
+    calls = []
+    original = WhiteningMSELoss.check.__func__
+
+    def check(cls, *args, **kwargs):
+        calls.append(1)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(WhiteningMSELoss, "check", classmethod(check))
+    loss_fn = WhiteningMSELoss(Whitening("cholesky", "batch"), w_size=8, w_iter=2)
+    for _ in range(3):
+        loss_fn(torch.randn(2, 16, 4))
+    assert calls == [1]

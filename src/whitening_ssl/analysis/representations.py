@@ -94,7 +94,8 @@ def cosine_samples(reps: Representations, max_samples: int = 10_000, seed: int =
 
 def representations_of_batch(features: Tensor, embeddings: Tensor, whitened: Optional[Tensor]) -> Representations:
     """A training step's representations (``features`` ``[V N, f]``, ``embeddings`` ``[V, N, d]``, the
-    loss's whitened blocks ``[w_iter, k, V, m, d]``), detached, without another forward pass."""
+    loss's whitened blocks ``[k, V, m, d]``: :attr:`~whitening_ssl.methods.outputs.LossOutput.whitened`),
+    detached, without another forward pass."""
     num_views, batch = embeddings.shape[:2]
     return Representations(features.detach().view(num_views, batch, -1), embeddings.detach(),
-                           whitened.detach()[0] if whitened is not None else None)
+                           whitened.detach() if whitened is not None else None)

@@ -28,7 +28,9 @@ W-MSE's), unless a docstring says otherwise:
 :data:`LOSSES` names the losses that a ``method.loss`` node builds (``{name: ntxent, temperature: 0.5}``;
 ``name`` may also be ``module.Class`` of your own, and ``_target_`` works as in Hydra); :func:`build_loss`
 builds one. A loss's defaults are its constructor's: the presets compose ``method/_losses/<name>``,
-made from the signature by :func:`loss_defaults`.
+written from the signature (:func:`loss_defaults`) to ``conf/method/_losses/<name>.yaml`` by
+:mod:`whitening_ssl.config_defaults`. The losses that a method family builds itself (whitening MSE, INTL)
+are not in :data:`LOSSES`.
 """
 
 import inspect

@@ -118,18 +118,18 @@ class VICRegLoss(nn.Module):
         self.cov_weight = cov_weight
         self.eps = eps
         self.convention = convention
+        self.var_factor, self.cov_factor = VICREG_CONVENTIONS[convention]
 
     def forward(self, z) -> Tensor:
         z = as_views(z)
         with float32_math(z.device.type):
             _, batch, dim = z.shape
-            var_factor, cov_factor = VICREG_CONVENTIONS[self.convention]
             # per-view regularisers, once per view: [V]
             variance = F.relu(1 - torch.sqrt(z.var(1) + self.eps)).mean(-1)
             centred = z - z.mean(1, keepdim=True)
             cov = centred.transpose(-1, -2) @ centred / (batch - 1)  # [V, D, D]
             covariance = cov.square().masked_fill(eye_mask(dim, z.device), 0).sum((-2, -1)) / dim
-            regs = var_factor * self.var_weight * variance + cov_factor * self.cov_weight * covariance  # [V]
+            regs = self.var_factor * self.var_weight * variance + self.cov_factor * self.cov_weight * covariance  # [V]
             z1, z2 = view_pairs(z)  # [P, N, D]
             regs1, regs2 = view_pairs(regs)  # [P]
             per_pair = self.sim_weight * (z1 - z2).square().mean((-2, -1)) + regs1 + regs2

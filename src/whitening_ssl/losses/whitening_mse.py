@@ -56,9 +56,18 @@ class WhiteningMSELoss(nn.Module):
         w_size = checks.integer(settings, "w_size", f"{path}w_size", minimum=2)
         checks.integer(settings, "w_iter", f"{path}w_iter", minimum=1)
         checks.boolean(settings, "norm", f"{path}norm")
-        if batch_size is not None and w_size is not None and batch_size % w_size:
-            checks.add(f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the "
-                       "batch is a multiple of w_size")
+        problem = cls.batch_problem(batch_size, w_size, path, batch_key) if None not in (batch_size, w_size) else None
+        if problem:
+            checks.add(problem)
+
+    @staticmethod
+    def batch_problem(batch_size: int, w_size: int, path: str = "",
+                      batch_key: str = "data.batch_size") -> Optional[str]:
+        """Why a batch of ``batch_size`` samples cannot be cut into sub-batches of ``w_size``, or ``None``."""
+        if batch_size % w_size:
+            return (f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the batch "
+                    "is a multiple of w_size")
+        return None
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -67,11 +76,11 @@ class WhiteningMSELoss(nn.Module):
         return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
     def draw_subbatches(self, batch_size: int, device=None, generator: Optional[torch.Generator] = None) -> Tensor:
-        """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration."""
-        checks = Checks(check_machine=False)
-        self.check(checks, {"w_size": self.w_size, "w_iter": self.w_iter, "norm": self.norm}, batch_size=batch_size,
-                   batch_key="batch size")
-        checks.raise_if_any()
+        """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration (the settings
+        were checked by the constructor; only the batch size is new here)."""
+        problem = self.batch_problem(batch_size, self.w_size, batch_key="batch size")
+        if problem:
+            raise ValueError(problem)
         perms = torch.rand(self.w_iter, batch_size, device=device, generator=generator).argsort(dim=1)
         return perms.view(self.w_iter, batch_size // self.w_size, self.w_size)
 

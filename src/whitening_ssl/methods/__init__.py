@@ -2,7 +2,9 @@
 
 :data:`METHODS` maps ``method.family`` (set by each preset in ``conf/method/``) to its class;
 :func:`build_method` is the Hydra target that builds the pretraining module. Adding a method is one
-entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML preset.
+entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML preset. A family's
+``default_settings()`` is written to ``conf/method/_defaults/<family>.yaml`` by
+``python -m whitening_ssl.config_defaults --write`` (:mod:`whitening_ssl.config_defaults`).
 """
 
 from typing import Any, Dict, Mapping, Optional, Type
@@ -11,6 +13,7 @@ from .base import PretrainModule
 from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
+from .outputs import LossOutput
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
@@ -21,26 +24,6 @@ METHODS: Dict[str, Type[PretrainModule]] = {
     "simsiam": SimSiamMethod,
     "intl": INTLMethod,
 }
-
-
-def register_config_defaults() -> None:
-    """Each method family's settings with their defaults, made from the code (one source of truth), as the
-    configuration node ``method/_defaults/<family>`` that its presets in ``conf/method/`` compose."""
-    from hydra.core.config_store import ConfigStore
-
-    from ..losses import LOSSES, loss_defaults
-
-    store = ConfigStore.instance()
-    for name, loss_class in LOSSES.items():  # a loss's arguments and defaults: method/_losses/<name>
-        store.store(group="method/_losses", name=name, node={"name": name, **loss_defaults(loss_class)},
-                    package="method.loss")
-    for family, method_class in METHODS.items():
-        defaults = getattr(method_class, "default_settings", None)
-        if defaults is not None:
-            store.store(group="method/_defaults", name=family, node=defaults(), package="method")
-
-
-register_config_defaults()
 
 
 def get_method(family: str) -> Type[PretrainModule]:
@@ -63,6 +46,7 @@ __all__ = [
     "BYOLMethod",
     "EmbeddingLossMethod",
     "INTLMethod",
+    "LossOutput",
     "PretrainModule",
     "SimSiamMethod",
     "WhiteningMSEMethod",

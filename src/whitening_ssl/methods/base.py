@@ -1,8 +1,9 @@
 """What every pretraining method shares: encoder, head, the multi-view step, optimiser and schedule.
 
 Methods are thin subclasses that implement :meth:`PretrainModule.compute_loss` over the views'
-embeddings; the losses themselves are pure ``nn.Module`` s (:mod:`whitening_ssl.losses`). Every
-setting is read from the method preset (``conf/method/*.yaml``): there are no defaults here.
+embeddings (a :class:`~whitening_ssl.methods.outputs.LossOutput`); the losses themselves are pure
+``nn.Module`` s (:mod:`whitening_ssl.losses`). Every setting is read from the method preset
+(``conf/method/*.yaml``): there are no defaults here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -20,6 +21,7 @@ from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_p
 from ..optim import OPTIMIZERS, build_optimizer
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
+from .outputs import LossOutput
 
 log = logging.getLogger("whitening_ssl")
 
@@ -41,8 +43,8 @@ class PretrainModule(pl.LightningModule):
     and ``method.head_per_view`` (head, and predictor where there is one) make those BatchNorm
     layers normalise each view with its own statistics, exactly as a separate pass per view would
     (:mod:`whitening_ssl.models.view_norm`); otherwise the views share the batch statistics.
-    Then :meth:`compute_loss` (the method), and :meth:`batch_metrics`, the one hook for per-batch
-    analysis metrics.
+    Then :meth:`compute_loss` (the method: a :class:`LossOutput`, with the whitened output on the steps
+    that are measured), and :meth:`batch_metrics`, the one hook for per-batch analysis metrics.
     """
 
     def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
@@ -59,8 +61,6 @@ class PretrainModule(pl.LightningModule):
         self.nonfinite = NonFiniteWatch()
         self.channels_last = False
         self.analysis = dict(analysis or {})
-        self.capture_whitened = False  # set for the steps whose representations are measured
-        self.last_whitened: Optional[Tensor] = None
         self._collapse_warned = False
 
     def speed_up(self, channels_last: bool = False, compile: bool = False) -> None:
@@ -151,8 +151,9 @@ class PretrainModule(pl.LightningModule):
         """Embeddings whose batch enters the loss together. One device (or per-GPU whitening): unchanged."""
         return embeddings
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """The method's loss from ``embeddings [V, N, emb]``; returns ``(loss, extra logs)``."""
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+        """The method's loss from ``embeddings [V, N, emb]`` (and the step's ``views``, for a target network), its
+        logged terms and, with ``measure`` (a step whose representations are measured), its whitened output."""
         raise NotImplementedError
 
     def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
@@ -172,32 +173,34 @@ class PretrainModule(pl.LightningModule):
         analyze = every > 0 and self.global_step % every == 0
         features, embeddings = self.encode(self.training_views(views), return_features=True)
         embeddings = self.gather_embeddings(embeddings)
-        self.capture_whitened = analyze and self.trainer.is_global_zero  # the main process measures
+        measured = analyze and self.trainer.is_global_zero  # the main process measures
         try:
-            loss, logs = self.compute_loss(embeddings, views)
+            output = self.compute_loss(embeddings, views, measure=measured)
         except torch.linalg.LinAlgError as error:
             raise WhiteningFailedError(self.global_step, str(error), self.current_epoch) from None
+        loss = output.loss
         self.nonfinite.record(loss, self.global_step)
         if self.trainer.world_size == 1:  # no collective needed: stop on the step (CPU) or a step later (GPU)
             self.raise_if_diverged(blocking=False)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
-        if logs:
-            self.log_dict(logs, on_step=True, on_epoch=False)
+        if output.terms:
+            self.log_dict(output.terms, on_step=True, on_epoch=False)
         if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:  # logging syncs anyway: check here
             self.raise_if_diverged(blocking=True)
             self.log_dict(self.batch_metrics(embeddings), on_step=True, on_epoch=False)
-        if analyze and self.trainer.is_global_zero:
-            self.analyze_batch(features, embeddings)
+        if measured:
+            self.analyze_batch(features, embeddings, output.whitened)
         return loss
 
     @torch.no_grad()
-    def analyze_batch(self, features: Tensor, embeddings: Tensor) -> Dict[str, float]:
+    def analyze_batch(self, features: Tensor, embeddings: Tensor,
+                      whitened: Optional[Tensor] = None) -> Dict[str, float]:
         """The paper's measurements of this step's backbone features, embeddings and (whitening methods)
-        whitened output, logged as ``analysis/<representation>/<measure>``; warns once when the embedding
-        collapses (effective rank below ``analysis.collapse_fraction`` of its size)."""
+        whitened output (:attr:`LossOutput.whitened`, ``[k, V, m, d]``), logged as
+        ``analysis/<representation>/<measure>``; warns once when the embedding collapses (effective rank below
+        ``analysis.collapse_fraction`` of its size)."""
         from ..analysis.model import measure, representations_of_batch
 
-        whitened, self.last_whitened = self.last_whitened, None
         views = embeddings.shape[0]
         if features.shape[0] != embeddings.shape[0] * embeddings.shape[1]:  # gathered embeddings: local part
             embeddings = embeddings[:, :features.shape[0] // views]

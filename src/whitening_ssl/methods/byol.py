@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Tuple
+from typing import List
 
 import torch
 from torch import Tensor
@@ -12,6 +12,7 @@ from ..losses import BYOLLoss
 from ..models import Predictor
 from ..schedules import byol_tau
 from .base import PretrainModule
+from .outputs import LossOutput
 
 
 @torch.no_grad()
@@ -51,12 +52,12 @@ class BYOLMethod(PretrainModule):
         """EMA rate now (derived from training progress, so it survives a resume)."""
         return byol_tau(self.training_progress, self.method["tau_base"])
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
         num_views, batch, emb = embeddings.shape
         predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
         with torch.no_grad():
             targets = self.encode(views, self.target_backbone, self.target_head)
-        return self.loss_fn(predictions, targets), {"train/tau": torch.tensor(self.tau)}
+        return LossOutput(self.loss_fn(predictions, targets), {"train/tau": torch.tensor(self.tau)})
 
     def update_target(self, tau: float) -> None:
         """``target <- tau * target + (1 - tau) * online`` for parameters; buffers are copied."""

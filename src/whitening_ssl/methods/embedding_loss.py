@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import List
 
 from torch import Tensor, nn
 
 from ..losses import LOSSES, build_loss
 from ..plugins import LookupFailed
 from .base import PretrainModule
+from .outputs import LossOutput
 
 
 class EmbeddingLossMethod(PretrainModule):
@@ -42,5 +43,5 @@ class EmbeddingLossMethod(PretrainModule):
         except (LookupFailed, TypeError, ValueError) as error:  # the constructor's own message, one line
             checks.add(" ".join(f"method.loss ({loss.get('name') or loss.get('_target_')}): {error}".split()))
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        return self.loss_fn(embeddings), {}
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+        return LossOutput(self.loss_fn(embeddings))

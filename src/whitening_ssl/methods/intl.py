@@ -18,7 +18,7 @@ step's forward, ``m = 1 - (1 - m_0)(1 + cos(pi step / steps)) / 2`` (``method.mo
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -30,6 +30,7 @@ from ..whitening import Whitening
 from .base import PretrainModule
 from .byol import momentum_update
 from .gathering import GlobalBatch
+from .outputs import LossOutput
 
 
 class INTLMethod(GlobalBatch, PretrainModule):
@@ -97,7 +98,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
         """Each view normalised over the whole batch, as the loss does: one block per view."""
         return self.whitening(embeddings.float())[None]
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
         momentum = self.method["momentum_encoder"]
         if self.loss_fn is None:
             world = self.trainer.world_size if self._trainer is not None and not self.gathering() else 1
@@ -108,6 +109,4 @@ class INTLMethod(GlobalBatch, PretrainModule):
                 anchor = self.gather_embeddings(self.encode(views[:1], self.momentum_backbone, self.momentum_head))
             embeddings = torch.cat([anchor, embeddings])
         normalised = self.whitening(embeddings)  # [V, N, d]: each view one block over the whole batch
-        if self.capture_whitened:  # this step is measured (analysis.every_n_steps): one block per view
-            self.last_whitened = normalised.detach()[None, None]
-        return self.loss_fn(normalised), {}
+        return LossOutput(self.loss_fn(normalised), whitened=normalised.detach()[None] if measure else None)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import List
 
 from torch import Tensor, nn
 
 from ..losses import SimSiamLoss
 from ..models import Predictor, SimSiamProjector
 from .base import PretrainModule
+from .outputs import LossOutput
 
 
 class SimSiamMethod(PretrainModule):
@@ -30,7 +31,7 @@ class SimSiamMethod(PretrainModule):
         super().check_config(checks, method, data)
         checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
         num_views, batch, emb = embeddings.shape
         predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
-        return self.loss_fn(predictions, embeddings), {}
+        return LossOutput(self.loss_fn(predictions, embeddings))

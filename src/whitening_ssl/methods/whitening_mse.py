@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from torch import Tensor
 
@@ -10,6 +10,7 @@ from ..losses import WhiteningMSELoss, covariance_penalty
 from ..whitening import Whitening
 from .base import PretrainModule
 from .gathering import GlobalBatch
+from .outputs import LossOutput
 
 
 class WhiteningMSEMethod(GlobalBatch, PretrainModule):
@@ -17,10 +18,10 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
 
     Its settings are the whitening transform's (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``,
     ``axis``, ``groups``, ...), the loss's (``w_size``, ``w_iter``, ``norm``) and :data:`OWN_SETTINGS`;
-    :meth:`default_settings` gathers their defaults (the configuration's ``method/_shared/whitening_mse``
-    node is made from it, so each default lives in one signature). The ImageNet recipe adds ``cov_w``
-    times a covariance penalty on the head outputs (:func:`~whitening_ssl.losses.covariance_penalty`,
-    summed over views) until epoch ``cov_stop``.
+    :meth:`default_settings` gathers their defaults (``conf/method/_defaults/whitening_mse.yaml`` is written
+    from it by :mod:`whitening_ssl.config_defaults`, so each default lives in one signature). The ImageNet
+    recipe adds ``cov_w`` times a covariance penalty on the head outputs
+    (:func:`~whitening_ssl.losses.covariance_penalty`, summed over views) until epoch ``cov_stop``.
     """
 
     #: the method's own settings and their defaults
@@ -64,13 +65,14 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
         usable = embeddings.shape[1] - embeddings.shape[1] % self.method["w_size"]
         return self.loss_fn.whitened_blocks(embeddings[:, :usable].float())[0] if usable else None
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+        """The whitening MSE (plus the covariance penalty while it is on); measured: the first draw's blocks."""
         whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))
-        if self.capture_whitened:  # this step is measured (analysis.every_n_steps)
-            self.last_whitened = whitened.detach()
         mse = self.loss_fn.pair_loss(whitened)
+        measured = whitened[0].detach() if measure else None  # [k, V, m, d]: already computed, kept when measured
         cov_weight = self.cov_weight(self.current_epoch)
         if not cov_weight:
-            return mse, {}
+            return LossOutput(mse, whitened=measured)
         penalty = covariance_penalty(embeddings, samples_as_variables=self.method["axis"] == "channel")
-        return mse + cov_weight * penalty, {"train/mse": mse.detach(), "train/cov_penalty": penalty.detach()}
+        terms = {"train/mse": mse.detach(), "train/cov_penalty": penalty.detach()}
+        return LossOutput(mse + cov_weight * penalty, terms, measured)
