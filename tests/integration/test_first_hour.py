@@ -18,7 +18,7 @@ from whitening_ssl.data import DATASETS, DatasetNotFoundError, download_dataset,
 from whitening_ssl.stages import prepare, run
 
 from fakes import write_stand_in
-from helpers import compose_config, run_cli_in_process
+from helpers import CONF, compose_config, run_cli_in_process
 
 # a first training step of the design card's commands, made small: tiny network, one batch, no evaluation
 FIRST_STEP = ["backbone=resnet_tiny", "backbone.width=8", "trainer=cpu", "logger=none", "+trainer.fast_dev_run=1",
@@ -159,6 +159,16 @@ def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
     proc = run_cli_in_process(["-m", "check=true", "debug=smoke", "method.whiten=zca,cholesky"], cwd=tmp_path)
     assert proc.returncode == 0 and "no problem found in the 2 job(s) of the sweep; none was started" in proc.stdout
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize("method", sorted(path.stem for path in (CONF / "method").glob("*.yaml")))
+def test_the_dry_run_summary_of_every_method_preset(method, tmp_path):
+    """``check=true``'s summary reads only settings the preset has (INTL has no w_size: a failing summary let
+    Hydra go on and train)."""
+    from whitening_ssl.preflight import summary
+
+    lines = summary(compose_config([f"method={method}", "dataset=synthetic"], run_dir=tmp_path), tmp_path)
+    assert lines[0].startswith("checked: no problem found") and any(f"method:   {method} " in line for line in lines)
 
 
 # --- progress and noise -----------------------------------------------------------------------------------
