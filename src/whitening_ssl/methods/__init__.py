@@ -26,19 +26,11 @@ METHODS: Dict[str, Type[PretrainModule]] = {
 
 def register_config_defaults() -> None:
     """Each method family's settings with their defaults, made from the code (one source of truth), as the
-    configuration node ``method/_defaults/<family>`` that its presets in ``conf/method/`` compose."""
-    from hydra.core.config_store import ConfigStore
+    configuration node ``method/_defaults/<family>`` that its presets in ``conf/method/`` compose (see
+    :mod:`whitening_ssl.method_settings`, which reads them without importing torch)."""
+    from ..method_settings import register_config_defaults as register
 
-    from ..losses import LOSSES, loss_defaults
-
-    store = ConfigStore.instance()
-    for name, loss_class in LOSSES.items():  # a loss's arguments and defaults: method/_losses/<name>
-        store.store(group="method/_losses", name=name, node={"name": name, **loss_defaults(loss_class)},
-                    package="method.loss")
-    for family, method_class in METHODS.items():
-        defaults = getattr(method_class, "default_settings", None)
-        if defaults is not None:
-            store.store(group="method/_defaults", name=family, node=defaults(), package="method")
+    register()
 
 
 register_config_defaults()
