@@ -10,6 +10,7 @@ here (at import, through :mod:`whitening_ssl.cli`) builds the page when Hydra pr
   files, and Hydra's own groups (``conf/hydra/``) are not choices: both are left out;
 - the main settings of ``conf/config.yaml`` (its top-level keys and the keys of its sections that
   are not Hydra targets), each with its current value and the file's own ``# ...`` comment;
+- every setting of the chosen method (:mod:`whitening_ssl.help_method`), with its meaning;
 - where the documentation is (``README.md``, ``docs/*.md``).
 """
 
@@ -175,13 +176,17 @@ def help_page(root: Any) -> str:
     conf = conf_dir(root)
     values = OmegaConf.to_container(root, resolve=False)
     choices = (values.get(HYDRA_GROUP) or {}).get("runtime", {}).get("choices", {})
+    from .help_method import method_section
+    from .method_settings import papers
+
     parts: Iterable[List[str]] = (
-        ["whitening-ssl: whitening losses for self-supervised learning (W-MSE, CW-RGP)",
+        [f"whitening-ssl: whitening losses for self-supervised learning ({papers()})",
          "python run.py [group=option ...] [key=value ...] [-m] [--cfg job]", "", "Usage",
          *(line for command, what in USAGE for line in _wrap(what, 50, f"  {command}"))],
         _stages(values.get("stage")),
         _groups(conf, choices),
         _settings((conf / "config.yaml").read_text(), values),
+        method_section(conf, values.get("method"), choices.get("method")),
         _docs(conf),
         _wrap("--cfg job|hydra|all prints a configuration, --resolve resolves it, --hydra-help lists Hydra's "
               "own flags", 7, "Hydra:"),

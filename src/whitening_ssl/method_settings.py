@@ -21,6 +21,11 @@ KINDS = "whitening.kinds"
 PAPERS = {"whitening_mse": "W-MSE, CW-RGP", "intl": "INTL"}
 
 
+def papers() -> str:
+    """The papers of the registered method families (``W-MSE, CW-RGP, INTL``): the help's title."""
+    return ", ".join(PAPERS[family] for family in source.registry("methods", "METHODS") if family in PAPERS)
+
+
 def whitening_defaults() -> Dict[str, Any]:
     """Every setting of the whitening transform with its default: the transform's and every registered kind's."""
     module, cls = TRANSFORM
@@ -90,6 +95,7 @@ def meanings() -> Dict[str, str]:
             pass  # a family without settings of its own
     found["family"] = "the method family (its training module): " + ", ".join(source.registry("methods", "METHODS")) \
         + ", or module.Class of your own"
+    found["name"] = "the preset's name (run folders, results.json, the report)"
     return {key: _plain(text) for key, text in found.items()}
 
 
@@ -104,4 +110,4 @@ def _plain(text: str) -> str:
     import re
 
     text = re.sub(r":\w+:`~?(?:[\w.]+\.)?([\w]+)`", r"\1", text)
-    return text.replace("``", "")
+    return text.replace("``", "").rstrip(".")
