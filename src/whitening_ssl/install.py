@@ -42,10 +42,13 @@ def torchvision_for(torch_version: str) -> str:
     return f"0.{minor + OFFSET}.*" if major == 2 else "a matching release"
 
 
-def fix_command(torch_version: str) -> str:
+def _index(torch_version: str) -> str:
     local = torch_version.partition("+")[2]  # +cpu, +cu121: the same build's index
-    index = f" --index-url https://download.pytorch.org/whl/{local}" if local else ""
-    return f'python -m pip install "torchvision=={torchvision_for(torch_version)}"{index}'
+    return f" --index-url https://download.pytorch.org/whl/{local}" if local else ""
+
+
+def fix_command(torch_version: str) -> str:
+    return f'python -m pip install "torchvision=={torchvision_for(torch_version)}"{_index(torch_version)}'
 
 
 def pair_problem(torch_version: Optional[str], vision_version: Optional[str],
@@ -65,7 +68,7 @@ def pair_problem(torch_version: Optional[str], vision_version: Optional[str],
         f"torchvision cannot be imported ({' '.join(str(import_error).split())})"
     return (f"{installed}, but {needs}: install the torchvision built for this torch with "
             f"{fix_command(torch_version)} (or the tested pair: python -m pip install torch=={TESTED[0]} "
-            f"torchvision=={TESTED[1]})")
+            f"torchvision=={TESTED[1]}{_index(torch_version)})")
 
 
 def import_problem() -> Optional[BaseException]:
