@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
-from .help import _setting, _wrap, yaml_comments
+from .help import setting_lines, wrap, yaml_comments
 from .method_settings import loss_meanings, meanings
 
 SHARED = "_shared"
@@ -42,10 +42,10 @@ def method_section(conf: Path, method: Mapping[str, Any], choice: Any) -> List[s
         if isinstance(value, Mapping):  # a loss node: {name, its arguments}
             own = loss_meanings(str(value.get("name")))
             lines += [line for sub, item in value.items()
-                      for line in _setting(f"method.{key}.{sub}", item, own.get(sub, "the loss (its registry name, "
+                      for line in setting_lines(f"method.{key}.{sub}", item, own.get(sub, "the loss (its registry name, "
                                            "or module.Class of your own)" if sub == "name" else ""))]
             continue
-        lines += _setting(f"method.{key}", value, code.get(key) or shared.get(key) or own.get(key, ""))
+        lines += setting_lines(f"method.{key}", value, code.get(key) or shared.get(key) or own.get(key, ""))
     if "eps" in method:
-        lines += ["", *_wrap(SHRINKAGE, 4, "  note:")]
+        lines += ["", *wrap(SHRINKAGE, 4, "  note:")]
     return lines
