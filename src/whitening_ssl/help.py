@@ -10,6 +10,7 @@ here (at import, through :mod:`whitening_ssl.cli`) builds the page when Hydra pr
   files, and Hydra's own groups (``conf/hydra/``) are not choices: both are left out;
 - the main settings of ``conf/config.yaml`` (its top-level keys and the keys of its sections that
   are not Hydra targets), each with its current value and the file's own ``# ...`` comment;
+- every setting of the chosen method (:mod:`whitening_ssl.help_method`), with its meaning;
 - where the documentation is (``README.md``, ``docs/*.md``).
 """
 
@@ -112,19 +113,19 @@ def _text(value: Any) -> str:
     return json.dumps(value)  # null, true, numbers, lists and mappings as JSON
 
 
-def _wrap(text: str, indent: int, first: str = "") -> List[str]:
+def wrap(text: str, indent: int, first: str = "") -> List[str]:
     first = first.ljust(indent) if len(first) < indent else first + " "
     return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=" " * indent,
                          break_on_hyphens=False) or [first.rstrip()]
 
 
-def _setting(key: str, value: Any, comment: str) -> List[str]:
+def setting_lines(key: str, value: Any, comment: str) -> List[str]:
     left = f"  {key} = {_text(value)}"
     if not comment:
         return [left]
     if len(left) >= KEY_WIDTH:
-        return [left, *_wrap(comment, KEY_WIDTH + 1)]
-    return _wrap(comment, KEY_WIDTH + 1, left)
+        return [left, *wrap(comment, KEY_WIDTH + 1)]
+    return wrap(comment, KEY_WIDTH + 1, left)
 
 
 def _settings(text: str, values: Mapping[str, Any]) -> List[str]:
@@ -135,11 +136,11 @@ def _settings(text: str, values: Mapping[str, Any]) -> List[str]:
     nodes = [key for key in keys if isinstance(values[key], Mapping) and "_target_" not in values[key]]
     lines = ["Main settings (key=value: the current value, then conf/config.yaml's comment)"]
     lines += [line for key in keys if not isinstance(values[key], Mapping)
-              for line in _setting(key, values[key], comments.get(key, ""))]
+              for line in setting_lines(key, values[key], comments.get(key, ""))]
     for name in nodes:
-        lines += ["", *_wrap(sections.get(name, ""), 4, f"  {name}:")]
+        lines += ["", *wrap(sections.get(name, ""), 4, f"  {name}:")]
         lines += [line for key, value in values[name].items() if not isinstance(value, Mapping)
-                  for line in _setting(f"{name}.{key}", value, comments.get(f"{name}.{key}", ""))]
+                  for line in setting_lines(f"{name}.{key}", value, comments.get(f"{name}.{key}", ""))]
     return lines
 
 
@@ -147,7 +148,7 @@ def _groups(conf: Path, choices: Mapping[str, Any]) -> List[str]:
     lines = ["Config groups (group=option; * the current choice; the files are in conf/<group>/)"]
     for group, options in config_groups(conf).items():
         marked = [f"{o}*" if o == choices.get(group) else o for o in options]
-        lines += _wrap(", ".join(marked), 16, f"  {group}")
+        lines += wrap(", ".join(marked), 16, f"  {group}")
     return lines
 
 
@@ -156,7 +157,7 @@ def _stages(current: Any) -> List[str]:
 
     lines = ["Stages (stage=NAME; * the current one)"]
     for name, stage in STAGES.items():
-        lines += _wrap(stage.description, 16, f"  {name}{'*' if name == current else ''}")
+        lines += wrap(stage.description, 16, f"  {name}{'*' if name == current else ''}")
     return lines
 
 
@@ -166,7 +167,7 @@ def _docs(conf: Path) -> List[str]:
     lines = ["Documentation"]
     for file in (f for f in files if f.is_file()):
         title = next((line.lstrip("# ").strip() for line in file.read_text().splitlines() if line.startswith("#")), "")
-        lines += _wrap(title, 20, f"  {file.relative_to(top).as_posix()}")
+        lines += wrap(title, 20, f"  {file.relative_to(top).as_posix()}")
     return lines
 
 
@@ -175,15 +176,19 @@ def help_page(root: Any) -> str:
     conf = conf_dir(root)
     values = OmegaConf.to_container(root, resolve=False)
     choices = (values.get(HYDRA_GROUP) or {}).get("runtime", {}).get("choices", {})
+    from .help_method import method_section
+    from .method_settings import papers
+
     parts: Iterable[List[str]] = (
-        ["whitening-ssl: whitening losses for self-supervised learning (W-MSE, CW-RGP)",
+        [f"whitening-ssl: whitening losses for self-supervised learning ({papers()})",
          "python run.py [group=option ...] [key=value ...] [-m] [--cfg job]", "", "Usage",
-         *(line for command, what in USAGE for line in _wrap(what, 50, f"  {command}"))],
+         *(line for command, what in USAGE for line in wrap(what, 50, f"  {command}"))],
         _stages(values.get("stage")),
         _groups(conf, choices),
         _settings((conf / "config.yaml").read_text(), values),
+        method_section(conf, values.get("method"), choices.get("method")),
         _docs(conf),
-        _wrap("--cfg job|hydra|all prints a configuration, --resolve resolves it, --hydra-help lists Hydra's "
+        wrap("--cfg job|hydra|all prints a configuration, --resolve resolves it, --hydra-help lists Hydra's "
               "own flags", 7, "Hydra:"),
     )
     text = "\n\n".join("\n".join(part) for part in parts) + "\n"

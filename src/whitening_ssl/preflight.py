@@ -17,7 +17,6 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from .data import DATASETS
 from .help import conf_dir, config_groups
 
 EXIT_BAD_INPUT = 2
@@ -29,6 +28,8 @@ def _get(cfg: DictConfig, key: str, default: Any = "?") -> Any:
 
 
 def _dataset_line(cfg: DictConfig) -> str:
+    from .data import DATASETS
+
     name, root = _get(cfg, "dataset.name"), _get(cfg, "dataset.root")
     entry = DATASETS.get(name)
     where = f"{Path(str(root)).absolute()}"
@@ -111,6 +112,16 @@ def hydra_error_line(error: BaseException) -> str:
         return (f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
                 f"lists the settings), or add a new key on purpose with +{key}=...")
     return message.split(" Set the environment variable HYDRA_FULL_ERROR")[0]
+
+
+#: flags after which Hydra prints and exits (help, a configuration, shell completion): nothing is run
+PRINT_ONLY_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
+
+
+def runs_nothing(args: List[str]) -> bool:
+    """Whether ``run.py args`` only prints (``--help``, ``--cfg job``) or checks (``check=true``)."""
+    return any(arg in PRINT_ONLY_FLAGS or arg.split("=")[0] in PRINT_ONLY_FLAGS for arg in args) or \
+        any(arg.lower() in ("check=true", "+check=true", "check=1") for arg in args)
 
 
 def one_line_hydra_errors() -> None:

@@ -25,6 +25,9 @@ class NTXentLoss(nn.Module):
     ``(L(x0 -> x1) + L(x1 -> x0)) / 2``; the total is the mean over the ``V(V-1)/2`` unordered
     view pairs (W-MSE's ``contrastive`` method with ``num_pairs``).
 
+    Args:
+        temperature: ``tau``, the softmax temperature of the similarities.
+
     Shapes: ``forward(z)`` with ``z`` ``[V, N, d]`` -> scalar.
     """
 

@@ -24,6 +24,9 @@ class BYOLLoss(nn.Module):
     - ``sum_directions=False``: mean over the ``V(V-1)`` ordered pairs ``i != j`` of
       ``D(p_i, t_j)`` (half the above).
 
+    Args:
+        sum_directions: sum the two directions of each pair (the paper's code) or average them.
+
     Shapes: ``forward(predictions, targets)``, both ``[V, N, d]`` -> scalar.
     """
 

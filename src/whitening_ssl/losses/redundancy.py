@@ -38,6 +38,13 @@ class BarlowTwinsLoss(nn.Module):
     statistics once per view, as separate calls per view do (one batched call:
     :class:`~whitening_ssl.models.view_norm.ViewBatchNorm1d`).
 
+    Args:
+        lambd: weight of the off-diagonal (redundancy) term.
+        scale: ``embedding`` (divide ``c`` by ``D``, the paper's code) or ``batch`` (by ``N``, the original).
+        eps: added to the variance of the batch normalisation.
+        normalization: ``learnable`` (a BatchNorm1d with affine weights, the paper's code) or ``fixed``.
+        num_features: ``D``, for the learnable form (filled in from the embedding size).
+
     Shapes: ``forward(z)`` with ``z`` ``[V, N, D]`` -> scalar.
     """
 
@@ -106,6 +113,13 @@ class VICRegLoss(nn.Module):
     - ``"mean"``: ``a = b = 1/2``, both averaged over the two views.
 
     Total: mean over unordered pairs. Shapes: ``forward(z)`` with ``z`` ``[V, N, D]`` -> scalar.
+
+    Args:
+        sim_weight: weight of the invariance (MSE) term.
+        var_weight: weight of the variance term.
+        cov_weight: weight of the covariance term.
+        eps: added to the variance under the square root.
+        convention: ``paper``, ``official`` or ``mean``: how the two views' regularisers add up (see above).
     """
 
     def __init__(self, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0,
@@ -153,6 +167,10 @@ class ZeroICLLoss(nn.Module):
 
     For a pair: ``c = z_1 z_2^T / d`` (``N x N``), ``loss = sum_n (c_nn - 1)^2``. Total: mean over
     unordered pairs. Shapes: ``forward(z)`` with ``z`` ``[V, N, d]`` -> scalar.
+
+    Args:
+        shrinkage: shrinkage of the ``N x N`` covariance toward the identity.
+        eps: added to the eigenvalues before the inverse square root.
     """
 
     def __init__(self, shrinkage: float = 0.1, eps: float = 1e-5) -> None:

@@ -55,8 +55,9 @@ class INTLMethod(GlobalBatch, PretrainModule):
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
-        return {"family": "intl", **Whitening.default_settings(), "whiten": "iternorm", "axis": "channel",
-                **cls.OWN_SETTINGS}
+        from ..method_settings import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
+
+        return FAMILY_DEFAULTS["intl"]()
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:

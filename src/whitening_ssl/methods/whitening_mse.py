@@ -39,8 +39,9 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
-        return {"family": "whitening_mse", **Whitening.default_settings(), "w_size": "???",
-                **WhiteningMSELoss.default_settings(), **cls.OWN_SETTINGS}
+        from ..method_settings import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
+
+        return FAMILY_DEFAULTS["whitening_mse"]()
 
     @classmethod
     def check_config(cls, checks, method, data) -> None:

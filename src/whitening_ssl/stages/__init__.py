@@ -7,40 +7,55 @@ the :data:`STAGES` registry.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import torch
 from omegaconf import DictConfig
 
-from ..run_folder.lock import RunLock
 from ..validation import Checks
-from . import analyze, evaluate, export, pretrain
-from .common import is_main_process
-from .launch import distributed_job
 
 
 @dataclass(frozen=True)
 class Stage:
-    check: Callable[[Checks, DictConfig, Optional[Path]], None]
-    run: Callable[[DictConfig], Optional[Dict[str, Any]]]
+    """A stage: its module (imported when the stage is checked or run, so ``--help`` imports none) and the
+    names of its functions there."""
+
+    module: str  # of this package: whitening_ssl.stages.<module>
+    check_name: str
+    run_name: str
     description: str  # one line, shown by `python run.py --help`
     #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
-    prepare: Optional[Callable[[DictConfig], None]] = None
+    prepare_name: Optional[str] = None
+
+    def _function(self, name: Optional[str]) -> Optional[Callable]:
+        return getattr(importlib.import_module(f"{__name__}.{self.module}"), name) if name else None
+
+    @property
+    def check(self) -> Callable[[Checks, DictConfig, Optional[Path]], None]:
+        return self._function(self.check_name)
+
+    @property
+    def run(self) -> Callable[[DictConfig], Optional[Dict[str, Any]]]:
+        return self._function(self.run_name)
+
+    @property
+    def prepare(self) -> Optional[Callable[[DictConfig], None]]:
+        return self._function(self.prepare_name)
 
 
 STAGES: Dict[str, Stage] = {
-    "pretrain": Stage(pretrain.check, pretrain.run,
+    "pretrain": Stage("pretrain", "check", "run",
                       "self-supervised pretraining (method=, dataset=) with online k-NN / linear evaluation",
-                      prepare=pretrain.prepare),
-    "linear": Stage(evaluate.check_linear, evaluate.run_linear,
+                      prepare_name="prepare"),
+    "linear": Stage("evaluate", "check_linear", "run_linear",
                     "linear probe on the frozen backbone of a checkpoint (ckpt=...; linear.*)"),
-    "knn": Stage(evaluate.check_knn, evaluate.run_knn,
+    "knn": Stage("evaluate", "check_knn", "run_knn",
                  "k-NN classification with the frozen backbone of a checkpoint (ckpt=...; knn.*)"),
-    "export": Stage(export.check, export.run,
+    "export": Stage("export", "check", "run",
                     "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)"),
-    "analyze": Stage(analyze.check, analyze.run,
+    "analyze": Stage("analyze", "check", "run",
                      "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)"),
 }
 
@@ -74,6 +89,12 @@ def run(cfg: DictConfig, checked: bool = False) -> Optional[float]:
     ``checked``: :func:`check_config` has already run (``run.py`` checks before Hydra makes the run
     directory); otherwise it runs here.
     """
+    import torch
+
+    from ..run_folder.lock import RunLock
+    from .common import is_main_process
+    from .launch import distributed_job
+
     run_dir = cfg.get("run_dir")
     if not checked:
         check_config(cfg, Path(str(run_dir)) if run_dir else None)

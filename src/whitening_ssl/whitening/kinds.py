@@ -83,7 +83,13 @@ def _check_zca(checks, settings: Mapping[str, Any], path: str) -> None:
 
 @whitening_kind(check=_check_zca)
 def zca(x: Tensor, eps: float, denom_offset: int, *, solver: str = "eigh", newton_iters: int = 20) -> Tensor:
-    """``W = U diag(l^-1/2) U^T`` (``S = U diag(l) U^T``): the output keeps the input's orientation."""
+    """``W = U diag(l^-1/2) U^T`` (``S = U diag(l) U^T``): the output keeps the input's orientation.
+
+    Args:
+        solver: how ``S^-1/2`` is computed: ``eigh`` (one batched eigendecomposition, exact) or ``newton``
+            (coupled Newton-Schulz iterations, matrix products only).
+        newton_iters: the iterations of ``solver=newton``.
+    """
     if solver == "newton":
         return x @ newton_schulz_inverse_sqrt(covariance(x, eps, denom_offset), newton_iters)
     return ZCAWhitening.apply(x, eps, denom_offset)
@@ -119,6 +125,9 @@ def iternorm(x: Tensor, eps: float, denom_offset: int, *, iters: int = 4) -> Ten
     iterations would whiten (about 12 for a covariance of condition 1e3), but this uncoupled form then
     drifts away in floating point (:func:`~whitening_ssl.whitening.linalg.newton_schulz_inverse_sqrt` is
     the stable, coupled one ZCA's ``solver=newton`` uses).
+
+    Args:
+        iters: the Newton iterations ``T`` (INTL: 4).
     """
     cov = covariance(x, eps, denom_offset)
     trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]

@@ -55,7 +55,7 @@ class Whitening(nn.Module):
         groups: contiguous channel groups of ``d / groups``, whitened separately.
         random_groups: a fresh random channel permutation per block before grouping, undone after
             (CW-RGP's random group partition).
-        eps: shrinkage ``S <- (1 - eps) S + eps I`` (for ``bn``: added to the variance).
+        eps: shrinkage toward the identity, ``S <- (1 - eps) S + eps I`` (for ``bn``: added to the variance).
         denom_offset: covariance denominator ``n - denom_offset``.
         **kind_settings: the kind's own settings (e.g. ZCA's ``solver``, ``newton_iters``).
     """
