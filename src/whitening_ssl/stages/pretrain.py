@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from ..data import SSLDataModule
 from ..data import auto_pipeline, check_dataset, check_pretraining_data, describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
+from ..eval.online_probe import build_online_probe, check_online_probe_config
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import get_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
@@ -63,10 +64,14 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     eval_cfg = checks.section(cfg, "eval", "eval")
     if eval_cfg is not None:
         check_eval_config(checks, eval_cfg)
+    probe = checks.section(cfg, "online_probe", "online_probe")
+    if probe is not None:
+        check_online_probe_config(checks, probe)
     analysis = checks.section(cfg, "analysis", "analysis")
     if analysis is not None:
         check_analysis_config(checks, analysis)
-    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True))
+    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True)) or \
+        bool(probe is not None and probe.get("enabled") is True)
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
         check_pretraining_data(checks, data, located, world_size)
@@ -138,7 +143,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     evaluation = OnlineEvaluation(**OmegaConf.to_container(cfg.eval, resolve=True), drops=list(cfg.method.drops),
                                   analysis=OmegaConf.to_container(cfg.analysis, resolve=True),
                                   figures_dir=str(run_dir / "analysis"), after_evaluation=checkpoints.refresh)
-    callbacks = [checkpoints, evaluation]
+    probe = build_online_probe(OmegaConf.to_container(cfg.online_probe, resolve=True), cfg.eval.enabled)
+    callbacks = [checkpoints, evaluation, *([probe] if probe is not None else [])]
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     sync_batchnorm = bool(cfg.trainer.get("sync_batchnorm", False))
