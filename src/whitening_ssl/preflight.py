@@ -52,8 +52,8 @@ def summary(cfg: DictConfig, run_dir: Optional[Path]) -> List[str]:
     lines = [f"checked: no problem found in the configuration (stage={stage})"]
     if stage == "pretrain":
         method = cfg.method
-        sub_batch = f", w_size {method.w_size}" if "w_size" in method else ""  # (INTL: the whole batch)
-        whitening = f", whitening {method.whiten} on the {method.axis} axis, {method.groups} group(s){sub_batch}" \
+        sub_batches = f", w_size {method.w_size}" if "w_size" in method else ""  # INTL whitens the whole batch
+        whitening = f", whitening {method.whiten} on the {method.axis} axis, {method.groups} group(s){sub_batches}" \
             if "whiten" in method else ""
         lines += [f"  method:   {method.name} (family {method.family}{whitening})",
                   f"  dataset:  {_dataset_line(cfg)}",

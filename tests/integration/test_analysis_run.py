@@ -104,15 +104,17 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
 
     def plot_metric_curves(runs, metric, **options):
         figure = original(runs, metric, **options)
-        drawn[metric] = {line.get_label(): line.get_xydata().tolist() for line in figure.axes[0].lines}
-        drawn[metric, "xlim"] = figure.axes[0].get_xlim()
+        key = metric if options.get("xlabel", "epoch") == "epoch" else (metric, "time")  # against wall time
+        drawn[key] = {line.get_label(): line.get_xydata().tolist() for line in figure.axes[0].lines}
+        drawn[key, "xlim"] = figure.axes[0].get_xlim()
         return figure
 
     monkeypatch.setattr(plots, "plot_metric_curves", plot_metric_curves)
     assert report.main([str(sweep), "--plots"]) == 0
     files = sorted(p.name for p in (sweep / "plots").iterdir())
-    assert files == ["analysis_embedding_effective_rank.png", "analysis_whitened_negative_cosine.png",
-                     "analysis_whitened_stable_rank.png", "knn_top1.png"]
+    assert files == sorted(f"{name}{suffix}.png" for suffix in ("", "_time") for name in (
+        "analysis_embedding_effective_rank", "analysis_whitened_negative_cosine", "analysis_whitened_stable_rank",
+        "knn_top1", "online_probe_top1"))
     histories = {kind: json.loads((sweep / f"{n}_w_mse4_synthetic" / "results.json").read_text())["history"]
                  for n, kind in enumerate(("zca", "cholesky"))}
     knn = drawn["k-NN top-1 (%)"]
@@ -123,6 +125,8 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
     assert low < 0.0 and 2.0 < high < 3.0
     for kind, history in histories.items():
         assert knn[f"method.whiten={kind}"] == [[h["epoch"], h["knn_top1"]] for h in history]
+        assert drawn["k-NN top-1 (%)", "time"][f"method.whiten={kind}"] == [[h["seconds"] / 60, h["knn_top1"]]
+                                                                          for h in history]
         rank = drawn["effective rank of the embedding"][f"method.whiten={kind}"]
         assert rank == [[h["epoch"], h["analysis/embedding/effective_rank"]] for h in history]
 

@@ -37,6 +37,13 @@ def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
 
 
+def _probe_state(path):
+    """The online probe's weights in a checkpoint, read as a resume reads it (weights_only)."""
+    callbacks = torch.load(path, map_location="cpu", weights_only=True)["callbacks"]
+    (state,) = [value for key, value in callbacks.items() if "OnlineProbe" in key]
+    return state["classifier"]
+
+
 def _lr_by_step(csv_path):
     import csv
 
@@ -68,6 +75,11 @@ def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
 
     expected, got = _weights(reference / "checkpoints" / "last.ckpt"), _weights(killed / "checkpoints" / "last.ckpt")
     assert set(expected) == set(got) and all(torch.equal(expected[k], got[k]) for k in expected)
+    expected_probe, got_probe = (_probe_state(run / "checkpoints" / "last.ckpt") for run in (reference, killed))
+    assert all(torch.equal(expected_probe[k], got_probe[k]) for k in ("weight", "bias"))  # the online probe resumed
+    seconds = [h["seconds"] for h in results["history"]]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # the clock carried over the resume
+    assert all(0 <= h["online_probe_top1"] <= 100 for h in results["history"])
     reference_lr = _lr_by_step(reference / "csv" / "metrics.csv")
     resumed_lr = _lr_by_step(killed / "csv" / "resume_1" / "metrics.csv")  # the first attempt's log is kept
     assert (killed / "csv" / "metrics.csv").exists()

@@ -103,7 +103,9 @@ def test_help_shows_the_settings_with_their_yaml_comments(help_run):
     assert "knn: stage=knn knn.k = 5" in settings
     assert "stage = pretrain pretrain | linear | knn | export | analyze" in settings
     # Hydra targets are not settings
-    assert "model." not in settings and "probe." not in settings and "_target_" not in settings
+    assert "model." not in settings and "_target_" not in settings
+    assert "probe." not in settings.replace("online_probe.", "")  # the stage's probe: node (online_probe.* is shown)
+    assert "online_probe.enabled = auto" in settings
 
 
 def test_help_lists_usage_and_docs(help_run):

@@ -96,14 +96,16 @@ def plot_cosine_histograms(positive: Tensor | None, negative: Tensor, bins: int 
 
 
 def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric: str,
-                       baselines: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
+                       baselines: Mapping[str, float] | None = None, title: str | None = None,
+                       xlabel: str = "epoch") -> Figure:
     """One curve of ``metric`` against epoch per run (``{run_label: [(epoch, value), ...]}``), for a report.
 
     Points are drawn in increasing epoch order, each with a marker (large when a run has few points,
     so one evaluation shows as a point). ``baselines``: ``{run_label: value}`` of the untrained encoder,
     drawn at epoch 0 as a hollow square in the run's colour (its line, after the run's, is labelled
     ``"<run_label> (untrained)"``; the legend has one entry for them all). The epoch axis runs from 0
-    to the last epoch. ``title``: the axes' title (default ``metric``).
+    to the last epoch. ``title``: the axes' title (default ``metric``); ``xlabel``: another x axis than
+    epochs (e.g. minutes, from 0 too).
     """
     if not runs:
         raise ValueError(f"plot_metric_curves needs at least one run: pass {{run_label: [(epoch, {metric}), ...]}}")
@@ -119,12 +121,14 @@ def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric
             axes.plot([0.0], [float(baselines[label])], linestyle="none", marker="s", markersize=7,
                       markerfacecolor="none", color=line.get_color(), label=f"{label} (untrained)")
     if baselines and any(label in baselines for label in runs):
+        start = "epoch 0" if xlabel == "epoch" else "start"
         handles.append(Line2D([], [], linestyle="none", marker="s", markersize=7, markerfacecolor="none",
-                              color="0.4", label="untrained encoder (epoch 0)"))
+                              color="0.4", label=f"untrained encoder ({start})"))
     margin = max(0.5, 0.03 * last)
     axes.set_xlim(-margin, last + margin)
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    axes.set_xlabel(xlabel)
+    if xlabel == "epoch":
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes.set_ylabel(metric)
     axes.set_title(title or metric)
     axes.legend(handles=handles)

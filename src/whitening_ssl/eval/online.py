@@ -9,7 +9,10 @@ main process computes k-NN and the linear probe once, and the figures are broadc
 process logs and stores the same history. Evaluation runs with the random generators' state
 preserved (it never changes training's random draws) and after the epoch's checkpoint is written
 (a crash while evaluating keeps the epoch); ``after_evaluation`` then lets the checkpoint be
-refreshed with the new history.
+refreshed with the new history. Each record is stamped with the time it was reached
+(:mod:`~whitening_ssl.eval.clock`); ``stop_at`` (``{metric: threshold}``) ends training at the first
+evaluation that reaches one of its thresholds (time-to-accuracy runs). Other callbacks add figures
+computed from the evaluation's features through ``feature_metrics`` (the online probe).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -26,6 +29,7 @@ from torch import Tensor
 
 from ..training.rng import preserved_rng
 from ..validation import Checks
+from .clock import RunClock
 from .features import broadcast_from_main, extract_features
 from .knn import check_knn_k, knn_accuracy
 from .linear_fast import linear_probe
@@ -89,6 +93,10 @@ def check_eval_config(checks: Checks, eval_cfg) -> None:
     checks.boolean(eval_cfg, "evaluate_untrained", "eval.evaluate_untrained")
     checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
     checks.choice(eval_cfg, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
+    stop_at = checks.get(eval_cfg, "stop_at", "eval.stop_at", default={})
+    if not (isinstance(stop_at, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in stop_at.values())):
+        checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
 class OnlineEvaluation(Callback):
@@ -104,6 +112,7 @@ class OnlineEvaluation(Callback):
                  drops: Sequence[int] = (50, 25), knn_k: int = 5, linear_epochs: int = 500,
                  evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True,
                  feature_dtype: str = "float32", analysis: Optional[Dict] = None,
+                 stop_at: Optional[Mapping[str, float]] = None,
                  figures_dir: Optional[str] = None, after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
         self.every_n_epochs = every_n_epochs
         self.every_n_epochs_after_drop = every_n_epochs_after_drop
@@ -117,6 +126,9 @@ class OnlineEvaluation(Callback):
         self.analysis = dict(analysis or {})
         self.figures_dir = figures_dir
         self.after_evaluation = after_evaluation
+        self.stop_at = dict(stop_at or {})
+        self.feature_metrics: List[Callable[..., Dict[str, float]]] = []  # (train_x, train_y, test_x, test_y) -> figures
+        self.clock = RunClock()
         self.history: list = []
         self.final: Optional[Dict[str, float]] = None
         self.untrained: Optional[Dict[str, float]] = None
@@ -133,6 +145,8 @@ class OnlineEvaluation(Callback):
                                   feature_dtype=self.feature_dtype, progress=progress)
             metrics = None if features is None else evaluate_features(
                 *features, knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed, progress=progress)
+            for extra in self.feature_metrics if metrics is not None else ():
+                metrics.update(extra(*features))
         if metrics is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
             if self.analysis.get("at_evaluation"):
@@ -177,13 +191,18 @@ class OnlineEvaluation(Callback):
             every = self.every_n_epochs_after_drop
         return every > 0 and (epoch + 1) % every == 0
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.clock.start()
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.enabled:
             return
         train_set, _ = trainer.datamodule.eval_datasets()  # before the first step: a k-NN that cannot run is refused
         check_knn_k(self.knn_k, len(train_set), "eval.knn_k", trainer.datamodule.name)
         if self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
+            start = time.perf_counter()
             self.untrained = self._evaluate(trainer, pl_module, stem="untrained_")
+            self.clock.add_evaluation(time.perf_counter() - start)
             for logger in trainer.loggers:
                 logger.log_metrics({f"untrained/{k}": v for k, v in self.untrained.items()}, step=0)
         # A resumed run whose last epoch was checkpointed but killed while evaluating: evaluate it now.
@@ -206,9 +225,13 @@ class OnlineEvaluation(Callback):
             self._record(trainer, pl_module, trainer.current_epoch, log=False)
 
     def _record(self, trainer, pl_module, epoch: int, log: bool = True) -> None:
+        stamp, start = self.clock.stamp(trainer.world_size), time.perf_counter()
         metrics = self._evaluate(trainer, pl_module)
+        self.clock.add_evaluation(time.perf_counter() - start)
         self.final = metrics
-        self.history.append({"epoch": epoch + 1, **metrics})
+        self.history.append({"epoch": epoch + 1, **stamp, **metrics})
+        if any(metrics.get(name, -math.inf) >= threshold for name, threshold in self.stop_at.items()):
+            trainer.should_stop = True  # eval.stop_at reached (the same figures on every process)
         self._last_evaluated_step = trainer.global_step
         if log:
             for name, value in metrics.items():
@@ -218,10 +241,11 @@ class OnlineEvaluation(Callback):
                 logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=trainer.global_step)
 
     def state_dict(self) -> dict:
-        return {"history": self.history, "untrained": self.untrained}
+        return {"history": self.history, "untrained": self.untrained, "clock": self.clock.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
         self.untrained = state_dict.get("untrained")
+        self.clock.load_state_dict(state_dict.get("clock"))
         if self.history:
-            self.final = {k: v for k, v in self.history[-1].items() if k != "epoch"}
+            self.final = {k: v for k, v in self.history[-1].items() if k not in ("epoch", *RunClock.STAMPS)}

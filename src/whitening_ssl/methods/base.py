@@ -62,6 +62,7 @@ class PretrainModule(pl.LightningModule):
         self.channels_last = False
         self.analysis = dict(analysis or {})
         self._collapse_warned = False
+        self.step_features: Optional[Tensor] = None  # the last step's backbone features, detached (online probe)
 
     def speed_up(self, channels_last: bool = False, compile: bool = False) -> None:
         """Layout and compilation, which change no result beyond float rounding.
@@ -172,6 +173,7 @@ class PretrainModule(pl.LightningModule):
         every = int(self.analysis.get("every_n_steps") or 0)
         analyze = every > 0 and self.global_step % every == 0
         features, embeddings = self.encode(self.training_views(views), return_features=True)
+        self.step_features = features.detach()
         embeddings = self.gather_embeddings(embeddings)
         measured = analyze and self.trainer.is_global_zero  # the main process measures
         try:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .collect import collect_results
-from .figures import write_plots
+from .figures import run_labels, training_runs, write_plots
 from .rows import build_rows
 from .table import markdown_table
+from .time_to import parse_threshold, time_to_lines
 
 REPORT_FILE = "reproduction.md"
 
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
                              "negatives' cosine) with a curve per run against epoch, in PATH/plots/")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="write the table here (default: PATH/reproduction.md when one directory is given)")
+    parser.add_argument("--time-to", action="append", default=[], type=parse_threshold, metavar="METRIC=VALUE",
+                        help="print when each pretraining run's online evaluation first reached METRIC >= VALUE "
+                             "(wall time, training time, device-hours, epoch), e.g. --time-to knn_top1=75; repeatable")
     return parser
 
 
@@ -55,6 +59,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(table)
         print(f"wrote {output}", file=sys.stderr)
+    if args.time_to:
+        runs = training_runs(results)
+        print("\n".join(time_to_lines(runs, args.time_to, run_labels(runs))))
     if args.plots:
         folder = Path(args.paths[0] if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent) / "plots"
         for path in write_plots(results, folder).values():

@@ -1,4 +1,5 @@
-"""The figures of ``--plots``: one per metric, a curve per pretraining run against epoch.
+"""The figures of ``--plots``: one per metric, a curve per pretraining run against epoch, and one against
+wall time (``<metric>_time.png``, minutes since training started) where the runs' evaluations are stamped.
 
 Each run's values at its evaluations are points (one evaluation, as in the quickstart, is one point),
 its untrained baseline (``eval.evaluate_untrained=true``) a hollow square at epoch 0, the epoch axis
@@ -27,6 +28,9 @@ PLOT_METRICS = (
     ("analysis/whitened/stable_rank", "normalised stable rank of the whitened output"),
     ("analysis/whitened/negative_cosine", "negatives' cosine similarity, whitened output"),
 )
+
+#: drawn like :data:`PLOT_METRICS` where the runs have them
+OPTIONAL_PLOT_METRICS = (("online_probe_top1", "online linear probe top-1 (%)"),)
 
 
 def _number(value: Any) -> bool:
@@ -76,19 +80,27 @@ def _distinct_folders(paths: Sequence[str]) -> Dict[str, str]:
     return {path: str(Path(path).parent) for path in paths}  # the same folder twice: as given
 
 
+def training_runs(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The pretraining runs with an evaluation history."""
+    return _pretraining(results)
+
+
 def _pretraining(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return [r for r in results if stage_of(r) == "pretrain" and r.get("history")]
 
 
 def curves(results: Sequence[Dict[str, Any]], metric: str,
-           labels: Optional[Dict[str, str]] = None) -> Dict[str, List[Tuple[float, float]]]:
+           labels: Optional[Dict[str, str]] = None, x: str = "epoch") -> Dict[str, List[Tuple[float, float]]]:
     """``{run label: [(epoch, value), ...]}`` of ``metric`` over the evaluation history of pretraining runs
-    (``labels``: :func:`run_labels` of those runs, when already computed)."""
+    (``labels``: :func:`run_labels` of those runs, when already computed; ``x="seconds"``: against the
+    wall time in minutes, the records without a time left out)."""
     pretraining = _pretraining(results)
     labels = labels if labels is not None else run_labels(pretraining)
     out = {}
     for result in pretraining:
-        points = [(float(h["epoch"]), float(h[metric])) for h in result["history"] if _number(h.get(metric))]
+        scale = 60.0 if x == "seconds" else 1.0
+        points = [(float(h[x]) / scale, float(h[metric])) for h in result["history"]
+                  if _number(h.get(metric)) and _number(h.get(x))]
         if points:
             out[labels[result["_path"]]] = points
     return out
@@ -119,11 +131,14 @@ def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLik
     labels = run_labels(pretraining)
     context = shared_context(pretraining)
     written = {}
-    for metric, title in PLOT_METRICS:
-        runs = curves(pretraining, metric, labels)
-        if not runs:
-            continue
-        figure = plots.plot_metric_curves(runs, title, baselines=baselines(pretraining, metric, labels),
-                                          title=f"{title}: {context}" if context else title)
-        written[metric] = str(plots.save_figure(figure, Path(folder) / (metric.replace("/", "_") + ".png")))
+    for metric, title in (*PLOT_METRICS, *OPTIONAL_PLOT_METRICS):
+        for x, suffix in (("epoch", ""), ("seconds", "_time")):
+            runs = curves(pretraining, metric, labels, x=x)
+            if not runs:
+                continue
+            figure = plots.plot_metric_curves(runs, title, baselines=baselines(pretraining, metric, labels),
+                                              title=f"{title}: {context}" if context else title,
+                                              **({} if x == "epoch" else {"xlabel": "minutes since training started"}))
+            written[metric + suffix] = str(plots.save_figure(figure, Path(folder) / (metric.replace("/", "_") + suffix
+                                                                                       + ".png")))
     return written

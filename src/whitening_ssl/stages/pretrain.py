@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from ..data import SSLDataModule
 from ..data import auto_pipeline, check_dataset, check_pretraining_data, describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
+from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wanted
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import get_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
@@ -60,11 +61,15 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     eval_cfg = checks.section(cfg, "eval", "eval")
     if eval_cfg is not None:
         check_eval_config(checks, eval_cfg)
+    probe = checks.section(cfg, "online_probe", "online_probe")
+    if probe is not None:
+        check_online_probe_config(checks, probe)
     analysis = checks.section(cfg, "analysis", "analysis")
     if analysis is not None:
         check_analysis_config(checks, analysis)
     check_callbacks(checks, cfg.get("callbacks"))
-    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True))
+    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True)) or \
+        bool(probe is not None and probe.get("enabled") is True)
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
         check_pretraining_data(checks, data, located, world_size)
@@ -133,6 +138,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
                "config": {**config, "overrides": job_overrides()}, "figures_dir": str(run_dir / ANALYSIS_DIR)}
     callbacks = list(build_callbacks(cfg.callbacks, context).values())
     checkpoints = next(c for c in callbacks if isinstance(c, RunCheckpoints))
+    if not probe_wanted(OmegaConf.to_container(cfg.online_probe, resolve=True), cfg.eval.enabled):
+        callbacks = [c for c in callbacks if not isinstance(c, OnlineProbe)]  # online_probe.enabled: false, or auto without labels
     evaluation = next((c for c in callbacks if isinstance(c, OnlineEvaluation)), None)
     if evaluation is not None and evaluation.after_evaluation is None:  # the figures go into last.ckpt at once
         evaluation.after_evaluation = checkpoints.refresh
