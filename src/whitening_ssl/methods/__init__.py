@@ -11,7 +11,9 @@ from .base import PretrainModule
 from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
+from .lejepa import LeJEPAMethod
 from .linear_probe import LinearProbeModule
+from .resa import ReSAMethod
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
@@ -21,6 +23,8 @@ METHODS: Dict[str, Type[PretrainModule]] = {
     "byol": BYOLMethod,
     "simsiam": SimSiamMethod,
     "intl": INTLMethod,
+    "resa": ReSAMethod,
+    "lejepa": LeJEPAMethod,
 }
 
 
@@ -35,6 +39,7 @@ def register_config_defaults() -> None:
     for name, loss_class in LOSSES.items():  # a loss's arguments and defaults: method/_losses/<name>
         store.store(group="method/_losses", name=name, node={"name": name, **loss_defaults(loss_class)},
                     package="method.loss")
+    store.store(group="method/_shared", name="extras", node=PretrainModule.extras_settings(), package="method")
     for family, method_class in METHODS.items():
         defaults = getattr(method_class, "default_settings", None)
         if defaults is not None:
@@ -64,8 +69,10 @@ __all__ = [
     "BYOLMethod",
     "EmbeddingLossMethod",
     "INTLMethod",
+    "LeJEPAMethod",
     "LinearProbeModule",
     "PretrainModule",
+    "ReSAMethod",
     "SimSiamMethod",
     "WhiteningMSEMethod",
     "build_method",
