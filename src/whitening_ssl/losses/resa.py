@@ -39,7 +39,8 @@ def sinkhorn_assignment(online: Tensor, target: Tensor, eps: float = 0.05, iters
     ``A`` is its rows of the one-process assignment of the global batch.
     """
     with float32_math(online.device.type):
-        q = torch.exp(online.float() @ target.float().T / eps).T
+        dtype = torch.promote_types(online.dtype, torch.float32)
+        q = torch.exp(online.to(dtype) @ target.to(dtype).T / eps).T
         total = q.sum()
         if all_reduce is not None:
             all_reduce(total)
@@ -79,10 +80,11 @@ class ReSALoss(nn.Module):
 
     def forward(self, online: Tensor, targets: Tensor, assignment: Tensor) -> Tensor:
         with float32_math(online.device.type):
-            z = F.normalize(online.float(), dim=-1)
-            zbar = F.normalize(targets.float().detach(), dim=-1)
+            dtype = torch.promote_types(online.dtype, torch.float32)
+            z = F.normalize(online.to(dtype), dim=-1)
+            zbar = F.normalize(targets.to(dtype).detach(), dim=-1)
             logits = torch.einsum("qnd,vmd->qvnm", z, zbar) / self.temperature  # every pair in one call
-            cross_entropy = -(assignment.detach().float() * logits.log_softmax(dim=-1)).sum(-1).mean(-1)  # [V, T]
+            cross_entropy = -(assignment.detach().to(dtype) * logits.log_softmax(dim=-1)).sum(-1).mean(-1)  # [V, T]
             pairs = torch.arange(z.shape[0], device=z.device)[:, None] != torch.arange(zbar.shape[0],
                                                                                        device=z.device)[None]
             return cross_entropy[pairs].mean()

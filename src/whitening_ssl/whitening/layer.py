@@ -14,23 +14,29 @@ from .linalg import covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca
 from .transform import Whitening, kind_of
 
 
-def _zca(cov: Tensor, *, solver: str = "eigh", newton_iters: int = 20) -> Tensor:
+def _shrunk(cov: Tensor, eps: float) -> Tensor:
+    return (1 - eps) * cov + eps * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+
+
+def _zca(cov: Tensor, eps: float, *, solver: str = "eigh", newton_iters: int = 20) -> Tensor:
+    cov = _shrunk(cov, eps)
     return newton_schulz_inverse_sqrt(cov, newton_iters) if solver == "newton" else zca_matrix(cov)
 
 
-def _per_channel(cov: Tensor) -> Tensor:
-    return torch.diag_embed(cov.diagonal(dim1=-2, dim2=-1).rsqrt())
+def _bn(cov: Tensor, eps: float) -> Tensor:  # the variance plus eps, as the kind
+    return torch.diag_embed((cov.diagonal(dim1=-2, dim2=-1) + eps).rsqrt())
 
 
-#: kind name -> ``matrix(shrunk covariance [..., d, d], **the kind's settings) -> W`` (output ``(x - mean) W``),
-#: the form a kind's running statistics take; a kind without one cannot be a layer
+#: kind name -> ``matrix(covariance [..., d, d], eps, **the kind's settings) -> W`` (output ``(x - mean) W``),
+#: the form a kind's running statistics take, ``eps`` applied as the kind applies it; a kind without one
+#: cannot be a layer
 RUNNING_MATRICES: Dict[str, Callable[..., Tensor]] = {
     "zca": _zca,
-    "pca": lambda cov: pca_matrix(cov),
-    "cholesky": lambda cov: torch.linalg.inv(torch.linalg.cholesky(cov)).transpose(-1, -2),
-    "iternorm": lambda cov, *, iters=4: iternorm_matrix(cov, iters),
-    "bn": _per_channel,
-    "none": lambda cov: torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov),
+    "pca": lambda cov, eps: pca_matrix(_shrunk(cov, eps)),
+    "cholesky": lambda cov, eps: torch.linalg.inv(torch.linalg.cholesky(_shrunk(cov, eps))).transpose(-1, -2),
+    "iternorm": lambda cov, eps, *, iters: iternorm_matrix(_shrunk(cov, eps), iters),
+    "bn": _bn,
+    "none": lambda cov, eps: torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov),
 }
 #: which features the evaluation reads with a layer: its output (running statistics) or the backbone's
 EVALUATE = ("whitened", "raw")
@@ -76,7 +82,7 @@ class FeatureWhitening(nn.Module):
     def forward(self, x: Tensor, track: bool = True) -> Tensor:
         if not self.training:
             with float32_math(x.device.type):
-                return (x.float() - self.running_mean) @ self.running_matrix
+                return (x.to(self.running_mean.dtype) - self.running_mean) @ self.running_matrix
         white = self.whitening(x)
         if track:
             self.update_running(x.detach())
@@ -85,9 +91,9 @@ class FeatureWhitening(nn.Module):
     @torch.no_grad()
     def update_running(self, x: Tensor) -> None:
         with float32_math(x.device.type):
-            blocks = x.float().reshape(-1, *x.shape[-2:])
+            blocks = x.to(self.running_mean.dtype).reshape(-1, *x.shape[-2:])
             mean = blocks.mean(dim=1, keepdim=True)
             w = self.whitening
-            matrix = self.matrix(covariance(blocks - mean, w.eps, w.denom_offset), **w.kind_settings)
+            matrix = self.matrix(covariance(blocks - mean, 0.0, w.denom_offset), w.eps, **w.kind_settings)
             self.running_mean.lerp_(mean.mean(dim=(0, 1)), self.momentum)
             self.running_matrix.lerp_(matrix.mean(dim=0), self.momentum)
