@@ -187,7 +187,10 @@ def test_imagenet_paper_number_by_epochs():
 
 def test_paper_results_data():
     assert PAPER_IMAGENET == {"cw_rgp4": {100: 69.7, 200: 71.0}, "intl": {800: 73.1},
-                              "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6}}
+                              "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6},
+                              "resa": {100: 71.9, 200: 73.4, 800: 75.2}}
+    assert paper_numbers("resa", "imagenet", 200) == {"linear_top1": 73.4, "knn_top1": 67.1, "epochs": 200,
+                                                      "source": "paper"}
     assert PAPER_RESULTS[("intl", "cifar10")] == {"linear_top1": 92.60, "knn_top1": 90.03, "source": "paper"}
     assert PAPER_RESULTS[("intl", "imagenet100")] == {"linear_top1": 81.68, "knn_top1": 73.46, "source": "paper"}
     assert paper_numbers("intl_m", "imagenet", 400) == {"linear_top1": 76.1, "epochs": 400, "source": "paper"}

@@ -217,6 +217,14 @@ RECIPES: dict[str, AugmentationRecipe] = {
     # its multi-crop (scripts/train/vits16_multicrop.sh): + 6 views of 96 px, scale 0.05-0.2, no solarisation
     "resa_imagenet_multicrop": _resa("resa_imagenet_multicrop", (ViewGroup(), ViewGroup(6, 96, (0.05, 0.2),
                                      solarize_p=0.0)), IMAGENET_MEAN, IMAGENET_STD, blur_p=0.5, solarize_p=0.2),
+    # LeJEPA's recipe for the paper (rbalestr-lab/lejepa README): 2 global views of 224 px (scale 0.3-1) and 6
+    # local ones of 98 px (0.05-0.3), crop first; the README names no interpolation or blur kernel: bilinear and
+    # torchvision's kernel of 10% of the crop
+    "lejepa_imagenet": AugmentationRecipe("lejepa_imagenet", crop_first=True, jitter_strength=(0.4, 0.4, 0.2, 0.1),
+                                          jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.3, 1.0),
+                                          crop_interpolation="bilinear", blur_p=0.5, solarize_p=0.2,
+                                          views=(ViewGroup(2, 224), ViewGroup(6, 98, (0.05, 0.3))),
+                                          mean=IMAGENET_MEAN, std=IMAGENET_STD),
 }
 
 
