@@ -11,7 +11,7 @@ from whitening_ssl.paper_results import PAPER_IMAGENET, PAPER_RESULTS, paper_num
 from whitening_ssl.report import build_rows, collect_results, flatten_settings, main, markdown_table
 
 NOTES = """
-Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; † third-party copy
+Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, ICML), the official repository's README (ImageNet); † third-party copy
 Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of pretraining{extra}. Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from several stages share its row.
 """
 STAGE_NOTE = ("; {stages}: a separate evaluation of the pretrained checkpoint (python run.py stage=... ckpt=...), "
