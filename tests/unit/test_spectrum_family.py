@@ -121,3 +121,24 @@ def test_a_singular_whitening_layer_says_how_big_the_batch_must_be():
     assert ("method.feature_whitening=zca whitens each view's 128-d backbone features over data.batch_size=64 "
             "samples: the covariance is singular; use data.batch_size >= 129 or method.feature_whitening=iternorm"
             ) in caught.value.problems
+
+
+def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
+    """Every job of ``-m experiment=investigate/spectrum_family`` (composed here, not run)."""
+    from whitening_ssl.stages import check_config
+
+    params = compose_config(["experiment=investigate/spectrum_family"], with_hydra=True).hydra.sweeper.params
+    methods, layers = params["method"].split(","), params["method.feature_whitening"].split(",")
+    assert methods == ["w_mse2", "cw_rgp2", "intl", "resa", "lejepa", "byol"] and layers == ["null", "iternorm"]
+    budgets = set()
+    for method in methods:
+        for layer in layers:
+            cfg = compose_config(["experiment=investigate/spectrum_family", f"method={method}",
+                                  f"method.feature_whitening={layer}"], run_dir="/tmp/unused")
+            check_config(cfg, check_machine=False)
+            assert cfg.method.name == method
+            assert cfg.method.feature_whitening == (None if layer == "null" else "iternorm")
+            m = cfg.method
+            budgets.add((cfg.dataset.name, cfg.backbone.name, cfg.epochs, cfg.data.batch_size, m.optimizer, m.lr,
+                         m.weight_decay, m.warmup_steps, m.schedule, m.feature_whitening_iters))
+    assert budgets == {("fashion_mnist", "resnet_tiny", 3, 256, "adam", 2.0e-3, 1.0e-6, 50, "cosine", 5)}
