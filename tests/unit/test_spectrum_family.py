@@ -142,3 +142,49 @@ def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
             budgets.add((cfg.dataset.name, cfg.backbone.name, cfg.epochs, cfg.data.batch_size, m.optimizer, m.lr,
                          m.weight_decay, m.warmup_steps, m.schedule, m.feature_whitening_iters))
     assert budgets == {("fashion_mnist", "resnet_tiny", 3, 256, "adam", 2.0e-3, 1.0e-6, 50, "cosine", 5)}
+
+
+def _module(*overrides):
+    from omegaconf import OmegaConf
+
+    from whitening_ssl.methods import build_method
+
+    cfg = compose_config([*overrides, "method.head_size=32", "method.emb=16", "method.sigreg_slices=8"])
+    backbone = {"name": "resnet_tiny", "width": 4, "stem": "cifar"}
+    return build_method(backbone, OmegaConf.to_container(cfg.method, resolve=True), cfg.data.num_views)
+
+
+@pytest.mark.parametrize("overrides", [["method=resa", "method.predictor=true", "method.pred_hidden=32"],
+                                       ["method=lejepa"], ["method=byol", "method.pred_hidden=32",
+                                                           "method.feature_whitening=iternorm", "method.sigreg_weight=0.5"]])
+def test_multi_crop_views_train_the_new_methods(overrides):
+    """Two global views of 16 px and two local ones of 8 px (ReSA's momentum copy takes views 0 and 1)."""
+    module = _module(*overrides, "data.num_views=4").train()
+    torch.manual_seed(0)
+    views = [torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16), torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8)]
+    module.on_train_batch_start(views, 0) if hasattr(type(module), "on_train_batch_start") else None
+    embeddings = module.encode(views)
+    loss, logs = module.compute_loss(embeddings, views)
+    loss = module.add_sigreg(loss, embeddings, logs)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in module.backbone.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0
+    if "method.sigreg_weight=0.5" in overrides:
+        assert logs["train/sigreg"] > 0
+        assert module.feature_whitening.running_mean.abs().sum() > 0  # the layer's statistics followed the pass
+
+
+def test_a_resume_and_every_process_draw_the_same_slices():
+    """The directions are a function of the run's seed (``pl.seed_everything(seed)``, which every process and a
+    resumed run call first) and the step, whatever was drawn before."""
+    import pytorch_lightning as pl
+
+    module = _module("method=lejepa")
+    pl.seed_everything(7)
+    first = module.sigreg_directions(16, "cpu")
+    torch.rand(1000)  # other draws in between
+    pl.seed_everything(7)  # a resumed run (or a second process) seeds again
+    torch.testing.assert_close(module.sigreg_directions(16, "cpu"), first, rtol=0, atol=0)
+    pl.seed_everything(8)
+    assert not torch.equal(module.sigreg_directions(16, "cpu"), first)
