@@ -106,9 +106,10 @@ class EncoderExtras:
     def whiten_features(self, features: Tensor, num_views: int, backbone: nn.Module) -> Tensor:
         """``features [V N, f]`` through the layer, each view over its own samples; the running statistics
         follow the online backbone's passes (a momentum copy's own layer, where a method has one, its own)."""
-        if self.feature_whitening is None:
+        layer = getattr(self, "feature_whitening", None)  # (None also for a module built without __init__)
+        if layer is None:
             return features
-        layer, track = self.feature_whitening, backbone is self.backbone
+        track = backbone is self.backbone
         own = getattr(self, "momentum_feature_whitening", None)
         if not track and own is not None:
             layer, track = own, True
