@@ -15,14 +15,15 @@ from ..numerics import float32_math
 AllReduce = Optional[Callable[[Tensor], None]]
 
 
-def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> Optional[str]:
-    """Why these settings cannot work (one line), or ``None``: the one rule of the loss and the pre-run check."""
-    for name, value in (("temperature", temperature), ("sinkhorn_eps", sinkhorn_eps)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            return f"{name}={value!r} must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"
+def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> list[str]:
+    """Why these settings cannot work (one line each; empty: they can): the one rule of the loss and the
+    pre-run check."""
+    problems = [f"{name}={value!r} must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"
+                for name, value in (("temperature", temperature), ("sinkhorn_eps", sinkhorn_eps))
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0]
     if isinstance(sinkhorn_iters, bool) or not isinstance(sinkhorn_iters, int) or sinkhorn_iters < 1:
-        return f"sinkhorn_iters={sinkhorn_iters!r} must be a whole number >= 1 (ReSA: 3)"
-    return None
+        problems.append(f"sinkhorn_iters={sinkhorn_iters!r} must be a whole number >= 1 (ReSA: 3)")
+    return problems
 
 
 @torch.no_grad()
@@ -73,9 +74,9 @@ class ReSALoss(nn.Module):
 
     def __init__(self, temperature: float = 0.4) -> None:
         super().__init__()
-        problem = check_resa_settings(temperature, 1.0, 1)
-        if problem:
-            raise ValueError(problem)
+        problems = check_resa_settings(temperature, 1.0, 1)
+        if problems:
+            raise ValueError(problems[0])
         self.temperature = float(temperature)
 
     def forward(self, online: Tensor, targets: Tensor, assignment: Tensor) -> Tensor:

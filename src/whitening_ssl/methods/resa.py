@@ -78,9 +78,7 @@ class ReSAMethod(PretrainModule):
     def check_config(cls, checks, method, data) -> None:
         super().check_config(checks, method, data)
         values = [checks.get(method, key, f"method.{key}") for key in ("temperature", "sinkhorn_eps", "sinkhorn_iters")]
-        problem = check_resa_settings(*values)
-        if problem:
-            checks.add(f"method.{problem}")
+        checks.extend(f"method.{problem}" for problem in check_resa_settings(*values))
         checks.boolean(method, "predictor", "method.predictor")
         checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
         checks.number(method, "momentum_base", "method.momentum_base", minimum=0.0, below=1.0)
