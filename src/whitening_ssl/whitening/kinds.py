@@ -20,7 +20,6 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional
 
-import torch
 from torch import Tensor
 
 from .linalg import CholeskyWhitening, ZCAWhitening, covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca_matrix
