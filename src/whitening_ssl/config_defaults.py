@@ -6,7 +6,8 @@ This module writes them as the YAML files the presets compose,
 
 - ``conf/method/_defaults/<family>.yaml`` (``# @package method``), for the families with ``default_settings``;
 - ``conf/method/_losses/<name>.yaml`` (``# @package method.loss``), for every entry of
-  :data:`~whitening_ssl.losses.LOSSES`,
+  :data:`~whitening_ssl.losses.LOSSES`;
+- ``conf/method/_shared/extras.yaml``: any method's whitening layer and SIGReg term,
 
 so that the configuration composes with Hydra alone (a notebook's ``compose`` needs no import of this
 package) and a user reads a method's settings under ``conf/``. The files are a committed copy:
@@ -33,12 +34,14 @@ COMMAND = "python -m whitening_ssl.config_defaults --write"
 #: the generated folders: (folder under conf/, Hydra package of its nodes)
 WIDTH = 110
 FOLDERS = {"method/_defaults": "method", "method/_losses": "method.loss"}
+#: single generated files among hand-written ones: path under conf/ -> Hydra package
+FILES = {"method/_shared/extras.yaml": "method"}
 
 
 def generated_nodes() -> Dict[str, Tuple[str, Dict[str, Any]]]:
     """``{path under conf/: (what it holds, node)}`` of every generated file, made from the registries."""
     from .losses import LOSSES, loss_defaults
-    from .methods import METHODS
+    from .methods import METHODS, PretrainModule
 
     nodes: Dict[str, Tuple[str, Dict[str, Any]]] = {}
     for family, method_class in METHODS.items():
@@ -48,6 +51,10 @@ def generated_nodes() -> Dict[str, Tuple[str, Dict[str, Any]]]:
                 f"method.family={family} ({method_class.__module__}.{method_class.__name__}): every setting of the "
                 "family with its default, from the signatures of its whitening, its loss and the method itself "
                 "(default_settings)", defaults())
+    nodes["method/_shared/extras.yaml"] = (
+        "Any method: the whitening layer on the backbone's features (method.feature_whitening) and the SIGReg term "
+        "(method.sigreg_weight), with their defaults from the code (whitening_ssl.methods.extras); "
+        "conf/method/_shared/head.yaml composes it", PretrainModule.extras_settings())
     for name, loss_class in LOSSES.items():
         nodes[f"method/_losses/{name}.yaml"] = (
             f"method.loss.name={name} ({loss_class.__module__}.{loss_class.__name__}): the constructor's arguments "
@@ -57,7 +64,7 @@ def generated_nodes() -> Dict[str, Tuple[str, Dict[str, Any]]]:
 
 def render(path: str, about: str, node: Mapping[str, Any]) -> str:
     """The text of the generated file ``path`` (under conf/) holding ``node``."""
-    package = FOLDERS[str(Path(path).parent.as_posix())]
+    package = FILES.get(path) or FOLDERS[str(Path(path).parent.as_posix())]
     header = textwrap.wrap(f"{about}. Generated from the code by `{COMMAND}`: do not edit (a test fails when this "
                            "file and the code differ).", width=WIDTH - 2)
     body = OmegaConf.to_yaml(OmegaConf.create(dict(node))) if node else "{}\n"

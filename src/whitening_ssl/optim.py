@@ -48,6 +48,7 @@ class LARS(torch.optim.Optimizer):
 #: name -> factory(params, lr, weight_decay, momentum): the one way optimisers are built
 OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
+    "adamw": lambda params, lr, weight_decay, momentum: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay),
     "sgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, momentum=momentum,
                                                                       weight_decay=weight_decay),
     "lars": lambda params, lr, weight_decay, momentum: LARS(params, lr=lr, momentum=momentum,

@@ -10,7 +10,11 @@ leaves blank ("-") are absent: there is no key for them, not a ``None``.
 - INTL (Weng et al., ICLR 2024), the official repository's README: CIFAR-10/100 (ResNet-18, the fast
   protocol: linear top-1 and 5-NN, also top-5) and ImageNet-100 (ResNet-18).
 
-ImageNet (ResNet-50) has only a linear top-1, and it depends on the number of pretraining epochs:
+- ReSA (Weng et al., ICML 2025), the official repository's README: ImageNet ResNet-50 linear top-1 and
+  k-NN top-1 (100 and 200 epochs at batch 256, 800 epochs at batch 1024). Its CIFAR numbers are
+  unpublished.
+
+ImageNet (ResNet-50) has a linear top-1 (and for ReSA a k-NN top-1), and it depends on the number of pretraining epochs:
 :data:`PAPER_IMAGENET` maps method -> epochs -> figure, and :func:`paper_numbers` picks the entry that
 matches a run's epochs (none when the epochs differ from the published ones).
 """
@@ -21,10 +25,11 @@ from typing import Dict, Optional, Tuple
 
 #: Where the numbers come from (the report's footnote).
 CITATION = ("Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository "
-            "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README")
+            "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, "
+            "ICML), the official repository's README (ImageNet)")
 
 #: Methods and datasets with published numbers, in the report's order.
-PAPER_METHODS = ("cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2", "intl", "intl_m", "simclr", "byol")
+PAPER_METHODS = ("cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2", "intl", "intl_m", "resa", "simclr", "byol")
 PAPER_DATASETS = ("cifar10", "cifar100", "stl10", "tiny_imagenet", "imagenet100")
 
 #: ImageNet linear top-1 by method and pretraining epochs: CW-RGP 4 (batch 512), INTL (800 epochs, two views)
@@ -33,6 +38,11 @@ PAPER_IMAGENET: Dict[str, Dict[int, float]] = {
     "cw_rgp4": {100: 69.7, 200: 71.0},
     "intl": {800: 73.1},
     "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6},
+    "resa": {100: 71.9, 200: 73.4, 800: 75.2},
+}
+#: ImageNet k-NN top-1 (the DINO weighted k-NN) where the paper gives one, as :data:`PAPER_IMAGENET`.
+PAPER_IMAGENET_KNN: Dict[str, Dict[int, float]] = {
+    "resa": {100: 64.6, 200: 67.1, 800: 69.9},
 }
 
 
@@ -80,5 +90,7 @@ def paper_numbers(method: str, dataset: str, epochs: Optional[int] = None) -> Di
         by_epochs = PAPER_IMAGENET.get(method, {})
         if epochs is None or int(epochs) not in by_epochs:
             return {}
-        return {"linear_top1": by_epochs[int(epochs)], "epochs": int(epochs), "source": entry["source"]}
+        knn = PAPER_IMAGENET_KNN.get(method, {}).get(int(epochs))
+        return {"linear_top1": by_epochs[int(epochs)], **({"knn_top1": knn} if knn is not None else {}),
+                "epochs": int(epochs), "source": entry["source"]}
     return dict(entry)

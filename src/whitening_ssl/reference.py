@@ -7,6 +7,8 @@ the benchmark times both.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -116,3 +118,61 @@ def intl_loss_reference(views, trade_off, axis, anchor_trace=True):
             loss = loss + trade_off * trace_loss_reference(views[0], axis)
     return loss / (len(views) - 1)
 
+
+
+def sinkhorn_reference(online, target, eps=0.05, iters=3):
+    """ReSA's Sinkhorn-Knopp, element by element: ``Q[k][b] = exp(online_b . target_k / eps)``, normalised to
+    sum 1, then ``iters`` times rows to ``1 / K`` and columns to ``1 / B``; returns ``B Q^T`` ``[B, K]``."""
+    rows, columns = target.shape[0], online.shape[0]
+    q = [[torch.exp(torch.dot(online[b], target[k]) / eps) for b in range(columns)] for k in range(rows)]
+    total = sum(sum(row) for row in q)
+    q = [[value / total for value in row] for row in q]
+    for _ in range(iters):
+        q = [[value / sum(row) / rows for value in row] for row in q]
+        sums = [sum(q[k][b] for k in range(rows)) for b in range(columns)]
+        q = [[q[k][b] / sums[b] / columns for b in range(columns)] for k in range(rows)]
+    return torch.stack([torch.stack([q[k][b] * columns for k in range(rows)]) for b in range(columns)])
+
+
+def resa_loss_reference(online, targets, assignment, temperature=0.4):
+    """ReSA's cross-entropy with a loop over the view pairs ``(q, v)``, ``q != v``, and the samples."""
+    total, pairs = 0.0, 0
+    for q in range(online.shape[0]):
+        for v in range(targets.shape[0]):
+            if q == v:
+                continue
+            z, zbar = F.normalize(online[q], dim=-1), F.normalize(targets[v], dim=-1)
+            loss = 0.0
+            for i in range(z.shape[0]):
+                log_p = torch.log_softmax(zbar @ z[i] / temperature, dim=0)
+                loss = loss - (assignment[i] * log_p).sum()
+            total, pairs = total + loss / z.shape[0], pairs + 1
+    return total / pairs
+
+
+def epps_pulley_reference(x, knots=17, t_max=3.0):
+    """The Epps-Pulley statistic of each column of ``x [N, M]``, a loop over the slices and the knots: ``N
+    sum_k w_k e^{-t_k^2/2} |phi_N(t_k) - e^{-t_k^2/2}|^2`` with the trapezoid weights of [-t_max, t_max]."""
+    n, slices = x.shape
+    step = t_max / (knots - 1)
+    out = []
+    for m in range(slices):
+        value = 0.0
+        for k in range(knots):
+            t = k * step
+            weight = step if k in (0, knots - 1) else 2 * step
+            gaussian = math.exp(-t * t / 2)
+            real, imaginary = torch.cos(t * x[:, m]).mean(), torch.sin(t * x[:, m]).mean()
+            value = value + weight * gaussian * ((real - gaussian) ** 2 + imaginary ** 2)
+        out.append(n * value)
+    return torch.stack(out)
+
+
+def lejepa_loss_reference(z, directions, lam, global_views, knots=17, t_max=3.0):
+    """LeJEPA's loss with a loop over the views: ``lam mean_v mean_m EP(Z_v a_m) + (1 - lam) sum_v ||Z_v -
+    mu||^2 / (V N K)``, ``mu`` the mean of the first ``global_views`` views."""
+    views, n, k = z.shape
+    centre = sum(z[v] for v in range(global_views)) / global_views
+    invariance = sum(((z[v] - centre) ** 2).sum() for v in range(views)) / (views * n * k)
+    regulariser = sum(epps_pulley_reference(z[v] @ directions, knots, t_max).mean() for v in range(views)) / views
+    return lam * regulariser + (1 - lam) * invariance

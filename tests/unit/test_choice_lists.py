@@ -16,6 +16,7 @@ def _registries():
     from whitening_ssl.data.registry import PIPELINES
     from whitening_ssl.data.sources.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
     from whitening_ssl.eval.knn import KNN_WEIGHTINGS
+    from whitening_ssl.eval.online_probe import ENABLED as PROBE_ENABLED
     from whitening_ssl.loggers import WANDB_MODES
     from whitening_ssl.optim import OPTIMIZERS
     from whitening_ssl.schedules import SCHEDULES
@@ -28,7 +29,8 @@ def _registries():
             "data.pipeline": PIPELINES, "data.verify_images": VERIFY_MODES, "data.on_bad_image": BAD_IMAGE_POLICIES,
             "linear.protocol": PROTOCOLS, "linear.optimizer": LINEAR_OPTIMIZERS, "linear.schedule": PROBE_SCHEDULES,
             "knn.weighting": KNN_WEIGHTINGS, "export.format": EXPORT_FORMATS, "logger.mode": WANDB_MODES,
-            "dataset.options.augmentation": ("default", *RECIPES)}
+            "dataset.options.augmentation": ("default", *RECIPES), "online_probe.optimizer": OPTIMIZERS,
+            "online_probe.enabled": tuple(str(v).lower() for v in PROBE_ENABLED)}
 
 
 def _listed(comment):

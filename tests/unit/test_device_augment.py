@@ -140,7 +140,7 @@ def test_torchvision_pipeline_reads_the_recipe(name):
         assert (steps.index(crop) < steps.index(jitter_apply)) == recipe.crop_first
         assert crop.size == (view.crop_size, view.crop_size) and crop.scale == view.crop_scale
         assert crop.ratio == recipe.crop_ratio and crop.interpolation.value == recipe.crop_interpolation
-        assert jitter_apply.p == recipe.jitter_p and grayscale.p == recipe.grayscale_p
+        assert jitter_apply.p == view.jitter_p and grayscale.p == view.grayscale_p  # the recipe's unless the view sets its own
         expected = recipe.jitter_ranges()
         assert jitter.brightness == pytest.approx(expected[0]) and jitter.hue == pytest.approx(expected[3])
         assert jitter.contrast == pytest.approx(expected[1]) and jitter.saturation == pytest.approx(expected[2])

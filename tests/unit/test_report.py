@@ -11,7 +11,7 @@ from whitening_ssl.paper_results import PAPER_IMAGENET, PAPER_RESULTS, paper_num
 from whitening_ssl.report import build_rows, collect_results, flatten_settings, main, markdown_table
 
 NOTES = """
-Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; † third-party copy
+Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, ICML), the official repository's README (ImageNet); † third-party copy
 Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of pretraining{extra}. Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from several stages share its row.
 """
 STAGE_NOTE = ("; {stages}: a separate evaluation of the pretrained checkpoint (python run.py stage=... ckpt=...), "
@@ -187,7 +187,10 @@ def test_imagenet_paper_number_by_epochs():
 
 def test_paper_results_data():
     assert PAPER_IMAGENET == {"cw_rgp4": {100: 69.7, 200: 71.0}, "intl": {800: 73.1},
-                              "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6}}
+                              "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6},
+                              "resa": {100: 71.9, 200: 73.4, 800: 75.2}}
+    assert paper_numbers("resa", "imagenet", 200) == {"linear_top1": 73.4, "knn_top1": 67.1, "epochs": 200,
+                                                      "source": "paper"}
     assert PAPER_RESULTS[("intl", "cifar10")] == {"linear_top1": 92.60, "knn_top1": 90.03, "source": "paper"}
     assert PAPER_RESULTS[("intl", "imagenet100")] == {"linear_top1": 81.68, "knn_top1": 73.46, "source": "paper"}
     assert paper_numbers("intl_m", "imagenet", 400) == {"linear_top1": 76.1, "epochs": 400, "source": "paper"}

@@ -94,9 +94,12 @@ def detect_format(obj: Any, source: Optional[str] = None) -> str:
 
 
 def backbone_state_dict(obj: Any, fmt: str) -> Dict[str, Tensor]:
-    """The backbone's weights under torchvision ResNet names (no ``fc``)."""
+    """The backbone's weights under torchvision ResNet names (no ``fc``); of this project's checkpoints, the
+    momentum encoder's where the method evaluates that one (``method.evaluate_momentum``: ReSA)."""
     if fmt == "lightning":
-        source, prefix = obj["state_dict"], LIGHTNING_PREFIX
+        method = (obj.get("hyper_parameters") or {}).get("method") or {}
+        momentum = isinstance(method, Mapping) and method.get("evaluate_momentum") is True
+        source, prefix = obj["state_dict"], "momentum_backbone." if momentum else LIGHTNING_PREFIX
     elif fmt == "paper":
         source, prefix = obj["state_dict"], PAPER_PREFIX
     elif fmt == "torchvision":

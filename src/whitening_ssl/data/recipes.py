@@ -18,18 +18,22 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 BLUR_FILTERS = ("torchvision", "pil")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: the op probabilities a view may set for itself (:class:`ViewGroup`), in :class:`View`'s order
+PER_VIEW_PROBABILITIES = ("blur_p", "solarize_p", "jitter_p", "grayscale_p")
 
 
 @dataclass(frozen=True)
 class ViewGroup:
     """``count`` alike views of a recipe with ``views``; ``crop_size`` None: the dataset's training crop; the
-    other fields None: the recipe's own value."""
+    other fields None: the recipe's own value (:func:`weak_view`: a view of crop and flip only)."""
 
     count: int = 1
     crop_size: Optional[int] = None
     crop_scale: Optional[tuple[float, float]] = None
     blur_p: Optional[float] = None
     solarize_p: Optional[float] = None
+    jitter_p: Optional[float] = None
+    grayscale_p: Optional[float] = None
 
 
 class View(NamedTuple):
@@ -39,6 +43,8 @@ class View(NamedTuple):
     crop_scale: tuple[float, float]
     blur_p: float
     solarize_p: float
+    jitter_p: float
+    grayscale_p: float
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class AugmentationRecipe:
         probabilities = {field: getattr(self, field) for field in fields}
         ranges = {field: getattr(self, field) for field in ("crop_scale", "crop_ratio", "blur_sigma")}
         for k, group in enumerate(self.views):
-            probabilities.update({f"views[{k}].{field}": getattr(group, field) for field in ("blur_p", "solarize_p")
+            probabilities.update({f"views[{k}].{field}": getattr(group, field) for field in PER_VIEW_PROBABILITIES
                                   if getattr(group, field) is not None})
             if group.crop_scale is not None:
                 ranges[f"views[{k}].crop_scale"] = group.crop_scale
@@ -128,16 +134,20 @@ class AugmentationRecipe:
     has_blur = property(lambda self: any(p > 0 for p in self.per_group("blur_p")))
     has_solarize = property(lambda self: any(p > 0 for p in self.per_group("solarize_p")))
 
+    def default_view(self, crop_size: int) -> View:
+        """A view with the recipe's own values, of ``crop_size``."""
+        return View(crop_size, self.crop_scale, *(getattr(self, field) for field in PER_VIEW_PROBABILITIES))
+
     def view_list(self, crop_size: int, num_views: int) -> tuple[View, ...]:
         """The first ``num_views`` views, resolved (``crop_size``: the dataset's training crop); a recipe
         with ``views`` has no more than it fixes (the pretraining asks for all: :meth:`views_problem`)."""
         if not self.views:
-            return (View(crop_size, self.crop_scale, self.blur_p, self.solarize_p),) * num_views
+            return (self.default_view(crop_size),) * num_views
         if num_views > self.fixed_views:
             raise ValueError(self.views_problem(num_views))
-        groups = zip(self.views, self.per_group("crop_scale"), self.per_group("blur_p"), self.per_group("solarize_p"))
-        return tuple(View(group.crop_size or crop_size, scale, blur_p, solarize_p)
-                     for group, scale, blur_p, solarize_p in groups for _ in range(group.count))[:num_views]
+        groups = zip(self.views, self.per_group("crop_scale"), *(self.per_group(f) for f in PER_VIEW_PROBABILITIES))
+        return tuple(View(group.crop_size or crop_size, scale, *probabilities)
+                     for group, scale, *probabilities in groups for _ in range(group.count))[:num_views]
 
     def views_problem(self, num_views: int) -> Optional[str]:
         """Why pretraining cannot take ``num_views`` views of this recipe (one line), or None."""
@@ -176,6 +186,18 @@ _INTL_MULTICROP = tuple(ViewGroup(count, size, scale) for count, size, scale in 
 
 _INTL_CIFAR_EVAL_MEAN, _INTL_CIFAR_EVAL_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
 
+#: ReSA's weak view x0 (Weng et al. 2025): RandomResizedCrop and flip only (the authors' weak view resizes
+#: bilinearly, this recipe's crops all resize with the recipe's bicubic filter: a recipe has one filter)
+WEAK_VIEW = ViewGroup(blur_p=0.0, solarize_p=0.0, jitter_p=0.0, grayscale_p=0.0)
+
+
+def _resa(name: str, strong: tuple[ViewGroup, ...], mean: tuple, std: tuple, **fields) -> AugmentationRecipe:
+    """A recipe of the ReSA authors' code (winci-ai/resa, resa_cifar): the weak view x0, then strong views of
+    INTL's ops (bicubic crop scale 0.2-1 first, ColorJitter(0.4, 0.4, 0.2, 0.1) p 0.8, grayscale p 0.2, PIL's
+    blur, solarisation, flip)."""
+    return _intl(name, (WEAK_VIEW, *strong), mean, std, crop_scale=(0.2, 1.0), **fields)
+
+
 RECIPES: dict[str, AugmentationRecipe] = {
     "small": AugmentationRecipe("small", crop_first=False, jitter_strength=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                                 grayscale_p=0.1, crop_scale=(0.2, 1.0), crop_interpolation="bicubic"),
@@ -195,6 +217,24 @@ RECIPES: dict[str, AugmentationRecipe] = {
                            solarize_p=0.2)), IMAGENET_MEAN, IMAGENET_STD),
     "intl_imagenet_multicrop": _intl("intl_imagenet_multicrop", _INTL_MULTICROP, IMAGENET_MEAN, IMAGENET_STD,
                                      crop_scale=(0.2, 1.0), blur_p=0.5, solarize_p=0.1),
+    # ReSA (resa_cifar src/transform.py): weak view + 1 strong view of 32 px, no blur, solarisation 0.2
+    "resa_cifar10": _resa("resa_cifar10", (ViewGroup(solarize_p=0.2),), (0.4914, 0.4822, 0.4465),
+                          (0.2470, 0.2435, 0.2616)),
+    "resa_cifar100": _resa("resa_cifar100", (ViewGroup(solarize_p=0.2),), (0.5071, 0.4865, 0.4409),
+                           (0.2673, 0.2564, 0.2762)),
+    # ReSA (resa src/transform.py): weak view + 1 strong view of 224 px, blur 0.5, solarisation 0.2
+    "resa_imagenet": _resa("resa_imagenet", (ViewGroup(),), IMAGENET_MEAN, IMAGENET_STD, blur_p=0.5, solarize_p=0.2),
+    # its multi-crop (scripts/train/vits16_multicrop.sh): + 6 views of 96 px, scale 0.05-0.2, no solarisation
+    "resa_imagenet_multicrop": _resa("resa_imagenet_multicrop", (ViewGroup(), ViewGroup(6, 96, (0.05, 0.2),
+                                     solarize_p=0.0)), IMAGENET_MEAN, IMAGENET_STD, blur_p=0.5, solarize_p=0.2),
+    # LeJEPA's recipe for the paper (rbalestr-lab/lejepa README): 2 global views of 224 px (scale 0.3-1) and 6
+    # local ones of 98 px (0.05-0.3), crop first; the README names no interpolation or blur kernel: bilinear and
+    # torchvision's kernel of 10% of the crop
+    "lejepa_imagenet": AugmentationRecipe("lejepa_imagenet", crop_first=True, jitter_strength=(0.4, 0.4, 0.2, 0.1),
+                                          jitter_p=0.8, grayscale_p=0.2, crop_scale=(0.3, 1.0),
+                                          crop_interpolation="bilinear", blur_p=0.5, solarize_p=0.2,
+                                          views=(ViewGroup(2, 224), ViewGroup(6, 98, (0.05, 0.3))),
+                                          mean=IMAGENET_MEAN, std=IMAGENET_STD),
 }
 
 

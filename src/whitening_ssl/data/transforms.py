@@ -89,10 +89,10 @@ def make_augmentation(recipe: str | AugmentationRecipe, crop_size: int, mean: Se
     scale, blur and solarisation probabilities of a view; None: ``crop_size`` and the recipe's own.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    view = view or View(crop_size, recipe.crop_scale, recipe.blur_p, recipe.solarize_p)
+    view = view or recipe.default_view(crop_size)
     crop = random_resized_crop(recipe, view.crop_size, view.crop_scale)
-    colour = [T.RandomApply([T.ColorJitter(*recipe.jitter_strength)], p=recipe.jitter_p),
-              T.RandomGrayscale(p=recipe.grayscale_p)]
+    colour = [T.RandomApply([T.ColorJitter(*recipe.jitter_strength)], p=view.jitter_p),
+              T.RandomGrayscale(p=view.grayscale_p)]
     steps: list[Callable] = [ToRGB(), crop, *colour] if recipe.crop_first else [ToRGB(), *colour, crop]
     if view.blur_p > 0:
         blur = PILGaussianBlur(recipe.blur_sigma) if recipe.blur_filter == "pil" else \

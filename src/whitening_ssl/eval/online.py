@@ -99,6 +99,13 @@ def check_eval_config(checks: Checks, eval_cfg) -> None:
         checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
+def evaluated_encoder(pl_module: pl.LightningModule) -> torch.nn.Module:
+    """What the evaluation embeds images with: the module's ``evaluated_encoder()`` (a whitening layer, a
+    momentum encoder), else its backbone."""
+    chooser = getattr(pl_module, "evaluated_encoder", None)
+    return chooser() if chooser is not None else pl_module.backbone
+
+
 class OnlineEvaluation(Callback):
     """Runs :func:`evaluate_encoder` on ``pl_module.backbone`` and logs ``eval/*`` (percent).
 
@@ -140,7 +147,7 @@ class OnlineEvaluation(Callback):
         progress = trainer.progress_bar_callback is not None
         start = time.perf_counter()
         with preserved_rng():
-            features = embed_sets(pl_module.backbone, train_set, test_set, pl_module.device,
+            features = embed_sets(evaluated_encoder(pl_module), train_set, test_set, pl_module.device,
                                   batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
                                   feature_dtype=self.feature_dtype, progress=progress)
             metrics = None if features is None else evaluate_features(

@@ -6,7 +6,9 @@
 - :mod:`.contrastive`: :class:`NTXentLoss` (SimCLR);
 - :mod:`.predictive`: :class:`BYOLLoss`, :class:`SimSiamLoss`;
 - :mod:`.redundancy`: :class:`BarlowTwinsLoss`, :class:`VICRegLoss`, :class:`ZeroICLLoss` (Zero-CL);
-- :mod:`.intl`: :class:`INTLLoss` and the trace loss of INTL (its method normalises the views first).
+- :mod:`.intl`: :class:`INTLLoss` and the trace loss of INTL (its method normalises the views first);
+- :mod:`.resa`: :class:`ReSALoss` and :func:`sinkhorn_assignment` (ReSA);
+- :mod:`.sigreg`: :func:`epps_pulley`, :class:`SIGReg`, :class:`LeJEPALoss` (LeJEPA).
 
 Every ``forward`` takes the per-view tensors stacked as ``[V, N, d]`` (``V >= 2`` views of ``N``
 samples; a list of ``V`` tensors ``[N, d]`` is stacked for you) and returns a scalar. All view pairs
@@ -44,6 +46,8 @@ from .contrastive import NTXentLoss
 from .intl import INTLLoss, intl_trade_off, trace_loss
 from .pairs import view_pair_mse, view_pairs
 from .predictive import BYOLLoss, SimSiamLoss
+from .resa import ReSALoss, sinkhorn_assignment
+from .sigreg import SIGReg, LeJEPALoss, epps_pulley
 from .redundancy import BARLOW_NORMALIZATIONS, BARLOW_SCALES, VICREG_CONVENTIONS, BarlowTwinsLoss, VICRegLoss, ZeroICLLoss
 from .whitening_mse import WhiteningMSELoss, covariance_penalty
 
@@ -98,6 +102,11 @@ __all__ = [
     "VICREG_CONVENTIONS",
     "BYOLLoss",
     "INTLLoss",
+    "LeJEPALoss",
+    "ReSALoss",
+    "SIGReg",
+    "epps_pulley",
+    "sinkhorn_assignment",
     "BarlowTwinsLoss",
     "NTXentLoss",
     "SimSiamLoss",

@@ -14,6 +14,8 @@ from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
 from .outputs import LossOutput
+from .lejepa import LeJEPAMethod
+from .resa import ReSAMethod
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
@@ -23,6 +25,8 @@ METHODS: Dict[str, Type[PretrainModule]] = {
     "byol": BYOLMethod,
     "simsiam": SimSiamMethod,
     "intl": INTLMethod,
+    "resa": ReSAMethod,
+    "lejepa": LeJEPAMethod,
 }
 
 
@@ -47,7 +51,9 @@ __all__ = [
     "EmbeddingLossMethod",
     "INTLMethod",
     "LossOutput",
+    "LeJEPAMethod",
     "PretrainModule",
+    "ReSAMethod",
     "SimSiamMethod",
     "WhiteningMSEMethod",
     "build_method",

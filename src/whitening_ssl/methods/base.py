@@ -21,12 +21,13 @@ from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_p
 from ..optim import OPTIMIZERS, build_optimizer
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
+from .extras import EncoderExtras
 from .outputs import LossOutput
 
 log = logging.getLogger("whitening_ssl")
 
 
-class PretrainModule(pl.LightningModule):
+class PretrainModule(EncoderExtras, pl.LightningModule):
     """Encoder + projection head trained on ``num_views`` augmented views of each image.
 
     Args:
@@ -58,6 +59,7 @@ class PretrainModule(pl.LightningModule):
         if m["bn_per_view"]:
             per_view_batchnorm(self.backbone, num_views)
         self.head = self.per_view_head(self.build_head())
+        self.setup_extras()  # method.feature_whitening, method.sigreg_weight (methods/extras.py)
         self.nonfinite = NonFiniteWatch()
         self.channels_last = False
         self.analysis = dict(analysis or {})
@@ -114,7 +116,7 @@ class PretrainModule(pl.LightningModule):
             with views_per_pass(backbone, end - start, self.num_views):
                 parts.append(backbone(images))
             start = end
-        features = parts[0] if len(parts) == 1 else torch.cat(parts)
+        features = self.whiten_features(parts[0] if len(parts) == 1 else torch.cat(parts), len(views), backbone)
         with views_per_pass(head, len(views), self.num_views):
             embeddings = head(features).view(len(views), views[0].shape[0], -1)
         return (features, embeddings) if return_features else embeddings
@@ -177,7 +179,7 @@ class PretrainModule(pl.LightningModule):
         embeddings = self.gather_embeddings(embeddings)
         measured = analyze and self.trainer.is_global_zero  # the main process measures
         try:
-            output = self.compute_loss(embeddings, views, measure=measured)
+            output = self.add_sigreg(self.compute_loss(embeddings, views, measure=measured), embeddings)
         except torch.linalg.LinAlgError as error:
             raise WhiteningFailedError(self.global_step, str(error), self.current_epoch) from None
         loss = output.loss

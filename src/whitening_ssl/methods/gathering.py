@@ -62,3 +62,26 @@ class GlobalBatch:
         generator = torch.Generator(device=device)
         generator.manual_seed(torch.initial_seed() + self.global_step)
         return generator
+
+
+class _AllReduceMean(torch.autograd.Function):
+    """The mean of a tensor over the processes; the backward sums the processes' gradients and divides by
+    their number (every process's loss is the same function of the mean: DDP's average then gives the
+    one-process gradient)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x / dist.get_world_size()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad / dist.get_world_size()
+
+
+def all_reduce_mean(x: Tensor) -> Tensor:
+    """The mean of ``x`` over the processes, with gradients (:class:`_AllReduceMean`)."""
+    return _AllReduceMean.apply(x)

@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
@@ -17,7 +18,7 @@ from ..eval.online import OnlineEvaluation, check_eval_config
 from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wanted
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import get_method
-from ..models import STEMS, resolve_stem, synchronize_batchnorm
+from ..models import STEMS, build_backbone, resolve_stem, synchronize_batchnorm
 from ..plugins import LookupFailed
 from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
@@ -33,6 +34,18 @@ def run_name(cfg: DictConfig) -> str:
     return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
 
 
+def backbone_feature_dim(backbone) -> Optional[int]:
+    """The backbone's feature size, from a build on the meta device (no memory, no time); ``None`` when it
+    cannot be built (the backbone's own check says why)."""
+    try:
+        settings = OmegaConf.to_container(backbone, resolve=True)
+        settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
+        with torch.device("meta"):
+            return build_backbone(**settings)[1]
+    except Exception:  # noqa: BLE001 (reported by the backbone's checks)
+        return None
+
+
 def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     """Everything pretraining reads, checked before any data is loaded."""
     checks.integer(cfg, "epochs", "epochs", minimum=1)
@@ -46,6 +59,7 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     check_logger(checks, cfg.logger)
     method = checks.section(cfg, "method", "method")
     data = checks.section(cfg, "data", "data")
+    method_class = None
     if method is not None and data is not None:
         family = checks.get(method, "family", "method.family")
         try:
@@ -53,9 +67,10 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         except LookupFailed as error:
             checks.add(str(error))
             method_class = None
-        if method_class is not None:
-            method_class.check_config(checks, method, data)
     backbone = checks.section(cfg, "backbone", "backbone")
+    if method is not None and data is not None and method_class is not None:
+        method_class.check_config(checks, method, data)
+        method_class.check_extras(checks, method, data, backbone_feature_dim(backbone))
     if backbone is not None:
         checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
     eval_cfg = checks.section(cfg, "eval", "eval")

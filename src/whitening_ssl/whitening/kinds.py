@@ -20,10 +20,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional
 
-import torch
 from torch import Tensor
 
-from .linalg import CholeskyWhitening, ZCAWhitening, covariance, newton_schulz_inverse_sqrt, pca_matrix
+from .linalg import CholeskyWhitening, ZCAWhitening, covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca_matrix
 
 
 @dataclass(frozen=True)
@@ -129,13 +128,7 @@ def iternorm(x: Tensor, eps: float, denom_offset: int, *, iters: int = 4) -> Ten
     Args:
         iters: the Newton iterations ``T`` (INTL: 4).
     """
-    cov = covariance(x, eps, denom_offset)
-    trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
-    normalised = cov / trace
-    projection = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
-    for _ in range(iters):  # over iterations: every block and group is in each batched product
-        projection = 1.5 * projection - 0.5 * (projection @ projection @ projection) @ normalised
-    return x @ (projection / trace.sqrt())
+    return x @ iternorm_matrix(covariance(x, eps, denom_offset), iters)
 
 
 @whitening_kind(uses_covariance=False, full_rank=False)

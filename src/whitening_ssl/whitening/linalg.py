@@ -118,3 +118,20 @@ def newton_schulz_inverse_sqrt(cov: Tensor, iters: int) -> Tensor:
     return z / scale.sqrt()
 
 
+
+
+def iternorm_matrix(cov: Tensor, iters: int) -> Tensor:
+    """Iterative normalisation's ``W = P_T / sqrt(tr S)`` of a stack of covariances: ``S_N = S / tr S``,
+    ``P_0 = I``, ``P_{k+1} = 1.5 P_k - 0.5 P_k^3 S_N`` (see the ``iternorm`` kind)."""
+    trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    normalised = cov / trace
+    projection = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
+    for _ in range(iters):  # over iterations: every block and group is in each batched product
+        projection = 1.5 * projection - 0.5 * (projection @ projection @ projection) @ normalised
+    return projection / trace.sqrt()
+
+
+def zca_matrix(cov: Tensor) -> Tensor:
+    """ZCA whitening matrix ``U diag(|l|^-1/2) U^T`` of a stack of covariances."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+    return (eigenvectors * eigenvalues.abs().rsqrt().unsqueeze(-2)) @ eigenvectors.transpose(-1, -2)

@@ -73,7 +73,7 @@ class DeviceAugmentation(nn.Module):
         if device is None:
             device = generator.device if generator is not None else torch.device("cpu")
         recipe = self.recipe
-        views = views or [View(self.crop_size, recipe.crop_scale, recipe.blur_p, recipe.solarize_p)]
+        views = views or [recipe.default_view(self.crop_size)]
         return sample_params(recipe, views, batch_size, height, width, generator, device, self.crop_on_device)
 
     def sample_crop_boxes(self, batch_size: int, height: int, width: int, generator: torch.Generator | None,
@@ -175,13 +175,13 @@ class DeviceAugmentation(nn.Module):
 
     def _colour(self, images: Tensor, params: AugmentationParams) -> Tensor:
         """RandomApply(ColorJitter) then RandomGrayscale, per sample."""
-        if self.recipe.jitter_p > 0:
+        if any(p > 0 for p in self.recipe.per_group("jitter_p")):
             jittered = images
             factors = torch.stack([params.brightness, params.contrast, params.saturation, params.hue], dim=1)
             with_hue = self.recipe.jitter_strength[3] > 0
             for position in range(4):
                 jittered = jitter_step(jittered, params.jitter_order[:, position], factors, with_hue)
             images = torch.where(params.jitter_applied.view(-1, 1, 1, 1), jittered, images)
-        if self.recipe.grayscale_p > 0:
+        if any(p > 0 for p in self.recipe.per_group("grayscale_p")):
             images = torch.where(params.grayscale.view(-1, 1, 1, 1), luma(images).expand_as(images), images)
         return images

@@ -90,10 +90,10 @@ def sample_params(recipe: AugmentationRecipe, views: Sequence[View], batch_size:
         return torch.rand(batch_size, generator=generator, device=device) < p
 
     flip = bernoulli(recipe.flip_p)
-    jitter_applied = bernoulli(recipe.jitter_p)
+    jitter_applied = bernoulli(per_sample([view.jitter_p for view in views]).float())
     factors = [uniform(low, high, (batch_size,), generator, device) for low, high in recipe.jitter_ranges()]
     jitter_order = torch.rand(batch_size, 4, generator=generator, device=device).argsort(dim=1)
-    grayscale = bernoulli(recipe.grayscale_p)
+    grayscale = bernoulli(per_sample([view.grayscale_p for view in views]).float())
     blur = bernoulli(per_sample([view.blur_p for view in views]).float())
     blur_sigma = uniform(*recipe.blur_sigma, (batch_size,), generator, device)
     solarize = bernoulli(per_sample([view.solarize_p for view in views]).float())

@@ -1,0 +1,165 @@
+"""What any method can add to its encoder and loss: a whitening layer after the pooled backbone
+(``method.feature_whitening``) and the SIGReg term (``method.sigreg_weight``), in one place.
+
+Settings (:meth:`EncoderExtras.extras_settings`, the configuration node ``method/_shared/extras`` that
+``conf/method/_shared/head.yaml`` composes): ``feature_whitening`` (a whitening kind, or null: off),
+``feature_whitening_momentum``, ``feature_whitening_eps``, ``feature_whitening_<setting>`` (the kinds' own,
+e.g. ``feature_whitening_iters=5``), ``feature_whitening_eval`` (``whitened``: the evaluation reads the layer's
+output with its running statistics, as the source; ``raw``: the backbone's); ``sigreg_weight`` (``L +
+w SIGReg(embeddings)``, 0: off), ``sigreg_slices``, ``sigreg_knots``, ``sigreg_t_max``, ``sigreg_gather``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from typing import Any, Dict, Mapping
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from ..losses.sigreg import SIGReg, check_sigreg_settings, sigreg_directions
+from ..whitening.kinds import WHITENINGS
+from ..whitening.layer import EVALUATE, FeatureWhitening, layer_problem
+from ..whitening.transform import Whitening
+from .gathering import all_reduce_mean
+from .outputs import LossOutput
+
+
+def kind_settings(method: Mapping[str, Any]) -> Dict[str, Any]:
+    """The layer's kind's own settings: ``method.feature_whitening_<setting>`` of every registered kind."""
+    return {key: method[f"feature_whitening_{key}"] for kind in WHITENINGS.values() for key in kind.settings
+            if f"feature_whitening_{key}" in method}
+
+
+def layer_from_settings(dim: int, method: Mapping[str, Any]):
+    """The layer ``method.feature_whitening`` asks for (``None``: off), with the chosen kind's settings only."""
+    kind = method.get("feature_whitening")
+    if not kind:
+        return None
+    own = WHITENINGS[kind].settings if kind in WHITENINGS else {}
+    return FeatureWhitening(dim, kind, method["feature_whitening_momentum"], method["feature_whitening_eps"], 0,
+                            **{key: value for key, value in kind_settings(method).items() if key in own})
+
+
+class EncoderExtras:
+    """Mixed into :class:`~whitening_ssl.methods.PretrainModule` (see the module docstring)."""
+
+    #: the method's loss works on views' embeddings ``[V, N, d]`` (SIGReg averages over them)
+    VIEW_EMBEDDINGS = True
+
+    @staticmethod
+    def extras_settings() -> Dict[str, Any]:
+        """Every setting with its default: the layer's and SIGReg's signatures', each kind's own settings."""
+        layer = inspect.signature(FeatureWhitening.__init__).parameters
+        sigreg = inspect.signature(SIGReg.__init__).parameters
+        kinds = {f"feature_whitening_{key}": value for kind in WHITENINGS.values() for key, value in kind.settings.items()}
+        return {"feature_whitening": None, "feature_whitening_momentum": layer["momentum"].default,
+                "feature_whitening_eps": layer["eps"].default, **kinds, "feature_whitening_eval": EVALUATE[0],
+                "sigreg_weight": 0.0, "sigreg_slices": 1024, "sigreg_knots": sigreg["knots"].default,
+                "sigreg_t_max": sigreg["t_max"].default, "sigreg_gather": True}
+
+    def setup_extras(self) -> None:
+        m = self.method
+        self.feature_whitening = layer_from_settings(self.feature_dim, m)
+        self.sigreg = SIGReg(m.get("sigreg_knots", 17), m.get("sigreg_t_max", 3.0)) \
+            if m.get("sigreg_weight") else None
+
+    @classmethod
+    def check_extras(cls, checks, method, data, feature_dim=None) -> None:
+        """The settings' rules; ``feature_dim``: the backbone's, for the singular-covariance check."""
+        kind = checks.get(method, "feature_whitening", "method.feature_whitening", default=None)
+        if kind:
+            try:
+                problem = layer_problem(kind, checks.get(method, "feature_whitening_momentum",
+                                                         "method.feature_whitening_momentum"),
+                                        checks.get(method, "feature_whitening_eval", "method.feature_whitening_eval"))
+            except Exception as error:  # an unknown kind: the lookup's line
+                problem = str(error)
+            if problem:
+                checks.add(f"method.{problem}")
+            else:
+                settings = {"whiten": kind, "axis": "batch", "groups": 1, "random_groups": False, "denom_offset": 0,
+                            "eps": checks.get(method, "feature_whitening_eps", "method.feature_whitening_eps"),
+                            **kind_settings(method)}
+                Whitening.check(checks, settings, "method.feature_whitening_")
+                batch = checks.get(data, "batch_size", "data.batch_size")
+                full_rank = getattr(WHITENINGS.get(str(kind)), "full_rank", False)
+                if full_rank and feature_dim and isinstance(batch, int) and batch <= feature_dim:
+                    checks.add(f"method.feature_whitening={kind} whitens each view's {feature_dim}-d backbone "
+                               f"features over data.batch_size={batch} samples: the covariance is singular; "
+                               f"use data.batch_size >= {feature_dim + 1} or method.feature_whitening=iternorm")
+        weight = checks.number(method, "sigreg_weight", "method.sigreg_weight", minimum=0.0, default=0.0)
+        if weight:
+            problem = check_sigreg_settings(checks.get(method, "sigreg_slices", "method.sigreg_slices"),
+                                            checks.get(method, "sigreg_knots", "method.sigreg_knots"),
+                                            checks.get(method, "sigreg_t_max", "method.sigreg_t_max"))
+            if problem:
+                checks.add(f"method.{problem}")
+            views = checks.get(data, "num_views", "data.num_views", default=None)
+            if not cls.VIEW_EMBEDDINGS or not isinstance(views, int) or views < 1:
+                checks.add(f"method.sigreg_weight={weight} needs a method whose loss takes the views' embeddings "
+                           f"(method.family={method.get('family')}, data.num_views={views}): set "
+                           "method.sigreg_weight=0")
+
+    # --- the layer -------------------------------------------------------------------------------------
+
+    def whiten_features(self, features: Tensor, num_views: int, backbone: nn.Module) -> Tensor:
+        """``features [V N, f]`` through the layer, each view over its own samples; the running statistics
+        follow the online backbone's passes (a momentum copy's own layer, where a method has one, its own)."""
+        layer = getattr(self, "feature_whitening", None)  # (None also for a module built without __init__)
+        if layer is None:
+            return features
+        track = backbone is self.backbone
+        own = getattr(self, "momentum_feature_whitening", None)
+        if not track and own is not None:
+            layer, track = own, True
+        shaped = features.view(num_views, -1, features.shape[-1])
+        return layer(shaped, track=track).reshape(features.shape).to(features.dtype)
+
+    def evaluated_encoder(self) -> nn.Module:
+        """What the evaluation embeds images with: the backbone, then the layer when it reads whitened features."""
+        return self.with_layer(self.backbone, self.feature_whitening)
+
+    def with_layer(self, backbone: nn.Module, layer) -> nn.Module:
+        """``backbone`` followed by ``layer`` (evaluation mode: running statistics), unless the evaluation
+        reads the raw features (``method.feature_whitening_eval=raw``) or there is no layer."""
+        if layer is None or self.method.get("feature_whitening_eval") == "raw":
+            return backbone
+        return nn.Sequential(backbone, _Flat(layer))
+
+    # --- SIGReg -----------------------------------------------------------------------------------------
+
+    def sigreg_directions(self, dim: int, device) -> Tensor:
+        """This step's directions: seeded by the run's seed and the global step (the same after a resume and
+        on every process)."""
+        return sigreg_directions(dim, self.method["sigreg_slices"], torch.initial_seed(), self.global_step, device)
+
+    def sigreg_reduce(self):
+        """``(all_reduce_mean, world_size)`` of ``method.sigreg_gather`` under DDP, else ``(None, 1)``."""
+        if self.method.get("sigreg_gather") and dist.is_available() and dist.is_initialized() \
+                and dist.get_world_size() > 1:
+            return all_reduce_mean, dist.get_world_size()
+        return None, 1
+
+    def add_sigreg(self, output: LossOutput, embeddings: Tensor) -> LossOutput:
+        """``output`` with ``loss + method.sigreg_weight x SIGReg(embeddings)`` and the term logged as
+        ``train/sigreg`` (``output`` itself when the weight is 0)."""
+        if self.sigreg is None:
+            return output
+        value = self.sigreg(embeddings, self.sigreg_directions(embeddings.shape[-1], embeddings.device),
+                            *self.sigreg_reduce())
+        return replace(output, loss=output.loss + self.method["sigreg_weight"] * value,
+                       terms={**output.terms, "train/sigreg": value.detach()})
+
+
+class _Flat(nn.Module):
+    """The layer on ``[N, f]`` features (one block)."""
+
+    def __init__(self, layer: FeatureWhitening) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer(x, track=False)
