@@ -13,7 +13,8 @@ import torch
 import torchvision
 from omegaconf import OmegaConf
 
-from whitening_ssl.checkpoints import CheckpointError, exported_state_dict, load_encoder, rebuild_snippet
+from whitening_ssl.checkpoints import (CheckpointError, exported_state_dict, foreign_targets, load_encoder,
+                                      rebuild_snippet, trusted_targets)
 from whitening_ssl.cli import main
 from whitening_ssl.methods import build_method
 from whitening_ssl.models import BACKBONES, STEMS, build_backbone
@@ -192,6 +193,21 @@ def test_a_saved_target_is_never_imported_unless_the_user_names_it(tmp_path, cap
     # the same target given on the command line: the user's choice, so the model is rebuilt with it
     run(_analyze(ckpt, tmp_path / "c", "+method.loss._target_=torch.nn.Identity"))
     assert "analysis/embedding/effective_rank" in json.loads((tmp_path / "c" / "analysis.json").read_text())["metrics"]
+
+
+def test_trust_is_given_by_the_exact_setting_and_value_never_by_a_value_anywhere(tmp_path):
+    # issue 23.1: `+tag=builtins.open` named the same value for another setting, and the saved target was called
+    victim = tmp_path / "precious.txt"
+    victim.write_text("finished work")
+    ckpt = _module_checkpoint(tmp_path / "open.ckpt", loss={"_target_": "builtins.open", "_args_": [str(victim), "w"]})
+    done = run_cli_in_process(["stage=analyze", f"ckpt={ckpt}", "logger=none", "analysis.max_images=64",
+                               "+tag=builtins.open", f"hydra.run.dir={tmp_path / 'a'}"], tmp_path)
+    assert done.returncode == 2 and victim.read_text() == "finished work"
+    assert done.stderr.strip().splitlines()[-1].endswith("command line: +method.loss._target_=builtins.open")
+    assert trusted_targets({}, ["+method.loss._target_=torch.nn.Identity", "+tag=x.y"]) == \
+        {("method.loss", "torch.nn.Identity"), ("tag", "x.y")}
+    assert foreign_targets({"method": {"loss": {"_target_": "x.y"}}}, {("tag", "x.y")}) == [("method.loss", "x.y")]
+    assert foreign_targets({"model": {"method": {"whiten": "x.y"}}}, {("method.whiten", "x.y")}) == []
 
 
 def test_saved_names_are_registry_names_and_never_paths(tmp_path):

@@ -164,13 +164,13 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
                          pretrain_config, notes)
 
 
-def load_pretrain_module(path, trusted_targets: Iterable[str] = (),
+def load_pretrain_module(path, trusted_targets: Iterable[Tuple[str, str]] = (),
                          trust: bool = False) -> Tuple[Optional[nn.Module], Optional[str]]:
     """The whole pretraining module (backbone, head, predictor, the method's loss and whitening) of one of
     this project's checkpoints, built from its saved settings and loaded strictly, and ``None``; or ``None``
     and the reason, for a checkpoint of an earlier layout that cannot be rebuilt (its backbone alone still
     loads). A saved ``_target_`` that is not a registered loss nor in ``trusted_targets`` (targets the user
-    named) raises :class:`CheckpointError`: it is never imported."""
+    named for the same setting) raises :class:`CheckpointError`: it is never imported."""
     from ..methods import build_method
 
     obj = read_checkpoint(path, trust=trust)
