@@ -31,12 +31,11 @@ from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
 from .data import BadImageError
 from .preflight import summary, sweep_jobs
-from .run_dirs import remove_if_created_and_empty
+from .run_dirs import claim_folder, claim_sweep_folders, remove_if_created_and_empty
 from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
 from .training.checkpointing import CheckpointWriteError
-from .training.run_lock import RunLock
 from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
@@ -171,7 +170,8 @@ class CheckBeforeRunning(Callback):
             _dry_run(summary(config, run_dir), run_dir)
         try:
             _prepare([config])
-            RunLock(run_dir).acquire()  # released when the run ends (stages.run) or the process exits
+            # released when the run ends (stages.run) or the process exits; finished work is looked at again
+            claim_folder(run_dir, resuming=config.get("ckpt_path") == "last")
         except (ConfigError, DatasetNotFoundError) as error:
             _fail(error_lines(error), run_dir)
 
@@ -200,6 +200,11 @@ class CheckBeforeRunning(Callback):
             _prepare(configs)
         except DatasetNotFoundError as error:
             _fail(error_lines(error) + ["no job was started"])
+        _, taken = claim_sweep_folders(config, configs)  # every job's folder, before Hydra writes .hydra/ into any
+        if taken:
+            _fail([f"job #{number} ({' '.join(jobs[number][0])}): {line}" for number, line in taken]
+                  + [f"no job was started: fix the {len({number for number, _ in taken})} job(s) above "
+                     f"(of {len(jobs)})"])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if _FAILED_JOBS:

@@ -7,3 +7,19 @@ META_FILE = "meta.json"  # epoch and step of last.ckpt, why it was written, the 
 LOCK_FILE = ".run.lock"  # the live run's process id and host
 ANALYSIS_DIR = "analysis"  # the figures of each evaluation's measurements
 CLASSIFIER_FILE = "linear_classifier.pt"  # stage=linear's trained classifier
+
+
+def finished_run(run_dir, dir_key: str = "hydra.run.dir"):
+    """The one-line refusal for a folder that holds a run's finished work (a complete checkpoint or results), or
+    ``None``. A partial ``.last.ckpt.tmp`` left by a kill during the first save is no work: that folder starts
+    afresh."""
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    previous = [name for name, present in ((RESULTS_FILE, (run_dir / RESULTS_FILE).exists()),
+                                            (CHECKPOINT_DIR, any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))))
+                if present]
+    if not previous:
+        return None
+    return (f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
+            f"hydra.run.dir={run_dir}, or choose another {dir_key}")
