@@ -11,7 +11,7 @@
   a summary (status 0): the dry run.
 - :func:`main` runs the stage and turns the errors users can fix into one line on stderr (and in
   ``run.log``) with an exit status: 2 bad input, 1 a run that failed (diverged, unreadable image),
-  143 stopped by SIGTERM after saving a checkpoint. In a sweep a failed job is reported and the
+  143 stopped by SIGTERM (130: Ctrl-C) after saving a checkpoint. In a sweep a failed job is reported and the
   sweep goes on; the sweep exits with status 1 at the end, listing the failed jobs.
 """
 
@@ -84,6 +84,8 @@ def report_error(lines: List[str]) -> None:
 
 
 def _exit_code(error: BaseException) -> Optional[int]:
+    if isinstance(error, RunInterrupted):  # the signal's: 143 for SIGTERM, 130 for Ctrl-C
+        return error.exit_code
     return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
 
 

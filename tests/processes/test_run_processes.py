@@ -126,6 +126,11 @@ def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_p
             f"hydra.run.dir (if that run is gone, delete {run_dir / LOCK_FILE})"]
         assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # the first run's, untouched
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=120)
-    assert first.returncode == 143 and not (run_dir / LOCK_FILE).exists()
+        first.send_signal(signal.SIGINT)  # Ctrl-C is taken as SIGTERM (issue 23.5: it saved nothing, exit 1)
+        _, stderr = first.communicate(timeout=120)
+    meta = read_meta(run_dir / "checkpoints")
+    assert first.returncode == 130 and not (run_dir / LOCK_FILE).exists(), stderr[-3000:]
+    assert meta["reason"] == "sigterm" and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C (SIGINT) at step {meta['global_step']}; checkpoint saved: {run_dir / 'checkpoints' / 'last.ckpt'}; "
+        f"resume with ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)")
