@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from .checkpoints import safe_name
 from .run_folder import finished_run
-from .training.run_lock import RunLock
+from .training.run_lock import RunLock, busy
 from .validation import ConfigError
 
 _CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first
@@ -74,11 +74,12 @@ def remove_if_created_and_empty(path: Optional[Path]) -> None:
 
 
 def claim_folder(run_dir: Path, resuming: bool = False, dir_key: str = "hydra.run.dir") -> RunLock:
-    """Lock ``run_dir`` for this process; :class:`ConfigError` when it holds finished work (unless ``resuming``)
-    or a live run. Looked at before the lock is written and again once it is held, so a run that finished in
+    """Lock ``run_dir`` for this process; :class:`ConfigError` when a live run holds it or it holds finished work
+    (unless ``resuming``). Looked at before the lock is written and again once it is held, so a run that finished in
     between is never taken over; a refused folder is left as it was."""
-    if not resuming and finished_run(run_dir, dir_key):  # nothing is written into finished work
-        raise ConfigError(finished_run(run_dir, dir_key))
+    problem = busy(run_dir) or (None if resuming else finished_run(run_dir, dir_key))
+    if problem:  # nothing is written into a live run's folder or finished work
+        raise ConfigError(problem)
     existed = run_dir.exists()
     lock = RunLock(run_dir).acquire()
     problem = None if resuming else finished_run(run_dir, dir_key)

@@ -48,6 +48,12 @@ def _is_live(owner: Optional[Dict]) -> bool:
     return owner["pid"] != os.getpid() and _alive(owner["pid"])
 
 
+def busy(run_dir: os.PathLike | str) -> Optional[str]:
+    """The one-line refusal when a live run holds ``run_dir`` (another process's lock), else ``None``."""
+    owner = read_lock(run_dir)
+    return RunLock(run_dir)._busy(owner) if _is_live(owner) else None
+
+
 class RunLock:
     """The lock of one run folder, held by this process from :meth:`acquire` to :meth:`release`."""
 
