@@ -15,9 +15,10 @@ from ..data import SSLDataModule
 from ..data import auto_pipeline, check_dataset, check_pretraining_data, describe_bad_images, find_bad_images
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..loggers import build_logger, check_logger, wandb_run_id
-from ..methods import get_method
+from ..methods import METHODS, get_method
+from ..own_code import check_method
 from ..models import STEMS, resolve_stem, synchronize_batchnorm
-from ..plugins import LookupFailed
+from ..plugins import LookupFailed, is_import_path
 from ..training import (
     CHECKPOINT_DIR,
     RunCheckpoints,
@@ -55,7 +56,9 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         except LookupFailed as error:
             checks.add(str(error))
             method_class = None
-        if method_class is not None:
+        if method_class is not None and is_import_path(family) and family not in METHODS:
+            check_method(checks, method_class, family, method, data)  # the user's own: its failures in one line
+        elif method_class is not None:
             method_class.check_config(checks, method, data)
     backbone = checks.section(cfg, "backbone", "backbone")
     if backbone is not None:
