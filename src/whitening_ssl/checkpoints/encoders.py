@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
-from .files import CheckpointError, read_checkpoint, saved_config
+from .files import CheckpointError, read_checkpoint, saved_config, weights_problem
 from .kinds import backbone_state_dict, detect_format
 from .settings import check_saved_backbone, check_saved_settings, safe_name
 
@@ -44,6 +44,9 @@ def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, Tensor],
     if problems:
         raise CheckpointError(f"{source} does not match backbone={backbone_name}: {'; '.join(problems)}; "
                               "check backbone= and backbone.stem")
+    problem = weights_problem(state_dict, [key for key, value in expected.items() if value.is_floating_point()])
+    if problem:
+        raise CheckpointError(f"{source} {problem}")
     backbone.load_state_dict(state_dict, strict=True)
 
 
