@@ -156,3 +156,24 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_previous_one(
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt", "meta.json"]  # no partial file
     assert read_meta(last.parent)["epochs_completed"] == 1
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 8
+
+
+def test_a_file_system_gone_read_only_during_a_save_is_one_line(tmp_path, monkeypatch, capsys):
+    # issue 23.5: the save's clean-up and the lock's release failed again on the read-only file system: 4 tracebacks
+    from pytorch_lightning.plugins.io.torch_plugin import TorchCheckpointIO
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", lambda self, checkpoint, path, storage_options=None:
+                        (monkeypatch.setattr(Path, "unlink", read_only), read_only()))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(compose_config([*SMOKE, "epochs=1", "eval.enabled=false"], run_dir=tmp_path))
+    monkeypatch.undo()
+    assert stopped.value.code == 2
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} (Read-only file "
+                           "system; ") and line.endswith(f"no earlier checkpoint of this run exists; free space (or fix "
+                                                         f"the file system) and resume with ckpt_path=last "
+                                                         f"hydra.run.dir={tmp_path}")

@@ -104,5 +104,8 @@ class RunLock:
             return
         owner = read_lock(self.run_dir)
         if owner and owner.get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:  # a file system gone read-only: the lock stays, and is stale once this process ends
+                pass
         self.held = False
