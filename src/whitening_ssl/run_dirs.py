@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 from omegaconf import OmegaConf
 
 from .checkpoints import safe_name
-from .run_folder import finished_run
+from .run_folder import finished_run, name_too_long
 from .training.run_lock import RunLock, busy
 from .validation import ConfigError
 
@@ -77,7 +77,7 @@ def claim_folder(run_dir: Path, resuming: bool = False, dir_key: str = "hydra.ru
     """Lock ``run_dir`` for this process; :class:`ConfigError` when a live run holds it or it holds finished work
     (unless ``resuming``). Looked at before the lock is written and again once it is held, so a run that finished in
     between is never taken over; a refused folder is left as it was."""
-    problem = busy(run_dir) or (None if resuming else finished_run(run_dir, dir_key))
+    problem = name_too_long(run_dir, dir_key) or busy(run_dir) or (None if resuming else finished_run(run_dir, dir_key))
     if problem:  # nothing is written into a live run's folder or finished work
         raise ConfigError(problem)
     existed = run_dir.exists()

@@ -23,3 +23,22 @@ def finished_run(run_dir, dir_key: str = "hydra.run.dir"):
         return None
     return (f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
             f"hydra.run.dir={run_dir}, or choose another {dir_key}")
+
+
+def name_too_long(run_dir, dir_key: str = "hydra.run.dir"):
+    """The one-line refusal for a folder whose name (any part of its path) is longer than the file system
+    allows (255 bytes on most), or ``None``."""
+    import os
+    from pathlib import Path
+
+    path = Path(run_dir).absolute()
+    existing = next(parent for parent in (path, *path.parents) if os.path.exists(parent))  # (no OSError)
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            return (f"the folder name {part[:40]}... in {dir_key} is {len(os.fsencode(part))} bytes long, over the "
+                    f"file system's limit of {limit} bytes per name: choose a shorter {dir_key}")
+    return None

@@ -20,7 +20,7 @@ from whitening_ssl.training import read_meta
 from whitening_ssl.training.run_lock import LOCK_FILE, RunLock, read_lock
 from whitening_ssl.validation import ConfigError
 
-from helpers import compose_config
+from helpers import compose_config, run_cli_in_process
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none", "eval.enabled=false", "analysis.every_n_steps=0"]
 
@@ -177,3 +177,16 @@ def test_a_file_system_gone_read_only_during_a_save_is_one_line(tmp_path, monkey
                            "system; ") and line.endswith(f"no earlier checkpoint of this run exists; free space (or fix "
                                                          f"the file system) and resume with ckpt_path=last "
                                                          f"hydra.run.dir={tmp_path}")
+
+
+def test_a_folder_name_over_the_limit_and_m_after_the_overrides_are_one_line(tmp_path):
+    # issue 23.5: a hydra.run.dir name over 255 bytes was a traceback; -m after overrides argparse's "unrecognized"
+    long = tmp_path / ("a" * 300)
+    done = run_cli_in_process([*SMOKE, f"hydra.run.dir={long}"], tmp_path)
+    assert done.returncode == 2 and not os.path.exists(long)
+    assert done.stderr.strip().splitlines() == [
+        f"error: the folder name {'a' * 40}... in hydra.run.dir is 300 bytes long, over the file system's limit of 255 "
+        "bytes per name: choose a shorter hydra.run.dir"]
+    done = run_cli_in_process(["debug=smoke", "-m", "check=true"], tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: -m (--multirun) must come before the overrides: python run.py -m debug=smoke check=true"]

@@ -14,7 +14,7 @@ from ..data import check_dataset
 from ..eval.online import FEATURE_DTYPES
 from ..loggers import check_logger
 from ..models import STEMS
-from ..run_folder import CHECKPOINT_DIR, finished_run
+from ..run_folder import CHECKPOINT_DIR, finished_run, name_too_long
 from ..validation import Checks
 from .common import is_main_process
 from .launch import PRECISIONS, accelerator_wants_gpu
@@ -151,6 +151,10 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefi
 def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
     """The run directory can be written, is not a file, and does not already hold another run."""
     if not checks.check_machine:
+        return
+    problem = name_too_long(run_dir)
+    if problem:
+        checks.add(problem)
         return
     if run_dir.exists() and not run_dir.is_dir():
         checks.add(f"the run directory {run_dir} is a file: choose another hydra.run.dir")
