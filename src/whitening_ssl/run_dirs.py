@@ -111,14 +111,22 @@ def job_folder(sweep_dir: str, job_config, number: int) -> Path:
 def claim_sweep_folders(config, job_configs: Sequence) -> Tuple[List[RunLock], List[Tuple[int, str]]]:
     """Lock every job's folder of a ``-m`` sweep before the first job starts (Hydra writes ``.hydra/`` into
     each before the job runs): ``(the locks, [])``, or ``([], [(job number, problem)])`` with every lock given
-    back and every folder this made removed. Each job's run releases its folder's lock when it ends."""
+    back and every folder this made removed. Each job's run releases its folder's lock when it ends. Under a
+    launcher that runs the jobs elsewhere (SLURM) the folders are only looked at: each job locks its own."""
     sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))  # the sweep's own: resolved (and cached) once
+    here = str(OmegaConf.select(config, "hydra.launcher._target_", default="")).endswith(".BasicLauncher")
     locks, problems = [], []
     for number, job_config in enumerate(job_configs):
         folder = job_folder(sweep_dir, job_config, number)
+        resuming = OmegaConf.select(job_config, "ckpt_path") == "last"
         try:
-            locks.append(claim_folder(folder, OmegaConf.select(job_config, "ckpt_path") == "last",
-                                      dir_key="hydra.sweep.dir"))
+            if here:
+                locks.append(claim_folder(folder, resuming, dir_key="hydra.sweep.dir"))
+            else:
+                problem = name_too_long(folder, "hydra.sweep.dir") or busy(folder) or \
+                    (None if resuming else finished_run(folder, "hydra.sweep.dir"))
+                if problem:
+                    raise ConfigError(problem)
         except ConfigError as error:
             problems += [(number, line) for line in error.problems]
     if problems:

@@ -16,7 +16,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
-from .files import CheckpointError, read_checkpoint, saved_config, weights_problem
+from .files import CheckpointError, read_checkpoint, saved_config
+from .integrity import weights_problem
 from .kinds import backbone_state_dict, detect_format
 from .settings import check_saved_backbone, check_saved_settings, safe_name
 

@@ -19,7 +19,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -114,6 +114,8 @@ def read_checkpoint(path, trust: bool = False, mmap: bool = False, trustable: bo
         raise CheckpointError(f"{path} {problem}")
     zipped = zipfile.is_zipfile(path)
     if zipped and not mmap:  # torch.load does not compare the zip's checksums: a changed byte would load silently
+        from .integrity import checksum_problem
+
         problem = checksum_problem(path)
         if problem:
             raise CheckpointError(f"{path} {problem}")
@@ -128,37 +130,6 @@ def read_checkpoint(path, trust: bool = False, mmap: bool = False, trustable: bo
                               f"{type(error).__name__}: {shown(first)}") from None
 
 
-def checksum_problem(path: Path) -> Optional[str]:
-    """Why the zip archive ``path`` is damaged: a record whose CRC-32 does not match its bytes (``None`` when all
-    match). Reads the whole file once."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        return f"is damaged and cannot be read as a zip archive ({error}): use another checkpoint"
-    if bad is None:
-        return None
-    return (f"is damaged: the checksum (CRC-32) of its record {shown(bad)} does not match its bytes (the file changed "
-            "after it was written): use another checkpoint, e.g. an earlier epochNNNN.ckpt of the same run")
-
-
-def weights_problem(state_dict: Mapping[str, Any], floating: Optional[Iterable[str]] = None) -> Optional[str]:
-    """Why weights cannot be used: a tensor that is not finite (NaN or inf), or, for the names in ``floating``
-    (the model's floating-point parameters and buffers), one that is not floating-point; ``None`` when fine."""
-    tensors = {key: value for key, value in state_dict.items() if isinstance(value, torch.Tensor)}
-    if floating is not None:
-        integral = [key for key in floating if key in tensors and not tensors[key].is_floating_point()]
-        if integral:
-            return (f"holds {tensors[integral[0]].dtype} weights where the model has floating-point ones "
-                    f"({len(integral)} tensor(s), first {integral[0]}): not a trained model's weights; use another "
-                    "checkpoint")
-    broken = [key for key, value in tensors.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    if broken:
-        return (f"holds non-finite weights (NaN or inf) in {len(broken)} tensor(s), first {broken[0]}: the run had "
-                "diverged when it was saved; use an earlier checkpoint of the run")
-    return None
-
-
 def verify_resume_file(path) -> None:
     """Refuse (one line) a ``ckpt_path=`` file that Lightning's ``weights_only=True`` loading would fail on:
     missing, not a torch.save file (a plain pickle is refused unread), or needing a type beyond plain data."""
@@ -168,6 +139,8 @@ def verify_resume_file(path) -> None:
         obj = read_checkpoint(path, mmap=True, trustable=False)
     except CheckpointError as error:
         raise CheckpointError(f"ckpt_path={error}") from None
+    from .integrity import checksum_problem, weights_problem
+
     problem = checksum_problem(Path(str(path))) if zipfile.is_zipfile(str(path)) else None
     state = obj.get("state_dict") if isinstance(obj, Mapping) else None
     problem = problem or (weights_problem(state) if isinstance(state, Mapping) else None)
