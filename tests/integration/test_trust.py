@@ -324,7 +324,7 @@ def test_broken_weights_and_a_damaged_file_are_refused_in_one_line(pretrained, t
              f"holds non-finite weights (NaN or inf) in {sum(k.startswith('backbone.') and v.is_floating_point() for k, v in weights.items())} "
              f"tensor(s), first {first[len('backbone.'):]}: the run had diverged when it was saved; use an earlier "
              "checkpoint of the run"),
-            ("int", lambda v: v.long(), f"holds torch.int64 weights where the model has floating-point ones")):
+            ("int", lambda v: v.long(), "holds torch.int64 weights where the model has floating-point ones")):
         path = tmp_path / f"{kind}.ckpt"
         torch.save({**saved, "state_dict": {key: change(value) for key, value in weights.items()}}, path)
         for stage in ("knn", "export"):
