@@ -11,7 +11,7 @@
   a summary (status 0): the dry run.
 - :func:`main` runs the stage and turns the errors users can fix into one line on stderr (and in
   ``run.log``) with an exit status: 2 bad input, 1 a run that failed (diverged, unreadable image),
-  143 stopped by SIGTERM after saving a checkpoint. In a sweep a failed job is reported and the
+  143 stopped by SIGTERM (130: Ctrl-C) after saving a checkpoint. In a sweep a failed job is reported and the
   sweep goes on; the sweep exits with status 1 at the end, listing the failed jobs.
 """
 
@@ -31,12 +31,11 @@ from .checkpoints import CheckpointError
 from .data import DatasetNotFoundError
 from .data import BadImageError
 from .preflight import summary, sweep_jobs
-from .run_folder.naming import remove_if_created_and_empty
+from .run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
 from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
 from .checkpoints import CheckpointWriteError
-from .run_folder.lock import RunLock
 from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
@@ -85,6 +84,8 @@ def report_error(lines: List[str]) -> None:
 
 
 def _exit_code(error: BaseException) -> Optional[int]:
+    if isinstance(error, RunInterrupted):  # the signal's: 143 for SIGTERM, 130 for Ctrl-C
+        return error.exit_code
     return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
 
 
@@ -171,7 +172,8 @@ class CheckBeforeRunning(Callback):
             _dry_run(summary(config, run_dir), run_dir)
         try:
             _prepare([config])
-            RunLock(run_dir).acquire()  # released when the run ends (stages.run) or the process exits
+            # released when the run ends (stages.run) or the process exits; finished work is looked at again
+            claim_folder(run_dir, resuming=config.get("ckpt_path") == "last")
         except (ConfigError, DatasetNotFoundError) as error:
             _fail(error_lines(error), run_dir)
 
@@ -200,6 +202,11 @@ class CheckBeforeRunning(Callback):
             _prepare(configs)
         except DatasetNotFoundError as error:
             _fail(error_lines(error) + ["no job was started"])
+        _, taken = claim_sweep_folders(config, configs)  # every job's folder, before Hydra writes .hydra/ into any
+        if taken:
+            _fail([f"job #{number} ({' '.join(jobs[number][0])}): {line}" for number, line in taken]
+                  + [f"no job was started: fix the {len({number for number, _ in taken})} job(s) above "
+                     f"(of {len(jobs)})"])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if _FAILED_JOBS:

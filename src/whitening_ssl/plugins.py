@@ -62,6 +62,11 @@ def lookup(registry: Mapping[str, Any], name: Any, key: str, expected: Optional[
                            "PYTHONPATH or in the folder you run from, or " + choices) from None
     except LookupFailed as error:
         raise LookupFailed(f"{key}={name}: {error}: {choices}") from None
+    except Exception as error:  # noqa: BLE001 - the module itself raised while it was imported
+        message = " ".join(str(error).split())[:300]
+        raise LookupFailed(f"{key}={name}: importing {name.rpartition('.')[0]} raised {type(error).__name__} "
+                           f"({message}): fix that module (python -c 'import {name.rpartition('.')[0]}' shows where)") \
+            from None
     if expected is not None and not isinstance(found, expected):
         kinds = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise LookupFailed(f"{key}={name} is a {type(found).__name__}, not a {kinds} (see docs/extending.md)")

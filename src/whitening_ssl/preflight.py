@@ -124,6 +124,21 @@ def runs_nothing(args: List[str]) -> bool:
         any(arg.lower() in ("check=true", "+check=true", "check=1") for arg in args)
 
 
+def multirun_after_overrides(arguments: List[str]) -> None:
+    """``-m`` written between overrides (``python run.py a=1 -m b=2``): argparse would only say "unrecognized
+    arguments"; one line that shows the command with ``-m`` first, exit 2."""
+    flags = [i for i, argument in enumerate(arguments) if argument in ("-m", "--multirun")]
+    if not flags:
+        return
+    before = [a for a in arguments[:flags[0]] if not a.startswith("-")]
+    after = [a for a in arguments[flags[0] + 1:] if not a.startswith("-")]
+    if before and after:
+        rest = [a for i, a in enumerate(arguments) if i not in flags]
+        print(f"error: -m (--multirun) must come before the overrides: python run.py -m {' '.join(rest)}",
+              file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def one_line_hydra_errors() -> None:
     """Install the one-line handling of Hydra's composition errors (``run.py`` calls it before ``hydra.main``).
 
@@ -134,6 +149,7 @@ def one_line_hydra_errors() -> None:
     from hydra._internal import utils as hydra_utils
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
+    multirun_after_overrides(sys.argv[1:])
     original = hydra_utils.run_and_report
     if getattr(original, "one_line", False):
         return

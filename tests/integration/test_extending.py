@@ -9,7 +9,7 @@ import torch
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
 
-from helpers import ROOT, compose_config
+from helpers import ROOT, compose_config, run_cli_in_process
 
 SMALL = ["debug=smoke", "backbone.width=8", "logger=none", "epochs=1", "eval.linear_epochs=2",
          "analysis.every_n_steps=0", "analysis.at_evaluation=false"]
@@ -144,3 +144,68 @@ def test_the_own_method_of_docs_extending_runs_as_written():
     assert isinstance(output, LossOutput) and torch.isfinite(output.loss) and list(output.terms) == ["train/mse"]
     assert output.whitened.shape == (1, 2, 80, method["emb"]) and not output.whitened.requires_grad
     assert module.compute_loss(module.encode(views), views).whitened is None
+
+
+OWN_MISTAKES = '''
+import torch
+from torch import nn
+from whitening_ssl.whitening import whitening_kind
+
+@whitening_kind()
+def one_argument(x):
+    return x
+
+@whitening_kind()
+def wrong_shape(x, eps, denom_offset):
+    return x[..., :1, :]
+
+@whitening_kind()
+def detached(x, eps, denom_offset):
+    return x.detach()
+
+def _twice_the_channels(checks, settings, samples, channels, path):
+    if samples < 2 * channels:
+        checks.add(f"{path}w_size={samples} must be at least twice {path}emb={channels} for tall")
+
+@whitening_kind(full_rank=False, check_shape=_twice_the_channels)
+def tall(x, eps, denom_offset):
+    return x * 2.0
+
+class VectorLoss(nn.Module):
+    def forward(self, embeddings):
+        return embeddings.pow(2).mean(-1)
+'''
+
+
+def test_your_own_codes_mistakes_are_one_line_each_before_anything_starts(tmp_path, monkeypatch):
+    # issue 23.3: each of these was a traceback (exit 1) once the data had loaded
+    (tmp_path / "own_mistakes.py").write_text(OWN_MISTAKES)
+    (tmp_path / "raises_on_import.py").write_text("raise RuntimeError('a bug at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def problems(*overrides):
+        with pytest.raises(ConfigError) as caught:
+            check_config(compose_config([*SMALL, *overrides], run_dir=tmp_path / "run"), tmp_path / "run")
+        return caught.value.problems
+
+    assert problems("method.whiten=own_mistakes.one_argument") == [
+        "method.whiten=own_mistakes.one_argument: its signature does not take the call f(x, eps, denom_offset, *, "
+        "<own settings>) (too many positional arguments): write it as f(x, eps, denom_offset, *, <own settings>) "
+        "(see docs/extending.md)"]
+    assert problems("method.whiten=own_mistakes.wrong_shape") == [
+        "method.whiten=own_mistakes.wrong_shape returned [1, 4, 1, 16] for a [1, 4, 32, 16] input: it must return "
+        "[1, 4, 32, 16] (see docs/extending.md)"]  # debug=smoke: channel axis, 4 groups of 32, w_size 16
+    assert problems("method.whiten=own_mistakes.detached") == [
+        "method.whiten=own_mistakes.detached returned a result without a gradient from its input (a .detach(), "
+        ".item(), .numpy() or torch.no_grad() inside?): training could not update the network through it"]
+    assert problems("method.whiten=own_mistakes.tall") == ["method.w_size=16 must be at least twice method.emb=128 "
+                                                           "for tall"]  # the kind's own size rule (issue 24.6)
+    assert problems(*OWN_LOSS[:3], "+method.loss={name: own_mistakes.VectorLoss}") == [
+        "method.loss.name=own_mistakes.VectorLoss returned [2, 64] for a [2, 64, 128] input: it must return a scalar "
+        "(see docs/extending.md)"]
+    done = run_cli_in_process([*SMALL, "method.whiten=raises_on_import.kind", f"hydra.run.dir={tmp_path / 'run'}"],
+                              tmp_path)
+    assert done.returncode == 2 and not (tmp_path / "run").exists()
+    assert done.stderr.strip().splitlines() == [
+        "error: method.whiten=raises_on_import.kind: importing raises_on_import raised RuntimeError (a bug at import): "
+        "fix that module (python -c 'import raises_on_import' shows where)"]

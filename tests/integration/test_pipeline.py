@@ -176,6 +176,18 @@ def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
     assert len(results) == 2
     kinds = sorted(json.loads(p.read_text())["config"]["method"]["whiten"] for p in results)
     assert kinds == ["cholesky", "zca"]
+    # issue 23.2: a second sweep into the finished sweep's folder was run, and replaced both jobs' files
+    finished = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*") if path.is_file()}
+    again = run_cli_in_process(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY,
+                                f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    assert again.returncode == 2
+    job = sorted(path.parent for path in results)[0]
+    assert f"error: job #0 (method.whiten=zca debug=fdr {' '.join(TINY)}): {job} already " \
+        f"holds a run (results.json, checkpoints): resume it with ckpt_path=last hydra.run.dir={job}, or choose " \
+        "another hydra.sweep.dir" in again.stderr.splitlines(), again.stderr
+    assert again.stderr.strip().splitlines()[-1] == "error: no job was started: fix the 2 job(s) above (of 2)"
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*")
+            if path.is_file()} == finished
 
 
 def test_slurm_launcher_composes_for_a_sweep():

@@ -21,7 +21,7 @@ from whitening_ssl.checkpoints import read_meta
 from whitening_ssl.run_folder.lock import LOCK_FILE, RunLock, read_lock
 from whitening_ssl.validation import ConfigError
 
-from helpers import compose_config
+from helpers import compose_config, run_cli_in_process
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none", "eval.enabled=false", "analysis.every_n_steps=0"]
 
@@ -157,3 +157,37 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_previous_one(
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt", "meta.json"]  # no partial file
     assert read_meta(last.parent)["epochs_completed"] == 1
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 8
+
+
+def test_a_file_system_gone_read_only_during_a_save_is_one_line(tmp_path, monkeypatch, capsys):
+    # issue 23.5: the save's clean-up and the lock's release failed again on the read-only file system: 4 tracebacks
+    from pytorch_lightning.plugins.io.torch_plugin import TorchCheckpointIO
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", lambda self, checkpoint, path, storage_options=None:
+                        (monkeypatch.setattr(Path, "unlink", read_only), read_only()))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(compose_config([*SMOKE, "epochs=1", "eval.enabled=false"], run_dir=tmp_path))
+    monkeypatch.undo()
+    assert stopped.value.code == 2
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} (Read-only file "
+                           "system; ") and line.endswith(f"no earlier checkpoint of this run exists; free space (or fix "
+                                                         f"the file system) and resume with ckpt_path=last "
+                                                         f"hydra.run.dir={tmp_path}")
+
+
+def test_a_folder_name_over_the_limit_and_m_after_the_overrides_are_one_line(tmp_path):
+    # issue 23.5: a hydra.run.dir name over 255 bytes was a traceback; -m after overrides argparse's "unrecognized"
+    long = tmp_path / ("a" * 300)
+    done = run_cli_in_process([*SMOKE, f"hydra.run.dir={long}"], tmp_path)
+    assert done.returncode == 2 and not os.path.exists(long)
+    assert done.stderr.strip().splitlines() == [
+        f"error: the folder name {'a' * 40}... in hydra.run.dir is 300 bytes long, over the file system's limit of 255 "
+        "bytes per name: choose a shorter hydra.run.dir"]
+    done = run_cli_in_process(["debug=smoke", "-m", "check=true"], tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: -m (--multirun) must come before the overrides: python run.py -m debug=smoke check=true"]

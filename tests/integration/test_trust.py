@@ -7,13 +7,15 @@ import os
 import pickle
 import random
 import shlex
+import zipfile
 
 import pytest
 import torch
 import torchvision
 from omegaconf import OmegaConf
 
-from whitening_ssl.checkpoints import CheckpointError, exported_state_dict, load_encoder, rebuild_snippet
+from whitening_ssl.checkpoints import (CheckpointError, exported_state_dict, foreign_targets, load_encoder,
+                                      rebuild_snippet, trusted_targets, verify_resume_file)
 from whitening_ssl.cli import main
 from whitening_ssl.methods import build_method
 from whitening_ssl.models import BACKBONES, STEMS, build_backbone
@@ -194,6 +196,21 @@ def test_a_saved_target_is_never_imported_unless_the_user_names_it(tmp_path, cap
     assert "analysis/embedding/effective_rank" in json.loads((tmp_path / "c" / "analysis.json").read_text())["metrics"]
 
 
+def test_trust_is_given_by_the_exact_setting_and_value_never_by_a_value_anywhere(tmp_path):
+    # issue 23.1: `+tag=builtins.open` named the same value for another setting, and the saved target was called
+    victim = tmp_path / "precious.txt"
+    victim.write_text("finished work")
+    ckpt = _module_checkpoint(tmp_path / "open.ckpt", loss={"_target_": "builtins.open", "_args_": [str(victim), "w"]})
+    done = run_cli_in_process(["stage=analyze", f"ckpt={ckpt}", "logger=none", "analysis.max_images=64",
+                               "+tag=builtins.open", f"hydra.run.dir={tmp_path / 'a'}"], tmp_path)
+    assert done.returncode == 2 and victim.read_text() == "finished work"
+    assert done.stderr.strip().splitlines()[-1].endswith("command line: +method.loss._target_=builtins.open")
+    assert trusted_targets({}, ["+method.loss._target_=torch.nn.Identity", "+tag=x.y"]) == \
+        {("method.loss", "torch.nn.Identity"), ("tag", "x.y")}
+    assert foreign_targets({"method": {"loss": {"_target_": "x.y"}}}, {("tag", "x.y")}) == [("method.loss", "x.y")]
+    assert foreign_targets({"model": {"method": {"whiten": "x.y"}}}, {("method.whiten", "x.y")}) == []
+
+
 def test_saved_names_are_registry_names_and_never_paths(tmp_path):
     # a registered loss target is rebuilt without asking; the saved method name cannot become a path
     ckpt = _module_checkpoint(tmp_path / "simclr.ckpt", name="x/../../../../elsewhere")
@@ -292,3 +309,38 @@ def test_export_prints_the_module_to_build_for_its_backbone(pretrained, tmp_path
     namespace = {}
     exec(code, namespace)  # noqa: S102 - builds the module and loads the export into it, strictly
     assert namespace["model"].conv1.weight.shape[0] == 8
+
+
+# --- broken weights and damaged files (issue 23.4) ----------------------------------------------------------
+
+
+def test_broken_weights_and_a_damaged_file_are_refused_in_one_line(pretrained, tmp_path, capsys):
+    # NaN weights gave k-NN 10.94 and int64 weights 10.16 (exit 0); a changed byte loaded without a word
+    saved = torch.load(pretrained, map_location="cpu", weights_only=True)
+    weights = saved["state_dict"]
+    first = next(key for key, value in weights.items() if key.startswith("backbone.") and value.is_floating_point())
+    for kind, change, ending in (
+            ("nan", lambda v: torch.full_like(v, float("nan")) if v.is_floating_point() else v,
+             f"holds non-finite weights (NaN or inf) in {sum(k.startswith('backbone.') and v.is_floating_point() for k, v in weights.items())} "
+             f"tensor(s), first {first[len('backbone.'):]}: the run had diverged when it was saved; use an earlier "
+             "checkpoint of the run"),
+            ("int", lambda v: v.long(), "holds torch.int64 weights where the model has floating-point ones")):
+        path = tmp_path / f"{kind}.ckpt"
+        torch.save({**saved, "state_dict": {key: change(value) for key, value in weights.items()}}, path)
+        for stage in ("knn", "export"):
+            line = _one_error_line(capsys, lambda: main(compose_config(
+                [f"stage={stage}", f"ckpt={path}", "logger=none"], run_dir=tmp_path / f"{kind}_{stage}")))
+            assert line.startswith(f"error: {path} (lightning checkpoint) ") and ending in line, line
+    with pytest.raises(CheckpointError, match=r"ckpt_path=.*nan.ckpt holds non-finite weights"):
+        verify_resume_file(tmp_path / "nan.ckpt")
+    damaged = tmp_path / "damaged.ckpt"
+    data = bytearray(pretrained.read_bytes())
+    with zipfile.ZipFile(pretrained) as archive:
+        record = next(info for info in archive.infolist() if info.file_size > 1000 and "/data/" in info.filename)
+    data[record.header_offset + 30 + len(record.filename.encode()) + record.file_size // 2 + 64] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    line = _one_error_line(capsys, lambda: main(compose_config(["stage=knn", f"ckpt={damaged}", "logger=none"],
+                                                               run_dir=tmp_path / "damaged")))
+    assert line == (f"error: {damaged} is damaged: the checksum (CRC-32) of its record {record.filename} does not "
+                    "match its bytes (the file changed after it was written): use another checkpoint, e.g. an earlier "
+                    "epochNNNN.ckpt of the same run")

@@ -138,6 +138,36 @@ def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_p
             f"hydra.run.dir (if that run is gone, delete {run_dir / LOCK_FILE})"]
         assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # the first run's, untouched
     finally:
+        first.send_signal(signal.SIGINT)  # Ctrl-C is taken as SIGTERM (issue 23.5: it saved nothing, exit 1)
+        _, stderr = first.communicate(timeout=120)
+    meta = read_meta(run_dir / "checkpoints")
+    assert first.returncode == 130 and not (run_dir / LOCK_FILE).exists(), stderr[-3000:]
+    assert meta["reason"] == "sigterm" and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: stopped by Ctrl-C (SIGINT) at step {meta['global_step']}; checkpoint saved: {run_dir / 'checkpoints' / 'last.ckpt'}; "
+        f"resume with ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)")
+
+
+def test_a_sweep_into_a_live_sweeps_folder_writes_nothing_there(tmp_path):
+    """Issue 23.2: a second sweep on a folder another sweep is filling wrote its .hydra over the live job's folder
+    and took over the finished job's. Now every job's folder is looked at before anything is written."""
+    sweep = tmp_path / "sweep"
+    smoke = [*SMOKE, "eval.enabled=false", "analysis.every_n_steps=0"]
+    first = start_cli(["-m", "epochs=1,50", *smoke, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    try:
+        _wait_for(lambda: any(sweep.glob("1_*/.hydra/overrides.yaml")), first, timeout=300)  # job 0 has finished
+        finished, live = sorted(sweep.glob("0_*"))[0], sorted(sweep.glob("1_*"))[0]
+        kept = {path: path.read_bytes() for path in [*finished.rglob("*"), *live.glob(".hydra/*")] if path.is_file()}
+        second = run_cli_in_process(["-m", "epochs=1,50", *smoke, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert lines[0].endswith(f"{finished} already holds a run (results.json, checkpoints): resume it with "
+                                 f"ckpt_path=last hydra.run.dir={finished}, or choose another hydra.sweep.dir")
+        assert lines[1].startswith("error: job #1 (epochs=50 ") and f"the run folder {live} is in use by another " \
+            f"run (process {first.pid} on " in lines[1]
+        assert lines[2:] == ["error: no job was started: fix the 2 job(s) above (of 2)"]
+        assert {path: path.read_bytes() for path in kept} == kept
+    finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
-    assert first.returncode == 143 and not (run_dir / LOCK_FILE).exists()
+    assert first.returncode == 143

@@ -321,3 +321,18 @@ def test_missing_fashion_mnist_suggests_package(tmp_path, monkeypatch):
     monkeypatch.setitem(SYSTEM_DATA_DIRS, "fashion_mnist", tmp_path / "absent")
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
         build_datasets("fashion_mnist", str(tmp_path))
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_an_empty_root_says_once_that_the_system_copy_of_fashion_mnist_is_read(tmp_path, caplog):
+    # issue 23.6: the system copy was read without a word
+    import logging
+
+    from whitening_ssl.data.sources.torchvision_sets import _load_fashion_mnist
+
+    with caplog.at_level(logging.INFO, logger="whitening_ssl"):
+        for _ in range(2):
+            assert len(_load_fashion_mnist(tmp_path, {}, "test", "stop")) == 10_000
+    assert [r.getMessage() for r in caplog.records if "Fashion-MNIST" in r.getMessage()] == [
+        f"note: {tmp_path} holds no Fashion-MNIST: reading the copy Debian's dataset-fashion-mnist package installed "
+        "in /usr/share/datasets/fashion-mnist"]

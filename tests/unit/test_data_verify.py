@@ -258,3 +258,18 @@ def test_flags_written_by_a_spawned_copy_reach_the_original(files, make_dataset)
     with pytest.warns(BadImageWarning, match=files["text"]):
         assert worker_copy[1][1] == 2
     assert dataset.skipped_images() == [files["text"]]
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits_not_turned_white(tmp_path):
+    # issue 23.6: PIL's convert("RGB") clips a 16-bit image's values above 255: almost all white
+    import numpy as np
+    from PIL import Image
+
+    from whitening_ssl.data.sources.verify import decode_rgb
+
+    values = np.arange(0, 65536, 257, dtype=np.uint16).reshape(16, 16)  # 0, 257, ..., 65535: 8-bit 0..255
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode in ("I;16", "I")
+    rgb = np.asarray(decode_rgb(path))
+    assert rgb.shape == (16, 16, 3) and (rgb == (values // 257)[..., None]).all()

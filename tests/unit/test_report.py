@@ -102,8 +102,12 @@ def test_no_results_exits_2(tmp_path, capsys):
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
-    assert f"no results.json under {tmp_path / 'empty'}" in lines[0] and "python run.py" in lines[0]
+    assert f"no results.json with figures under {tmp_path / 'empty'}" in lines[0] and "python run.py" in lines[0]
     assert not (tmp_path / "empty" / "reproduction.md").exists()
+    with pytest.raises(SystemExit) as exit_info:  # issue 23.6: a folder that is not there is not a folder of no runs
+        main([str(tmp_path / "typo")])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [
+        f"error: {tmp_path / 'typo'} does not exist: give a run folder, or the folder that holds runs (outputs, multirun)"]
 
 
 def test_only_malformed_exits_2(tmp_path, capsys):
@@ -131,7 +135,7 @@ def test_module_entry_point(sweep, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["report", str(empty)])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("whitening_ssl.report", run_name="__main__", alter_sys=False)
-    assert exit_info.value.code == 2 and "no results.json under" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "no results.json with figures under" in capsys.readouterr().err
 
 
 def test_exact_method_match_and_order(tmp_path):

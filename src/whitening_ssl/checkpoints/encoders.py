@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
 from .reading import CheckpointError, read_checkpoint, saved_config
+from .integrity import weights_problem
 from .formats import backbone_state_dict, detect_format
 from .saved_settings import check_saved_backbone, check_saved_settings, safe_name
 
@@ -44,6 +45,9 @@ def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, Tensor],
     if problems:
         raise CheckpointError(f"{source} does not match backbone={backbone_name}: {'; '.join(problems)}; "
                               "check backbone= and backbone.stem")
+    problem = weights_problem(state_dict, [key for key, value in expected.items() if value.is_floating_point()])
+    if problem:
+        raise CheckpointError(f"{source} {problem}")
     backbone.load_state_dict(state_dict, strict=True)
 
 
@@ -164,13 +168,13 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
                          pretrain_config, notes)
 
 
-def load_pretrain_module(path, build_method: Callable[..., nn.Module], trusted_targets: Iterable[str] = (),
+def load_pretrain_module(path, build_method: Callable[..., nn.Module], trusted_targets: Iterable[Tuple[str, str]] = (),
                          trust: bool = False) -> Tuple[Optional[nn.Module], Optional[str]]:
     """The whole pretraining module (backbone, head, predictor, the method's loss and whitening) of one of
     this project's checkpoints, built from its saved settings and loaded strictly, and ``None``; or ``None``
     and the reason, for a checkpoint of an earlier layout that cannot be rebuilt (its backbone alone still
     loads). A saved ``_target_`` that is not a registered loss nor in ``trusted_targets`` (targets the user
-    named) raises :class:`CheckpointError`: it is never imported. ``build_method`` is
+    named for the same setting) raises :class:`CheckpointError`: it is never imported. ``build_method`` is
     :func:`whitening_ssl.methods.build_method` (passed in: the checkpoint layer sits below the methods)."""
     obj = read_checkpoint(path, trust=trust)
     if detect_format(obj, str(path)) != "lightning":

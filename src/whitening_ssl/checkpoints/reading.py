@@ -113,6 +113,12 @@ def read_checkpoint(path, trust: bool = False, mmap: bool = False, trustable: bo
     if problem:
         raise CheckpointError(f"{path} {problem}")
     zipped = zipfile.is_zipfile(path)
+    if zipped and not mmap:  # torch.load does not compare the zip's checksums: a changed byte would load silently
+        from .integrity import checksum_problem
+
+        problem = checksum_problem(path)
+        if problem:
+            raise CheckpointError(f"{path} {problem}")
     try:
         return _load(path, trust, mmap=mmap and zipped)
     except Exception as error:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
@@ -130,9 +136,16 @@ def verify_resume_file(path) -> None:
     if not Path(str(path)).is_file():
         raise CheckpointError(f"ckpt_path={path}: checkpoint not found (check the path)")
     try:
-        read_checkpoint(path, mmap=True, trustable=False)
+        obj = read_checkpoint(path, mmap=True, trustable=False)
     except CheckpointError as error:
         raise CheckpointError(f"ckpt_path={error}") from None
+    from .integrity import checksum_problem, weights_problem
+
+    problem = checksum_problem(Path(str(path))) if zipfile.is_zipfile(str(path)) else None
+    state = obj.get("state_dict") if isinstance(obj, Mapping) else None
+    problem = problem or (weights_problem(state) if isinstance(state, Mapping) else None)
+    if problem:
+        raise CheckpointError(f"ckpt_path={path} {problem}")
 
 
 def saved_config(obj: Any) -> Optional[Mapping[str, Any]]:

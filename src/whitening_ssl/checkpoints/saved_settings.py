@@ -4,7 +4,7 @@ This project's checkpoints store the configuration their model was built from. R
 chooses among the project's registries by name only (methods, losses, whitening kinds, backbones,
 datasets: an unknown name is refused by its registry); a ``_target_`` (a dotted path that Hydra would
 import and call) is accepted only for the project's registered losses, or when the user gives the
-same target in this run's own configuration or on its command line. Values that become names (the
+same target for the same setting in this run's own configuration or on its command line. Values that become names (the
 method name in ``results.json`` and the logger's run name) are sanitised by :func:`safe_name`.
 """
 
@@ -48,24 +48,36 @@ def _targets(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
             yield from _targets(value, f"{path}.{index}")
 
 
-def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> Set[str]:
-    """The targets the user named: every ``_target_`` of this run's own configuration (its presets and
-    command line) and every value of the job's command-line overrides."""
-    trusted = {str(target) for _, target in _targets(config)}
-    trusted.update(override.split("=", 1)[1].strip("'\"") for override in overrides if "=" in override)
+def _setting(key: str) -> str:
+    """The configuration key a ``_target_`` or code setting is known by, wherever the settings sit (a pretraining
+    checkpoint's ``method.*``; ``model.method.*`` in one saved with its model node)."""
+    key = key[len("model."):] if key.startswith("model.") else key
+    return key[: -len("._target_")] if key.endswith("._target_") else key
+
+
+def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> Set[Tuple[str, str]]:
+    """The ``(setting, target)`` pairs the user named: every ``_target_`` and code setting of this run's own
+    configuration (its presets and command line) and of the job's command-line overrides, each with its key.
+    A value trusts only the setting it is given for: ``+tag=builtins.open`` trusts no ``_target_``."""
+    trusted = {(_setting(key), str(target)) for key, target in _targets(config)}
+    for override in overrides:
+        key, equals, value = override.lstrip("+~").partition("=")
+        if equals:
+            trusted.add((_setting(key), value.strip("'\"")))
     return trusted
 
 
-def foreign_targets(settings: Mapping[str, Any], trusted: Iterable[str] = ()) -> List[Tuple[str, str]]:
-    """The ``(key, target)`` pairs of ``settings`` that are neither registered losses nor ``trusted``."""
+def foreign_targets(settings: Mapping[str, Any], trusted: Iterable[Tuple[str, str]] = ()) -> List[Tuple[str, str]]:
+    """The ``(key, target)`` pairs of ``settings`` that are neither registered losses nor ``trusted`` (the same
+    target given for the same setting)."""
     from ..losses import registered_loss
 
     trusted = set(trusted)
     return [(key, str(target)) for key, target in _targets(settings)
-            if registered_loss(target) is None and str(target) not in trusted]
+            if registered_loss(target) is None and (_setting(key), str(target)) not in trusted]
 
 
-def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iterable[str] = ()) -> None:
+def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iterable[Tuple[str, str]] = ()) -> None:
     """Refuse (one line) saved ``settings`` that name a foreign ``_target_``; see the module."""
     foreign = foreign_targets(settings, trusted)
     if foreign:

@@ -58,6 +58,15 @@ def _write_json_atomically(path: Path, data: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _remove_partial(path: Path) -> None:
+    """Remove a partly written file; on a file system that has gone read-only this fails too, and the first
+    error is the one to report (nothing more could be written there either)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def read_meta(checkpoint_dir: os.PathLike | str) -> Dict[str, Any]:
     """The ``meta.json`` of a checkpoint folder (``{}`` when there is none or it is unreadable)."""
     try:
@@ -132,7 +141,7 @@ class RunCheckpoints(Callback):
                 })
             except OSError as error:
                 failure = error
-                tmp.unlink(missing_ok=True)
+                _remove_partial(tmp)
         if trainer.strategy.reduce_boolean_decision(failure is not None, all=False):
             raise CheckpointWriteError.of(failure, tmp, self.last_path, self.dirpath)
         self.last_path = last

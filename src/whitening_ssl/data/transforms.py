@@ -23,10 +23,12 @@ BICUBIC = T.InterpolationMode.BICUBIC
 BILINEAR = T.InterpolationMode.BILINEAR
 
 class ToRGB:
-    """Convert a PIL image to RGB so grayscale datasets yield 3-channel tensors."""
+    """Convert a PIL image to RGB so grayscale datasets yield 3-channel tensors (16-bit ones scaled to 8 bits)."""
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        return image if image.mode == "RGB" else image.convert("RGB")
+        from .sources.verify import to_rgb
+
+        return to_rgb(image)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

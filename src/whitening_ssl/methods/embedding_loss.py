@@ -7,7 +7,7 @@ from typing import List
 from torch import Tensor, nn
 
 from ..losses import LOSSES, build_loss
-from ..plugins import LookupFailed
+from ..plugins import LookupFailed, is_import_path
 from .base import PretrainModule
 from .outputs import LossOutput
 
@@ -39,9 +39,14 @@ class EmbeddingLossMethod(PretrainModule):
                        "module.Class of your own>")
             return
         try:
-            build_loss(loss)
+            built = build_loss(loss)
         except (LookupFailed, TypeError, ValueError) as error:  # the constructor's own message, one line
             checks.add(" ".join(f"method.loss ({loss.get('name') or loss.get('_target_')}): {error}".split()))
+            return
+        if is_import_path(loss.get("name")) and loss.get("name") not in LOSSES:  # the user's own: called once
+            from ..own_code import probe_loss
+
+            probe_loss(checks, built, str(loss["name"]), method, data)
 
     def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
         return LossOutput(self.loss_fn(embeddings))

@@ -45,9 +45,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 seen.add(key)
                 results.append(result)
     if not results:
-        where = " ".join(args.paths)
-        print(f"error: no results.json under {where}: run python run.py ... first "
-              "(pretraining, or stage=linear / stage=knn ckpt=...)", file=sys.stderr)
+        missing = [path for path in args.paths if not os.path.exists(path)]
+        if missing:
+            print(f"error: {' '.join(missing)} does not exist: give a run folder, or the folder that holds runs "
+                  "(outputs, multirun)", file=sys.stderr)
+        else:
+            print(f"error: no results.json with figures under {' '.join(args.paths)}: its runs have not finished an "
+                  "evaluation; run python run.py ... first (pretraining, or stage=linear / stage=knn ckpt=...)",
+                  file=sys.stderr)
         sys.exit(2)
 
     table = markdown_table(build_rows(results))

@@ -48,6 +48,12 @@ def _is_live(owner: Optional[Dict]) -> bool:
     return owner["pid"] != os.getpid() and _alive(owner["pid"])
 
 
+def busy(run_dir: os.PathLike | str) -> Optional[str]:
+    """The one-line refusal when a live run holds ``run_dir`` (another process's lock), else ``None``."""
+    owner = read_lock(run_dir)
+    return RunLock(run_dir)._busy(owner) if _is_live(owner) else None
+
+
 class RunLock:
     """The lock of one run folder, held by this process from :meth:`acquire` to :meth:`release`."""
 
@@ -98,5 +104,8 @@ class RunLock:
             return
         owner = read_lock(self.run_dir)
         if owner and owner.get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:  # a file system gone read-only: the lock stays, and is stale once this process ends
+                pass
         self.held = False

@@ -6,17 +6,23 @@
 - ``${run_label:stage,method,dataset}`` is the folder's name: ``<method>_<dataset>`` for pretraining,
   the stage for evaluations, made a plain name (:func:`~whitening_ssl.checkpoints.safe_name`: a
   method name with a path in it never puts the folder elsewhere).
+- :func:`claim_folder` and :func:`claim_sweep_folders` take a run's (every sweep job's) folder before Hydra
+  writes ``.hydra/`` into it: a folder that holds finished work or a live run is refused in one line, and
+  nothing is written into it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
 from ..checkpoints import safe_name
+from ..validation import ConfigError
+from . import finished_run, name_too_long
+from .lock import RunLock, busy
 
 _CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first
 
@@ -65,3 +71,68 @@ def remove_if_created_and_empty(path: Optional[Path]) -> None:
             os.rmdir(folder)
         except OSError:
             return
+
+
+def claim_folder(run_dir: Path, resuming: bool = False, dir_key: str = "hydra.run.dir") -> RunLock:
+    """Lock ``run_dir`` for this process; :class:`ConfigError` when a live run holds it or it holds finished work
+    (unless ``resuming``). Looked at before the lock is written and again once it is held, so a run that finished in
+    between is never taken over; a refused folder is left as it was."""
+    problem = name_too_long(run_dir, dir_key) or busy(run_dir) or (None if resuming else finished_run(run_dir, dir_key))
+    if problem:  # nothing is written into a live run's folder or finished work
+        raise ConfigError(problem)
+    existed = run_dir.exists()
+    lock = RunLock(run_dir).acquire()
+    problem = None if resuming else finished_run(run_dir, dir_key)
+    if problem:
+        lock.release()
+        if not existed:
+            remove_empty(run_dir)
+        raise ConfigError(problem)
+    return lock
+
+
+def remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def job_folder(sweep_dir: str, job_config, number: int) -> Path:
+    """The folder Hydra's basic launcher gives job ``number`` of a sweep: ``hydra.sweep.dir/hydra.sweep.subdir``."""
+    from omegaconf import open_dict
+
+    with open_dict(job_config):
+        job_config.hydra.job.num = number
+        job_config.hydra.job.id = number
+    return Path(sweep_dir, str(OmegaConf.select(job_config, "hydra.sweep.subdir"))).absolute()
+
+
+def claim_sweep_folders(config, job_configs: Sequence) -> Tuple[List[RunLock], List[Tuple[int, str]]]:
+    """Lock every job's folder of a ``-m`` sweep before the first job starts (Hydra writes ``.hydra/`` into
+    each before the job runs): ``(the locks, [])``, or ``([], [(job number, problem)])`` with every lock given
+    back and every folder this made removed. Each job's run releases its folder's lock when it ends. Under a
+    launcher that runs the jobs elsewhere (SLURM) the folders are only looked at: each job locks its own."""
+    sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))  # the sweep's own: resolved (and cached) once
+    here = str(OmegaConf.select(config, "hydra.launcher._target_", default="")).endswith(".BasicLauncher")
+    locks, problems = [], []
+    for number, job_config in enumerate(job_configs):
+        folder = job_folder(sweep_dir, job_config, number)
+        resuming = OmegaConf.select(job_config, "ckpt_path") == "last"
+        try:
+            if here:
+                locks.append(claim_folder(folder, resuming, dir_key="hydra.sweep.dir"))
+            else:
+                problem = name_too_long(folder, "hydra.sweep.dir") or busy(folder) or \
+                    (None if resuming else finished_run(folder, "hydra.sweep.dir"))
+                if problem:
+                    raise ConfigError(problem)
+        except ConfigError as error:
+            problems += [(number, line) for line in error.problems]
+    if problems:
+        for lock in locks:
+            lock.release()
+            remove_empty(lock.run_dir)
+        remove_if_created_and_empty(Path(sweep_dir))
+        return [], problems
+    return locks, []

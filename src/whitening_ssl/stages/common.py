@@ -16,17 +16,23 @@ from ..run_folder import RESULTS_FILE
 log = logging.getLogger("whitening_ssl")
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a terminated process
+SIGINT_EXIT_CODE = 130  # 128 + SIGINT: Ctrl-C
 
 
 class RunInterrupted(RuntimeError):
-    """The run was stopped by SIGTERM after saving a checkpoint; ``str`` says how to resume."""
+    """The run was stopped by SIGTERM or Ctrl-C (SIGINT) after saving a checkpoint; ``str`` says how to resume,
+    ``exit_code`` is the shell's for that signal."""
 
     exit_code = SIGTERM_EXIT_CODE
 
     @classmethod
-    def after_sigterm(cls, step: int, checkpoint: Optional[Path], run_dir: Path) -> "RunInterrupted":
-        return cls(f"stopped by SIGTERM at step {step}; checkpoint saved: {checkpoint}; resume with ckpt_path=last "
-                   f"hydra.run.dir={run_dir} (and the same other arguments)")
+    def after_sigterm(cls, step: int, checkpoint: Optional[Path], run_dir: Path, ctrl_c: bool = False
+                      ) -> "RunInterrupted":
+        signal = "Ctrl-C (SIGINT)" if ctrl_c else "SIGTERM"
+        stopped = cls(f"stopped by {signal} at step {step}; checkpoint saved: {checkpoint}; resume with ckpt_path=last "
+                      f"hydra.run.dir={run_dir} (and the same other arguments)")
+        stopped.exit_code = SIGINT_EXIT_CODE if ctrl_c else SIGTERM_EXIT_CODE
+        return stopped
 
 
 def is_main_process() -> bool:

@@ -1,4 +1,4 @@
-"""Processes and Trainers: building the Trainer, launching DDP processes, fitting with resume and SIGTERM."""
+"""Processes and Trainers: building the Trainer, launching DDP processes, fitting with resume, SIGTERM and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, r
                   checkpoints, run_dir: Path) -> None:
     """``trainer.fit``, from the checkpoint ``resume`` when given (read with ``weights_only=True``: a file
     never runs code); a SIGTERM (``checkpoints``, the run's :class:`~whitening_ssl.training.RunCheckpoints`,
-    has saved) ends it as :class:`RunInterrupted`. The progress bar is closed however the fit ends."""
+    has saved) ends it as :class:`RunInterrupted`; so does Ctrl-C (SIGINT), taken as a SIGTERM (a second Ctrl-C
+    stops at once). The progress bar is closed however the fit ends."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     if resume:
@@ -118,11 +119,39 @@ def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, r
         verify_resume_file(resume)  # refused in one line (unread where it is no torch file) before Lightning loads it
         say(f"resuming from {resume}")
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+        with ctrl_c_as_sigterm(trainer) as ctrl_c:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SIGTERMException:
-        raise RunInterrupted.after_sigterm(trainer.global_step, checkpoints.last_path, run_dir) from None
+        raise RunInterrupted.after_sigterm(trainer.global_step, checkpoints.last_path, run_dir, ctrl_c["pressed"]) \
+            from None
     finally:
         close_progress_bar(trainer)
+
+
+@contextlib.contextmanager
+def ctrl_c_as_sigterm(trainer: pl.Trainer) -> Iterator[Dict[str, bool]]:
+    """Ctrl-C (SIGINT) sets Lightning's SIGTERM flag: the run saves after the current step and stops
+    (:class:`~whitening_ssl.training.RunCheckpoints`); a second Ctrl-C raises ``KeyboardInterrupt`` at once.
+    Yields ``{"pressed": bool}``. Outside the main thread (where no handler can be set) Ctrl-C is left as it is."""
+    import signal
+    import threading
+
+    state = {"pressed": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum, frame):
+        if state["pressed"]:
+            raise KeyboardInterrupt
+        state["pressed"] = True
+        trainer._signal_connector.received_sigterm = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def close_progress_bar(trainer: pl.Trainer) -> None:

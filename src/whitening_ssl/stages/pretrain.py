@@ -17,9 +17,10 @@ from ..data import auto_pipeline, check_dataset, check_pretraining_data, describ
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wanted
 from ..loggers import build_logger, check_logger, wandb_run_id
-from ..methods import get_method
+from ..methods import METHODS, get_method
+from ..own_code import check_method
 from ..models import STEMS, build_backbone, resolve_stem, synchronize_batchnorm
-from ..plugins import LookupFailed
+from ..plugins import LookupFailed, is_import_path
 from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
 from ..training import TrainingDivergedError
@@ -69,7 +70,10 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
             method_class = None
     backbone = checks.section(cfg, "backbone", "backbone")
     if method is not None and data is not None and method_class is not None:
-        method_class.check_config(checks, method, data)
+        if is_import_path(family) and family not in METHODS:
+            check_method(checks, method_class, family, method, data)  # the user's own: its failures in one line
+        else:
+            method_class.check_config(checks, method, data)
         method_class.check_extras(checks, method, data, backbone_feature_dim(backbone))
     if backbone is not None:
         checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")

@@ -14,7 +14,7 @@ from ..data import check_dataset
 from ..eval.online import FEATURE_DTYPES
 from ..loggers import check_logger
 from ..models import STEMS
-from ..run_folder import CHECKPOINT_DIR, RESULTS_FILE
+from ..run_folder import CHECKPOINT_DIR, finished_run, name_too_long
 from ..validation import Checks
 from .common import is_main_process
 from .launch import PRECISIONS, accelerator_wants_gpu
@@ -152,6 +152,10 @@ def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
     """The run directory can be written, is not a file, and does not already hold another run."""
     if not checks.check_machine:
         return
+    problem = name_too_long(run_dir)
+    if problem:
+        checks.add(problem)
+        return
     if run_dir.exists() and not run_dir.is_dir():
         checks.add(f"the run directory {run_dir} is a file: choose another hydra.run.dir")
         return
@@ -169,14 +173,9 @@ def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
                    "(or start from a writable folder)")
         return
     if run_dir.is_dir() and not resuming and is_main_process():
-        # a complete checkpoint or results: a run's work (a partial .last.ckpt.tmp from a kill during the first save
-        # is not: that folder starts afresh)
-        previous = [name for name, present in ((RESULTS_FILE, (run_dir / RESULTS_FILE).exists()),
-                                                (CHECKPOINT_DIR, any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))))
-                    if present]
-        if previous:
-            checks.add(f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
-                       f"hydra.run.dir={run_dir}, or choose another hydra.run.dir")
+        problem = finished_run(run_dir)
+        if problem:
+            checks.add(problem)
 
 
 def check_analysis_config(checks: Checks, analysis) -> None:

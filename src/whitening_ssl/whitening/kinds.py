@@ -7,7 +7,7 @@ is ``x`` transformed, ``[..., n, p]``; the others get the raw blocks ``[B, m, d]
 Its own settings are its keyword-only parameters: their defaults are the only defaults (they become
 ``method.<setting>`` keys of the configuration), and ``check`` holds their validity rules.
 ``full_rank``: the kind factorises the covariance, which must then be non-singular (the pre-run
-check refuses sizes that make it singular).
+check refuses sizes that make it singular); ``check_shape`` holds a kind's own rules on the block size.
 
 Adding a kind is one decorated function; :func:`register_whitening` makes its name a choice of
 ``method.whiten`` (your own kind, in a module of yours, is used as ``method.whiten=module.function``
@@ -34,6 +34,9 @@ class WhiteningKind:
     uses_covariance: bool = True
     full_rank: bool = True
     check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None
+    #: the kind's own size rules: ``check_shape(checks, settings, samples, channels, path)`` with the block
+    #: size (``samples`` = ``w_size``, ``channels`` = ``emb``) and every ``method.*`` setting
+    check_shape: Optional[Callable[[Any, Mapping[str, Any], int, int, str], None]] = None
 
     @property
     def settings(self) -> Dict[str, Any]:
@@ -47,10 +50,12 @@ class WhiteningKind:
 
 def whitening_kind(uses_covariance: bool = True, full_rank: bool = True,
                    check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None,
-                   name: Optional[str] = None) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
+                   name: Optional[str] = None,
+                   check_shape: Optional[Callable[[Any, Mapping[str, Any], int, int, str], None]] = None
+                   ) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
     """Decorator: a function ``transform(x, eps, denom_offset, *, settings...)`` as a :class:`WhiteningKind`."""
     def make(transform: Callable[..., Tensor]) -> WhiteningKind:
-        return WhiteningKind(name or transform.__name__, transform, uses_covariance, full_rank, check)
+        return WhiteningKind(name or transform.__name__, transform, uses_covariance, full_rank, check, check_shape)
 
     return make
 

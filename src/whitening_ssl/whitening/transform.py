@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..numerics import float32_math
-from ..plugins import LookupFailed, lookup
+from ..plugins import LookupFailed, is_import_path, lookup
 from ..validation import Checks
 from .kinds import WHITENINGS, WhiteningKind
 
@@ -110,7 +110,8 @@ class Whitening(nn.Module):
     def check_shape(cls, checks: Checks, settings: Mapping[str, Any], samples: int, channels: int, path: str = "",
                     samples_key: str = "w_size", channels_key: str = "emb") -> None:
         """The block shape ``[samples, channels]`` the settings can whiten: groups that divide the channels,
-        and, for kinds that factorise the covariance, one that is not singular."""
+        for kinds that factorise the covariance one that is not singular, and the kind's own size rules; a kind
+        of the user's own is called once on a block of that shape (:mod:`whitening_ssl.own_code`)."""
         kind, axis, groups = settings.get("whiten"), settings.get("axis"), settings.get("groups")
         m, d = f"{path}{samples_key}", f"{path}{channels_key}"
         if not isinstance(groups, int) or groups < 1:
@@ -120,9 +121,16 @@ class Whitening(nn.Module):
                        "embedding size")
             return
         try:
-            full_rank = kind_of(kind).full_rank
+            spec = kind_of(kind)
         except LookupFailed:
             return
+        full_rank = spec.full_rank
+        if spec.check_shape is not None:  # the kind's own size rules
+            spec.check_shape(checks, settings, samples, channels, path)
+        if is_import_path(kind):  # the user's own code: called once on a block of this run's size
+            from ..own_code import probe_kind
+
+            probe_kind(checks, spec, settings, samples, channels, path)
         per_group = channels // groups
         if full_rank and axis == "channel" and per_group <= samples:
             checks.add(f"channel whitening needs {d} / {path}groups > {m} (the {samples}x{samples} covariance over "

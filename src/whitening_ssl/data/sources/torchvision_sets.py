@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ CIFAR_STD = (0.2023, 0.1994, 0.2010)
 
 #: folders of datasets installed for the whole system (Debian's dataset-fashion-mnist), searched after the root
 SYSTEM_DATA_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+_ANNOUNCED: set = set()  # the roots whose system copy has been named
 
 
 def _torchvision_entry(name: str, display_name: str, dataset_class, spec: DatasetSpec, sources: dict,
@@ -120,6 +122,12 @@ def _load_fashion_mnist(root, options, split, on_bad_image) -> ArrayImageDataset
     files = find_fashion_mnist_files(root)
     if files is None:
         raise DatasetNotFoundError.for_dataset("fashion_mnist", root, looked_in=_fashion_mnist_dirs(root))
+    system = SYSTEM_DATA_DIRS["fashion_mnist"]
+    if files[split][0].parent == system and root not in _ANNOUNCED:  # said once: which copy the run reads
+        _ANNOUNCED.add(root)
+        logging.getLogger("whitening_ssl").info(
+            f"note: {Path(root).absolute()} holds no Fashion-MNIST: reading the copy Debian's dataset-fashion-mnist "
+            f"package installed in {system}")
     images, labels = (read_idx(path) for path in files[split])
     return ArrayImageDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)),
                              FASHION_MNIST_CLASSES)

@@ -140,13 +140,26 @@ def describe_bad_images(bad: Sequence[BadImage], limit: int = 5) -> str:
     return f"{len(bad)} bad image {noun}: {shown}{more}; remove or fix them, or {VERIFY_HINT}"
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB. A 16-bit grayscale image (a 16-bit PNG opens as mode ``I;16`` or ``I``) is scaled
+    to 8 bits (``v / 257``): PIL's own conversion would clip every value above 255, turning it almost white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        import numpy as np
+
+        eight = np.clip(np.round(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight, mode="L").convert("RGB")
+    return image.convert("RGB")
+
+
 def decode_rgb(path: str | os.PathLike) -> Image.Image:
     """Open ``path`` and decode all of its pixels as an RGB image; raises one of :data:`DECODE_ERRORS` if bad
     (eagerly: a truncated file fails here, not later inside a transform)."""
     with open(path, "rb") as file:
         image = Image.open(file)
         image.load()
-        return image.convert("RGB")
+        return to_rgb(image)
 
 
 def _stop(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
