@@ -1,6 +1,7 @@
 """What keeps a long pretraining run safe: checkpoints, divergence detection, reproducible resume."""
 
 from .checkpointing import CHECKPOINT_DIR, LAST_CHECKPOINT, RunCheckpoints, read_meta, resolve_resume_checkpoint
+from .progress_lines import ProgressLines
 from .nonfinite import NonFiniteLossError, NonFiniteWatch, TrainingDivergedError, WhiteningFailedError
 from .rng import capture_rng_state, preserved_rng, restore_rng_state
 
@@ -9,6 +10,7 @@ __all__ = [
     "LAST_CHECKPOINT",
     "NonFiniteLossError",
     "NonFiniteWatch",
+    "ProgressLines",
     "RunCheckpoints",
     "TrainingDivergedError",
     "WhiteningFailedError",
