@@ -84,6 +84,11 @@ def test_analyze_stage_writes_a_report(checkpoint, tmp_path):
         assert data.startswith(PNG) and len(data) > 1000
     report = (tmp_path / "report.md").read_text()
     assert "| effective_rank |" in report and "![spectra](spectra.png)" in report
+    from whitening_ssl.analysis.metrics import MEANINGS
+
+    rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| measure")]
+    assert rows and all(line.endswith(f" | {MEANINGS[line.split(' | ')[0][2:]]} |") for line in rows), rows
+    assert "rank m - 1 (31 for sub-batches of 32) and condition_number inf are expected" in report
     # the same images and model: the online evaluation measured the same embedding at that epoch
     online = json.loads((checkpoint / "results.json").read_text())["history"][0]
     assert analysis["metrics"]["analysis/embedding/negative_cosine"] == pytest.approx(

@@ -648,3 +648,12 @@ def test_the_checkpoints_of_one_run_are_rows_apart_named_by_their_epoch(tmp_path
     assert rows[0].startswith("| method | dataset | checkpoint.epoch | runs | linear top-1 | untrained | stage=linear |")
     assert [row.split(" | ")[2:7] for row in rows[2:]] == [["1", "1", "–", "–", "70.12"],
                                                            ["2", "1", "79.30", "50.50", "79.41"]]
+
+
+def test_plots_with_nothing_to_plot_says_so_in_one_line(sweep, capsys):
+    root, _ = sweep  # final figures only: no evaluation history to draw
+    assert main([str(root), "--plots"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--plots")]
+    assert err == ["--plots: nothing to plot (the figures are curves of pretraining runs' evaluations, results.json "
+                   "'history'; these results have none): no figure written"]
+    assert not (root / "plots").exists()
