@@ -8,7 +8,8 @@ evaluation is never silent and the log keeps only the results. ``enabled=False``
 
 When standard output is not a terminal (a SLURM job's log, ``> run.log``) a bar's carriage-return
 frames would pile up into one endless line: there a phase prints a plain line when it starts and one
-every :data:`LINE_SECONDS` (training: :class:`whitening_ssl.training.ProgressLines`).
+every :data:`LINE_SECONDS`, on standard output (training: :class:`whitening_ssl.training.ProgressLines`,
+which also writes them to ``run.log``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class _Lines(_Silent):
         self.total, self.description, self.unit = total, description, unit
         self.done, self.postfix = 0, ""
         self.start = self.last = time.monotonic()
-        log.info(f"{description}: {total if total is not None else '?'} {unit}(s)")
+        self._say(f"{description}: {total if total is not None else '?'} {unit}(s)")
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -66,7 +67,12 @@ class _Lines(_Silent):
             self.last = now
             of = f"/{self.total}" if self.total is not None else ""
             postfix = f" {self.postfix}" if self.postfix else ""
-            log.info(f"{self.description}: {self.done}{of} {self.unit}(s){postfix}, elapsed {duration(now - self.start)}")
+            elapsed = duration(now - self.start)
+            self._say(f"{self.description}: {self.done}{of} {self.unit}(s){postfix}, elapsed {elapsed}")
+
+    @staticmethod
+    def _say(line: str) -> None:
+        print(line, file=sys.stdout, flush=True)  # where the bar would be: standard output
 
     def set_postfix_str(self, text: str) -> None:
         self.postfix = text

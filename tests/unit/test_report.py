@@ -597,7 +597,7 @@ def test_one_run_figures_are_points_from_epoch_0_with_the_baseline(tmp_path, mon
         assert "None" not in figure["markers"]  # points, not lines that one value cannot draw
         low, high = figure["xlim"]
         assert -1.0 <= low < 0.0 and 2.0 < high <= 3.0  # from epoch 0, not 1.9 to 2.1
-        assert figure["title"] == f"{title}: cw_rgp2_quickstart on fashion_mnist"
+        assert figure["title"] == f"{title}: cw_rgp2_quickstart on fashion_mnist, run {Path(QUICKSTART).name}"
         assert figure["legend"] == ["cw_rgp2_quickstart", "untrained encoder (epoch 0)"]
 
 
@@ -645,7 +645,8 @@ def test_the_checkpoints_of_one_run_are_rows_apart_named_by_their_epoch(tmp_path
             "final": {"linear_top1": 70.12, "linear_top5": 98.0}})
     assert main(["outputs"]) == 0
     rows = _table_rows(capsys.readouterr().out)
-    assert rows[0].startswith("| method | dataset | checkpoint.epoch | runs | linear top-1 | untrained | stage=linear |")
+    assert rows[0].startswith("| method | dataset | checkpoint.epoch | runs | linear top-1 | untrained "
+                              "| stage=linear |")
     assert [row.split(" | ")[2:7] for row in rows[2:]] == [["1", "1", "–", "–", "70.12"],
                                                            ["2", "1", "79.30", "50.50", "79.41"]]
 
@@ -654,6 +655,6 @@ def test_plots_with_nothing_to_plot_says_so_in_one_line(sweep, capsys):
     root, _ = sweep  # final figures only: no evaluation history to draw
     assert main([str(root), "--plots"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--plots")]
-    assert err == ["--plots: nothing to plot (the figures are curves of pretraining runs' evaluations, results.json "
-                   "'history'; these results have none): no figure written"]
+    assert err == ["--plots: nothing to plot (the figures are curves of pretraining runs' evaluations, "
+                   "results.json 'history'; these results have none): no figure written"]
     assert not (root / "plots").exists()
