@@ -83,7 +83,8 @@ class ProgressLines(ProgressBar):
         rate = (done - self._first_step) / elapsed
         parts = [f"step {done}/{total} ({100 * done / total:.0f}%)" if math.isfinite(total) else f"step {done}"]
         if trainer.max_epochs and trainer.max_epochs > 0:
-            parts.append(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+            epoch = min(trainer.current_epoch + 1, trainer.max_epochs)  # after the fit, current_epoch is max_epochs
+            parts.append(f"epoch {epoch}/{trainer.max_epochs}")
         if self._loss is not None:
             parts.append(f"loss {float(self._loss):.4f}")
         parts += [f"{rate:.2f} steps/s", f"{self._images / elapsed:.0f} images/s", f"elapsed {duration(elapsed)}"]
