@@ -209,6 +209,9 @@ class CheckBeforeRunning(Callback):
                      f"(of {len(jobs)})"])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from .sweep_summary import print_sweep_summary
+
+        print_sweep_summary(config)  # jobs that ran in processes of their own (submitit): their tables here
         if _FAILED_JOBS:
             report_error([f"{len(_FAILED_JOBS)} job(s) of the sweep failed: " + "; ".join(
                 f"#{number} ({' '.join(overrides)}): {line}" for number, overrides, line in _FAILED_JOBS)])

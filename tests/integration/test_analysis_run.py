@@ -71,9 +71,19 @@ def test_online_evaluation_measures_and_plots(checkpoint):
                        "epoch0001_cosine_whitened.png", "epoch0001_spectra.png"]
 
 
-def test_analyze_stage_writes_a_report(checkpoint, tmp_path):
+def test_analyze_stage_writes_a_report(checkpoint, tmp_path, monkeypatch):
+    from whitening_ssl.analysis import plots
+
+    titles = []
+    for name in ("plot_spectra", "plot_cosine_histograms"):
+        original = getattr(plots, name)
+        monkeypatch.setattr(plots, name,
+                            lambda *a, _original=original, **k: titles.append(k["title"]) or _original(*a, **k))
     run(compose_config(["stage=analyze", f"ckpt={checkpoint / 'checkpoints' / 'last.ckpt'}", "logger=none",
                         "analysis.max_images=128"], run_dir=tmp_path))
+    context = f"\n{checkpoint.name}/last.ckpt, cw_rgp4, epoch 1"  # the run, the method and the epoch
+    assert titles == [f"Covariance spectrum{context}"] + [f"Cosine similarity: {representation}{context}"
+                                                          for representation in ("backbone", "embedding", "whitened")]
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert analysis["stage"] == "analyze" and analysis["num_images"] == 128 and analysis["views"]
     for representation in ("backbone", "embedding", "whitened"):
@@ -84,6 +94,11 @@ def test_analyze_stage_writes_a_report(checkpoint, tmp_path):
         assert data.startswith(PNG) and len(data) > 1000
     report = (tmp_path / "report.md").read_text()
     assert "| effective_rank |" in report and "![spectra](spectra.png)" in report
+    from whitening_ssl.analysis.metrics import MEANINGS
+
+    rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| measure")]
+    assert rows and all(line.endswith(f" | {MEANINGS[line.split(' | ')[0][2:]]} |") for line in rows), rows
+    assert "rank m - 1 (31 for sub-batches of 32) and condition_number inf are expected" in report
     # the same images and model: the online evaluation measured the same embedding at that epoch
     online = json.loads((checkpoint / "results.json").read_text())["history"][0]
     assert analysis["metrics"]["analysis/embedding/negative_cosine"] == pytest.approx(

@@ -123,6 +123,30 @@ def test_offline_the_error_shows_the_failure_and_where_to_put_the_files(tmp_path
         assert "\n" not in line and "Temporary failure in name resolution" in line, line
         assert "dataset.download=true" not in line  # it is on: never suggested
         assert "download http" in line and str((tmp_path / name).absolute()) in line
+        assert line.endswith("; nothing was kept (the lock and the empty staging folder were removed)"), line
+        assert not [path.name for path in (tmp_path / name).iterdir()]  # no lock file, no empty .partial folder
+
+
+def test_a_download_that_fails_after_fetching_keeps_the_files_and_the_next_try_reuses_them(fake_download, tmp_path,
+                                                                                          monkeypatch):
+    downloads = fake_download("cifar100")
+    entry, options = parse("cifar100")
+    root = tmp_path / "data"
+    real_extract = tv_utils.extract_archive
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tv_utils, "extract_archive", disk_full)
+    with pytest.raises(DatasetNotFoundError) as caught:
+        download_dataset(entry, root, options)
+    staging = root / ".cifar100.partial"
+    assert str(caught.value).endswith(f"already fetched are kept in {staging} and reused by the next try "
+                                      "(delete that folder to start afresh)"), str(caught.value)
+    assert sorted(path.name for path in root.iterdir()) == [".cifar100.partial"]  # no lock file
+    monkeypatch.setattr(tv_utils, "extract_archive", real_extract)
+    assert download_dataset(entry, root, options) and entry.locate(root, options) is None
+    assert sorted(path.name for path in root.iterdir()) == ["cifar-100-python"]
 
 
 def test_a_missing_dataset_offers_the_download_only_when_it_is_off(tmp_path):

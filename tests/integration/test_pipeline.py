@@ -168,10 +168,19 @@ def test_cli_bad_input_prints_one_error_line_and_exits_2(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: data.batch_size=256 is not divisible")
 
 
-def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
+def test_cli_multirun_sweep_runs_two_jobs_and_its_output_to_a_file_has_short_lines(tmp_path, monkeypatch):
+    import whitening_ssl.progress
+
+    monkeypatch.setattr(whitening_ssl.progress, "LINE_SECONDS", 0.0)  # a progress line at every step and batch
     proc = run_cli_in_process(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"],
                               cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # standard output is no terminal here (as in a SLURM log or `> run.log`): plain lines, no bar frames
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert "\r" not in proc.stdout and max(map(len, lines)) < 200, max(lines, key=len)
+    assert sum(line.startswith("step 1/1 (100%)  epoch 1/1  loss ") and " images/s  elapsed " in line
+               for line in lines) >= 2, proc.stdout  # each job's training
+    assert any(line.startswith("features of the training images: ") for line in lines), proc.stdout
     results = sorted(tmp_path.glob("*/results.json"))
     assert len(results) == 2
     kinds = sorted(json.loads(p.read_text())["config"]["method"]["whiten"] for p in results)

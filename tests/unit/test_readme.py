@@ -58,3 +58,32 @@ def test_gitignore_ignores_no_tracked_file():
     ignored = subprocess.run(["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout.split()
     assert ignored == []
+
+
+def _documented_settings(preset):
+    """The ``key=value`` pairs of a debug preset's ``# Sets:`` comment (and its continuation lines)."""
+    text = (ROOT / "conf" / "debug" / f"{preset}.yaml").read_text()
+    sets = re.search(r"Sets: (.*?)(?:;|\.\s)", text.replace("\n# ", " "), re.S).group(1)
+    return dict(pair.split("=") for pair in re.findall(r"[\w.]+=[\w.]+", sets))
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in (ROOT / "conf" / "debug").glob("*.yaml")))
+def test_the_debug_presets_compose_to_the_documented_data_and_a_named_dataset_wins(preset):
+    from omegaconf import OmegaConf
+
+    from helpers import compose_config
+
+    settings = _documented_settings(preset)
+    assert settings["dataset"] == "synthetic" and settings["backbone"] == "resnet_tiny"  # never a download
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `debug={preset}` |"))
+    cfg = compose_config([f"debug={preset}"], with_hydra=True)
+    for key, value in settings.items():
+        if key in cfg.hydra.runtime.choices:
+            assert cfg.hydra.runtime.choices[key] == value, key
+        else:
+            assert str(OmegaConf.select(cfg, key)) == value, key
+        assert f"{key}={value}" in row, key  # the README's table says the same
+    assert cfg.dataset.download is False
+    kept = compose_config([f"debug={preset}", "dataset=cifar10"])
+    assert kept.dataset.name == "cifar10" and kept.backbone.name == "resnet_tiny"

@@ -604,7 +604,7 @@ def test_one_run_figures_are_points_from_epoch_0_with_the_baseline(tmp_path, mon
         assert "None" not in figure["markers"]  # points, not lines that one value cannot draw
         low, high = figure["xlim"]
         assert -1.0 <= low < 0.0 and 2.0 < high <= 3.0  # from epoch 0, not 1.9 to 2.1
-        assert figure["title"] == f"{title}: cw_rgp2_quickstart on fashion_mnist"
+        assert figure["title"] == f"{title}: cw_rgp2_quickstart on fashion_mnist, run {Path(QUICKSTART).name}"
         assert figure["legend"] == ["cw_rgp2_quickstart", "untrained encoder (epoch 0)"]
 
 
@@ -616,3 +616,52 @@ def test_an_evaluation_on_another_dataset_is_a_row_of_its_own(tmp_path):
     rows = build_rows([*collect_results(run), transfer])
     assert [(row.dataset, row.runs, row.online["linear_top1"].values, row.staged["linear_top1"].values)
             for row in rows] == [("cifar10", 1, [], [79.41]), ("fashion_mnist", 1, [79.3], [])]
+
+
+def test_a_sweep_of_jobs_that_ran_elsewhere_prints_each_jobs_table_in_job_order(tmp_path):
+    from omegaconf import OmegaConf
+
+    from whitening_ssl.sweep_summary import jobs_ran_elsewhere, remove_unformatted_folder, summary_lines
+
+    for number, overrides, final in ((10, ["method.emb=64"], {"knn_top1": 50.0}),
+                                     (2, ["method.emb=128"], None)):
+        hydra = tmp_path / f"{number}_cw_rgp4_synthetic" / ".hydra"
+        hydra.mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create(overrides), hydra / "overrides.yaml")
+        if final:
+            (hydra.parent / "results.json").write_text(json.dumps({"final": final}))
+    (tmp_path / ".submitit" / "%j").mkdir(parents=True)
+    remove_unformatted_folder(tmp_path)
+    assert not (tmp_path / ".submitit" / "%j").exists()
+    assert summary_lines(tmp_path) == [
+        "job #2 (method.emb=128):", f"no results.json: the job's output is in {tmp_path / '.submitit'}/<job id>/",
+        "job #10 (method.emb=64):", "metric           trained", "knn_top1           50.00",
+        f"results: {tmp_path / '10_cw_rgp4_synthetic' / 'results.json'}"]
+    launcher = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+    assert jobs_ran_elsewhere(OmegaConf.create({"hydra": {"launcher": {"_target_": launcher}}}))
+    assert not jobs_ran_elsewhere(OmegaConf.create({"hydra": {"launcher": {
+        "_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}}}))
+
+
+def test_the_checkpoints_of_one_run_are_rows_apart_named_by_their_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = _quickstart(tmp_path)
+    probe = json.loads((tmp_path / "outputs/2026-11-28/09-40-00_linear/results.json").read_text())
+    _write(tmp_path / "outputs/2026-11-28/10-00-00_linear",  # the probe of the run's epoch0001.ckpt
+           {**probe, "checkpoint": str(run / "checkpoints" / "epoch0001.ckpt"), "pretrain_epochs": 1,
+            "final": {"linear_top1": 70.12, "linear_top5": 98.0}})
+    assert main(["outputs"]) == 0
+    rows = _table_rows(capsys.readouterr().out)
+    assert rows[0].startswith("| method | dataset | checkpoint.epoch | runs | linear top-1 | untrained "
+                              "| stage=linear |")
+    assert [row.split(" | ")[2:7] for row in rows[2:]] == [["1", "1", "–", "–", "70.12"],
+                                                           ["2", "1", "79.30", "50.50", "79.41"]]
+
+
+def test_plots_with_nothing_to_plot_says_so_in_one_line(sweep, capsys):
+    root, _ = sweep  # final figures only: no evaluation history to draw
+    assert main([str(root), "--plots"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--plots")]
+    assert err == ["--plots: nothing to plot (the figures are curves of pretraining runs' evaluations, "
+                   "results.json 'history'; these results have none): no figure written"]
+    assert not (root / "plots").exists()

@@ -33,6 +33,20 @@ covariance, and the rank functions raise."""
 
 #: the rows of :func:`spectral_measures`, in order
 SPECTRAL = ("stable_rank", "effective_rank", "effective_rank_fraction", "rank", "condition_number")
+#: each measure in one line, where a report shows it
+MEANINGS = {
+    "stable_rank": "||Z||_F^2 / ||Z||_2^2 / d: how evenly the dimensions are used (1: all equally; 1/d: one)",
+    "effective_rank": "exp of the entropy of the normalised covariance eigenvalues: dimensions in use",
+    "effective_rank_fraction": "effective_rank / d",
+    "rank": "eigenvalues above rank_tol x the largest",
+    "condition_number": "largest / smallest covariance eigenvalue (inf: some direction has none)",
+    "negative_cosine": "mean cosine similarity of different images (near 0: spread out)",
+    "positive_cosine": "mean cosine similarity of two augmented views of one image (near 1: invariant)",
+}
+#: why the whitened output's rank and condition number look degenerate, and are not
+WHITENED_NOTE = ("whitened output: measured per sub-batch of m rows (method.w_size) and averaged; a centred "
+                 "sub-batch has rank at most m - 1, so rank m - 1 (31 for sub-batches of 32) and condition_number "
+                 "inf are expected, with the m - 1 other eigenvalues equal (whitened)")
 _TINY = torch.finfo(torch.float64).tiny
 
 

@@ -146,14 +146,17 @@ def save_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
-def write_analysis_figures(analysis, folder: str | Path, stem: str = "") -> dict[str, str]:
+def write_analysis_figures(analysis, folder: str | Path, stem: str = "", context: str = "") -> dict[str, str]:
     """The figures of an :class:`~whitening_ssl.analysis.model.Analysis` in ``folder``: ``spectra.png`` (the
     covariance eigenvalues of each representation) and ``cosine_<representation>.png`` (positives vs
-    negatives), each name prefixed by ``stem``; returns ``{figure: path}``."""
+    negatives), each name prefixed by ``stem``; ``context`` (the run, method and epoch) ends each title.
+    Returns ``{figure: path}``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = {"spectra": str(save_figure(plot_spectra(analysis.spectra()), folder / f"{stem}spectra.png"))}
+    suffix = f"\n{context}" if context else ""
+    written = {"spectra": str(save_figure(plot_spectra(analysis.spectra(), title=f"Covariance spectrum{suffix}"),
+                                          folder / f"{stem}spectra.png"))}
     for name, (positive, negative) in analysis.cosine_samples().items():
-        figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}")
+        figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}{suffix}")
         written[f"cosine_{name}"] = str(save_figure(figure, folder / f"{stem}cosine_{name}.png"))
     return written

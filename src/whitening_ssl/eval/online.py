@@ -184,7 +184,10 @@ class OnlineEvaluation(Callback):
             if self.figures_dir:
                 from ..analysis.plots import write_analysis_figures
 
-                figures = write_analysis_figures(analysis, Path(self.figures_dir), stem=stem)
+                epoch = "untrained, epoch 0" if stem == "untrained_" else f"epoch {trainer.current_epoch + 1}"
+                method = getattr(pl_module, "method", {}).get("name", "?")
+                context = f"{Path(self.figures_dir).parent.name}, {method}, {epoch}"
+                figures = write_analysis_figures(analysis, Path(self.figures_dir), stem=stem, context=context)
                 _log_images(trainer, figures, trainer.global_step)
         return {k: v for k, v in metrics.items() if math.isfinite(v)}
 

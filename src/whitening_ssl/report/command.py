@@ -69,6 +69,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("\n".join(time_to_lines(runs, args.time_to, run_labels(runs))))
     if args.plots:
         folder = Path(args.paths[0] if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent) / "plots"
-        for path in write_plots(results, folder).values():
+        written = write_plots(results, folder)
+        for path in written.values():
             print(f"wrote {path}", file=sys.stderr)
+        if not written:
+            print("--plots: nothing to plot (the figures are curves of pretraining runs' evaluations, results.json "
+                  "'history'; these results have none): no figure written", file=sys.stderr)
     return 0

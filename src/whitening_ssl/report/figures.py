@@ -6,7 +6,7 @@ its untrained baseline (``eval.evaluate_untrained=true``) a hollow square at epo
 from 0. Legends name the runs by what differs between them: the method and dataset when they differ,
 then the settings that differ between runs of one method and dataset (the table's columns), then the
 seed, and a run's folder only where nothing else tells two runs apart. What all runs share (the method,
-the dataset) is in the title.
+the dataset; the run's folder when there is one run) is in the title.
 """
 
 from __future__ import annotations
@@ -130,6 +130,8 @@ def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLik
     pretraining = _pretraining(results)
     labels = run_labels(pretraining)
     context = shared_context(pretraining)
+    if len(pretraining) == 1:  # one run: the title names it (several: the legend does)
+        context += f", run {Path(pretraining[0]['_path']).parent.name}"
     written = {}
     for metric, title in (*PLOT_METRICS, *OPTIONAL_PLOT_METRICS):
         for x, suffix in (("epoch", ""), ("seconds", "_time")):

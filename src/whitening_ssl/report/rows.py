@@ -4,7 +4,9 @@ A row is one setting of one method on one dataset (ImageNet: and pretraining epo
 (pretraining runs) that differ only in seeds and ignored keys, their figures averaged. The results of
 one model from several stages share its row: the online evaluation of pretraining, the untrained
 baseline, and the separate ``stage=linear`` / ``stage=knn`` figures side by side. Evaluations of one
-model with different ``linear.*`` / ``knn.*`` settings (``knn.k=5,20``) are a row each.
+model with different ``linear.*`` / ``knn.*`` settings (``knn.k=5,20``) are a row each. A checkpoint
+saved before the end (``epoch0001.ckpt``) is a model of its own: where the checkpoints of a method and
+dataset differ in the epochs they were trained, the ``checkpoint.epoch`` column names each row's.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..paper_results import PAPER_DATASETS, PAPER_METHODS, PAPER_RESULTS, paper_numbers
 from .collect import METRICS, Model, models
-from .run_settings import (ABSENT, EVAL_STAGES, PRETRAIN_SCOPE, SettingValue, comparable, scope, setting_columns,
-                       setting_text)
+from .run_settings import (ABSENT, EVAL_STAGES, PRETRAIN_SCOPE, Settings, SettingValue, comparable, scope,
+                       setting_columns, setting_text, setting_value)
 
 #: Row order: the paper's datasets and methods first, in its table's order (others alphabetically after).
 DATASET_ORDER = PAPER_DATASETS + tuple(sorted({d for _, d in PAPER_RESULTS} - set(PAPER_DATASETS)))
 METHOD_ORDER = PAPER_METHODS
+#: the column of the epochs a model's checkpoint was trained (a run's end, or an earlier epochNNNN.ckpt)
+CHECKPOINT_EPOCH = "checkpoint.epoch"
 
 
 @dataclass
@@ -147,9 +151,20 @@ def _row(key: Tuple[str, str, Optional[int]], group: Sequence[Model], staged: Di
     return row
 
 
+def _pretraining_settings(model: Model, by_epoch: bool) -> Settings:
+    """The model's pretraining settings; ``by_epoch``: with the epochs its checkpoint was trained (where the
+    checkpoint does not say, the run's ``epochs``: a finished run's)."""
+    values, known = comparable(model.pretrain_settings_source, [PRETRAIN_SCOPE])
+    epoch = setting_value(model.epochs) if model.epochs is not None else values.get("epochs")
+    if by_epoch and epoch is not None:
+        values = {**values, CHECKPOINT_EPOCH: epoch}
+    return values, known
+
+
 def _rows(key: Tuple[str, str, Optional[int]], members: List[Model]) -> List[Row]:
-    """The rows of one (method, dataset): by pretraining setting, then by evaluation setting."""
-    pretraining = [comparable(m.pretrain_settings_source, [PRETRAIN_SCOPE]) for m in members]
+    """The rows of one (method, dataset): by pretraining setting and checkpoint, then by evaluation setting
+    (ImageNet's key already holds the epochs)."""
+    pretraining = [_pretraining_settings(m, by_epoch=key[2] is None) for m in members]
     evaluations = [(i, r, comparable(r, [r["stage"]])) for i, m in enumerate(members) for r in m.evaluations]
     columns = setting_columns(pretraining + [settings for _, _, settings in evaluations])
     own = {name: [c for c in columns if scope(c) == name] for name in (PRETRAIN_SCOPE, *EVAL_STAGES)}

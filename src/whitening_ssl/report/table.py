@@ -6,7 +6,7 @@ from typing import List, Sequence
 
 from ..paper_results import CITATION
 from .collect import METRICS
-from .rows import Figure, Row
+from .rows import CHECKPOINT_EPOCH, Figure, Row
 from .run_settings import MISSING
 
 COPY_MARK = "†"
@@ -70,7 +70,9 @@ def _notes(rows: Sequence[Row], columns: Sequence[str]) -> List[str]:
         lines.append(
             "Setting columns (dotted configuration keys): the values that differ between runs of one method and "
             "dataset; for a linear / k-NN evaluation those of the pretraining run it evaluated, and its own linear.* / "
-            f"knn.*. Runs differing only in seed, paths, logging or workers share a row. {MISSING}: not varied there.")
+            f"knn.*. Runs differing only in seed, paths, logging or workers share a row. {MISSING}: not varied there."
+            + (f" {CHECKPOINT_EPOCH}: the epochs the evaluated checkpoint was trained (epoch0001.ckpt: 1; the run's "
+               "end: its epochs)." if CHECKPOINT_EPOCH in columns else ""))
     return lines
 
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 import torch
 from omegaconf import DictConfig
 
+from ..analysis.metrics import MEANINGS, WHITENED_NOTE
 from ..analysis.model import REPRESENTATIONS, analyze_encoder
 from ..checkpoints import load_pretrain_module, trusted_targets
 from ..methods import build_method
@@ -45,16 +46,26 @@ def _markdown(results: Dict[str, Any], figures: Dict[str, str], folder: Path) ->
     lines = [f"# Analysis of {results['checkpoint']}", "",
              f"Method `{results['method']}`, dataset `{results['dataset']}` ({results['num_images']} test images"
              + (", with two augmented views each for the positives" if results["views"] else "") + ").", "",
-             "| measure | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]
+             "| measure | " + " | ".join(present) + " | meaning |", "|---|" + "---|" * (len(present) + 1)]
     for name in names:
         cells = [metrics.get(f"analysis/{rep}/{name}") for rep in present]
-        lines.append(f"| {name} | " + " | ".join("–" if v is None else f"{v:.4g}" for v in cells) + " |")
-    lines += ["", "Stable rank: ||Z||_F^2 / ||Z||_2^2 / d; effective rank: exp of the entropy of the normalised "
-              "covariance eigenvalues; rank: eigenvalues above rank_tol x the largest; the whitened output's "
-              "spectral measures are averages over its sub-batches.", ""]
+        lines.append(f"| {name} | " + " | ".join("–" if v is None else f"{v:.4g}" for v in cells)
+                     + f" | {MEANINGS.get(name, '')} |")
+    if "whitened" in present:
+        lines += ["", WHITENED_NOTE[0].upper() + WHITENED_NOTE[1:] + "."]
+    lines.append("")
     for key, path in figures.items():
         lines += [f"![{key}]({Path(path).relative_to(folder)})", ""]
     return "\n".join(lines)
+
+
+def figure_context(cfg: DictConfig, encoder) -> str:
+    """``<run folder>/<checkpoint>, <method>, epoch N``: what the figures' titles name."""
+    checkpoint = Path(str(cfg.ckpt))
+    where = f"{checkpoint.parent.parent.name}/{checkpoint.name}" if checkpoint.parent.name == "checkpoints" \
+        else checkpoint.name
+    epoch = f", epoch {encoder.pretrain_epochs}" if encoder.pretrain_epochs is not None else ""
+    return f"{where}, {encoder.method_name or cfg.method.name}{epoch}"
 
 
 def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
@@ -85,7 +96,7 @@ def run(cfg: DictConfig) -> Optional[Dict[str, Any]]:
                                max_images=cfg.analysis.max_images,
                                progress=bool(cfg.trainer.get("enable_progress_bar", True)))
     metrics = analysis.metrics(rank_tol=cfg.analysis.rank_tol)
-    figures = write_analysis_figures(analysis, run_dir)
+    figures = write_analysis_figures(analysis, run_dir, context=figure_context(cfg, encoder))
     results = {
         "stage": "analyze",
         **base_results(cfg, encoder, dataset),

@@ -31,13 +31,18 @@ def trainer_kwargs(cfg: DictConfig) -> Dict[str, Any]:
 def build_trainer(cfg: DictConfig, callbacks: Iterable[pl.Callback] = (), logger=None, **overrides) -> pl.Trainer:
     """The one way a stage builds its Trainer: ``cfg.trainer`` + this stage's callbacks, logger, overrides.
 
-    Checkpointing is this project's (``RunCheckpoints``), so Lightning's own is off.
+    Checkpointing is this project's (``RunCheckpoints``), so Lightning's own is off. Where standard
+    output is not a terminal, plain progress lines (``ProgressLines``) replace Lightning's bar.
     """
     from ..loggers import quiet_known_notices
+    from ..progress import interactive
+    from ..training import ProgressLines
 
     prepare_ddp_children()
     quiet_known_notices()
     options = {**trainer_kwargs(cfg), "enable_checkpointing": False, **overrides}
+    if options.get("enable_progress_bar", True) and not interactive():
+        callbacks = [*callbacks, ProgressLines()]
     return hydra.utils.instantiate({"_target_": "pytorch_lightning.Trainer", **options}, callbacks=list(callbacks),
                                    logger=logger or False, default_root_dir=str(cfg.run_dir))
 
