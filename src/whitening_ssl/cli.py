@@ -152,6 +152,32 @@ def _prepare(configs: List[DictConfig]) -> None:
             prepare(cfg)
 
 
+def _never_swallowed(hook):
+    """Hydra turns an exception in a callback into a warning and starts the run anyway: a check that crashes must
+    stop everything instead (exit 1, one line; the traceback with ``HYDRA_FULL_ERROR=1``)."""
+    import functools
+    import os
+
+    @functools.wraps(hook)
+    def checked(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            hook(self, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - SystemExit (the checks' own exits) passes through
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                import traceback
+
+                traceback.print_exc()
+            config = kwargs.get("config", args[0] if args else None)
+            for key in ("hydra.run.dir", "hydra.sweep.dir"):
+                folder = OmegaConf.select(config, key, default=None) if config is not None else None
+                remove_if_created_and_empty(Path(str(folder)).absolute() if folder else None)
+            report_error([f"the checks before the run failed ({type(error).__name__}: {' '.join(str(error).split())}): "
+                          "nothing was started; this is a bug, please report it with the command (HYDRA_FULL_ERROR=1 "
+                          "shows where)"])
+            sys.exit(1)
+    return checked
+
+
 class CheckBeforeRunning(Callback):
     """Checks the configuration (every job's, for sweeps) before Hydra creates anything; exits 2 on problems.
 
@@ -159,6 +185,7 @@ class CheckBeforeRunning(Callback):
     Hydra writes ``.hydra/`` into it.
     """
 
+    @_never_swallowed
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _is_child_process():  # a DDP child of a checked run: its folder exists and holds this run
             return
@@ -177,6 +204,7 @@ class CheckBeforeRunning(Callback):
         except (ConfigError, DatasetNotFoundError) as error:
             _fail(error_lines(error), run_dir)
 
+    @_never_swallowed
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _is_child_process():
             return

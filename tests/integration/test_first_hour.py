@@ -185,6 +185,27 @@ def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 
 
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
+def test_a_check_that_crashes_stops_everything(sweep, tmp_path, monkeypatch):
+    """Hydra only warns when a callback raises and then starts the run: a bug in the checks must end the command
+    (exit 1, one line) with nothing trained and no folder left."""
+    import whitening_ssl.cli
+
+    def crash(*args, **kwargs):
+        raise KeyError("w_size")
+
+    # a run's checks; a sweep's dry-run summary (where INTL's missing w_size once let a sweep train)
+    monkeypatch.setattr(whitening_ssl.cli, "summary" if sweep else "check_config", crash)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    args = ["-m", "check=true", "debug=smoke", "method.whiten=zca,cholesky"] if sweep else ["debug=smoke"]
+    proc = run_cli_in_process(args, cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and lines == [
+        "error: the checks before the run failed (KeyError: 'w_size'): nothing was started; this is a bug, please "
+        "report it with the command (HYDRA_FULL_ERROR=1 shows where)"], proc.stderr[-2000:]
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
 @pytest.mark.parametrize("method", sorted(path.stem for path in (CONF / "method").glob("*.yaml")))
 def test_the_dry_run_summary_of_every_method_preset(method, tmp_path):
     """``check=true``'s summary reads only settings the preset has (INTL has no w_size: a failing summary let
