@@ -35,7 +35,8 @@ def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes
     if "stem" in backbone:
         checks.add(f"backbone.stem={backbone.get('stem')} is a ResNet setting: the timm backbone {name} has none; drop "
                    "backbone.stem (a ViT's patch size is backbone.patch_size)")
-    unknown = sorted(set(backbone) - {"name", "library", *TIMM_SETTINGS})
+    # zero_init_residual (a method preset's ResNet setting, e.g. INTL's) has no residual BatchNorm to act on: ignored
+    unknown = sorted(set(backbone) - {"name", "library", "zero_init_residual", *TIMM_SETTINGS})
     if unknown:
         checks.add(f"backbone.{unknown[0]} is not a setting of a timm backbone (its settings: {', '.join(TIMM_SETTINGS)})")
     pool = checks.choice(backbone, "pool", "backbone.pool", POOLS)
