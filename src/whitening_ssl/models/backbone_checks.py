@@ -36,7 +36,7 @@ def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes
         checks.add(f"backbone.stem={backbone.get('stem')} is a ResNet setting: the timm backbone {name} has none; drop "
                    "backbone.stem (a ViT's patch size is backbone.patch_size)")
     # zero_init_residual (a method preset's ResNet setting, e.g. INTL's) has no residual BatchNorm to act on: ignored
-    unknown = sorted(set(backbone) - {"name", "library", "zero_init_residual", *TIMM_SETTINGS})
+    unknown = sorted(set(backbone) - {"name", "library", "stem", "zero_init_residual", *TIMM_SETTINGS})
     if unknown:
         checks.add(f"backbone.{unknown[0]} is not a setting of a timm backbone (its settings: {', '.join(TIMM_SETTINGS)})")
     pool = checks.choice(backbone, "pool", "backbone.pool", POOLS)
@@ -51,16 +51,16 @@ def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes
     settings = OmegaConf.to_container(backbone, resolve=True) if OmegaConf.is_config(backbone) else dict(backbone)
     if spec is None:
         if pool == "token":
-            checks.extend(size_problems(name, 1, {}, pool))
+            checks.extend(size_problems(name, 1, [], pool))
         return
     try:
         settings = resolve_stem(settings, spec.stem, spec.image_size)
     except ValueError as error:
         checks.add(str(error))
         return
-    sizes = {"the training crop": settings["img_size"], **{f"a {s}-px view (multi-crop)": s for s in view_sizes}}
-    if spec.eval_center_crop:
-        sizes["the evaluation crop"] = spec.eval_center_crop
+    sizes = [("the training crop", settings["img_size"])]
+    sizes += [("a multi-crop view", size) for size in view_sizes if size != settings["img_size"]]
+    sizes += [("the evaluation crop", spec.eval_center_crop)] if spec.eval_center_crop else []
     checks.extend(size_problems(name, settings["patch_size"], sizes, pool))
     if pretrained and not checks.problems and checks.check_machine:  # fetch (or find cached) the weights now
         try:

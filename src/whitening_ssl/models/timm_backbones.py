@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from functools import lru_cache
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -53,8 +53,8 @@ def is_vit(name: str) -> bool:
         return hasattr(timm.create_model(name, num_classes=0), "patch_embed")
 
 
-def size_problems(name: str, patch_size: Any, sizes: Mapping[str, int], pool: str = "auto") -> List[str]:
-    """The image sizes (``{what: pixels}``) a ViT of ``patch_size`` cannot take, and a pool a CNN has not."""
+def size_problems(name: str, patch_size: Any, sizes: Iterable[Tuple[str, int]], pool: str = "auto") -> List[str]:
+    """The image sizes (``(what, pixels)`` pairs) a ViT of ``patch_size`` cannot take, and a pool a CNN has not."""
     if not is_vit(name):
         return [f"backbone.pool={pool} is for ViTs (a class token): {name} has none; use backbone.pool=auto or avg"] \
             if pool == "token" else []
@@ -62,7 +62,7 @@ def size_problems(name: str, patch_size: Any, sizes: Mapping[str, int], pool: st
         return [f"backbone.patch_size={patch_size!r} must be a whole number of pixels >= 1, or auto"]
     return [f"{what} is {size} px, which backbone.patch_size={patch_size} does not divide: use a patch size that "
             f"divides {size} (e.g. {max(d for d in range(1, min(size, patch_size) + 1) if size % d == 0)})"
-            for what, size in sizes.items() if size % patch_size]
+            for what, size in sizes if size % patch_size]
 
 
 def resolve_timm(backbone: Dict[str, Any], dataset_stem: Optional[str], image_size: Optional[int]) -> Dict[str, Any]:
@@ -110,7 +110,7 @@ def build_timm_backbone(name: str, *, img_size: Any, patch_size: Any, pool: str,
     if pool not in POOLS or pos_embed not in POS_EMBEDS:
         raise ValueError(f"backbone.pool={pool} / backbone.pos_embed={pos_embed}: use {'|'.join(POOLS)} / "
                          f"{'|'.join(POS_EMBEDS)}")
-    problems = size_problems(name, patch_size, {"the training crop": img_size} if vit else {}, pool)
+    problems = size_problems(name, patch_size, [("the training crop", img_size)] if vit else [], pool)
     if problems:
         raise ValueError(problems[0])
     kwargs: Dict[str, Any] = dict(model_args or {}, num_classes=0, drop_path_rate=float(drop_path_rate))
