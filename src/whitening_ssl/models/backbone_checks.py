@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from .backbones import LIBRARIES, STEMS, build_backbone, resolve_stem
 from .timm_backbones import POOLS, POS_EMBEDS, name_problem, size_problems
 
-#: the settings of a ``library: timm`` backbone (``conf/backbone/_vit.yaml``), besides ``name`` and ``library``
+#: the settings of a ``library: timm`` backbone (``conf/backbone/_timm_recipe.yaml``), besides ``name`` and ``library``
 TIMM_SETTINGS = ("img_size", "patch_size", "pool", "pos_embed", "drop_path_rate", "pretrained", "model_args")
 
 
