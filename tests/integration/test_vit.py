@@ -149,3 +149,15 @@ def test_the_cli_refuses_a_patch_size_that_does_not_divide_the_image_before_any_
     assert result.returncode == 2 and not (tmp_path / "run").exists()
     assert result.stderr.strip().splitlines()[-1] == ("error: the training crop is 32 px, which backbone.patch_size=3 "
                                                        "does not divide: use a patch size that divides 32 (e.g. 2)")
+
+
+def test_the_timm_settings_a_checkpoint_holds_are_checked_before_anything_is_built():
+    from whitening_ssl.checkpoints import CheckpointError
+    from whitening_ssl.checkpoints.settings import check_saved_backbone
+
+    check_saved_backbone({"backbone": VIT}, "x.ckpt")
+    with pytest.raises(CheckpointError, match=r"^x.ckpt has saved backbone settings that cannot be rebuilt: "
+                                              r"backbone.name='os.system' is not a timm architecture"):
+        check_saved_backbone({"backbone": {**VIT, "name": "os.system"}}, "x.ckpt")
+    with pytest.raises(CheckpointError, match=r"backbone.model_args=.* must be a mapping of plain values"):
+        check_saved_backbone({"backbone": {**VIT, "model_args": {"depth": {"_target_": "os.system"}}}}, "x.ckpt")
