@@ -10,6 +10,9 @@ CONF = ROOT / "conf"
 # tiny, fast settings that keep each preset's whitening, views, batch and sub-batch sizes
 TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method.head_size=256", "trainer=cpu",
         "logger=none", "eval.linear_epochs=2"]
+# TINY with a ViT of 2 blocks of width 32 (2 heads) and 4-px patches (timm's ViT-Tiny, scaled down)
+TINY_VIT_BACKBONE = ["backbone=vit_tiny", "backbone.model_args={depth:2,embed_dim:32,num_heads:2}"]
+TINY_VIT = [o for o in TINY if not o.startswith("backbone")] + TINY_VIT_BACKBONE
 
 
 def compose_config(overrides, run_dir=None, with_hydra=False):

@@ -1,8 +1,17 @@
-"""Optimisers by name (one registry for every stage) and LARS, which torch does not have."""
+"""Optimisers by name (one registry for every stage), LARS, which torch does not have, the parameter
+groups that skip weight decay and the cosine weight-decay schedule of the ViT recipes."""
 
 from __future__ import annotations
 
+import math
+from typing import Iterable, List, Optional, Tuple
+
 import torch
+from torch import nn
+
+#: parameters named so (a ViT's position embeddings and its class / register / distillation tokens) take no
+#: weight decay when ``method.decay_norm_and_bias`` is false, besides every 1-D parameter (norms, biases)
+NO_DECAY_NAMES = ("pos_embed", "cls_token", "reg_token", "dist_token")
 
 
 class LARS(torch.optim.Optimizer):
@@ -61,3 +70,27 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, mom
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not available: use one of {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, lr, weight_decay, momentum)
+
+
+def skips_weight_decay(name: str, parameter: nn.Parameter) -> bool:
+    """A norm's or bias's parameter (1-D), a position embedding or a token (:data:`NO_DECAY_NAMES`)."""
+    return parameter.ndim <= 1 or name.rsplit(".", 1)[-1] in NO_DECAY_NAMES
+
+
+def parameter_groups(named: Iterable[Tuple[str, nn.Parameter]], decay_norm_and_bias: bool) -> List[dict]:
+    """The trained parameters in one group, or (``decay_norm_and_bias`` false) two: those with weight decay and
+    those without (:func:`skips_weight_decay`), the second with ``weight_decay`` 0."""
+    named = [(name, p) for name, p in named if p.requires_grad]
+    if decay_norm_and_bias:
+        return [{"params": [p for _, p in named]}]
+    return [{"params": [p for name, p in named if not skips_weight_decay(name, p)]},
+            {"params": [p for name, p in named if skips_weight_decay(name, p)], "weight_decay": 0.0}]
+
+
+def cosine_weight_decay(step: int, total_steps: int, start: float, end: Optional[float]) -> float:
+    """Weight decay at ``step``: ``start`` (``end`` None), or a half cosine from ``start`` to ``end`` over
+    ``total_steps`` (DINO's schedule, 0.04 -> 0.4 for ViTs)."""
+    if end is None:
+        return start
+    progress = min(step / max(total_steps - 1, 1), 1.0)
+    return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * progress))

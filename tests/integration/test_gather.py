@@ -170,3 +170,44 @@ def test_intl_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
         got = torch.load(tmp_path / f"{rank}.pt")
         assert torch.allclose(got["loss"], expected, atol=1e-12)
         assert torch.allclose(got["grad"], weight.grad, atol=1e-12)
+
+
+def _vit_problem():
+    """A tiny timm ViT (float64) with a linear head, 2 views of 2 x 8 images (the global batch), a W-MSE loss."""
+    from whitening_ssl.models import build_backbone
+
+    torch.manual_seed(0)
+    backbone, dim = build_backbone("vit_tiny_patch16_224", library="timm", img_size=8, patch_size=4, pool="token",
+                                   pos_embed="learn", drop_path_rate=0.0, pretrained=False,
+                                   model_args={"depth": 1, "embed_dim": 16, "num_heads": 2})
+    net = nn.Sequential(backbone, nn.Linear(dim, 12)).double()
+    images = torch.randn(2, 2 * 8, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    loss_fn = WhiteningMSELoss(Whitening("zca", "channel", groups=1), w_size=8, w_iter=1)
+    subbatches = torch.randperm(16, generator=torch.Generator().manual_seed(2)).view(1, 2, 8)
+    return net, images, loss_fn, subbatches
+
+
+def _vit_gather_worker(rank, port, out):
+    _init(rank, port)
+    net, images, loss_fn, subbatches = _vit_problem()
+    local = images[:, rank * 8:(rank + 1) * 8]
+    embeddings = net(local.reshape(-1, 3, 8, 8)).view(2, 8, -1)
+    loss = loss_fn(_Gatherer().gather_embeddings(embeddings), subbatches=subbatches)
+    loss.backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    for g in grads:
+        dist.all_reduce(g)
+        g /= WORLD  # what DDP does with the parameter gradients
+    torch.save({"loss": loss.detach(), "grads": grads}, f"{out}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_gather_with_a_vit_equals_one_process_on_the_concatenated_batch(tmp_path):
+    _spawn(_vit_gather_worker, str(tmp_path))
+    net, images, loss_fn, subbatches = _vit_problem()
+    expected = loss_fn(net(images.reshape(-1, 3, 8, 8)).view(2, 16, -1), subbatches=subbatches)
+    expected.backward()
+    for rank in range(WORLD):
+        got = torch.load(tmp_path / f"{rank}.pt")
+        assert torch.allclose(got["loss"], expected, atol=1e-12)
+        assert all(torch.allclose(g, p.grad, atol=1e-12) for g, p in zip(got["grads"], net.parameters()))

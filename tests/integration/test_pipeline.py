@@ -12,7 +12,7 @@ from whitening_ssl.whitening import WHITENINGS
 from whitening_ssl.validation import ConfigError
 from whitening_ssl.stages import run
 
-from helpers import CONF, TINY, compose_config, run_cli_in_process
+from helpers import CONF, TINY, TINY_VIT, compose_config, run_cli_in_process
 
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 EXPERIMENTS = sorted(str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml"))
@@ -77,8 +77,10 @@ def test_every_experiment_preset_sets_its_values(experiment):
         check_config(cfg, check_machine=False)
 
 
+@pytest.mark.parametrize("backbone", ["resnet", "vit"])
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, tmp_path, monkeypatch):
+def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, backbone, tmp_path, monkeypatch):
+    """Two steps of every method preset on a tiny ResNet, and one on a tiny ViT (with the ViT recipe: AdamW)."""
     from whitening_ssl.methods import PretrainModule
 
     initial = {}
@@ -89,17 +91,18 @@ def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, tmp_pat
         return original(self)
 
     monkeypatch.setattr(PretrainModule, "on_fit_start", remember_initial_weights)
-    cfg = compose_config([f"method={method}", *TINY, "epochs=1", "+trainer.max_steps=2", "trainer.log_every_n_steps=1",
-                          "data.batch_size=128",
+    steps = 2 if backbone == "resnet" else 1
+    cfg = compose_config([f"method={method}", *(TINY if backbone == "resnet" else TINY_VIT), "epochs=1",
+                          f"+trainer.max_steps={steps}", "trainer.log_every_n_steps=1", "data.batch_size=128",
                           "logger=csv", "eval.enabled=false"], run_dir=tmp_path)
     run(cfg)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["method"] == method and results["global_step"] == 2
+    assert results["method"] == method and results["global_step"] == steps
     import csv
 
     with open(tmp_path / "csv" / "metrics.csv") as handle:
         losses = [float(row["train/loss_step"]) for row in csv.DictReader(handle) if row.get("train/loss_step")]
-    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+    assert len(losses) == steps and all(math.isfinite(loss) for loss in losses)
     final = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     assert initial and set(initial) <= set(final)
     moved = [name for name in initial if not torch.equal(initial[name], final[name])]

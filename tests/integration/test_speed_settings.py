@@ -9,7 +9,7 @@ from torch import nn
 from whitening_ssl.methods import PretrainModule
 from whitening_ssl.stages import run
 
-from helpers import TINY, compose_config
+from helpers import TINY, TINY_VIT, compose_config
 
 
 def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
@@ -52,6 +52,26 @@ def test_bf16_mixed_precision_trains_with_float32_whitening(tmp_path, monkeypatc
     # whitened output (test images, then view pairs), in float32
     assert dtypes == [(torch.bfloat16, torch.float32)] + [(torch.float32, torch.float32)] * 2
     assert json.loads((tmp_path / "results.json").read_text())["global_step"] == 1
+
+
+def test_a_vit_under_bf16_mixed_and_compile_keeps_float32_whitening_and_no_channels_last(tmp_path, monkeypatch):
+    from whitening_ssl.losses import WhiteningMSELoss
+
+    compiled, dtypes = [], []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    original = WhiteningMSELoss.whitened_blocks
+
+    def whitened_blocks(self, embeddings, subbatches=None, generator=None):
+        out = original(self, embeddings, subbatches, generator)
+        dtypes.append((embeddings.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(WhiteningMSELoss, "whitened_blocks", whitened_blocks)
+    run(compose_config(["debug=fdr", *TINY_VIT, "trainer.precision=bf16-mixed", "compile=true",
+                        "analysis.at_evaluation=false"], run_dir=tmp_path))
+    assert compiled == ["VisionTransformer"] and dtypes[0] == (torch.bfloat16, torch.float32)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["global_step"] == 1
 
 
 def test_bad_speed_values_are_refused(tmp_path):

@@ -73,7 +73,7 @@ def _stem_of_saved_backbone(backbone: Mapping[str, Any], hparams: Mapping[str, A
     (module): mapped to ``cifar`` / ``small`` / ``imagenet``.
     """
     backbone = dict(backbone)
-    if backbone.get("stem") in STEMS:
+    if backbone.get("stem") in STEMS or backbone.get("library") == "timm":
         return backbone
     small = backbone.pop("small_stem", True)
     backbone["stem"] = ("cifar" if hparams.get("remove_maxpool") else "small") if small else "imagenet"

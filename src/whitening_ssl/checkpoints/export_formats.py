@@ -1,10 +1,12 @@
-"""Exporting a backbone: a torchvision state_dict or a detectron2 pickle, never over an input.
+"""Exporting a backbone: a torchvision state_dict, a detectron2 pickle or a timm state_dict, never over an input.
 
 :func:`export_problem` says (one line) why an output path must not be written: it is the checkpoint
 being exported (refused even with ``export.overwrite=true``), a folder, or an existing file without
 ``export.overwrite=true``. Files are written under a temporary name and renamed, so a failed export
 leaves nothing partial and a hard link (``epochNNNN.ckpt`` shares ``last.ckpt``'s bytes) is never
 written through. :func:`rebuild_snippet` is the Python that builds the module an export loads into.
+A timm backbone (a ViT, ...) exports as ``timm`` only: its ``state_dict`` as timm names it, which
+``timm.create_model(name, num_classes=0, <its settings>)`` loads strictly (:func:`format_problem`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,27 @@ from torch import Tensor, nn
 from ..models import STEMS, build_backbone
 from .reading import CheckpointError
 
-EXPORT_FORMATS = ("torchvision", "detectron2")
-EXPORT_SUFFIXES = {"torchvision": "pth", "detectron2": "pkl"}
+EXPORT_FORMATS = ("torchvision", "detectron2", "timm")
+EXPORT_SUFFIXES = {"torchvision": "pth", "detectron2": "pkl", "timm": "pth"}
+
+
+def export_format(fmt: str, backbone_cfg: Optional[Mapping[str, Any]]) -> str:
+    """``export.format``, with ``auto`` the backbone's own: ``timm`` for a timm backbone, else ``torchvision``."""
+    if fmt != "auto":
+        return fmt
+    return "timm" if (backbone_cfg or {}).get("library") == "timm" else "torchvision"
+
+
+def format_problem(fmt: str, backbone_cfg: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Why the backbone ``backbone_cfg`` cannot be exported as ``fmt`` (one line), or ``None``."""
+    timm_backbone = (backbone_cfg or {}).get("library") == "timm"
+    name = (backbone_cfg or {}).get("name")
+    if timm_backbone and fmt != "timm":
+        return (f"export.format={fmt} holds torchvision ResNets only, and this checkpoint's backbone is timm's {name}: "
+                "use export.format=timm (or auto)")
+    if not timm_backbone and fmt == "timm":
+        return f"export.format=timm is for timm backbones; this checkpoint's is {name}: use export.format=torchvision"
+    return None
 
 
 def export_path(output: Optional[Any], run_dir: Optional[Path], fmt: str) -> Optional[Path]:
@@ -78,10 +99,10 @@ def export_backbone(backbone: nn.Module, output, fmt: str = "torchvision") -> Pa
         raise CheckpointError(f"export.format={fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    state_dict = exported_state_dict(backbone)
+    state_dict = exported_state_dict(backbone)  # timm: the state_dict of create_model(..., num_classes=0)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        if fmt == "torchvision":
+        if fmt in ("torchvision", "timm"):
             torch.save(state_dict, tmp)
         else:
             payload = {"model": detectron2_state_dict(state_dict), "__author__": "whitening_ssl",
@@ -100,6 +121,17 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
     (its real channel count) and max-pool, or this project's ``build_backbone`` for its own backbones."""
     import torchvision
 
+    if backbone_cfg.get("library") == "timm":
+        from ..models.timm_backbones import is_vit
+
+        vit = is_vit(backbone_cfg["name"])
+        settings = {key: backbone_cfg[key] for key in ("img_size", "patch_size") if vit}
+        settings.update({"dynamic_img_size": True} if vit else {})
+        if backbone_cfg.get("pool", "auto") != "auto":
+            settings["global_pool"] = backbone_cfg["pool"]
+        settings.update(backbone_cfg.get("model_args") or {})
+        arguments = "".join(f", {key}={value!r}" for key, value in settings.items())
+        return f"import timm, torch\nmodel = timm.create_model({backbone_cfg['name']!r}, pretrained=False, num_classes=0{arguments})"
     name, stem = backbone_cfg["name"], backbone_cfg.get("stem", "imagenet")
     model, _ = build_backbone(**backbone_cfg)
     if type(model) is not torchvision.models.ResNet or not callable(getattr(torchvision.models, name, None)):

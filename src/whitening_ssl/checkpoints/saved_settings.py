@@ -99,6 +99,15 @@ def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
 
     backbone = hparams.get("backbone")
     name = backbone.get("name") if isinstance(backbone, Mapping) else backbone
+    if isinstance(backbone, Mapping) and backbone.get("library") == "timm":  # a timm architecture, plain settings
+        from ..models.backbone_checks import check_backbone
+        from ..validation import Checks
+
+        checks = Checks(check_machine=False)
+        check_backbone(checks, backbone)
+        if checks.problems:
+            raise CheckpointError(f"{source} has saved backbone settings that cannot be rebuilt: {checks.problems[0]}")
+        return
     if name not in BACKBONES:
         raise CheckpointError(f"{source} has saved settings with backbone.name={shown(name)!r}, which is not one of "
                               f"this project's backbones ({', '.join(BACKBONES)}): it cannot be rebuilt")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
-from ..optim import OPTIMIZERS, build_optimizer
+from ..optim import OPTIMIZERS, build_optimizer, cosine_weight_decay, parameter_groups
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
 from .extras import EncoderExtras
@@ -138,6 +138,8 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
         checks.number(method, "lr", "method.lr", positive=True)
         checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)
+        if checks.get(method, "weight_decay_end", "method.weight_decay_end", default=None) is not None:
+            checks.number(method, "weight_decay_end", "method.weight_decay_end", minimum=0.0)
         checks.number(method, "momentum", "method.momentum", minimum=0.0)
         checks.integer(method, "warmup_steps", "method.warmup_steps", minimum=0)
         checks.number(method, "final_lr_fraction", "method.final_lr_fraction", minimum=0.0, below=1.0)
@@ -252,15 +254,27 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
 
     # --- optimisation --------------------------------------------------------------------------------
 
+    def optimized_named_parameters(self):
+        return [(name, p) for name, p in self.named_parameters() if p.requires_grad]
+
     def optimized_parameters(self):
-        return [p for p in self.parameters() if p.requires_grad]
+        return [p for _, p in self.optimized_named_parameters()]
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        """``method.weight_decay_end``: the cosine weight-decay schedule (the groups that decay)."""
+        if self.method.get("weight_decay_end") is not None:
+            decay = cosine_weight_decay(self.global_step, int(self.trainer.estimated_stepping_batches),
+                                        self.method["weight_decay"], self.method["weight_decay_end"])
+            for group in self.trainer.optimizers[0].param_groups:
+                if group.get("decays", True):
+                    group["weight_decay"] = decay
 
     def configure_optimizers(self):
         m = self.method
-        parameters = self.optimized_parameters()
-        if not m["decay_norm_and_bias"]:  # no weight decay on biases and BatchNorm (1-D parameters)
-            parameters = [{"params": [p for p in parameters if p.ndim > 1]},
-                          {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0}]
+        # no weight decay on norms, biases, position embeddings and tokens unless decay_norm_and_bias
+        parameters = parameter_groups(self.optimized_named_parameters(), m["decay_norm_and_bias"])
+        for group in parameters[1:]:
+            group["decays"] = False
         optimizer = build_optimizer(m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"],
                                     momentum=m["momentum"])
         max_epochs = max(self.trainer.max_epochs or 1, 1)

@@ -23,8 +23,9 @@ def momentum_update(pairs, rate: float, copy_buffers: bool) -> None:
         targets = list(copied.parameters())
         torch._foreach_mul_(targets, rate)
         torch._foreach_add_(targets, list(online.parameters()), alpha=1 - rate)
-        if copy_buffers:
-            torch._foreach_copy_(list(copied.buffers()), list(online.buffers()))
+        buffers = list(copied.buffers())
+        if copy_buffers and buffers:  # (a ViT has none)
+            torch._foreach_copy_(buffers, list(online.buffers()))
 
 
 class BYOLMethod(PretrainModule):

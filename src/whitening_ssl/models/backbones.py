@@ -1,10 +1,11 @@
-"""Encoders: torchvision ResNets without ``fc``, with the stem of the dataset.
+"""Encoders: torchvision ResNets without ``fc``, with the stem of the dataset; timm models (``library: timm``).
 
 ``build_backbone`` returns a torchvision ResNet with ``fc`` removed (so its ``state_dict`` is a
 torchvision ResNet's minus ``fc``), with the stem the papers use for the dataset: for small images a
 3x3 stride-1 ``conv1`` without bias, without the max-pool for 32-px datasets. ``resnet_tiny`` is the same
 architecture family scaled down (BasicBlocks, one per stage, configurable width) for CPU tests and
-the quickstart.
+the quickstart. ``library: timm`` builds any timm architecture instead (:mod:`.timm_backbones`: ViTs
+sized for the dataset, CNNs as timm has them), with timm's own settings and no stem.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .timm_backbones import build_timm_backbone, resolve_timm
 
 
 class _ScaledResNet(ResNet):
@@ -92,11 +94,17 @@ def backbone_settings(name: str) -> Tuple[str, ...]:
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **settings: object) -> Tuple[nn.Module, int]:
+#: ``backbone.library``: who builds the backbone; ``timm``: :func:`~.timm_backbones.build_timm_backbone`
+LIBRARIES = ("torchvision", "timm")
+
+
+def build_backbone(name: str, stem: str | None = None, zero_init_residual: bool = True, library: str = "torchvision",
+                   **settings: object) -> Tuple[nn.Module, int]:
     """Encoder and its feature size.
 
     Args:
-        name: a key of :data:`BACKBONES` (``resnet18 | resnet34 | resnet50 | resnet_tiny``).
+        name: a key of :data:`BACKBONES` (``resnet18 | resnet34 | resnet50 | resnet_tiny``), or with
+            ``library="timm"`` any timm architecture (its settings: :func:`~.timm_backbones.build_timm_backbone`).
         stem: ``cifar`` (``conv1`` 3x3 stride 1 without bias, no max-pool: 32 px images), ``cifar_padded``
             (the same on the image padded with one pixel of zeros: the INTL authors' CIFAR model), ``small``
             (the same ``conv1`` with the max-pool: STL-10 and Tiny-ImageNet at 64 px, as the paper's
@@ -106,7 +114,15 @@ def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **sett
             (``+backbone.zero_init_residual=false`` on the command line: torchvision's initialisation).
         **settings: the backbone's own settings (``resnet_tiny``: ``width``, its first stage's width);
             anything else is refused.
+        library: ``torchvision`` (this project's ResNets) or ``timm``.
     """
+    if library == "timm":
+        if stem is not None:
+            raise ValueError(f"backbone.stem={stem} is a ResNet setting: a timm backbone ({name}) has none; drop "
+                             "backbone.stem (a ViT's patch size is backbone.patch_size)")
+        return build_timm_backbone(name, **settings)
+    if library != "torchvision":
+        raise ValueError(f"backbone.library={library!r} is not available: use one of {', '.join(LIBRARIES)}")
     if stem == "auto":
         raise ValueError(f"backbone.stem=auto is the dataset's stem: resolve it with resolve_stem(backbone, "
                          f"dataset_stem) first, or give one of {', '.join(STEMS)}")
@@ -131,9 +147,12 @@ def build_backbone(name: str, stem: str, zero_init_residual: bool = True, **sett
     return model, feature_dim
 
 
-def resolve_stem(backbone: dict, dataset_stem: str | None) -> dict:
-    """``backbone`` with ``stem: auto`` replaced by the dataset's stem (other values kept)."""
+def resolve_stem(backbone: dict, dataset_stem: str | None, image_size: int | None = None) -> dict:
+    """``backbone`` with ``stem: auto`` replaced by the dataset's stem (other values kept); for a timm backbone
+    ``img_size`` / ``patch_size: auto`` by the dataset's training crop and its stem's patch size."""
     backbone = dict(backbone)
+    if backbone.get("library") == "timm":
+        return resolve_timm(backbone, dataset_stem, image_size)
     if backbone.get("stem", "auto") == "auto":
         if dataset_stem is None:
             raise ValueError("backbone.stem=auto needs a dataset to take the stem from: give backbone.stem="

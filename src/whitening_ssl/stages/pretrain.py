@@ -19,7 +19,7 @@ from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wa
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import METHODS, get_method
 from ..own_code import check_method
-from ..models import STEMS, build_backbone, resolve_stem, synchronize_batchnorm
+from ..models import build_backbone, check_backbone, resolve_stem, synchronize_batchnorm, view_sizes, wants_channels_last
 from ..plugins import LookupFailed, is_import_path
 from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
@@ -40,7 +40,8 @@ def backbone_feature_dim(backbone) -> Optional[int]:
     cannot be built (the backbone's own check says why)."""
     try:
         settings = OmegaConf.to_container(backbone, resolve=True)
-        settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
+        if settings.get("library") != "timm":  # a ResNet: its stem changes no feature size
+            settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
         with torch.device("meta"):
             return build_backbone(**settings)[1]
     except Exception:  # noqa: BLE001 (reported by the backbone's checks)
@@ -75,8 +76,6 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         else:
             method_class.check_config(checks, method, data)
         method_class.check_extras(checks, method, data, backbone_feature_dim(backbone))
-    if backbone is not None:
-        checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
     eval_cfg = checks.section(cfg, "eval", "eval")
     if eval_cfg is not None:
         check_eval_config(checks, eval_cfg)
@@ -92,6 +91,8 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
         check_pretraining_data(checks, data, located, world_size)
+    if backbone is not None:
+        check_backbone(checks, backbone, located and located.spec, view_sizes(located, data))
     resuming = check_resume(checks, cfg, run_dir)
     if run_dir is not None:
         check_output_dir(checks, run_dir, resuming=resuming)
@@ -139,10 +140,13 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     if is_main_process():  # under DDP the other processes wait for it in Lightning's prepare_data barrier
         datamodule.prepare_data()  # downloads the dataset once when it is missing (dataset.download=true)
         _verify_images(datamodule, data_cfg["verify_images"])
-    backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem)
+    backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem,
+                            datamodule.spec.image_size)
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
     model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)
-    channels_last = training_on_gpu(cfg) if cfg.channels_last == "auto" else bool(cfg.channels_last)
+    # auto: on a GPU, for a convolutional backbone (a ViT's one convolution is its patch embedding)
+    channels_last = training_on_gpu(cfg) and wants_channels_last(model.backbone) if cfg.channels_last == "auto" \
+        else bool(cfg.channels_last)
     model.speed_up(channels_last=channels_last, compile=bool(cfg.compile))
 
     config = resolved(cfg)
