@@ -49,7 +49,7 @@ def legacy_knn_predict(train_x, train_y, test_x, k, num_classes, chunk_size):
 
     predictions = []
     for start in range(0, len(test_x), chunk_size):
-        neighbours = torch.cdist(test_x[start:start + chunk_size], train_x).topk(k, dim=1, largest=False).indices
+        neighbours = torch.cdist(test_x[start : start + chunk_size], train_x).topk(k, dim=1, largest=False).indices
         votes = torch.zeros(len(neighbours), num_classes, device=train_x.device)
         votes.scatter_add_(1, train_y[neighbours], torch.ones(neighbours.shape, device=train_x.device))
         predictions.append(votes.argmax(dim=1))
@@ -62,8 +62,9 @@ def streaming_bound_bytes(row: dict, num_train: int, dim: int) -> int:
     test_part = row["num_test"] * (dim * compute + k * (compute + 8))
     if row["method"] == "legacy":  # whole training set upcast, then one cdist block of test_chunk x N_train
         return test_part + num_train * dim * compute + row["test_chunk"] * num_train * compute
-    return (test_part + row["train_chunk"] * dim * (stored + 2 * compute)
-            + row["test_chunk"] * row["train_chunk"] * compute)
+    return (
+        test_part + row["train_chunk"] * dim * (stored + 2 * compute) + row["test_chunk"] * row["train_chunk"] * compute
+    )
 
 
 def measure(row: dict) -> dict:
@@ -79,7 +80,7 @@ def measure(row: dict) -> dict:
     train_x = torch.empty(num_train, dim, dtype=getattr(torch, row["dtype"]), device=train_device)
     for start in range(0, num_train, 16384):  # float32 noise a slice at a time: no full-size float32 copy
         rows = min(16384, num_train - start)
-        train_x[start:start + rows] = torch.randn(rows, dim, generator=gen, device=train_device)
+        train_x[start : start + rows] = torch.randn(rows, dim, generator=gen, device=train_device)
     train_y = torch.randint(0, NUM_CLASSES, (num_train,), generator=gen, device=train_device)
     test_x = torch.randn(row["num_test"], dim, generator=gen, device=train_device).to(device)
 
@@ -88,8 +89,17 @@ def measure(row: dict) -> dict:
         if row["method"] == "legacy":
             on_device = train.to(device, torch.float32)
             return legacy_knn_predict(on_device, labels.to(device), test, row["k"], NUM_CLASSES, row["test_chunk"])
-        return knn_predict(train, labels, test, k=row["k"], num_classes=NUM_CLASSES, weighting=row["weighting"],
-                           test_chunk=row["test_chunk"], train_chunk=row["train_chunk"], device=device)
+        return knn_predict(
+            train,
+            labels,
+            test,
+            k=row["k"],
+            num_classes=NUM_CLASSES,
+            weighting=row["weighting"],
+            test_chunk=row["test_chunk"],
+            train_chunk=row["train_chunk"],
+            device=device,
+        )
 
     predict(num_rows=256, num_test=64)  # warm-up, tiny so that it leaves no cached buffers: kernels, code pages
     if device.type == "cuda":
@@ -105,9 +115,13 @@ def measure(row: dict) -> dict:
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _status_kib("VmHWM") * 1024
-    row.update(resident_gb=before / 1e9, peak_gb=peak / 1e9, added_gb=(peak - before) / 1e9,
-               bound_gb=streaming_bound_bytes(row, num_train, dim) / 1e9,
-               s_per_1k=seconds / (row["num_test"] / 1000))
+    row.update(
+        resident_gb=before / 1e9,
+        peak_gb=peak / 1e9,
+        added_gb=(peak - before) / 1e9,
+        bound_gb=streaming_bound_bytes(row, num_train, dim) / 1e9,
+        s_per_1k=seconds / (row["num_test"] / 1000),
+    )
     return row
 
 
@@ -132,32 +146,52 @@ def main() -> None:
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    common = dict(size="small" if args.small else "full", device=args.device, dtype=args.dtype,
-                  num_test=args.num_test, k=args.k, test_chunk=args.test_chunk, train_chunk=args.train_chunk)
+    common = dict(
+        size="small" if args.small else "full",
+        device=args.device,
+        dtype=args.dtype,
+        num_test=args.num_test,
+        k=args.k,
+        test_chunk=args.test_chunk,
+        train_chunk=args.train_chunk,
+    )
     locations = [args.device] + (["cpu"] if args.device != "cpu" else [])  # GPU: also features left on the CPU
-    rows = [dict(common, method="streaming", weighting=weighting, train_on=location)
-            for location in locations for weighting in args.weightings.split(",")]
+    rows = [
+        dict(common, method="streaming", weighting=weighting, train_on=location)
+        for location in locations
+        for weighting in args.weightings.split(",")
+    ]
     if args.legacy:
         rows.append(dict(common, method="legacy", weighting="majority", train_on=args.device))
 
     num_train, dim = SIZES[common["size"]]
-    print(f"train {num_train} x {dim} {args.dtype}, {args.num_test} test points, k={args.k}, "
-          f"test_chunk={args.test_chunk}, train_chunk={args.train_chunk}, device {args.device}")
-    print(f"{'method':<10}{'weighting':<10}{'train on':<9}{'resident GB':>12}{'peak GB':>9}{'added GB':>10}"
-          f"{'formula GB':>12}{'s / 1k test':>13}")
+    print(
+        f"train {num_train} x {dim} {args.dtype}, {args.num_test} test points, k={args.k}, "
+        f"test_chunk={args.test_chunk}, train_chunk={args.train_chunk}, device {args.device}"
+    )
+    print(
+        f"{'method':<10}{'weighting':<10}{'train on':<9}{'resident GB':>12}{'peak GB':>9}{'added GB':>10}"
+        f"{'formula GB':>12}{'s / 1k test':>13}"
+    )
     for row in rows:
         done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(row)], capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"{row['method']:<10}{row['weighting']:<10}{row['train_on']:<9} failed: "
-                  f"{(done.stderr.strip().splitlines() or ['exit ' + str(done.returncode)])[-1]}")
+            print(
+                f"{row['method']:<10}{row['weighting']:<10}{row['train_on']:<9} failed: "
+                f"{(done.stderr.strip().splitlines() or ['exit ' + str(done.returncode)])[-1]}"
+            )
             continue
         result = json.loads(done.stdout.strip().splitlines()[-1])
         note = "" if result.get("hwm_reset", True) else "  (VmHWM not resettable: includes generation)"
-        print(f"{result['method']:<10}{result['weighting']:<10}{result['train_on']:<9}{result['resident_gb']:>12.2f}"
-              f"{result['peak_gb']:>9.2f}{result['added_gb']:>10.3f}{result['bound_gb']:>12.3f}"
-              f"{result['s_per_1k']:>13.2f}{note}")
-    print("resident: in use before the prediction (features, runtime); added = peak - resident; formula: "
-          "knn_predict's docstring bound (legacy: float32 copy of the features + one test_chunk x N_train block)")
+        print(
+            f"{result['method']:<10}{result['weighting']:<10}{result['train_on']:<9}{result['resident_gb']:>12.2f}"
+            f"{result['peak_gb']:>9.2f}{result['added_gb']:>10.3f}{result['bound_gb']:>12.3f}"
+            f"{result['s_per_1k']:>13.2f}{note}"
+        )
+    print(
+        "resident: in use before the prediction (features, runtime); added = peak - resident; formula: "
+        "knn_predict's docstring bound (legacy: float32 copy of the features + one test_chunk x N_train block)"
+    )
 
 
 if __name__ == "__main__":

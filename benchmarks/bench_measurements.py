@@ -30,8 +30,8 @@ from omegaconf import OmegaConf
 
 import whitening_ssl.methods  # noqa: F401 (the generated method defaults)
 from whitening_ssl.analysis.model import analyze_encoder, measure, representations_of_batch
-from whitening_ssl.eval.online import evaluate_features
 from whitening_ssl.data.registry import DatasetSpec, get_entry
+from whitening_ssl.eval.online import evaluate_features
 from whitening_ssl.methods import build_method
 from whitening_ssl.models import resolve_stem
 
@@ -111,15 +111,19 @@ def main() -> None:
     whitened = captured["whitened"]
 
     def measured():
-        measure(representations_of_batch(captured["features"], captured["embeddings"], whitened),
-                rank_tol=cfg.analysis.rank_tol)
+        measure(
+            representations_of_batch(captured["features"], captured["embeddings"], whitened),
+            rank_tol=cfg.analysis.rank_tol,
+        )
 
     measure_ms = median_ms(measured, args.steps)
     every = int(cfg.analysis.every_n_steps)
     print(f"{args.experiment}: {cfg.method.name}, {views} views x {batch} images of {size} px on {device}")
     print(f"(a) training step             {step_ms:9.1f} ms")
-    print(f"(b) a measured step's extra   {measure_ms:9.1f} ms  = {100 * measure_ms / step_ms:.1f}% of a step; "
-          f"every {every} steps: {100 * measure_ms / step_ms / max(every, 1):.2f}% per step")
+    print(
+        f"(b) a measured step's extra   {measure_ms:9.1f} ms  = {100 * measure_ms / step_ms:.1f}% of a step; "
+        f"every {every} steps: {100 * measure_ms / step_ms / max(every, 1):.2f}% per step"
+    )
 
     count = int(cfg.analysis.max_images)
     options = cfg.dataset.get("options") or {}
@@ -128,18 +132,30 @@ def main() -> None:
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
-        train_x, test_x = (torch.cat([model.backbone(x.to(device)) for x, _ in torch.utils.data.DataLoader(s, 1000)])
-                           for s in (train, test))
-    evaluate_features(train_x, train.labels.to(device), test_x, test.labels.to(device), knn_k=int(cfg.eval.knn_k),
-                      linear_epochs=int(cfg.eval.linear_epochs), seed=0)
+        train_x, test_x = (
+            torch.cat([model.backbone(x.to(device)) for x, _ in torch.utils.data.DataLoader(s, 1000)])
+            for s in (train, test)
+        )
+    evaluate_features(
+        train_x,
+        train.labels.to(device),
+        test_x,
+        test.labels.to(device),
+        knn_k=int(cfg.eval.knn_k),
+        linear_epochs=int(cfg.eval.linear_epochs),
+        seed=0,
+    )
     evaluation_s = time.perf_counter() - start
     start = time.perf_counter()
-    analyze_encoder(model, test, pairs, device, max_images=count, batch_size=512,
-                    test_features=test_x).metrics(rank_tol=cfg.analysis.rank_tol)
+    analyze_encoder(model, test, pairs, device, max_images=count, batch_size=512, test_features=test_x).metrics(
+        rank_tol=cfg.analysis.rank_tol
+    )
     analysis_s = time.perf_counter() - start
-    print(f"(c) an evaluation ({train_images} + {args.test_images} images, k-NN, {cfg.eval.linear_epochs}-epoch probe) "
-          f"{evaluation_s:.1f} s; its measurements on {count} images {analysis_s:.1f} s "
-          f"(= {100 * analysis_s / evaluation_s:.0f}% of it)")
+    print(
+        f"(c) an evaluation ({train_images} + {args.test_images} images, k-NN, {cfg.eval.linear_epochs}-epoch probe) "
+        f"{evaluation_s:.1f} s; its measurements on {count} images {analysis_s:.1f} s "
+        f"(= {100 * analysis_s / evaluation_s:.0f}% of it)"
+    )
 
 
 if __name__ == "__main__":

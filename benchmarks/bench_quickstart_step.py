@@ -19,11 +19,11 @@ import torch
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import compose_config  # noqa: E402
+from helpers import compose_config
 
-from whitening_ssl.methods import build_method  # noqa: E402
-from whitening_ssl.models import resolve_stem  # noqa: E402
-from whitening_ssl.optim import build_optimizer, parameter_groups  # noqa: E402
+from whitening_ssl.methods import build_method
+from whitening_ssl.models import resolve_stem
+from whitening_ssl.optim import build_optimizer, parameter_groups
 
 
 def bench(experiment: str, steps: int) -> None:
@@ -33,8 +33,13 @@ def bench(experiment: str, steps: int) -> None:
     if backbone.get("library") != "timm":
         backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), "small")
     module = build_method(backbone, m, cfg.data.num_views)
-    optimizer = build_optimizer(m["optimizer"], parameter_groups(module.named_parameters(), m["decay_norm_and_bias"]),
-                                lr=m["lr"], weight_decay=m["weight_decay"], momentum=m["momentum"])
+    optimizer = build_optimizer(
+        m["optimizer"],
+        parameter_groups(module.named_parameters(), m["decay_norm_and_bias"]),
+        lr=m["lr"],
+        weight_decay=m["weight_decay"],
+        momentum=m["momentum"],
+    )
     views = [torch.randn(cfg.data.batch_size, 3, 28, 28) for _ in range(cfg.data.num_views)]
     cpu, wall = [], []
     for step in range(steps + 1):  # the first step warms up
@@ -47,8 +52,10 @@ def bench(experiment: str, steps: int) -> None:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
     params = sum(p.numel() for p in module.backbone.parameters())
-    print(f"{experiment:16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
-          f"{sum(wall) / steps:6.2f} wall s/step  (threads {torch.get_num_threads()})")
+    print(
+        f"{experiment:16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
+        f"{sum(wall) / steps:6.2f} wall s/step  (threads {torch.get_num_threads()})"
+    )
 
 
 if __name__ == "__main__":

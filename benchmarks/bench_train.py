@@ -35,8 +35,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from whitening_ssl.data import (ArrayImageDataset, DeviceAugmentation, MultiViewTransform, TransformedDataset,
-                                make_augmentation)
+from whitening_ssl.data import (
+    ArrayImageDataset,
+    DeviceAugmentation,
+    MultiViewTransform,
+    TransformedDataset,
+    make_augmentation,
+)
 from whitening_ssl.losses import view_pair_mse
 from whitening_ssl.methods import build_method
 from whitening_ssl.reference import whitening_mse_reference
@@ -102,14 +107,23 @@ def peak_memory(device: torch.device, run) -> float | None:
         return None
     torch.cuda.reset_peak_memory_stats(device)
     run()
-    return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return torch.cuda.max_memory_allocated(device) / 2**30
 
 
 def cpu_loader(images, batch, views, workers, pin_memory):
-    dataset = TransformedDataset(ArrayImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["x"]),
-                                 MultiViewTransform(make_augmentation("small", 32, CIFAR_MEAN, CIFAR_STD), views))
-    return DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
-                      persistent_workers=workers > 0, pin_memory=pin_memory)
+    dataset = TransformedDataset(
+        ArrayImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["x"]),
+        MultiViewTransform(make_augmentation("small", 32, CIFAR_MEAN, CIFAR_STD), views),
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=pin_memory,
+    )
 
 
 def endless(loader):
@@ -131,8 +145,10 @@ def main() -> None:
     pool = args.images or (2048 if args.small else 50_000)
     images = torch.randint(0, 256, (pool, 32, 32, 3), dtype=torch.uint8)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"device: {name}; precision: {args.precision}; {'small' if args.small else 'paper'} sizes; "
-          f"median of {args.steps} steps")
+    print(
+        f"device: {name}; precision: {args.precision}; {'small' if args.small else 'paper'} sizes; "
+        f"median of {args.steps} steps"
+    )
 
     rows = []
     for label, preset in METHODS.items():
@@ -143,8 +159,11 @@ def main() -> None:
         # (a) the data pipeline alone
         loader = endless(cpu_loader(images, batch, views, args.workers, device.type == "cuda"))
         cpu_views = throughput(loader, args.steps, warmup=2 * args.workers + 1)
-        device_views = timed(lambda: augmentation(images_on_device[torch.randint(0, pool, (batch,), device=device)],
-                                                  views), device, args.steps)
+        device_views = timed(
+            lambda: augmentation(images_on_device[torch.randint(0, pool, (batch,), device=device)], views),
+            device,
+            args.steps,
+        )
 
         # (b) this project's step
         model = build_method(backbone_config(args.small), method, views).to(device).train()
@@ -179,8 +198,15 @@ def main() -> None:
             if method["random_groups"]:
                 k = batch // method["w_size"]
                 permutations = torch.rand(method["w_iter"], k, views, method["emb"], device=device).argsort(-1)
-            loss = whitening_mse_reference(embeddings, subbatches, method["whiten"], method["axis"], method["groups"],
-                                           norm=method["norm"], permutations=permutations)
+            loss = whitening_mse_reference(
+                embeddings,
+                subbatches,
+                method["whiten"],
+                method["axis"],
+                method["groups"],
+                norm=method["norm"],
+                permutations=permutations,
+            )
             paper_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             paper_optimizer.step()
@@ -201,20 +227,48 @@ def main() -> None:
 
         bound_time = timed(bound, device, args.steps)
         bound_memory = peak_memory(device, bound)
-        rows.append((label, batch, views, cpu_views, device_views, ours_time, paper_time, bound_time,
-                     ours_memory, paper_memory, bound_memory))
+        rows.append(
+            (
+                label,
+                batch,
+                views,
+                cpu_views,
+                device_views,
+                ours_time,
+                paper_time,
+                bound_time,
+                ours_memory,
+                paper_memory,
+                bound_memory,
+            )
+        )
 
     print()
-    print("| method | (a) views/s CPU workers | (a) views/s device | (b) ours ms/step | (c) paper ms/step | "
-          "(d) bound ms/step | (c)/(b) speed-up | (d)/(b) of bound | peak GiB (b / c / d) |")
+    print(
+        "| method | (a) views/s CPU workers | (a) views/s device | (b) ours ms/step | (c) paper ms/step | "
+        "(d) bound ms/step | (c)/(b) speed-up | (d)/(b) of bound | peak GiB (b / c / d) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    for (label, batch, views, cpu_views, device_views, ours_time, paper_time, bound_time,
-         m_ours, m_paper, m_bound) in rows:
+    for (
+        label,
+        batch,
+        views,
+        cpu_views,
+        device_views,
+        ours_time,
+        paper_time,
+        bound_time,
+        m_ours,
+        m_paper,
+        m_bound,
+    ) in rows:
         per_batch = batch * views
         memory = " / ".join("-" if m is None else f"{m:.2f}" for m in (m_ours, m_paper, m_bound))
-        print(f"| {label} | {per_batch / cpu_views:,.0f} | {per_batch / device_views:,.0f} | {1e3 * ours_time:.1f} | "
-              f"{1e3 * paper_time:.1f} | {1e3 * bound_time:.1f} | {paper_time / ours_time:.1f}x | "
-              f"{100 * bound_time / ours_time:.0f}% | {memory} |")
+        print(
+            f"| {label} | {per_batch / cpu_views:,.0f} | {per_batch / device_views:,.0f} | {1e3 * ours_time:.1f} | "
+            f"{1e3 * paper_time:.1f} | {1e3 * bound_time:.1f} | {paper_time / ours_time:.1f}x | "
+            f"{100 * bound_time / ours_time:.0f}% | {memory} |"
+        )
 
 
 if __name__ == "__main__":

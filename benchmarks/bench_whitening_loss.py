@@ -54,7 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}"
+    )
     print(f"{'config':<10}{'batched ms':>12}{'loop ms':>12}{'speed-up':>10}")
     for name, views, batch, emb, w_size, groups, axis, kind, random_groups in CONFIGS:
         h = torch.randn(views, batch, emb, device=device).requires_grad_()
@@ -67,7 +69,9 @@ def main() -> None:
             subbatches = loss_fn.draw_subbatches(batch, device=device)
             perms = None
             if random_groups:  # one randperm per block, drawn in the loop as the published code does
-                perms = torch.stack([torch.randperm(emb, device=device) for _ in range(subbatches.numel() // w_size * views)])
+                perms = torch.stack(
+                    [torch.randperm(emb, device=device) for _ in range(subbatches.numel() // w_size * views)]
+                )
                 perms = perms.view(1, batch // w_size, views, emb)
             whitening_mse_reference(list(h), subbatches, kind, axis, groups, permutations=perms).backward()
 

@@ -51,16 +51,27 @@ def step_breakdown(cfg, steps: int, device: torch.device) -> dict:
     """Median milliseconds of each phase of a training step (see the module's docstring)."""
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
     pipeline = "device" if cfg.data.pipeline in ("device", "auto") else "cpu"
-    data = SSLDataModule(dataset["name"], root=dataset["root"], batch_size=int(cfg.data.batch_size),
-                         num_views=int(cfg.data.num_views), num_workers=int(cfg.data.num_workers), pipeline=pipeline,
-                         **(dataset.get("options") or {}))
+    data = SSLDataModule(
+        dataset["name"],
+        root=dataset["root"],
+        batch_size=int(cfg.data.batch_size),
+        num_views=int(cfg.data.num_views),
+        num_workers=int(cfg.data.num_workers),
+        pipeline=pipeline,
+        **(dataset.get("options") or {}),
+    )
     data.setup("fit")
     backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), data.spec.stem)
     method = OmegaConf.to_container(cfg.method, resolve=True)
     model = build_method(backbone, method, int(cfg.data.num_views), dataset=dataset).to(device).train()
     model.speed_up(channels_last=cfg.channels_last is True, compile=bool(cfg.compile))
-    optimizer = build_optimizer(method["optimizer"], model.parameters(), lr=method["lr"],
-                                weight_decay=method["weight_decay"], momentum=method["momentum"])
+    optimizer = build_optimizer(
+        method["optimizer"],
+        model.parameters(),
+        lr=method["lr"],
+        weight_decay=method["weight_decay"],
+        momentum=method["momentum"],
+    )
     probe = OnlineProbe(**{k: v for k, v in OmegaConf.to_container(cfg.online_probe).items() if k != "enabled"})
     probe.build(model.feature_dim, data.num_classes, device)
     bf16 = "bf16" in str(cfg.trainer.precision)
@@ -79,8 +90,11 @@ def step_breakdown(cfg, steps: int, device: torch.device) -> dict:
         except StopIteration:
             batches = iter(data.train_dataloader())
             batch = next(batches)
-        batch = [[v.to(device) for v in batch[0]], batch[1].to(device)] if pipeline == "cpu" else \
-            data.make_views((batch[0].to(device), batch[1].to(device)))
+        batch = (
+            [[v.to(device) for v in batch[0]], batch[1].to(device)]
+            if pipeline == "cpu"
+            else data.make_views((batch[0].to(device), batch[1].to(device)))
+        )
         views, labels = list(batch[0]), batch[1]
         marks.append(clock())
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -94,7 +108,7 @@ def step_breakdown(cfg, steps: int, device: torch.device) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         marks.append(clock())
-        probe.learn(features[:global_view_count(model.training_views(views)) * labels.shape[0]], labels)
+        probe.learn(features[: global_view_count(model.training_views(views)) * labels.shape[0]], labels)
         marks.append(clock())
         if index >= 2:
             for phase, start, end in zip(PHASES, marks, marks[1:]):
@@ -106,29 +120,47 @@ def time_to(experiment: str, metric: str, threshold: float, eval_every: int, ove
     """``run.py`` until ``metric >= threshold``; returns the first such record (or the best, flagged)."""
     with tempfile.TemporaryDirectory() as folder:
         run_dir = Path(folder) / "run"
-        command = [sys.executable, str(ROOT / "run.py"), f"experiment={experiment}", "logger=none",
-                   f"eval.every_n_epochs={eval_every}", f"eval.every_n_epochs_after_drop={eval_every}",
-                   "eval.linear_epochs=0", "eval.evaluate_untrained=false", "analysis.at_evaluation=false",
-                   f"+eval.stop_at.{metric}={threshold}", "trainer.enable_progress_bar=false",
-                   f"hydra.run.dir={run_dir}", *overrides]
+        command = [
+            sys.executable,
+            str(ROOT / "run.py"),
+            f"experiment={experiment}",
+            "logger=none",
+            f"eval.every_n_epochs={eval_every}",
+            f"eval.every_n_epochs_after_drop={eval_every}",
+            "eval.linear_epochs=0",
+            "eval.evaluate_untrained=false",
+            "analysis.at_evaluation=false",
+            f"+eval.stop_at.{metric}={threshold}",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={run_dir}",
+            *overrides,
+        ]
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True,
-                              env={**os.environ, "WANDB_MODE": "disabled"})
+        done = subprocess.run(
+            command, cwd=folder, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}
+        )
         total = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(f"error: run.py failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
         history = json.loads((run_dir / "results.json").read_text())["history"]
     record = first_reaching(history, metric, threshold)
-    return {"record": record or max(history, key=lambda h: h.get(metric, 0.0)), "reached": record is not None,
-            "process_seconds": total}
+    return {
+        "record": record or max(history, key=lambda h: h.get(metric, 0.0)),
+        "reached": record is not None,
+        "process_seconds": total,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", default="speed/cifar10_cw_rgp4", help="an experiment preset")
     parser.add_argument("--small", action="store_true", help="the CPU proxy: experiment=quickstart to knn_top1=75")
-    parser.add_argument("--threshold", type=parse_threshold, default=None, help="METRIC=VALUE (default knn_top1=75 "
-                        "with --small, else knn_top1=85); METRIC: knn_top1 or online_probe_top1")
+    parser.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=None,
+        help="METRIC=VALUE (default knn_top1=75 with --small, else knn_top1=85); METRIC: knn_top1 or online_probe_top1",
+    )
     parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
     parser.add_argument("--steps", type=int, default=10, help="steps timed for the breakdown")
     parser.add_argument("--steps-only", action="store_true", help="only the step's breakdown")
@@ -139,23 +171,30 @@ def main() -> None:
     metric, threshold = args.threshold or ("knn_top1", 75.0 if args.small else 85.0)
     cfg = config(experiment, args.overrides)
     device = torch.device(args.device)
-    print(f"{experiment}: {cfg.method.name} on {cfg.dataset.name}, {cfg.data.num_views} views x {cfg.data.batch_size} "
-          f"images, {cfg.trainer.precision} on {device} ({torch.get_num_threads()} threads)")
+    print(
+        f"{experiment}: {cfg.method.name} on {cfg.dataset.name}, {cfg.data.num_views} views x {cfg.data.batch_size} "
+        f"images, {cfg.trainer.precision} on {device} ({torch.get_num_threads()} threads)"
+    )
     phases = step_breakdown(cfg, args.steps, device)
     step = sum(value for phase, value in phases.items() if phase != "online probe")
-    print(f"step {step:8.1f} ms: " + ", ".join(f"{phase} {value:.1f} ms ({100 * value / step:.1f}%)"
-                                               for phase, value in phases.items()))
-    print(f"online probe: {phases['online probe']:.2f} ms per step = {100 * phases['online probe'] / step:.2f}% "
-          "of a step")
+    print(
+        f"step {step:8.1f} ms: "
+        + ", ".join(f"{phase} {value:.1f} ms ({100 * value / step:.1f}%)" for phase, value in phases.items())
+    )
+    print(
+        f"online probe: {phases['online probe']:.2f} ms per step = {100 * phases['online probe'] / step:.2f}% of a step"
+    )
     if args.steps_only:
         return
     found = time_to(experiment, metric, threshold, args.eval_every, args.overrides)
     record = found["record"]
     said = "reached" if found["reached"] else f"NOT reached (best {record.get(metric, float('nan')):.2f})"
-    print(f"time to {metric} >= {threshold:g}: {said} at epoch {record['epoch']}: {record['seconds']:.0f} s since "
-          f"training started, {record['train_seconds']:.0f} s training (without evaluations), "
-          f"{record['device_hours']:.4f} device-hours; {metric} {record.get(metric, float('nan')):.2f}; "
-          f"the whole process {found['process_seconds']:.0f} s")
+    print(
+        f"time to {metric} >= {threshold:g}: {said} at epoch {record['epoch']}: {record['seconds']:.0f} s since "
+        f"training started, {record['train_seconds']:.0f} s training (without evaluations), "
+        f"{record['device_hours']:.4f} device-hours; {metric} {record.get(metric, float('nan')):.2f}; "
+        f"the whole process {found['process_seconds']:.0f} s"
+    )
 
 
 if __name__ == "__main__":

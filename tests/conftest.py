@@ -19,6 +19,7 @@ KIND_ORDER = ("processes", "integration", "unit")
 def pytest_collection_modifyitems(items):
     """The long-running kinds first, so that the two workers (pytest -n 2, a test file at a time) take the
     long files early and the many short unit tests fill in at the end; within a kind, the collected order."""
+
     def kind(item):
         parts = item.path.parts
         return next((KIND_ORDER.index(k) for k in KIND_ORDER if k in parts), len(KIND_ORDER))

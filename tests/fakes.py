@@ -28,8 +28,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,9 +51,9 @@ class StandIn:
     name: str
     root: Path
     folder: str | None
-    files: Dict[str, str]
-    options: Dict[str, Any] = dataclasses.field(default_factory=dict)
-    md5_attributes: Dict[type, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+    files: dict[str, str]
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    md5_attributes: dict[type, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def accept(self, monkeypatch) -> None:
         """Make torchvision's integrity checks (md5 of every file) accept the files written."""
@@ -60,7 +61,7 @@ class StandIn:
             for attribute, value in attributes.items():
                 monkeypatch.setattr(dataset_class, attribute, value)
 
-    def overrides(self) -> List[str]:
+    def overrides(self) -> list[str]:
         """The Hydra overrides that read this stand-in: ``dataset=<name> dataset.root=<root> ...``."""
         options = [f"++dataset.options.{key}={value}" for key, value in self.options.items()]
         return [f"dataset={self.name}", f"dataset.root={self.root}", "dataset.download=false", *options]
@@ -70,7 +71,7 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _write(root: Path, relative: str, data: bytes, files: Dict[str, str]) -> Path:
+def _write(root: Path, relative: str, data: bytes, files: dict[str, str]) -> Path:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -101,14 +102,18 @@ def _test_count(num_images: int) -> int:
 
 def _cifar_batch(images: np.ndarray, labels: np.ndarray, label_key: str, name: str) -> bytes:
     rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)  # R plane, G plane, B plane per row
-    batch = {"batch_label": name, label_key: labels.tolist(), "data": rows,
-             "filenames": [f"stand_in_{k:05d}.png" for k in range(len(images))]}
+    batch = {
+        "batch_label": name,
+        label_key: labels.tolist(),
+        "data": rows,
+        "filenames": [f"stand_in_{k:05d}.png" for k in range(len(images))],
+    }
     if label_key == "fine_labels":
         batch["coarse_labels"] = (labels // 5).tolist()
     return pickle.dumps(batch, protocol=2)
 
 
-def _write_cifar(dataset_class, num_classes: int, label_key: str, meta: Dict[str, list]):
+def _write_cifar(dataset_class, num_classes: int, label_key: str, meta: dict[str, list]):
     def write(root: Path, num_images: int, generator: torch.Generator) -> StandIn:
         folder, files = dataset_class.base_folder, {}
         train_names = [name for name, _ in dataset_class.train_list]
@@ -121,17 +126,21 @@ def _write_cifar(dataset_class, num_classes: int, label_key: str, meta: Dict[str
                 _write(root, f"{folder}/{name}", _cifar_batch(images[share], labels[share], label_key, name), files)
         meta_name = dataset_class.meta["filename"]
         _write(root, f"{folder}/{meta_name}", pickle.dumps(meta, protocol=2), files)
-        md5s = {"train_list": [[name, files[f"{folder}/{name}"]] for name in train_names],
-                "test_list": [[name, files[f"{folder}/{name}"]] for name in test_names],
-                "meta": {**dataset_class.meta, "md5": files[f"{folder}/{meta_name}"]}}
+        md5s = {
+            "train_list": [[name, files[f"{folder}/{name}"]] for name in train_names],
+            "test_list": [[name, files[f"{folder}/{name}"]] for name in test_names],
+            "meta": {**dataset_class.meta, "md5": files[f"{folder}/{meta_name}"]},
+        }
         return StandIn(dataset_class.__name__.lower(), root, folder, files, md5_attributes={dataset_class: md5s})
 
     return write
 
 
 _CIFAR10_META = {"label_names": [f"class_{k}" for k in range(10)], "num_cases_per_batch": 10000, "num_vis": 3072}
-_CIFAR100_META = {"fine_label_names": [f"fine_{k}" for k in range(100)],
-                  "coarse_label_names": [f"coarse_{k}" for k in range(20)]}
+_CIFAR100_META = {
+    "fine_label_names": [f"fine_{k}" for k in range(100)],
+    "coarse_label_names": [f"coarse_{k}" for k in range(20)],
+}
 
 
 # --- STL-10: raw uint8 [N, 3, 96, 96] stored column-major, labels 1..10 ----------------------------------
@@ -142,19 +151,25 @@ def write_stl10(root: Path, num_images: int, generator: torch.Generator) -> Stan
     them back), ``*_y.bin`` the labels 1..10; ``num_images`` pretraining images = train + unlabeled."""
     folder, files = tv_datasets.STL10.base_folder, {}
     train_count = num_images // 2
-    for split, count, labelled in [("train", train_count, True), ("unlabeled", num_images - train_count, False),
-                                   ("test", _test_count(num_images), True)]:
+    for split, count, labelled in [
+        ("train", train_count, True),
+        ("unlabeled", num_images - train_count, False),
+        ("test", _test_count(num_images), True),
+    ]:
         images = smooth_images(count, 3, 96, generator)  # [N, H, W, C]
         column_major = np.ascontiguousarray(images.transpose(0, 3, 2, 1))  # [N, C, W, H]
         _write(root, f"{folder}/{split}_X.bin", column_major.tobytes(), files)
         if labelled:
-            _write(root, f"{folder}/{split}_y.bin", (_labels(count, 10, generator) + 1).astype(np.uint8).tobytes(),
-                   files)
+            _write(
+                root, f"{folder}/{split}_y.bin", (_labels(count, 10, generator) + 1).astype(np.uint8).tobytes(), files
+            )
     _write(root, f"{folder}/class_names.txt", "\n".join(f"class_{k}" for k in range(10)).encode() + b"\n", files)
     folds = "\n".join(" ".join(str(i) for i in range(k, train_count, 10)) for k in range(10)) + "\n"
     _write(root, f"{folder}/fold_indices.txt", folds.encode(), files)
-    md5s = {attribute: [[name, files[f"{folder}/{name}"]] for name, _ in getattr(tv_datasets.STL10, attribute)]
-            for attribute in ("train_list", "test_list")}
+    md5s = {
+        attribute: [[name, files[f"{folder}/{name}"]] for name, _ in getattr(tv_datasets.STL10, attribute)]
+        for attribute in ("train_list", "test_list")
+    }
     return StandIn("stl10", root, folder, files, md5_attributes={tv_datasets.STL10: md5s})
 
 
@@ -224,7 +239,7 @@ def write_synthetic(root: Path, num_images: int, generator: torch.Generator) -> 
 
 
 #: dataset name -> writer(root, num_images, generator) -> StandIn
-STAND_INS: Dict[str, Callable[[Path, int, torch.Generator], StandIn]] = {
+STAND_INS: dict[str, Callable[[Path, int, torch.Generator], StandIn]] = {
     "cifar10": _write_cifar(tv_datasets.CIFAR10, 10, "labels", _CIFAR10_META),
     "cifar100": _write_cifar(tv_datasets.CIFAR100, 100, "fine_labels", _CIFAR100_META),
     "stl10": write_stl10,
@@ -237,6 +252,7 @@ STAND_INS: Dict[str, Callable[[Path, int, torch.Generator], StandIn]] = {
 def write_stand_in(name: str, root: Path | str, num_images: int = 64, seed: int = 0) -> StandIn:
     """Write the stand-in of dataset ``name`` under ``root`` (``num_images`` pretraining images, seeded)."""
     if name not in STAND_INS:
-        raise LookupError(f"dataset {name!r} has no stand-in: add a writer of its stored format to STAND_INS in "
-                          "tests/fakes.py")
+        raise LookupError(
+            f"dataset {name!r} has no stand-in: add a writer of its stored format to STAND_INS in tests/fakes.py"
+        )
     return STAND_INS[name](Path(root), num_images, torch.Generator().manual_seed(seed))

@@ -4,12 +4,18 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # tiny, fast settings that keep each preset's whitening, views, batch and sub-batch sizes
-TINY = ["dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "method.head_size=256", "trainer=cpu",
-        "logger=none", "eval.linear_epochs=2"]
+TINY = [
+    "dataset=synthetic",
+    "backbone=resnet_tiny",
+    "backbone.width=8",
+    "method.head_size=256",
+    "trainer=cpu",
+    "logger=none",
+    "eval.linear_epochs=2",
+]
 # TINY with a ViT of 2 blocks of width 32 (2 heads) and 4-px patches (timm's ViT-Tiny, scaled down)
 TINY_VIT_BACKBONE = ["backbone=vit_tiny", "backbone.model_args={depth:2,embed_dim:32,num_heads:2}"]
 TINY_VIT = [o for o in TINY if not o.startswith("backbone")] + TINY_VIT_BACKBONE
@@ -19,8 +25,11 @@ def compose_config(overrides, run_dir=None, with_hydra=False):
     """The configuration ``python run.py <overrides>`` would run, with ``run_dir`` set (and with Hydra's own
     ``hydra`` node, e.g. a preset's sweep, when ``with_hydra``)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []),
-                       return_hydra_config=with_hydra)
+        return compose(
+            config_name="config",
+            overrides=list(overrides) + ([f"run_dir={run_dir}"] if run_dir else []),
+            return_hydra_config=with_hydra,
+        )
 
 
 def cli_env(threads=None):
@@ -39,8 +48,14 @@ def run_cli(args, cwd, timeout=900, threads=None):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=cwd, env=cli_env(threads),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *map(str, args)],
+        cwd=cwd,
+        env=cli_env(threads),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_cli(args, cwd, threads=None):
@@ -48,8 +63,14 @@ def start_cli(args, cwd, threads=None):
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=cwd, env=cli_env(threads),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *map(str, args)],
+        cwd=cwd,
+        env=cli_env(threads),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_cli_in_process(args, cwd):

@@ -11,8 +11,14 @@ modules start without importing torch.
 import importlib
 from typing import Any
 
-_PUBLIC = {"WhiteningMSELoss": ".losses", "view_pair_mse": ".losses", "WHITENING_AXES": ".whitening",
-           "WHITENINGS": ".whitening", "Whitening": ".whitening", "whiten": ".whitening"}
+_PUBLIC = {
+    "WhiteningMSELoss": ".losses",
+    "view_pair_mse": ".losses",
+    "WHITENING_AXES": ".whitening",
+    "WHITENINGS": ".whitening",
+    "Whitening": ".whitening",
+    "whiten": ".whitening",
+}
 
 __all__ = sorted(_PUBLIC)
 

@@ -20,27 +20,25 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
-from .checkpoints import CheckpointError
-from .data import DatasetNotFoundError
-from .data import BadImageError
+from .checkpoints import CheckpointError, CheckpointWriteError
+from .data import BadImageError, DatasetNotFoundError
 from .preflight import summary, sweep_jobs
 from .run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
 from .stages import check_config, prepare, run
 from .stages.common import RunInterrupted, job_overrides
 from .training import TrainingDivergedError
-from .checkpoints import CheckpointWriteError
 from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
 
-_FAILED_JOBS: List[Tuple[int, List[str], str]] = []
+_FAILED_JOBS: list[tuple[int, list[str], str]] = []
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -60,7 +58,7 @@ EXIT_CODES = (
 EXPECTED_ERRORS = tuple(error_type for error_type, _ in EXIT_CODES)
 
 
-def error_lines(error: BaseException) -> List[str]:
+def error_lines(error: BaseException) -> list[str]:
     if isinstance(error, ConfigError):
         return list(error.problems)
     if isinstance(error, MissingMandatoryValue):
@@ -73,23 +71,25 @@ def error_lines(error: BaseException) -> List[str]:
     return [" ".join(message.split())]
 
 
-def report_error(lines: List[str]) -> None:
+def report_error(lines: list[str]) -> None:
     """``error: ...`` on stderr, and in ``run.log`` when the run has one."""
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
     for handler in log.handlers:
         if isinstance(handler, logging.FileHandler):
             for line in lines:
-                handler.emit(logging.LogRecord("whitening_ssl", logging.ERROR, __file__, 0, f"error: {line}", None, None))
+                handler.emit(
+                    logging.LogRecord("whitening_ssl", logging.ERROR, __file__, 0, f"error: {line}", None, None)
+                )
 
 
-def _exit_code(error: BaseException) -> Optional[int]:
+def _exit_code(error: BaseException) -> int | None:
     if isinstance(error, RunInterrupted):  # the signal's: 143 for SIGTERM, 130 for Ctrl-C
         return error.exit_code
     return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
 
 
-def _in_local_sweep() -> Optional[Tuple[int, List[str]]]:
+def _in_local_sweep() -> tuple[int, list[str]] | None:
     """``(job number, overrides)`` for a job of a ``-m`` sweep whose jobs run one after another in this
     process (Hydra's basic launcher): a failed job is reported and the next one starts. Under other
     launchers (SLURM: a process per job) a failed job exits with its code, so the launcher sees it."""
@@ -104,7 +104,7 @@ def _in_local_sweep() -> Optional[Tuple[int, List[str]]]:
     return int(hydra_cfg.job.num), job_overrides()
 
 
-def main(cfg: DictConfig) -> Optional[float]:
+def main(cfg: DictConfig) -> float | None:
     """What ``run.py`` runs (the configuration was checked by :class:`CheckBeforeRunning`)."""
     try:
         return run(cfg, checked=True)
@@ -129,20 +129,20 @@ def _is_child_process() -> bool:
     return rank_zero_only.rank != 0
 
 
-def _fail(lines: List[str], run_dir: Optional[Path] = None) -> None:
+def _fail(lines: list[str], run_dir: Path | None = None) -> None:
     remove_if_created_and_empty(run_dir)
     report_error(lines)
     sys.exit(2)
 
 
-def _dry_run(lines: List[str], run_dir: Optional[Path] = None) -> None:
+def _dry_run(lines: list[str], run_dir: Path | None = None) -> None:
     """``check=true``: print what was checked, leave nothing behind, exit 0."""
     remove_if_created_and_empty(run_dir)
     print("\n".join(lines))
     sys.exit(0)
 
 
-def _prepare(configs: List[DictConfig]) -> None:
+def _prepare(configs: list[DictConfig]) -> None:
     """Download what the runs need, once per distinct dataset (a sweep's jobs often share it)."""
     seen = set()
     for cfg in configs:
@@ -162,7 +162,7 @@ def _never_swallowed(hook):
     def checked(self, *args: Any, **kwargs: Any) -> None:
         try:
             hook(self, *args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - SystemExit (the checks' own exits) passes through
+        except Exception as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 import traceback
 
@@ -171,10 +171,15 @@ def _never_swallowed(hook):
             for key in ("hydra.run.dir", "hydra.sweep.dir"):
                 folder = OmegaConf.select(config, key, default=None) if config is not None else None
                 remove_if_created_and_empty(Path(str(folder)).absolute() if folder else None)
-            report_error([f"the checks before the run failed ({type(error).__name__}: {' '.join(str(error).split())}): "
-                          "nothing was started; this is a bug, please report it with the command (HYDRA_FULL_ERROR=1 "
-                          "shows where)"])
+            report_error(
+                [
+                    f"the checks before the run failed ({type(error).__name__}: {' '.join(str(error).split())}): "
+                    "nothing was started; this is a bug, please report it with the command (HYDRA_FULL_ERROR=1 "
+                    "shows where)"
+                ]
+            )
             sys.exit(1)
+
     return checked
 
 
@@ -217,30 +222,47 @@ class CheckBeforeRunning(Callback):
                 check_config(job_config)
             except (ConfigError, MissingMandatoryValue) as error:
                 lines += [f"job #{number} ({' '.join(job)}): {line}" for line in error_lines(error)]
-            except Exception as error:  # noqa: BLE001 - a job whose configuration cannot even be composed
+            except Exception as error:
                 lines.append(f"job #{number} ({' '.join(job)}): {' '.join(str(error).split())}")
         if lines:
-            _fail(lines + [f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
-                           f"job(s) above (of {len(jobs)})"])
+            _fail(
+                lines
+                + [
+                    f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
+                    f"job(s) above (of {len(jobs)})"
+                ]
+            )
         if config.get("check"):
-            _dry_run([f"job #{number} ({' '.join(job)}): {line.strip()}" for number, ((job, _), job_config)
-                      in enumerate(zip(jobs, configs)) for line in summary(job_config, None)[1:]]
-                     + [f"checked: no problem found in the {len(jobs)} job(s) of the sweep; none was started"])
+            _dry_run(
+                [
+                    f"job #{number} ({' '.join(job)}): {line.strip()}"
+                    for number, ((job, _), job_config) in enumerate(zip(jobs, configs))
+                    for line in summary(job_config, None)[1:]
+                ]
+                + [f"checked: no problem found in the {len(jobs)} job(s) of the sweep; none was started"]
+            )
         try:
             _prepare(configs)
         except DatasetNotFoundError as error:
             _fail(error_lines(error) + ["no job was started"])
         _, taken = claim_sweep_folders(config, configs)  # every job's folder, before Hydra writes .hydra/ into any
         if taken:
-            _fail([f"job #{number} ({' '.join(jobs[number][0])}): {line}" for number, line in taken]
-                  + [f"no job was started: fix the {len({number for number, _ in taken})} job(s) above "
-                     f"(of {len(jobs)})"])
+            _fail(
+                [f"job #{number} ({' '.join(jobs[number][0])}): {line}" for number, line in taken]
+                + [f"no job was started: fix the {len({number for number, _ in taken})} job(s) above (of {len(jobs)})"]
+            )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .sweep_summary import print_sweep_summary
 
         print_sweep_summary(config)  # jobs that ran in processes of their own (submitit): their tables here
         if _FAILED_JOBS:
-            report_error([f"{len(_FAILED_JOBS)} job(s) of the sweep failed: " + "; ".join(
-                f"#{number} ({' '.join(overrides)}): {line}" for number, overrides, line in _FAILED_JOBS)])
+            report_error(
+                [
+                    f"{len(_FAILED_JOBS)} job(s) of the sweep failed: "
+                    + "; ".join(
+                        f"#{number} ({' '.join(overrides)}): {line}" for number, overrides, line in _FAILED_JOBS
+                    )
+                ]
+            )
             sys.exit(1)

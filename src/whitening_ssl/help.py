@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -46,14 +47,14 @@ _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<rest>.*)$")
 _COMMENT_LINE = re.compile(r"^(?P<indent> *)#\s?(?P<text>.*)$")
 
 
-def yaml_comments(text: str) -> Tuple[List[str], Dict[str, str], Dict[str, str]]:
+def yaml_comments(text: str) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """``(top, sections, keys)`` of a YAML file: its top-level keys in order, the comment block just
     above each of them, and the trailing ``# ...`` comment of each top-level and second-level key
     (``data.batch_size``) with the indented comment lines that continue it."""
-    top: List[str] = []
-    sections: Dict[str, str] = {}
-    keys: Dict[str, str] = {}
-    block: List[str] = []
+    top: list[str] = []
+    sections: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    block: list[str] = []
     section, last = None, None  # last: the key whose trailing comment a deeper comment line continues
     for line in text.splitlines():
         comment, match = _COMMENT_LINE.match(line), _KEY_LINE.match(line)
@@ -81,7 +82,7 @@ def yaml_comments(text: str) -> Tuple[List[str], Dict[str, str], Dict[str, str]]
     return top, sections, keys
 
 
-def conf_dir(root: Optional[Any] = None) -> Path:
+def conf_dir(root: Any | None = None) -> Path:
     """The primary config folder of this Hydra run (``hydra.runtime.config_sources``), else the package's."""
     sources = OmegaConf.select(root, "hydra.runtime.config_sources", default=None) if root is not None else None
     for source in sources or ():
@@ -94,14 +95,15 @@ def _visible(path: Path, top: Path) -> bool:
     return not any(part.startswith(HIDDEN_PREFIX) for part in path.relative_to(top).parts)
 
 
-def config_groups(conf: Path) -> Dict[str, List[str]]:
+def config_groups(conf: Path) -> dict[str, list[str]]:
     """``{group: [option, ...]}`` of the folders of ``conf`` (options of subfolders as ``paper/name``),
     without Hydra's own groups and without any name starting with ``_``."""
     groups = {}
     for folder in sorted(p for p in conf.iterdir() if p.is_dir() and p.name != HYDRA_GROUP and _visible(p, conf)):
         files = [f for f in folder.rglob("*.yaml") if _visible(f, folder)]
-        options = sorted((f.relative_to(folder).with_suffix("").as_posix() for f in files),
-                         key=lambda name: ("/" in name, name))
+        options = sorted(
+            (f.relative_to(folder).with_suffix("").as_posix() for f in files), key=lambda name: ("/" in name, name)
+        )
         if options:
             groups[folder.name] = options
     return groups
@@ -113,13 +115,14 @@ def _text(value: Any) -> str:
     return json.dumps(value)  # null, true, numbers, lists and mappings as JSON
 
 
-def wrap(text: str, indent: int, first: str = "") -> List[str]:
+def wrap(text: str, indent: int, first: str = "") -> list[str]:
     first = first.ljust(indent) if len(first) < indent else first + " "
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=" " * indent,
-                         break_on_hyphens=False) or [first.rstrip()]
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=" " * indent, break_on_hyphens=False) or [
+        first.rstrip()
+    ]
 
 
-def setting_lines(key: str, value: Any, comment: str) -> List[str]:
+def setting_lines(key: str, value: Any, comment: str) -> list[str]:
     left = f"  {key} = {_text(value)}"
     if not comment:
         return [left]
@@ -128,23 +131,31 @@ def setting_lines(key: str, value: Any, comment: str) -> List[str]:
     return wrap(comment, KEY_WIDTH + 1, left)
 
 
-def _settings(text: str, values: Mapping[str, Any]) -> List[str]:
+def _settings(text: str, values: Mapping[str, Any]) -> list[str]:
     """config.yaml's own keys (not the groups it chooses): scalars first, then each section that is
     not a Hydra target (``model``, ``probe``), with the comment above it."""
     keys, sections, comments = yaml_comments(text)
     keys = [key for key in keys if key not in SKIPPED_SECTIONS and key in values]
     nodes = [key for key in keys if isinstance(values[key], Mapping) and "_target_" not in values[key]]
     lines = ["Main settings (key=value: the current value, then conf/config.yaml's comment)"]
-    lines += [line for key in keys if not isinstance(values[key], Mapping)
-              for line in setting_lines(key, values[key], comments.get(key, ""))]
+    lines += [
+        line
+        for key in keys
+        if not isinstance(values[key], Mapping)
+        for line in setting_lines(key, values[key], comments.get(key, ""))
+    ]
     for name in nodes:
         lines += ["", *wrap(sections.get(name, ""), 4, f"  {name}:")]
-        lines += [line for key, value in values[name].items() if not isinstance(value, Mapping)
-                  for line in setting_lines(f"{name}.{key}", value, comments.get(f"{name}.{key}", ""))]
+        lines += [
+            line
+            for key, value in values[name].items()
+            if not isinstance(value, Mapping)
+            for line in setting_lines(f"{name}.{key}", value, comments.get(f"{name}.{key}", ""))
+        ]
     return lines
 
 
-def _groups(conf: Path, choices: Mapping[str, Any]) -> List[str]:
+def _groups(conf: Path, choices: Mapping[str, Any]) -> list[str]:
     lines = ["Config groups (group=option; * the current choice; the files are in conf/<group>/)"]
     for group, options in config_groups(conf).items():
         marked = [f"{o}*" if o == choices.get(group) else o for o in options]
@@ -152,7 +163,7 @@ def _groups(conf: Path, choices: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def _stages(current: Any) -> List[str]:
+def _stages(current: Any) -> list[str]:
     from .stages import STAGES
 
     lines = ["Stages (stage=NAME; * the current one)"]
@@ -161,7 +172,7 @@ def _stages(current: Any) -> List[str]:
     return lines
 
 
-def _docs(conf: Path) -> List[str]:
+def _docs(conf: Path) -> list[str]:
     top = conf.parent
     files = [top / "README.md", *sorted((top / "docs").glob("*.md"))]
     lines = ["Documentation"]
@@ -179,17 +190,24 @@ def help_page(root: Any) -> str:
     from .help_method import method_section
     from .method_settings import papers
 
-    parts: Iterable[List[str]] = (
-        [f"whitening-ssl: whitening losses for self-supervised learning ({papers()})",
-         "python run.py [group=option ...] [key=value ...] [-m] [--cfg job]", "", "Usage",
-         *(line for command, what in USAGE for line in wrap(what, 50, f"  {command}"))],
+    parts: Iterable[list[str]] = (
+        [
+            f"whitening-ssl: whitening losses for self-supervised learning ({papers()})",
+            "python run.py [group=option ...] [key=value ...] [-m] [--cfg job]",
+            "",
+            "Usage",
+            *(line for command, what in USAGE for line in wrap(what, 50, f"  {command}")),
+        ],
         _stages(values.get("stage")),
         _groups(conf, choices),
         _settings((conf / "config.yaml").read_text(), values),
         method_section(conf, values.get("method"), choices.get("method")),
         _docs(conf),
-        wrap("--cfg job|hydra|all prints a configuration, --resolve resolves it, --hydra-help lists Hydra's "
-              "own flags", 7, "Hydra:"),
+        wrap(
+            "--cfg job|hydra|all prints a configuration, --resolve resolves it, --hydra-help lists Hydra's own flags",
+            7,
+            "Hydra:",
+        ),
     )
     text = "\n\n".join("\n".join(part) for part in parts) + "\n"
     return text.replace("$", "$$")  # Hydra passes the template through string.Template

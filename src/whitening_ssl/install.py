@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import sys
 from importlib import metadata
-from typing import Optional
 
 #: the pair the tests and CI run (README "Install", .ci/run)
 TESTED = ("2.14.1", "0.29.1")
@@ -24,14 +23,14 @@ OFFSET = 15
 _RELEASE = re.compile(r"^(\d+)\.(\d+)")
 
 
-def _version(package: str) -> Optional[str]:
+def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
 
 
-def _minor(version: str) -> Optional[tuple]:
+def _minor(version: str) -> tuple | None:
     match = _RELEASE.match(version)
     return (int(match[1]), int(match[2])) if match else None
 
@@ -51,27 +50,40 @@ def fix_command(torch_version: str) -> str:
     return f'python -m pip install "torchvision=={torchvision_for(torch_version)}"{_index(torch_version)}'
 
 
-def pair_problem(torch_version: Optional[str], vision_version: Optional[str],
-                 import_error: Optional[BaseException] = None) -> Optional[str]:
+def pair_problem(
+    torch_version: str | None, vision_version: str | None, import_error: BaseException | None = None
+) -> str | None:
     """One line saying what is wrong with the installed pair, or ``None``."""
     if torch_version is None or vision_version is None:
         missing = "torch" if torch_version is None else "torchvision"
-        return (f"{missing} is not installed: install the tested pair with python -m pip install "
-                f"torch=={TESTED[0]} torchvision=={TESTED[1]} (README, Install)")
+        return (
+            f"{missing} is not installed: install the tested pair with python -m pip install "
+            f"torch=={TESTED[0]} torchvision=={TESTED[1]} (README, Install)"
+        )
     installed = f"torch {torch_version} and torchvision {vision_version} are installed"
     torch_minor, vision_minor = _minor(torch_version), _minor(vision_version)
-    mismatch = torch_minor is not None and vision_minor is not None and torch_minor[0] == 2 and \
-        vision_minor[0] == 0 and vision_minor[1] - OFFSET != torch_minor[1]
+    mismatch = (
+        torch_minor is not None
+        and vision_minor is not None
+        and torch_minor[0] == 2
+        and vision_minor[0] == 0
+        and vision_minor[1] - OFFSET != torch_minor[1]
+    )
     if not mismatch and import_error is None:
         return None
-    needs = f"torchvision {vision_version} needs torch 2.{vision_minor[1] - OFFSET}" if mismatch else \
-        f"torchvision cannot be imported ({' '.join(str(import_error).split())})"
-    return (f"{installed}, but {needs}: install the torchvision built for this torch with "
-            f"{fix_command(torch_version)} (or the tested pair: python -m pip install torch=={TESTED[0]} "
-            f"torchvision=={TESTED[1]}{_index(torch_version)})")
+    needs = (
+        f"torchvision {vision_version} needs torch 2.{vision_minor[1] - OFFSET}"
+        if mismatch
+        else f"torchvision cannot be imported ({' '.join(str(import_error).split())})"
+    )
+    return (
+        f"{installed}, but {needs}: install the torchvision built for this torch with "
+        f"{fix_command(torch_version)} (or the tested pair: python -m pip install torch=={TESTED[0]} "
+        f"torchvision=={TESTED[1]}{_index(torch_version)})"
+    )
 
 
-def import_problem() -> Optional[BaseException]:
+def import_problem() -> BaseException | None:
     """The error importing torchvision raises (its operators not loading into this torch), or ``None``."""
     try:
         import torchvision  # noqa: F401

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -42,8 +43,9 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     return "online" if wandb_credentials_available() else "offline"
 
 
-def _csv_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict],
-                resume_id: Optional[str]) -> Logger:
+def _csv_logger(
+    cfg: Mapping[str, Any], run_dir: str, run_name: str, config: dict | None, resume_id: str | None
+) -> Logger:
     """``<run_dir>/csv/metrics.csv``; a run resumed into the same folder writes ``csv/resume_<k>/metrics.csv``
     (Lightning's CSV logger would otherwise delete the first file)."""
     folder = Path(run_dir) / "csv"
@@ -56,8 +58,9 @@ def _csv_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Opt
     return CSVLogger(save_dir=run_dir, name="csv", version=version)
 
 
-def _wandb_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict],
-                  resume_id: Optional[str]) -> Optional[Logger]:
+def _wandb_logger(
+    cfg: Mapping[str, Any], run_dir: str, run_name: str, config: dict | None, resume_id: str | None
+) -> Logger | None:
     """W&B that never prompts; with ``resume_id`` (a resumed run) it continues that W&B run."""
     mode = resolve_wandb_mode(cfg.get("mode", "auto"))
     if mode == "disabled":
@@ -66,8 +69,16 @@ def _wandb_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: O
         log.info(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
     os.environ.setdefault("WANDB_SILENT", "true")
     resume = {"id": resume_id, "resume": "allow"} if resume_id else {}
-    logger = WandbLogger(project=cfg.get("project", "whitening-ssl"), entity=cfg.get("entity"), name=run_name,
-                         save_dir=run_dir, mode=mode, tags=list(cfg.get("tags") or []), config=config, **resume)
+    logger = WandbLogger(
+        project=cfg.get("project", "whitening-ssl"),
+        entity=cfg.get("entity"),
+        name=run_name,
+        save_dir=run_dir,
+        mode=mode,
+        tags=list(cfg.get("tags") or []),
+        config=config,
+        **resume,
+    )
     # Lightning passes wandb.init(anonymous=None), which wandb >= 0.19 warns about on every run: not ours to pass
     logger._wandb_init.pop("anonymous", None)
     return logger
@@ -88,8 +99,9 @@ def quiet_known_notices() -> None:
     rank_zero_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
     if not any(isinstance(f, _DropLightningTips) for f in rank_zero_log.filters):
         rank_zero_log.addFilter(_DropLightningTips())
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                            category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+    )
 
 
 LOGGERS = {
@@ -106,8 +118,9 @@ def check_logger(checks, cfg: Mapping[str, Any]) -> None:
         checks.choice(cfg, "mode", "logger.mode", WANDB_MODES, default="auto")
 
 
-def build_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Optional[dict] = None,
-                 resume_id: Optional[str] = None) -> Optional[Logger]:
+def build_logger(
+    cfg: Mapping[str, Any], run_dir: str, run_name: str, config: dict | None = None, resume_id: str | None = None
+) -> Logger | None:
     """Logger from ``conf/logger/*.yaml``: ``kind`` is a key of :data:`LOGGERS`."""
     kind = cfg.get("kind", "none")
     if kind not in LOGGERS:
@@ -115,7 +128,7 @@ def build_logger(cfg: Mapping[str, Any], run_dir: str, run_name: str, config: Op
     return LOGGERS[kind](cfg, run_dir, run_name, config, resume_id)
 
 
-def wandb_run_id(logger: Optional[Logger]) -> Optional[str]:
+def wandb_run_id(logger: Logger | None) -> str | None:
     """The W&B run id of ``logger`` (created on the main process), ``None`` for other loggers."""
     if not isinstance(logger, WandbLogger) or rank_zero_only.rank != 0:
         return None

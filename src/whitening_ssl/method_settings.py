@@ -11,7 +11,8 @@ and ``conf/method/_losses/<name>.yaml`` that the presets in ``conf/method/`` com
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 from . import settings_source as source
 
@@ -26,69 +27,94 @@ def papers() -> str:
     return ", ".join(PAPERS[family] for family in source.registry("methods", "METHODS") if family in PAPERS)
 
 
-def whitening_defaults() -> Dict[str, Any]:
+def whitening_defaults() -> dict[str, Any]:
     """Every setting of the whitening transform with its default: the transform's and every registered kind's."""
     module, cls = TRANSFORM
     signature = source.parameters(module, f"{cls}.__init__")
-    settings = {"whiten": signature["kind"],
-                **{name: signature[name] for name in source.constant(module, "GENERIC_SETTINGS")}}
+    settings = {
+        "whiten": signature["kind"],
+        **{name: signature[name] for name in source.constant(module, "GENERIC_SETTINGS")},
+    }
     for kind in source.decorated(KINDS, "whitening_kind"):
-        settings.update({key: value for key, value in source.parameters(KINDS, kind, keyword_only=True).items()
-                         if key not in settings})
+        settings.update(
+            {
+                key: value
+                for key, value in source.parameters(KINDS, kind, keyword_only=True).items()
+                if key not in settings
+            }
+        )
     return settings
 
 
-def _own(module: str, cls: str) -> Dict[str, Any]:
+def _own(module: str, cls: str) -> dict[str, Any]:
     return source.constant(module, f"{cls}.OWN_SETTINGS")
 
 
-def _whitening_mse() -> Dict[str, Any]:
-    return {"family": "whitening_mse", **whitening_defaults(), "w_size": "???",
-            **source.parameters("losses.whitening_mse", "WhiteningMSELoss.__init__"),
-            **_own(*source.registry("methods", "METHODS")["whitening_mse"])}
+def _whitening_mse() -> dict[str, Any]:
+    return {
+        "family": "whitening_mse",
+        **whitening_defaults(),
+        "w_size": "???",
+        **source.parameters("losses.whitening_mse", "WhiteningMSELoss.__init__"),
+        **_own(*source.registry("methods", "METHODS")["whitening_mse"]),
+    }
 
 
-def _intl() -> Dict[str, Any]:
-    return {"family": "intl", **whitening_defaults(), "whiten": "iternorm", "axis": "channel",
-            **_own(*source.registry("methods", "METHODS")["intl"])}
+def _intl() -> dict[str, Any]:
+    return {
+        "family": "intl",
+        **whitening_defaults(),
+        "whiten": "iternorm",
+        "axis": "channel",
+        **_own(*source.registry("methods", "METHODS")["intl"]),
+    }
 
 
 #: family -> its settings with their defaults (families without an entry state theirs in their presets)
-FAMILY_DEFAULTS: Dict[str, Callable[[], Dict[str, Any]]] = {"whitening_mse": _whitening_mse, "intl": _intl}
+FAMILY_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {"whitening_mse": _whitening_mse, "intl": _intl}
 
 
-def loss_defaults() -> Dict[str, Dict[str, Any]]:
+def loss_defaults() -> dict[str, dict[str, Any]]:
     """``{name: the arguments with a default}`` of every loss of :data:`whitening_ssl.losses.LOSSES`."""
-    return {name: source.parameters(module, f"{cls}.__init__")
-            for name, (module, cls) in source.registry("losses", "LOSSES").items()}
+    return {
+        name: source.parameters(module, f"{cls}.__init__")
+        for name, (module, cls) in source.registry("losses", "LOSSES").items()
+    }
 
 
-def meanings() -> Dict[str, str]:
+def meanings() -> dict[str, str]:
     """``{method setting: one line}`` from the docstrings and comments the defaults come from."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     module, cls = TRANSFORM
     transform = source.argument_docs(module, cls)
-    found["whiten"] = ("the whitening kind: " + ", ".join(source.decorated(KINDS, "whitening_kind"))
-                       + ", or module.function of your own")
+    found["whiten"] = (
+        "the whitening kind: "
+        + ", ".join(source.decorated(KINDS, "whitening_kind"))
+        + ", or module.function of your own"
+    )
     found.update({name: transform[name] for name in source.constant(module, "GENERIC_SETTINGS") if name in transform})
     for kind in source.decorated(KINDS, "whitening_kind"):
         docs = source.argument_docs(KINDS, kind)
         for key in source.parameters(KINDS, kind, keyword_only=True):
             found.setdefault(key, f"whiten={kind}: {docs.get(key, source.summary(KINDS, kind))}")
-    found.update({k: v for k, v in source.argument_docs("losses.whitening_mse", "WhiteningMSELoss").items()
-                  if k != "whitening"})
+    found.update(
+        {k: v for k, v in source.argument_docs("losses.whitening_mse", "WhiteningMSELoss").items() if k != "whitening"}
+    )
     for module, cls in source.registry("methods", "METHODS").values():
         try:
             found.update(source.key_comments(module, f"{cls}.OWN_SETTINGS"))
         except LookupError:
             pass  # a family without settings of its own
-    found["family"] = "the method family (its training module): " + ", ".join(source.registry("methods", "METHODS")) \
+    found["family"] = (
+        "the method family (its training module): "
+        + ", ".join(source.registry("methods", "METHODS"))
         + ", or module.Class of your own"
+    )
     found["name"] = "the preset's name (run folders, results.json, the report)"
     return {key: _plain(text) for key, text in found.items()}
 
 
-def loss_meanings(name: str) -> Dict[str, str]:
+def loss_meanings(name: str) -> dict[str, str]:
     """``{argument: one line}`` of the loss called ``name`` (its docstring's ``Args:``)."""
     entry = source.registry("losses", "LOSSES").get(name)
     return {k: _plain(v) for k, v in source.argument_docs(*entry).items()} if entry else {}

@@ -4,7 +4,7 @@ groups that skip weight decay and the cosine weight-decay schedule of the ViT re
 from __future__ import annotations
 
 import math
-from typing import Iterable, List, Optional, Tuple
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -23,8 +23,9 @@ class LARS(torch.optim.Optimizer):
     code of MoCo v3 / Barlow Twins.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                 trust_coefficient: float = 0.001) -> None:
+    def __init__(
+        self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001
+    ) -> None:
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
         super().__init__(params, defaults)
 
@@ -42,8 +43,11 @@ class LARS(torch.optim.Optimizer):
                 if param.ndim > 1:
                     update = update.add(param, alpha=group["weight_decay"])
                     param_norm, update_norm = torch.norm(param), torch.norm(update)
-                    trust = torch.where((param_norm > 0) & (update_norm > 0),
-                                        group["trust_coefficient"] * param_norm / update_norm, torch.ones_like(param_norm))
+                    trust = torch.where(
+                        (param_norm > 0) & (update_norm > 0),
+                        group["trust_coefficient"] * param_norm / update_norm,
+                        torch.ones_like(param_norm),
+                    )
                     update = update.mul(trust)
                 state = self.state[param]
                 if "momentum_buffer" not in state:
@@ -58,10 +62,12 @@ class LARS(torch.optim.Optimizer):
 OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
     "adamw": lambda params, lr, weight_decay, momentum: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay),
-    "sgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, momentum=momentum,
-                                                                      weight_decay=weight_decay),
-    "lars": lambda params, lr, weight_decay, momentum: LARS(params, lr=lr, momentum=momentum,
-                                                           weight_decay=weight_decay),
+    "sgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(
+        params, lr=lr, momentum=momentum, weight_decay=weight_decay
+    ),
+    "lars": lambda params, lr, weight_decay, momentum: LARS(
+        params, lr=lr, momentum=momentum, weight_decay=weight_decay
+    ),
 }
 
 
@@ -77,17 +83,19 @@ def skips_weight_decay(name: str, parameter: nn.Parameter) -> bool:
     return parameter.ndim <= 1 or name.rsplit(".", 1)[-1] in NO_DECAY_NAMES
 
 
-def parameter_groups(named: Iterable[Tuple[str, nn.Parameter]], decay_norm_and_bias: bool) -> List[dict]:
+def parameter_groups(named: Iterable[tuple[str, nn.Parameter]], decay_norm_and_bias: bool) -> list[dict]:
     """The trained parameters in one group, or (``decay_norm_and_bias`` false) two: those with weight decay and
     those without (:func:`skips_weight_decay`), the second with ``weight_decay`` 0."""
     named = [(name, p) for name, p in named if p.requires_grad]
     if decay_norm_and_bias:
         return [{"params": [p for _, p in named]}]
-    return [{"params": [p for name, p in named if not skips_weight_decay(name, p)]},
-            {"params": [p for name, p in named if skips_weight_decay(name, p)], "weight_decay": 0.0}]
+    return [
+        {"params": [p for name, p in named if not skips_weight_decay(name, p)]},
+        {"params": [p for name, p in named if skips_weight_decay(name, p)], "weight_decay": 0.0},
+    ]
 
 
-def cosine_weight_decay(step: int, total_steps: int, start: float, end: Optional[float]) -> float:
+def cosine_weight_decay(step: int, total_steps: int, start: float, end: float | None) -> float:
     """Weight decay at ``step``: ``start`` (``end`` None), or a half cosine from ``start`` to ``end`` over
     ``total_steps`` (DINO's schedule, 0.04 -> 0.4 for ViTs)."""
     if end is None:

@@ -10,7 +10,8 @@ is one ``error:`` line (exit 2) like any other bad setting instead of a tracebac
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,8 +27,17 @@ def _shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def try_call(checks, key: str, name: str, function: Callable[..., Any], args: Sequence[Any], kwargs: dict,
-             expected: Sequence[int], form: str, input_: Tensor) -> Optional[Tensor]:
+def try_call(
+    checks,
+    key: str,
+    name: str,
+    function: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict,
+    expected: Sequence[int],
+    form: str,
+    input_: Tensor,
+) -> Tensor | None:
     """Call ``function(*args, **kwargs)`` once; a problem becomes one line of ``checks`` that starts with
     ``key=name``. ``expected``: the shape the result must have (``()`` for a scalar); ``form``: how the
     function must be written, for the message; ``input_``: the tensor the result must have a gradient from."""
@@ -35,30 +45,38 @@ def try_call(checks, key: str, name: str, function: Callable[..., Any], args: Se
     try:
         inspect.signature(function).bind(*args, **kwargs)
     except TypeError as error:
-        checks.add(f"{where}: its signature does not take the call {form} ({error}): write it as {form} "
-                   "(see docs/extending.md)")
+        checks.add(
+            f"{where}: its signature does not take the call {form} ({error}): write it as {form} "
+            "(see docs/extending.md)"
+        )
         return None
     except ValueError:  # no signature to read (a builtin): the call below says it
         pass
     try:
         result = function(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - any failure of the user's code is the user's to fix
+    except Exception as error:
         message = " ".join(str(error).split())[:300]
-        checks.add(f"{where} raised {type(error).__name__} ({message}) when called once on a {_shape(input_.shape)} "
-                   "block of random numbers, the size this run gives it: fix it, or check it alone on such a block")
+        checks.add(
+            f"{where} raised {type(error).__name__} ({message}) when called once on a {_shape(input_.shape)} "
+            "block of random numbers, the size this run gives it: fix it, or check it alone on such a block"
+        )
         return None
     if not isinstance(result, Tensor) or tuple(result.shape) != tuple(expected):
         got = _shape(result.shape) if isinstance(result, Tensor) else f"a {type(result).__name__}"
-        checks.add(f"{where} returned {got} for a {_shape(input_.shape)} input: it must return "
-                   f"{'a scalar' if not expected else _shape(expected)} (see docs/extending.md)")
+        checks.add(
+            f"{where} returned {got} for a {_shape(input_.shape)} input: it must return "
+            f"{'a scalar' if not expected else _shape(expected)} (see docs/extending.md)"
+        )
         return None
     if not result.requires_grad:
-        checks.add(f"{where} returned a result without a gradient from its input (a .detach(), .item(), .numpy() or "
-                   "torch.no_grad() inside?): training could not update the network through it")
+        checks.add(
+            f"{where} returned a result without a gradient from its input (a .detach(), .item(), .numpy() or "
+            "torch.no_grad() inside?): training could not update the network through it"
+        )
         return None
     try:
         result.float().sum().backward()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         checks.add(f"{where}: its backward pass raised {type(error).__name__} ({' '.join(str(error).split())[:300]})")
         return None
     return result
@@ -77,8 +95,17 @@ def probe_kind(checks, kind, settings, samples: int, channels: int, path: str) -
     centred = x - x.mean(dim=-2 if kind.uses_covariance else 1, keepdim=True)
     own = {key: settings.get(key, default) for key, default in kind.settings.items()}
     eps, denom_offset = settings.get("eps", 0.0), settings.get("denom_offset", 1)
-    try_call(checks, f"{path}whiten", str(settings.get("whiten")), kind.transform, (centred, eps, denom_offset), own,
-             shape, "f(x, eps, denom_offset, *, <own settings>)", x)
+    try_call(
+        checks,
+        f"{path}whiten",
+        str(settings.get("whiten")),
+        kind.transform,
+        (centred, eps, denom_offset),
+        own,
+        shape,
+        "f(x, eps, denom_offset, *, <own settings>)",
+        x,
+    )
 
 
 def probe_loss(checks, loss, name: str, method, data) -> None:
@@ -95,12 +122,16 @@ def check_method(checks, method_class, family: str, method, data) -> None:
     its ``compute_loss`` must take ``(embeddings, views)``."""
     try:
         method_class.check_config(checks, method, data)
-    except Exception as error:  # noqa: BLE001 - a bug in the user's own checks
-        checks.add(f"method.family={family}: its check_config raised {type(error).__name__} "
-                   f"({' '.join(str(error).split())[:300]}): fix it (see docs/extending.md)")
+    except Exception as error:
+        checks.add(
+            f"method.family={family}: its check_config raised {type(error).__name__} "
+            f"({' '.join(str(error).split())[:300]}): fix it (see docs/extending.md)"
+        )
         return
     try:
         inspect.signature(method_class.compute_loss).bind(None, None, None)
     except TypeError as error:
-        checks.add(f"method.family={family}: its compute_loss does not take (self, embeddings, views) ({error}): "
-                   "write it as compute_loss(self, embeddings, views) -> (loss, logs) (see docs/extending.md)")
+        checks.add(
+            f"method.family={family}: its compute_loss does not take (self, embeddings, views) ({error}): "
+            "write it as compute_loss(self, embeddings, views) -> (loss, logs) (see docs/extending.md)"
+        )

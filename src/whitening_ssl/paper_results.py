@@ -21,12 +21,12 @@ matches a run's epochs (none when the epochs differ from the published ones).
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
-
 #: Where the numbers come from (the report's footnote).
-CITATION = ("Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository "
-            "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, "
-            "ICML), the official repository's README (ImageNet)")
+CITATION = (
+    "Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository "
+    "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, "
+    "ICML), the official repository's README (ImageNet)"
+)
 
 #: Methods and datasets with published numbers, in the report's order.
 PAPER_METHODS = ("cw_rgp4", "cw_rgp2", "w_mse4", "w_mse2", "intl", "intl_m", "resa", "simclr", "byol")
@@ -34,22 +34,25 @@ PAPER_DATASETS = ("cifar10", "cifar100", "stl10", "tiny_imagenet", "imagenet100"
 
 #: ImageNet linear top-1 by method and pretraining epochs: CW-RGP 4 (batch 512), INTL (800 epochs, two views)
 #: and INTL with multi-crop and the momentum encoder (intl_m).
-PAPER_IMAGENET: Dict[str, Dict[int, float]] = {
+PAPER_IMAGENET: dict[str, dict[int, float]] = {
     "cw_rgp4": {100: 69.7, 200: 71.0},
     "intl": {800: 73.1},
     "intl_m": {100: 73.5, 200: 75.2, 400: 76.1, 800: 76.6},
     "resa": {100: 71.9, 200: 73.4, 800: 75.2},
 }
 #: ImageNet k-NN top-1 (the DINO weighted k-NN) where the paper gives one, as :data:`PAPER_IMAGENET`.
-PAPER_IMAGENET_KNN: Dict[str, Dict[int, float]] = {
+PAPER_IMAGENET_KNN: dict[str, dict[int, float]] = {
     "resa": {100: 64.6, 200: 67.1, 800: 69.9},
 }
 
 
-def _row(source: str, *cells: Optional[Tuple[float, float]]) -> Dict[str, Dict[str, object]]:
+def _row(source: str, *cells: tuple[float, float] | None) -> dict[str, dict[str, object]]:
     """One method's (linear, knn) pairs over PAPER_DATASETS; ``None`` for a "-" entry."""
-    return {dataset: {"linear_top1": cell[0], "knn_top1": cell[1], "source": source}
-            for dataset, cell in zip(PAPER_DATASETS, cells) if cell is not None}
+    return {
+        dataset: {"linear_top1": cell[0], "knn_top1": cell[1], "source": source}
+        for dataset, cell in zip(PAPER_DATASETS, cells)
+        if cell is not None
+    }
 
 
 _TABLE = {
@@ -66,7 +69,7 @@ _TABLE = {
 #: ``PAPER_RESULTS[(method, dataset)] = {"linear_top1": x, "knn_top1": y, "source": "paper" | "copy"}``.
 #: ``(method, "imagenet")`` holds the best-epoch linear top-1 of :data:`PAPER_IMAGENET` and its ``epochs``;
 #: use :func:`paper_numbers` to get the figure for a run's own epochs.
-PAPER_RESULTS: Dict[Tuple[str, str], Dict[str, object]] = {
+PAPER_RESULTS: dict[tuple[str, str], dict[str, object]] = {
     (method, dataset): entry for method, row in _TABLE.items() for dataset, entry in row.items()
 }
 for _method, _by_epochs in PAPER_IMAGENET.items():
@@ -77,7 +80,7 @@ for _method, _by_epochs in PAPER_IMAGENET.items():
 PAPER_INTL_TOP5 = {"cifar10": 99.80, "cifar100": 92.13, "imagenet100": 95.42}
 
 
-def paper_numbers(method: str, dataset: str, epochs: Optional[int] = None) -> Dict[str, object]:
+def paper_numbers(method: str, dataset: str, epochs: int | None = None) -> dict[str, object]:
     """The published figures for a run of ``method`` on ``dataset`` (exact names; ``{}`` if none).
 
     On ImageNet the linear top-1 is chosen by ``epochs`` (the pretraining epochs) from
@@ -91,6 +94,10 @@ def paper_numbers(method: str, dataset: str, epochs: Optional[int] = None) -> Di
         if epochs is None or int(epochs) not in by_epochs:
             return {}
         knn = PAPER_IMAGENET_KNN.get(method, {}).get(int(epochs))
-        return {"linear_top1": by_epochs[int(epochs)], **({"knn_top1": knn} if knn is not None else {}),
-                "epochs": int(epochs), "source": entry["source"]}
+        return {
+            "linear_top1": by_epochs[int(epochs)],
+            **({"knn_top1": knn} if knn is not None else {}),
+            "epochs": int(epochs),
+            "source": entry["source"],
+        }
     return dict(entry)

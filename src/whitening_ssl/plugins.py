@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Mapping, Optional, Tuple, Type
+from collections.abc import Mapping
+from typing import Any
 
 
 class LookupFailed(LookupError):
@@ -42,8 +43,13 @@ def import_object(path: str) -> Any:
         raise LookupFailed(f"module {module_name} has no {attribute}") from None
 
 
-def lookup(registry: Mapping[str, Any], name: Any, key: str, expected: Optional[Type | Tuple[Type, ...]] = None,
-           subclass_of: Optional[Type] = None) -> Any:
+def lookup(
+    registry: Mapping[str, Any],
+    name: Any,
+    key: str,
+    expected: type | tuple[type, ...] | None = None,
+    subclass_of: type | None = None,
+) -> Any:
     """``registry[name]``, or the object ``name`` imports (``module.attribute``), checked to be an instance
     of ``expected`` (or a class derived from ``subclass_of``).
 
@@ -58,15 +64,18 @@ def lookup(registry: Mapping[str, Any], name: Any, key: str, expected: Optional[
     try:
         found = import_object(name)
     except ImportError as error:
-        raise LookupFailed(f"{key}={name}: cannot import {name.rpartition('.')[0]} ({error}): put your module on "
-                           "PYTHONPATH or in the folder you run from, or " + choices) from None
+        raise LookupFailed(
+            f"{key}={name}: cannot import {name.rpartition('.')[0]} ({error}): put your module on "
+            "PYTHONPATH or in the folder you run from, or " + choices
+        ) from None
     except LookupFailed as error:
         raise LookupFailed(f"{key}={name}: {error}: {choices}") from None
-    except Exception as error:  # noqa: BLE001 - the module itself raised while it was imported
+    except Exception as error:
         message = " ".join(str(error).split())[:300]
-        raise LookupFailed(f"{key}={name}: importing {name.rpartition('.')[0]} raised {type(error).__name__} "
-                           f"({message}): fix that module (python -c 'import {name.rpartition('.')[0]}' shows where)") \
-            from None
+        raise LookupFailed(
+            f"{key}={name}: importing {name.rpartition('.')[0]} raised {type(error).__name__} "
+            f"({message}): fix that module (python -c 'import {name.rpartition('.')[0]}' shows where)"
+        ) from None
     if expected is not None and not isinstance(found, expected):
         kinds = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise LookupFailed(f"{key}={name} is a {type(found).__name__}, not a {kinds} (see docs/extending.md)")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,34 +47,44 @@ def _dataset_line(cfg: DictConfig) -> str:
     return f"{name} in {where} ({state})"
 
 
-def summary(cfg: DictConfig, run_dir: Optional[Path]) -> List[str]:
+def summary(cfg: DictConfig, run_dir: Path | None) -> list[str]:
     """The lines ``check=true`` prints for a configuration that passed every check."""
     stage = cfg.stage
     lines = [f"checked: no problem found in the configuration (stage={stage})"]
     if stage == "pretrain":
         method = cfg.method
         sub_batches = f", w_size {method.w_size}" if "w_size" in method else ""  # INTL whitens the whole batch
-        whitening = f", whitening {method.whiten} on the {method.axis} axis, {method.groups} group(s){sub_batches}" \
-            if "whiten" in method else ""
-        lines += [f"  method:   {method.name} (family {method.family}{whitening})",
-                  f"  dataset:  {_dataset_line(cfg)}",
-                  f"  backbone: {cfg.backbone.name}, embedding {method.emb}",
-                  f"  data:     batch {cfg.data.batch_size} x {cfg.data.num_views} views per process, "
-                  f"{cfg.epochs} epochs, pipeline {cfg.data.pipeline}",
-                  f"  resume:   {cfg.ckpt_path}" if cfg.get("ckpt_path") else "  resume:   no (a fresh run)"]
+        whitening = (
+            f", whitening {method.whiten} on the {method.axis} axis, {method.groups} group(s){sub_batches}"
+            if "whiten" in method
+            else ""
+        )
+        lines += [
+            f"  method:   {method.name} (family {method.family}{whitening})",
+            f"  dataset:  {_dataset_line(cfg)}",
+            f"  backbone: {cfg.backbone.name}, embedding {method.emb}",
+            f"  data:     batch {cfg.data.batch_size} x {cfg.data.num_views} views per process, "
+            f"{cfg.epochs} epochs, pipeline {cfg.data.pipeline}",
+            f"  resume:   {cfg.ckpt_path}" if cfg.get("ckpt_path") else "  resume:   no (a fresh run)",
+        ]
     else:
-        lines += [f"  checkpoint: {cfg.get('ckpt')}",
-                  "  dataset:    the checkpoint's" if cfg.get("dataset_from_ckpt", True) else
-                  f"  dataset:    {_dataset_line(cfg)}"]
+        lines += [
+            f"  checkpoint: {cfg.get('ckpt')}",
+            "  dataset:    the checkpoint's"
+            if cfg.get("dataset_from_ckpt", True)
+            else f"  dataset:    {_dataset_line(cfg)}",
+        ]
     trainer = cfg.trainer
-    lines += [f"  trainer:  accelerator {trainer.get('accelerator')}, devices {trainer.get('devices')}, precision "
-              f"{trainer.get('precision')}; logger {cfg.logger.get('kind')}"]
+    lines += [
+        f"  trainer:  accelerator {trainer.get('accelerator')}, devices {trainer.get('devices')}, precision "
+        f"{trainer.get('precision')}; logger {cfg.logger.get('kind')}"
+    ]
     if run_dir is not None:
         lines.append(f"  run folder: {run_dir} (not created: check=true runs nothing)")
     return lines
 
 
-def sweep_jobs(config: DictConfig) -> List[Tuple[List[str], Callable[[], DictConfig]]]:
+def sweep_jobs(config: DictConfig) -> list[tuple[list[str], Callable[[], DictConfig]]]:
     """Every job of a ``-m`` sweep, before any starts: ``(its overrides, a function that composes its
     configuration)``. The sweep is a preset's ``hydra.sweeper.params`` (``experiment=investigate/...``) and
     the command line's, expanded as Hydra's basic sweeper does."""
@@ -109,8 +120,10 @@ def hydra_error_line(error: BaseException) -> str:
     if unknown:
         key = unknown.group(1)
         parent, _, leaf = key.rpartition(".")
-        return (f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
-                f"lists the settings), or add a new key on purpose with +{key}=...")
+        return (
+            f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
+            f"lists the settings), or add a new key on purpose with +{key}=..."
+        )
     return message.split(" Set the environment variable HYDRA_FULL_ERROR")[0]
 
 
@@ -118,24 +131,26 @@ def hydra_error_line(error: BaseException) -> str:
 PRINT_ONLY_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
 
 
-def runs_nothing(args: List[str]) -> bool:
+def runs_nothing(args: list[str]) -> bool:
     """Whether ``run.py args`` only prints (``--help``, ``--cfg job``) or checks (``check=true``)."""
-    return any(arg in PRINT_ONLY_FLAGS or arg.split("=")[0] in PRINT_ONLY_FLAGS for arg in args) or \
-        any(arg.lower() in ("check=true", "+check=true", "check=1") for arg in args)
+    return any(arg in PRINT_ONLY_FLAGS or arg.split("=")[0] in PRINT_ONLY_FLAGS for arg in args) or any(
+        arg.lower() in ("check=true", "+check=true", "check=1") for arg in args
+    )
 
 
-def multirun_after_overrides(arguments: List[str]) -> None:
+def multirun_after_overrides(arguments: list[str]) -> None:
     """``-m`` written between overrides (``python run.py a=1 -m b=2``): argparse would only say "unrecognized
     arguments"; one line that shows the command with ``-m`` first, exit 2."""
     flags = [i for i, argument in enumerate(arguments) if argument in ("-m", "--multirun")]
     if not flags:
         return
-    before = [a for a in arguments[:flags[0]] if not a.startswith("-")]
-    after = [a for a in arguments[flags[0] + 1:] if not a.startswith("-")]
+    before = [a for a in arguments[: flags[0]] if not a.startswith("-")]
+    after = [a for a in arguments[flags[0] + 1 :] if not a.startswith("-")]
     if before and after:
         rest = [a for i, a in enumerate(arguments) if i not in flags]
-        print(f"error: -m (--multirun) must come before the overrides: python run.py -m {' '.join(rest)}",
-              file=sys.stderr)
+        print(
+            f"error: -m (--multirun) must come before the overrides: python run.py -m {' '.join(rest)}", file=sys.stderr
+        )
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -162,6 +177,7 @@ def one_line_hydra_errors() -> None:
             except composition as error:
                 print(f"error: {hydra_error_line(error)}", file=sys.stderr)
                 sys.exit(EXIT_BAD_INPUT)
+
         return original(guarded)
 
     run_and_report.one_line = True

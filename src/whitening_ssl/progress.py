@@ -18,7 +18,8 @@ import datetime
 import logging
 import sys
 import time
-from typing import Iterable, Iterator, Optional, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -54,7 +55,7 @@ class _Silent:
 class _Lines(_Silent):
     """A bar for output that is not a terminal: a line when the phase starts, then one every LINE_SECONDS."""
 
-    def __init__(self, total: Optional[int], description: str, unit: str) -> None:
+    def __init__(self, total: int | None, description: str, unit: str) -> None:
         self.total, self.description, self.unit = total, description, unit
         self.done, self.postfix = 0, ""
         self.start = self.last = time.monotonic()
@@ -78,7 +79,7 @@ class _Lines(_Silent):
         self.postfix = text
 
 
-def bar(total: Optional[int], description: str, enabled: bool = True, unit: str = "batch"):
+def bar(total: int | None, description: str, enabled: bool = True, unit: str = "batch"):
     """A bar of ``total`` steps (``update()``, ``set_postfix_str()``, ``close()``), or one that shows nothing."""
     if not enabled or rank_zero_only.rank != 0:
         return _Silent()
@@ -86,12 +87,20 @@ def bar(total: Optional[int], description: str, enabled: bool = True, unit: str 
         return _Lines(total, description, unit)
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit=unit, file=sys.stdout, leave=False, dynamic_ncols=True,
-                mininterval=REFRESH_SECONDS)
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=sys.stdout,
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=REFRESH_SECONDS,
+    )
 
 
-def track(items: Iterable[T], total: Optional[int], description: str, enabled: bool = True,
-          unit: str = "batch") -> Iterator[T]:
+def track(
+    items: Iterable[T], total: int | None, description: str, enabled: bool = True, unit: str = "batch"
+) -> Iterator[T]:
     """``items``, advancing a :func:`bar` by one per item."""
     progress = bar(total, description, enabled, unit)
     try:

@@ -38,8 +38,12 @@ def _iternorm_matrix(cov, iters=4):
 
 
 #: covariance -> whitening matrix W (output X W), as the published code computes it (``settings``: the kind's own)
-REFERENCE_MATRICES = {"cholesky": _cholesky_matrix, "pca": _pca_matrix, "zca": _zca_matrix,
-                      "iternorm": _iternorm_matrix}
+REFERENCE_MATRICES = {
+    "cholesky": _cholesky_matrix,
+    "pca": _pca_matrix,
+    "zca": _zca_matrix,
+    "iternorm": _iternorm_matrix,
+}
 #: the kinds that work per channel, without a covariance
 REFERENCE_PER_CHANNEL = {
     "none": lambda h, eps: h.clone(),
@@ -60,7 +64,7 @@ def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permu
     c = d // groups
     out_groups = []
     for g in range(groups):
-        xg = x[:, g * c:(g + 1) * c]  # [m, c]
+        xg = x[:, g * c : (g + 1) * c]  # [m, c]
         data = xg if axis == "batch" else xg.T  # rows: observations, columns: variables
         n, p = data.shape
         cov = data.T @ data / (n - denom_offset)
@@ -119,7 +123,6 @@ def intl_loss_reference(views, trade_off, axis, anchor_trace=True):
     return loss / (len(views) - 1)
 
 
-
 def sinkhorn_reference(online, target, eps=0.05, iters=3):
     """ReSA's Sinkhorn-Knopp, element by element: ``Q[k][b] = exp(online_b . target_k / eps)``, normalised to
     sum 1, then ``iters`` times rows to ``1 / K`` and columns to ``1 / B``; returns ``B Q^T`` ``[B, K]``."""
@@ -163,7 +166,7 @@ def epps_pulley_reference(x, knots=17, t_max=3.0):
             weight = step if k in (0, knots - 1) else 2 * step
             gaussian = math.exp(-t * t / 2)
             real, imaginary = torch.cos(t * x[:, m]).mean(), torch.sin(t * x[:, m]).mean()
-            value = value + weight * gaussian * ((real - gaussian) ** 2 + imaginary ** 2)
+            value = value + weight * gaussian * ((real - gaussian) ** 2 + imaginary**2)
         out.append(n * value)
     return torch.stack(out)
 

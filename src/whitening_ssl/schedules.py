@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -13,8 +14,9 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
     return (step + 1) / warmup_steps if step < warmup_steps else 1.0
 
 
-def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: float, steps_per_epoch: int = 1,
-                     warmup_steps: int = 0) -> float:
+def step_drop_factor(
+    epoch: int, max_epochs: int, drops: Sequence[int], gamma: float, steps_per_epoch: int = 1, warmup_steps: int = 0
+) -> float:
     """``gamma`` per milestone passed, milestones at ``max_epochs - a`` for ``a`` in ``drops``.
 
     Reproduces the paper's ``MultiStepLR(milestones=[E - a for a in drops])`` stepped once per
@@ -27,7 +29,7 @@ def step_drop_factor(epoch: int, max_epochs: int, drops: Sequence[int], gamma: f
         milestone = max_epochs - a
         if milestone >= 1 and epoch >= milestone and milestone * steps_per_epoch >= warmup_steps:
             passed += 1
-    return gamma ** passed
+    return gamma**passed
 
 
 def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
@@ -37,11 +39,13 @@ def _cosine_epoch(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps
     return 0.5 * (1.0 + math.cos(math.pi * epoch / max_epochs))
 
 
-def _step(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *, drops: Sequence[int],
-          gamma: float) -> float:
+def _step(
+    step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *, drops: Sequence[int], gamma: float
+) -> float:
     steps_per_epoch = max(steps_per_epoch, 1)
-    return warmup_factor(step, warmup_steps) * step_drop_factor(step // steps_per_epoch, max_epochs, drops, gamma,
-                                                                steps_per_epoch, warmup_steps)
+    return warmup_factor(step, warmup_steps) * step_drop_factor(
+        step // steps_per_epoch, max_epochs, drops, gamma, steps_per_epoch, warmup_steps
+    )
 
 
 def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int) -> float:
@@ -49,8 +53,9 @@ def _cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int)
     return warmup_factor(step, warmup_steps) * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
-def _warmup_cosine(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *,
-                   final_fraction: float) -> float:
+def _warmup_cosine(
+    step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: int, *, final_fraction: float
+) -> float:
     """INTL's schedule: the linear warm-up, then ``q + final_fraction (1 - q)``, ``q = (1 + cos(pi s / S)) / 2``
     with ``s`` the step after the warm-up (from 1) and ``S`` the steps after it: a cosine to ``final_fraction``."""
     if step < warmup_steps:
@@ -66,18 +71,24 @@ def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: in
 
 #: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`); a schedule's keyword-only
 #: parameters are its own settings (``step``: ``drops`` and ``gamma``)
-SCHEDULES = {"step": _step, "cosine": _cosine, "cosine_epoch": _cosine_epoch, "warmup_cosine": _warmup_cosine,
-             "constant": _constant}
+SCHEDULES = {
+    "step": _step,
+    "cosine": _cosine,
+    "cosine_epoch": _cosine_epoch,
+    "warmup_cosine": _warmup_cosine,
+    "constant": _constant,
+}
 
 
-def schedule_settings(schedule: str) -> Tuple[str, ...]:
+def schedule_settings(schedule: str) -> tuple[str, ...]:
     """The own settings of ``schedule`` (its keyword-only parameters)."""
     parameters = inspect.signature(SCHEDULES[schedule]).parameters.values()
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str, warmup_steps: int,
-              **settings: Any) -> float:
+def lr_factor(
+    step: int, steps_per_epoch: int, max_epochs: int, schedule: str, warmup_steps: int, **settings: Any
+) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     ``step``: warm-up, then x``gamma`` at ``drops`` epochs before the end (small-dataset recipe);
@@ -90,8 +101,10 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str, w
         raise ValueError(f"unknown lr schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
     unknown = sorted(set(settings) - set(schedule_settings(schedule)))
     if unknown:
-        raise ValueError(f"lr schedule {schedule!r} has no setting {', '.join(unknown)} (its own: "
-                         f"{', '.join(schedule_settings(schedule)) or 'none'})")
+        raise ValueError(
+            f"lr schedule {schedule!r} has no setting {', '.join(unknown)} (its own: "
+            f"{', '.join(schedule_settings(schedule)) or 'none'})"
+        )
     return SCHEDULES[schedule](step, steps_per_epoch, max_epochs, warmup_steps, **settings)
 
 

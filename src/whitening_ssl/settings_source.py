@@ -18,15 +18,15 @@ import ast
 import functools
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
 _ARGS_HEADER = re.compile(r"^\s*Args:\s*$")
 _ARG_LINE = re.compile(r"^(?P<indent>\s+)\**(?P<name>\w+)(?: \([^)]*\))?:\s*(?P<text>.*)$")
 
 
-@functools.lru_cache(maxsize=None)
-def _source(module: str) -> Tuple[ast.Module, Tuple[str, ...]]:
+@functools.cache
+def _source(module: str) -> tuple[ast.Module, tuple[str, ...]]:
     path = PACKAGE / (module.replace(".", "/") + ".py")
     if not path.is_file():
         path = PACKAGE / module.replace(".", "/") / "__init__.py"
@@ -42,8 +42,13 @@ def node(module: str, name: str) -> ast.AST:
             if isinstance(child, (ast.ClassDef, ast.FunctionDef)) and child.name == part:
                 current = child
                 break
-            targets = child.targets if isinstance(child, ast.Assign) else \
-                [child.target] if isinstance(child, ast.AnnAssign) else []
+            targets = (
+                child.targets
+                if isinstance(child, ast.Assign)
+                else [child.target]
+                if isinstance(child, ast.AnnAssign)
+                else []
+            )
             if any(isinstance(t, ast.Name) and t.id == part for t in targets):
                 current = child
                 break
@@ -52,20 +57,29 @@ def node(module: str, name: str) -> ast.AST:
     return current
 
 
-def parameters(module: str, function: str, keyword_only: bool = False) -> Dict[str, Any]:
+def parameters(module: str, function: str, keyword_only: bool = False) -> dict[str, Any]:
     """The parameters of ``function`` that have a default, with it (only the keyword-only ones if asked).
 
     A class's ``__init__`` that the class does not define is its first base's of the same module, else
     (``nn.Module``'s) one without settings."""
     owner, _, name = function.rpartition(".")
-    if name == "__init__" and owner and not any(isinstance(c, ast.FunctionDef) and c.name == name
-                                                for c in node(module, owner).body):
+    if (
+        name == "__init__"
+        and owner
+        and not any(isinstance(c, ast.FunctionDef) and c.name == name for c in node(module, owner).body)
+    ):
         bases = [b.id for b in node(module, owner).bases if isinstance(b, ast.Name)]
-        return next((parameters(module, f"{base}.__init__") for base in bases
-                     if any(isinstance(c, ast.ClassDef) and c.name == base for c in _source(module)[0].body)), {})
+        return next(
+            (
+                parameters(module, f"{base}.__init__")
+                for base in bases
+                if any(isinstance(c, ast.ClassDef) and c.name == base for c in _source(module)[0].body)
+            ),
+            {},
+        )
     args = node(module, function).args
     positional = args.posonlyargs + args.args
-    pairs = [] if keyword_only else list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs = [] if keyword_only else list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
     pairs += [(arg, default) for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is not None]
     return {arg.arg: ast.literal_eval(default) for arg, default in pairs}
 
@@ -75,12 +89,15 @@ def constant(module: str, name: str) -> Any:
     return ast.literal_eval(node(module, name).value)
 
 
-def key_comments(module: str, name: str) -> Dict[str, str]:
+def key_comments(module: str, name: str) -> dict[str, str]:
     """The trailing ``# ...`` comment of each key of the dict literal assigned to ``name``."""
     lines = _source(module)[1]
     value = node(module, name).value
-    return {ast.literal_eval(key): lines[key.lineno - 1].partition("#")[2].strip()
-            for key in value.keys if key is not None and "#" in lines[key.lineno - 1]}
+    return {
+        ast.literal_eval(key): lines[key.lineno - 1].partition("#")[2].strip()
+        for key in value.keys
+        if key is not None and "#" in lines[key.lineno - 1]
+    }
 
 
 def docstring(module: str, name: str) -> str:
@@ -93,9 +110,9 @@ def summary(module: str, name: str) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
-def argument_docs(module: str, name: str) -> Dict[str, str]:
+def argument_docs(module: str, name: str) -> dict[str, str]:
     """``{argument: its one-line meaning}`` from the ``Args:`` section of the docstring of ``name``."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     inside, indent, last = False, None, None
     for line in docstring(module, name).splitlines():
         if _ARGS_HEADER.match(line):
@@ -114,17 +131,21 @@ def argument_docs(module: str, name: str) -> Dict[str, str]:
     return found
 
 
-def decorated(module: str, decorator: str) -> List[str]:
+def decorated(module: str, decorator: str) -> list[str]:
     """The module's functions decorated with ``@decorator`` or ``@decorator(...)``, in order."""
+
     def name(expression: ast.expr) -> str:
         expression = expression.func if isinstance(expression, ast.Call) else expression
         return expression.id if isinstance(expression, ast.Name) else getattr(expression, "attr", "")
 
-    return [child.name for child in _source(module)[0].body
-            if isinstance(child, ast.FunctionDef) and any(name(d) == decorator for d in child.decorator_list)]
+    return [
+        child.name
+        for child in _source(module)[0].body
+        if isinstance(child, ast.FunctionDef) and any(name(d) == decorator for d in child.decorator_list)
+    ]
 
 
-def registry(module: str, name: str) -> Dict[str, Tuple[str, str]]:
+def registry(module: str, name: str) -> dict[str, tuple[str, str]]:
     """``{key: (module, attribute)}`` of a registry dict literal ``{"key": Class, ...}`` of ``module``, each
     value resolved through the module's own ``from .x import Class`` statements."""
     tree = _source(module)[0]
@@ -133,9 +154,10 @@ def registry(module: str, name: str) -> Dict[str, Tuple[str, str]]:
     for child in tree.body:
         if isinstance(child, ast.ImportFrom) and child.level:
             base = package.split(".") if package else []
-            base = base[:len(base) - child.level + 1] if child.level > 1 else base
+            base = base[: len(base) - child.level + 1] if child.level > 1 else base
             source = ".".join(base + ([child.module] if child.module else []))
             origins.update({alias.asname or alias.name: (source, alias.name) for alias in child.names})
     value = node(module, name).value
-    return {ast.literal_eval(key): origins.get(item.id, (module, item.id))
-            for key, item in zip(value.keys, value.values)}
+    return {
+        ast.literal_eval(key): origins.get(item.id, (module, item.id)) for key, item in zip(value.keys, value.values)
+    }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,14 +30,14 @@ def jobs_ran_elsewhere(config: DictConfig) -> bool:
     return bool(target) and not target.endswith(".BasicLauncher")
 
 
-def _job_folders(sweep_dir: Path) -> List[Path]:
+def _job_folders(sweep_dir: Path) -> list[Path]:
     """The sweep's job folders (``<num>_<label>``, each with ``.hydra/``), in job order."""
     folders = [path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")]
     number = lambda folder: int(folder.name.split("_", 1)[0]) if folder.name.split("_", 1)[0].isdigit() else 1 << 30
     return sorted(folders, key=lambda folder: (number(folder), folder.name))
 
 
-def summary_lines(sweep_dir: Path) -> List[str]:
+def summary_lines(sweep_dir: Path) -> list[str]:
     """Per job: ``job #N (overrides):``, the figures' table and ``results: <path>`` (or where its log is)."""
     lines = []
     for folder in _job_folders(sweep_dir):
@@ -66,5 +65,4 @@ def print_sweep_summary(config: DictConfig) -> None:
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
     remove_unformatted_folder(sweep_dir)
     lines = summary_lines(sweep_dir)
-    print("\n".join(lines + [f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]),
-          flush=True)
+    print("\n".join(lines + [f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]), flush=True)

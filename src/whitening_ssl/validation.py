@@ -10,7 +10,8 @@ status 2 (``run.py``) instead of failing on the first one minutes later.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -22,7 +23,7 @@ class ConfigError(ValueError):
     """One or more configuration values that cannot work; each line says what to change."""
 
     def __init__(self, problems: Sequence[str] | str) -> None:
-        self.problems: List[str] = [problems] if isinstance(problems, str) else list(problems)
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
 
@@ -34,7 +35,7 @@ class Checks:
     """
 
     def __init__(self, check_machine: bool = True) -> None:
-        self.problems: List[str] = []
+        self.problems: list[str] = []
         #: also check this machine: datasets, checkpoints, the run directory, GPUs (off: check a preset's values alone)
         self.check_machine = check_machine
 
@@ -52,7 +53,7 @@ class Checks:
 
     # --- reading values ----------------------------------------------------------------------
 
-    def get(self, node: Any, key: str, path: str, default: Any = _MISSING, missing: Optional[str] = None) -> Any:
+    def get(self, node: Any, key: str, path: str, default: Any = _MISSING, missing: str | None = None) -> Any:
         """``node[key]``, resolving interpolations; records a problem (and returns ``None``) if that fails
         (``missing``: the problem to record when the value is ``???``, instead of the generic one)."""
         missing = missing or f"{path} has no value: give it on the command line, e.g. {path}=..."
@@ -67,7 +68,11 @@ class Checks:
                     self.add(missing)
                     return None
                 value = node[key]
-                return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+                return (
+                    OmegaConf.to_container(value, resolve=True)
+                    if isinstance(value, (DictConfig, ListConfig))
+                    else value
+                )
             if key not in node:
                 if default is _MISSING:
                     self.add(f"{path} is not set: add {path}=... to the command line or the preset")
@@ -80,8 +85,9 @@ class Checks:
             self.add(f"{path} cannot be read: {str(error).splitlines()[0]}")
         return None
 
-    def integer(self, node: Any, key: str, path: str, minimum: Optional[int] = None,
-                default: Any = _MISSING) -> Optional[int]:
+    def integer(
+        self, node: Any, key: str, path: str, minimum: int | None = None, default: Any = _MISSING
+    ) -> int | None:
         """An integer (not a bool, not a float such as 1.5, not a string such as "abc") >= ``minimum``."""
         value = self.get(node, key, path, default=default)
         if value is None:
@@ -94,8 +100,16 @@ class Checks:
             return None
         return value
 
-    def number(self, node: Any, key: str, path: str, minimum: Optional[float] = None, positive: bool = False,
-               below: Optional[float] = None, default: Any = _MISSING) -> Optional[float]:
+    def number(
+        self,
+        node: Any,
+        key: str,
+        path: str,
+        minimum: float | None = None,
+        positive: bool = False,
+        below: float | None = None,
+        default: Any = _MISSING,
+    ) -> float | None:
         """A finite real number; ``positive``: > 0; ``minimum``: >= minimum; ``below``: < below."""
         value = self.get(node, key, path, default=default)
         if value is None:
@@ -114,7 +128,7 @@ class Checks:
             return None
         return float(value)
 
-    def choice(self, node: Any, key: str, path: str, choices: Iterable[str], default: Any = _MISSING) -> Optional[str]:
+    def choice(self, node: Any, key: str, path: str, choices: Iterable[str], default: Any = _MISSING) -> str | None:
         """One of ``choices`` (registry keys)."""
         choices = list(choices)
         value = self.get(node, key, path, default=default)
@@ -125,7 +139,7 @@ class Checks:
             return None
         return value
 
-    def boolean(self, node: Any, key: str, path: str, default: Any = _MISSING) -> Optional[bool]:
+    def boolean(self, node: Any, key: str, path: str, default: Any = _MISSING) -> bool | None:
         value = self.get(node, key, path, default=default)
         if value is None:
             return None
@@ -134,7 +148,7 @@ class Checks:
             return None
         return value
 
-    def section(self, node: Any, key: str, path: str) -> Optional[Any]:
+    def section(self, node: Any, key: str, path: str) -> Any | None:
         """A sub-section (``method``, ``dataset``, ...) that must exist."""
         try:
             if key in node and node[key] is not None:

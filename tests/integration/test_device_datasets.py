@@ -14,6 +14,8 @@ import math
 
 import pytest
 import torch
+from fakes import write_stand_in
+from helpers import TINY, compose_config
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
@@ -33,9 +35,6 @@ from whitening_ssl.methods import PretrainModule
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
 
-from fakes import write_stand_in
-from helpers import TINY, compose_config
-
 IN_MEMORY = [name for name, entry in DATASETS.items() if entry.in_memory]
 NUM_IMAGES = 64
 VIEWS = 16
@@ -44,8 +43,11 @@ VIEWS = 16
 PIL_ROUNDING_STEPS = 2.0
 # tiny sizes, the preset's whitening kept (cw_rgp4: w_size 64, so a batch of 64), the stand-in's dataset; no
 # labelled evaluation (it does not see the pipeline; the quickstart's test runs it)
-RUN = [o for o in TINY if not o.startswith("dataset=")] + ["data.batch_size=64", "dataset.num_workers=0",
-                                                            "eval.enabled=false"]
+RUN = [o for o in TINY if not o.startswith("dataset=")] + [
+    "data.batch_size=64",
+    "dataset.num_workers=0",
+    "eval.enabled=false",
+]
 GPU_DEFAULTS = ["data.pipeline=device", "channels_last=true", "trainer.precision=bf16-mixed"]
 
 
@@ -58,8 +60,15 @@ def stand_in(request, tmp_path, monkeypatch):
 
 
 def _datamodule(stand_in, pipeline, num_views=VIEWS):
-    datamodule = SSLDataModule(stand_in.name, root=str(stand_in.root), batch_size=16, num_views=num_views,
-                               num_workers=0, pipeline=pipeline, **stand_in.options)
+    datamodule = SSLDataModule(
+        stand_in.name,
+        root=str(stand_in.root),
+        batch_size=16,
+        num_views=num_views,
+        num_workers=0,
+        pipeline=pipeline,
+        **stand_in.options,
+    )
     datamodule.setup()
     return datamodule
 
@@ -85,8 +94,9 @@ def _whole_images(params, height, width):
     or flip."""
     false = torch.zeros_like(params.flip)
     boxes = torch.tensor([0, 0, height, width]).expand(params.batch_size, 4)
-    return dataclasses.replace(params, crop_boxes=boxes, flip=false, jitter_applied=false, grayscale=false,
-                               blur=false, solarize=false)
+    return dataclasses.replace(
+        params, crop_boxes=boxes, flip=false, jitter_applied=false, grayscale=false, blur=false, solarize=false
+    )
 
 
 @pytest.mark.parametrize("stand_in", IN_MEMORY, indirect=True)
@@ -101,8 +111,9 @@ def test_cpu_and_device_views_agree(stand_in):
     params = _whole_images(augmentation.sample_params(NUM_IMAGES, height, width), height, width)
     whole = augmentation.apply(device.images, params)
     interpolation = T.InterpolationMode(augmentation.recipe.crop_interpolation)
-    reference = T.Compose([ToRGB(), T.Resize((size, size), interpolation), T.ToTensor(), T.Normalize(spec.mean,
-                                                                                                      spec.std)])
+    reference = T.Compose(
+        [ToRGB(), T.Resize((size, size), interpolation), T.ToTensor(), T.Normalize(spec.mean, spec.std)]
+    )
     expected = torch.stack([reference(cpu.pretrain_dataset.base[i][0]) for i in range(NUM_IMAGES)])
     # resizing (STL-10's 96 px to 64): PIL resamples rows, then columns, each pass rounded to uint8 (measured:
     # up to 1.8 steps, in 108 of the 786k values more than one)
@@ -119,8 +130,9 @@ def test_cpu_and_device_views_agree(stand_in):
     low, high = (0 - mean) / std, (1 - mean) / std  # [0, 1] pixels, normalised
     for name, views in (("cpu", cpu_views), ("device", device_views)):
         assert (views >= low - 1e-5).all() and (views <= high + 1e-5).all(), name
-    extremes = [views.amin(dim=(0, 1, 3, 4)) for views in (cpu_views, device_views)] + \
-        [views.amax(dim=(0, 1, 3, 4)) for views in (cpu_views, device_views)]
+    extremes = [views.amin(dim=(0, 1, 3, 4)) for views in (cpu_views, device_views)] + [
+        views.amax(dim=(0, 1, 3, 4)) for views in (cpu_views, device_views)
+    ]
     torch.testing.assert_close(extremes[0], extremes[1], rtol=0, atol=0.1)
     torch.testing.assert_close(extremes[2], extremes[3], rtol=0, atol=0.1)
     # paired over the images (the same images in both): per-image channel means and pixel spreads over the views
@@ -144,8 +156,7 @@ def test_a_dataset_without_a_stand_in_is_named(tmp_path):
 def _watch_training(monkeypatch):
     """Record each training step's views and loss, and the trained parameters before and after."""
     seen = {"views": [], "losses": [], "channels_last": [], "autocast": [], "compiled": [], "before": {}, "after": {}}
-    step, fit_start, train_end = PretrainModule.training_step, PretrainModule.on_fit_start, \
-        PretrainModule.on_train_end
+    step, fit_start, train_end = PretrainModule.training_step, PretrainModule.on_fit_start, PretrainModule.on_train_end
 
     def training_step(self, batch, batch_idx):
         seen["views"].append([(tuple(v.shape), v.dtype) for v in batch[0]])
@@ -160,6 +171,7 @@ def _watch_training(monkeypatch):
         def hook(self):
             seen[key].update({n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad})
             return (fit_start if key == "before" else train_end)(self)
+
         return hook
 
     monkeypatch.setattr(PretrainModule, "training_step", training_step)
@@ -174,8 +186,11 @@ def _assert_trained(seen, results, size, steps=1, autocast=torch.bfloat16):
     assert results["global_step"] == steps and len(seen["losses"]) == steps
     assert seen["channels_last"] == [True] * steps and seen["autocast"] == [autocast] * steps
     assert all(math.isfinite(loss) for loss in seen["losses"]), seen["losses"]
-    assert all(shape == (shape[0], 3, size, size) and dtype == torch.float32
-               for views in seen["views"] for shape, dtype in views)
+    assert all(
+        shape == (shape[0], 3, size, size) and dtype == torch.float32
+        for views in seen["views"]
+        for shape, dtype in views
+    )
     moved = [name for name in seen["before"] if not torch.equal(seen["before"][name], seen["after"][name])]
     for network in ("backbone.", "head."):
         assert any(name.startswith(network) for name in moved), network
@@ -195,8 +210,11 @@ def test_one_step_with_the_gpu_defaults(stand_in, tmp_path, monkeypatch):
 def test_one_step_with_the_gpu_defaults_compiled(stand_in, tmp_path, monkeypatch):
     """``compile=true`` on top (torch.compile of the backbone: tens of seconds on a CPU)."""
     seen = _watch_training(monkeypatch)
-    run(compose_config(["debug=fdr", *RUN, *stand_in.overrides(), *GPU_DEFAULTS, "compile=true"],
-                       run_dir=tmp_path / "run"))
+    run(
+        compose_config(
+            ["debug=fdr", *RUN, *stand_in.overrides(), *GPU_DEFAULTS, "compile=true"], run_dir=tmp_path / "run"
+        )
+    )
     _assert_trained(seen, json.loads((tmp_path / "run" / "results.json").read_text()), 28)
     assert seen["compiled"] == [True]
 
@@ -209,8 +227,9 @@ def test_the_quickstart_on_a_gpu_makes_its_views_on_the_device(tmp_path, monkeyp
     monkeypatch.setattr(pretrain, "training_on_gpu", lambda cfg: True)
     seen = _watch_training(monkeypatch)
     tiny = ["data.batch_size=64", "++trainer.fast_dev_run=1", "eval.linear_epochs=2"]  # w_size 32 still divides it
-    cfg = compose_config(["experiment=quickstart", f"dataset.root={stand_in.root}", "logger=none", *tiny],
-                         run_dir=tmp_path / "run")
+    cfg = compose_config(
+        ["experiment=quickstart", f"dataset.root={stand_in.root}", "logger=none", *tiny], run_dir=tmp_path / "run"
+    )
     assert cfg.data.pipeline == "device" and cfg.channels_last == "auto"
     run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -234,11 +253,16 @@ def _image_folder(root, count=72, size=20):  # 10% held out: 65 to pretrain on
 def test_a_jitter_first_recipe_on_image_files_is_one_error_line_and_auto_picks_cpu(recipe, tmp_path):
     """Workers crop image files, so the device only sees crops: the same views only when the recipe crops first."""
     root = _image_folder(tmp_path / "images")
-    dataset = ["dataset=image_folder", f"dataset.root={root}", f"++dataset.options.augmentation={recipe}",
-               "dataset.options.image_size=16"]
+    dataset = [
+        "dataset=image_folder",
+        f"dataset.root={root}",
+        f"++dataset.options.augmentation={recipe}",
+        "dataset.options.image_size=16",
+    ]
     views = [f"data.num_views={RECIPES[recipe].fixed_views}"] if RECIPES[recipe].fixed_views else []
-    cfg = compose_config([*TINY, *dataset, *views, "data.pipeline=device", "data.batch_size=64"],
-                         run_dir=tmp_path / "run")
+    cfg = compose_config(
+        [*TINY, *dataset, *views, "data.pipeline=device", "data.batch_size=64"], run_dir=tmp_path / "run"
+    )
     crop_first = RECIPES[recipe].crop_first
     if crop_first:
         check_config(cfg)
@@ -249,10 +273,12 @@ def test_a_jitter_first_recipe_on_image_files_is_one_error_line_and_auto_picks_c
             f"data.pipeline=device cannot make the CPU pipeline's views of dataset=image_folder with recipe {recipe}: "
             f"its image files are cropped in DataLoader workers and recipe {recipe} jitters the full image before "
             "cropping (a crop-first recipe would do: dataset.options.augmentation=imagenet); use data.pipeline=cpu "
-            "(data.pipeline=auto picks it here)"]
+            "(data.pipeline=auto picks it here)"
+        ]
         with pytest.raises(ConfigError):  # the DataModule, used directly, refuses it too
-            SSLDataModule("image_folder", root=str(root), num_workers=0, pipeline="device", augmentation=recipe,
-                          image_size=16).setup()
+            SSLDataModule(
+                "image_folder", root=str(root), num_workers=0, pipeline="device", augmentation=recipe, image_size=16
+            ).setup()
     dataset_cfg = {"name": "image_folder", "root": str(root), "options": {"augmentation": recipe, "image_size": 16}}
     assert auto_pipeline(True, dataset_cfg)[0] == ("device" if crop_first else "cpu")
     assert auto_pipeline(False, dataset_cfg) == ("cpu", None)
@@ -263,17 +289,31 @@ def test_auto_on_a_gpu_trains_with_the_cpu_pipeline_where_the_device_cannot(tmp_
 
     monkeypatch.setattr(pretrain, "training_on_gpu", lambda cfg: True)
     root = _image_folder(tmp_path / "images")
-    run(compose_config(["debug=fdr", *TINY, "dataset=image_folder", f"dataset.root={root}",
-                        "dataset.options.image_size=16", "dataset.num_workers=0", "data.batch_size=64",
-                        "eval.enabled=false", "channels_last=false"], run_dir=tmp_path / "run"))
+    run(
+        compose_config(
+            [
+                "debug=fdr",
+                *TINY,
+                "dataset=image_folder",
+                f"dataset.root={root}",
+                "dataset.options.image_size=16",
+                "dataset.num_workers=0",
+                "data.batch_size=64",
+                "eval.enabled=false",
+                "channels_last=false",
+            ],
+            run_dir=tmp_path / "run",
+        )
+    )
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["global_step"] == 1 and results["config"]["data"]["pipeline"] == "cpu"
 
 
 def test_an_op_the_device_lacks_is_one_error_line(tmp_path, monkeypatch):
     """A recipe with an op the device augmentation does not implement (here an equalisation probability)."""
-    extended = dataclasses.make_dataclass("EqualizingRecipe", [("equalize_p", float, 0.0)],
-                                          bases=(AugmentationRecipe,), frozen=True)
+    extended = dataclasses.make_dataclass(
+        "EqualizingRecipe", [("equalize_p", float, 0.0)], bases=(AugmentationRecipe,), frozen=True
+    )
     fields = {field.name: getattr(RECIPES["small"], field.name) for field in dataclasses.fields(AugmentationRecipe)}
     recipe = extended(**{**fields, "name": "equalize", "equalize_p": 0.2})
     monkeypatch.setitem(RECIPES, "equalize", recipe)
@@ -283,10 +323,13 @@ def test_an_op_the_device_lacks_is_one_error_line(tmp_path, monkeypatch):
     assert caught.value.problems == [
         "data.pipeline=device cannot make the CPU pipeline's views of dataset=synthetic with recipe equalize: recipe "
         "equalize sets equalize_p=0.2, an op the device pipeline does not have; use data.pipeline=cpu "
-        "(data.pipeline=auto picks it here)"]
+        "(data.pipeline=auto picks it here)"
+    ]
     check_config(compose_config([*TINY, *dataset, "data.pipeline=cpu"], run_dir=tmp_path / "run"))
-    assert auto_pipeline(True, {"name": "synthetic", "root": "./data", "options": {"augmentation": "equalize"}})[0] \
+    assert (
+        auto_pipeline(True, {"name": "synthetic", "root": "./data", "options": {"augmentation": "equalize"}})[0]
         == "cpu"
+    )
 
 
 class _Unknown(Dataset):

@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import TINY, compose_config
 from PIL import Image
 from torch.utils.data import Subset
 from torchvision import datasets as tv_datasets
 
 from whitening_ssl.data import ArrayImageDataset, ImagePathDataset, SSLDataModule, image_tensor
 from whitening_ssl.stages import run
-
-from helpers import TINY, compose_config
 
 
 def _as_pil_arrays(dataset):
@@ -22,22 +21,32 @@ def _as_pil_arrays(dataset):
 def test_image_tensor_equals_the_datasets_own_images(tmp_path):
     gen = np.random.default_rng(0)
     cifar = tv_datasets.CIFAR10.__new__(tv_datasets.CIFAR10)  # the attributes torchvision's loader sets
-    cifar.data, cifar.targets, cifar.transform, cifar.target_transform = \
-        gen.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), [3, 1, 4, 1, 5, 9], None, None
+    cifar.data, cifar.targets, cifar.transform, cifar.target_transform = (
+        gen.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+        [3, 1, 4, 1, 5, 9],
+        None,
+        None,
+    )
     stl = tv_datasets.STL10.__new__(tv_datasets.STL10)
-    stl.data, stl.labels, stl.transform, stl.target_transform = \
-        gen.integers(0, 256, (4, 3, 20, 20), dtype=np.uint8), np.array([0, 1, -1, 2]), None, None
+    stl.data, stl.labels, stl.transform, stl.target_transform = (
+        gen.integers(0, 256, (4, 3, 20, 20), dtype=np.uint8),
+        np.array([0, 1, -1, 2]),
+        None,
+        None,
+    )
     for path_index in range(3):
         Image.fromarray(gen.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / f"{path_index}.png")
     folder = ImagePathDataset([(str(tmp_path / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"])
-    grey = ArrayImageDataset(torch.from_numpy(gen.integers(0, 256, (5, 9, 9), dtype=np.uint8)), torch.arange(5),
-                             list("abcde"))
+    grey = ArrayImageDataset(
+        torch.from_numpy(gen.integers(0, 256, (5, 9, 9), dtype=np.uint8)), torch.arange(5), list("abcde")
+    )
     (tmp_path / "bad").mkdir()  # an unreadable first file: skipped, its item is the next image with its label
     (tmp_path / "bad" / "0.png").write_bytes(b"")
     for path_index in (1, 2):
         Image.fromarray(gen.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "bad" / f"{path_index}.png")
-    with_bad = ImagePathDataset([(str(tmp_path / "bad" / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"],
-                                on_bad_image="skip")
+    with_bad = ImagePathDataset(
+        [(str(tmp_path / "bad" / f"{i}.png"), i) for i in range(3)], ["a", "b", "c"], on_bad_image="skip"
+    )
     for dataset in (cifar, folder, with_bad, Subset(cifar, [4, 0, 2]), stl):  # every one [N, 3, H, W]
         images, labels = image_tensor(dataset)
         assert images.dtype == torch.uint8 and images.shape[1] == 3
@@ -50,8 +59,9 @@ def test_image_tensor_equals_the_datasets_own_images(tmp_path):
 
 
 def test_device_pipeline_batches_are_views_of_the_right_images():
-    datamodule = SSLDataModule("synthetic", batch_size=16, num_views=3, num_workers=0, pipeline="device",
-                               num_samples=64, num_test=16)
+    datamodule = SSLDataModule(
+        "synthetic", batch_size=16, num_views=3, num_workers=0, pipeline="device", num_samples=64, num_test=16
+    )
     datamodule.setup()
     indices, labels = next(iter(datamodule.train_dataloader()))
     assert indices.dtype == torch.long and indices.shape == (16,)
@@ -75,8 +85,16 @@ def test_device_pipeline_for_image_folders_crops_in_workers(tmp_path):
         (tmp_path / "train" / name).mkdir(parents=True)
         for k in range(8):
             Image.new("RGB", (20 + k, 18), (100 * label, 10 * k, 50)).save(tmp_path / "train" / name / f"{k}.png")
-    datamodule = SSLDataModule("image_folder", root=str(tmp_path), batch_size=4, num_views=2, num_workers=0,
-                               pipeline="device", image_size=16, augmentation="imagenet")  # crop first
+    datamodule = SSLDataModule(
+        "image_folder",
+        root=str(tmp_path),
+        batch_size=4,
+        num_views=2,
+        num_workers=0,
+        pipeline="device",
+        image_size=16,
+        augmentation="imagenet",
+    )  # crop first
     datamodule.setup()
     crops, labels = next(iter(datamodule.train_dataloader()))
     assert len(crops) == 2 and crops[0].dtype == torch.uint8 and crops[0].shape == (4, 3, 16, 16)

@@ -5,18 +5,30 @@ import json
 
 import pytest
 import torch
+from helpers import ROOT, compose_config, run_cli_in_process
 
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
 
-from helpers import ROOT, compose_config, run_cli_in_process
-
-SMALL = ["debug=smoke", "backbone.width=8", "logger=none", "epochs=1", "eval.linear_epochs=2",
-         "analysis.every_n_steps=0", "analysis.at_evaluation=false"]
+SMALL = [
+    "debug=smoke",
+    "backbone.width=8",
+    "logger=none",
+    "epochs=1",
+    "eval.linear_epochs=2",
+    "analysis.every_n_steps=0",
+    "analysis.at_evaluation=false",
+]
 OWN_KIND = "method.whiten=examples.soft_whitening.soft_zca"
-OWN_LOSS = ["method=simclr", "method.name=spectral", "~method.loss",
-            "+method.loss={name: examples.spectral_loss.SpectralContrastiveLoss, mu: 1.0}",
-            "method.emb=32", "method.head_size=64", "data.batch_size=64"]
+OWN_LOSS = [
+    "method=simclr",
+    "method.name=spectral",
+    "~method.loss",
+    "+method.loss={name: examples.spectral_loss.SpectralContrastiveLoss, mu: 1.0}",
+    "method.emb=32",
+    "method.head_size=64",
+    "data.batch_size=64",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -60,21 +72,30 @@ def test_your_own_component_trains_checkpoints_and_is_evaluated(overrides, tmp_p
 def test_your_own_kind_is_checked_like_a_built_in_one(tmp_path):
     with pytest.raises(ConfigError) as caught:
         check_config(compose_config([*SMALL, OWN_KIND, "+method.power=2"], run_dir=tmp_path), tmp_path)
-    assert caught.value.problems == ["method.power=2.0 must be at most 0.5 (0.5 is ZCA: more would invert the spectrum)"]
+    assert caught.value.problems == [
+        "method.power=2.0 must be at most 0.5 (0.5 is ZCA: more would invert the spectrum)"
+    ]
     with pytest.raises(ConfigError) as caught:
         check_config(compose_config([*SMALL, "method.whiten=examples.nothing_here.kind"], run_dir=tmp_path), tmp_path)
-    assert caught.value.problems[0].startswith("method.whiten=examples.nothing_here.kind: cannot import "
-                                               "examples.nothing_here")
+    assert caught.value.problems[0].startswith(
+        "method.whiten=examples.nothing_here.kind: cannot import examples.nothing_here"
+    )
     with pytest.raises(ConfigError) as caught:
-        check_config(compose_config([*SMALL, *OWN_LOSS[:3], "+method.loss={name: examples.spectral_loss."
-                                     "SpectralContrastiveLoss, mu: -1}"], run_dir=tmp_path), tmp_path)
-    assert caught.value.problems == ["method.loss (examples.spectral_loss.SpectralContrastiveLoss): mu=-1 must be "
-                                     "positive (the weight of the repulsion term)"]
+        check_config(
+            compose_config(
+                [*SMALL, *OWN_LOSS[:3], "+method.loss={name: examples.spectral_loss.SpectralContrastiveLoss, mu: -1}"],
+                run_dir=tmp_path,
+            ),
+            tmp_path,
+        )
+    assert caught.value.problems == [
+        "method.loss (examples.spectral_loss.SpectralContrastiveLoss): mu=-1 must be "
+        "positive (the weight of the repulsion term)"
+    ]
 
 
 def test_the_soft_whitening_interpolates_between_none_and_zca():
     from examples.soft_whitening import soft_zca
-
     from whitening_ssl.whitening import whiten
 
     x = torch.randn(4, 256, 8, dtype=torch.float64) @ torch.randn(8, 8, dtype=torch.float64)
@@ -104,8 +125,12 @@ def test_a_checkpoint_naming_your_code_is_refused_unless_you_name_it_too(tmp_pat
     assert "analysis/whitened/stable_rank" in metrics
 
 
-OWN_CALLBACK = ["+callbacks.steps._target_=examples.step_counter.StepCounter", "+callbacks.steps._partial_=true",
-                "+callbacks.steps.every=3", "eval.enabled=false"]
+OWN_CALLBACK = [
+    "+callbacks.steps._target_=examples.step_counter.StepCounter",
+    "+callbacks.steps._partial_=true",
+    "+callbacks.steps.every=3",
+    "eval.enabled=false",
+]
 
 
 def test_your_own_callback_from_the_command_line(tmp_path):
@@ -116,11 +141,16 @@ def test_your_own_callback_from_the_command_line(tmp_path):
     assert any("RunCheckpoints" in key for key in state["callbacks"])
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("+callbacks.bad._target_=examples.soft_whitening.soft_zca", "callbacks.bad._target_=examples.soft_whitening."
-                                                                  "soft_zca is not a pytorch_lightning.Callback class"),
-    ("callbacks.run_checkpoints=null", "callbacks.run_checkpoints cannot be removed"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        (
+            "+callbacks.bad._target_=examples.soft_whitening.soft_zca",
+            "callbacks.bad._target_=examples.soft_whitening.soft_zca is not a pytorch_lightning.Callback class",
+        ),
+        ("callbacks.run_checkpoints=null", "callbacks.run_checkpoints cannot be removed"),
+    ],
+)
 def test_a_callback_that_is_not_one_is_refused_before_the_run(override, expected, tmp_path):
     cfg = compose_config([*SMALL, override], run_dir=tmp_path)
     with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
@@ -135,8 +165,10 @@ def test_the_own_method_of_docs_extending_runs_as_written():
 
     text = (ROOT / "docs" / "extending.md").read_text()
     namespace = {}
-    exec(re.search(r"```python\n(from whitening_ssl.losses import view_pair_mse\n.*?)```", text, re.S).group(1),
-         namespace)
+    exec(
+        re.search(r"```python\n(from whitening_ssl.losses import view_pair_mse\n.*?)```", text, re.S).group(1),
+        namespace,
+    )
     method = dict(compose_config(["method=w_mse4", "method.eps=0.1"]).method)
     module = namespace["WholeBatchWMSE"]({"name": "resnet_tiny", "width": 4, "stem": "cifar"}, method, 2)
     views = [torch.randn(80, 3, 16, 16) for _ in range(2)]
@@ -146,7 +178,7 @@ def test_the_own_method_of_docs_extending_runs_as_written():
     assert module.compute_loss(module.encode(views), views).whitened is None
 
 
-OWN_MISTAKES = '''
+OWN_MISTAKES = """
 import torch
 from torch import nn
 from whitening_ssl.whitening import whitening_kind
@@ -174,7 +206,7 @@ def tall(x, eps, denom_offset):
 class VectorLoss(nn.Module):
     def forward(self, embeddings):
         return embeddings.pow(2).mean(-1)
-'''
+"""
 
 
 def test_your_own_codes_mistakes_are_one_line_each_before_anything_starts(tmp_path, monkeypatch):
@@ -191,21 +223,28 @@ def test_your_own_codes_mistakes_are_one_line_each_before_anything_starts(tmp_pa
     assert problems("method.whiten=own_mistakes.one_argument") == [
         "method.whiten=own_mistakes.one_argument: its signature does not take the call f(x, eps, denom_offset, *, "
         "<own settings>) (too many positional arguments): write it as f(x, eps, denom_offset, *, <own settings>) "
-        "(see docs/extending.md)"]
+        "(see docs/extending.md)"
+    ]
     assert problems("method.whiten=own_mistakes.wrong_shape") == [
         "method.whiten=own_mistakes.wrong_shape returned [1, 4, 1, 16] for a [1, 4, 32, 16] input: it must return "
-        "[1, 4, 32, 16] (see docs/extending.md)"]  # debug=smoke: channel axis, 4 groups of 32, w_size 16
+        "[1, 4, 32, 16] (see docs/extending.md)"
+    ]  # debug=smoke: channel axis, 4 groups of 32, w_size 16
     assert problems("method.whiten=own_mistakes.detached") == [
         "method.whiten=own_mistakes.detached returned a result without a gradient from its input (a .detach(), "
-        ".item(), .numpy() or torch.no_grad() inside?): training could not update the network through it"]
-    assert problems("method.whiten=own_mistakes.tall") == ["method.w_size=16 must be at least twice method.emb=128 "
-                                                           "for tall"]  # the kind's own size rule (issue 24.6)
+        ".item(), .numpy() or torch.no_grad() inside?): training could not update the network through it"
+    ]
+    assert problems("method.whiten=own_mistakes.tall") == [
+        "method.w_size=16 must be at least twice method.emb=128 for tall"
+    ]  # the kind's own size rule (issue 24.6)
     assert problems(*OWN_LOSS[:3], "+method.loss={name: own_mistakes.VectorLoss}") == [
         "method.loss.name=own_mistakes.VectorLoss returned [2, 64] for a [2, 64, 128] input: it must return a scalar "
-        "(see docs/extending.md)"]
-    done = run_cli_in_process([*SMALL, "method.whiten=raises_on_import.kind", f"hydra.run.dir={tmp_path / 'run'}"],
-                              tmp_path)
+        "(see docs/extending.md)"
+    ]
+    done = run_cli_in_process(
+        [*SMALL, "method.whiten=raises_on_import.kind", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path
+    )
     assert done.returncode == 2 and not (tmp_path / "run").exists()
     assert done.stderr.strip().splitlines() == [
         "error: method.whiten=raises_on_import.kind: importing raises_on_import raised RuntimeError (a bug at import): "
-        "fix that module (python -c 'import raises_on_import' shows where)"]
+        "fix that module (python -c 'import raises_on_import' shows where)"
+    ]

@@ -13,16 +13,23 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision.datasets.utils as tv_utils
+from fakes import write_stand_in
+from helpers import CONF, compose_config, run_cli_in_process
 
 from whitening_ssl.data import DATASETS, DatasetNotFoundError, download_dataset, parse
 from whitening_ssl.stages import prepare, run
 
-from fakes import write_stand_in
-from helpers import CONF, compose_config, run_cli_in_process
-
 # a first training step of the design card's commands, made small: tiny network, one batch, no evaluation
-FIRST_STEP = ["backbone=resnet_tiny", "backbone.width=8", "trainer=cpu", "logger=none", "+trainer.fast_dev_run=1",
-              "eval.enabled=false", "analysis.every_n_steps=0", "dataset.num_workers=0"]
+FIRST_STEP = [
+    "backbone=resnet_tiny",
+    "backbone.width=8",
+    "trainer=cpu",
+    "logger=none",
+    "+trainer.fast_dev_run=1",
+    "eval.enabled=false",
+    "analysis.every_n_steps=0",
+    "dataset.num_workers=0",
+]
 
 
 @pytest.fixture
@@ -58,9 +65,11 @@ def _weights(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
 
 
-@pytest.mark.parametrize("overrides", [["dataset=cifar100", "method=w_mse4"],
-                                       ["dataset=cifar10", "method.whiten=cholesky"]],
-                         ids=["design-card-first-command", "a-job-of-the-sweep"])
+@pytest.mark.parametrize(
+    "overrides",
+    [["dataset=cifar100", "method=w_mse4"], ["dataset=cifar10", "method.whiten=cholesky"]],
+    ids=["design-card-first-command", "a-job-of-the-sweep"],
+)
 def test_the_design_cards_commands_download_once_and_reach_training(overrides, fake_download, tmp_path, monkeypatch):
     downloads = fake_download(overrides[0].split("=")[1])
     root = tmp_path / "data"
@@ -84,8 +93,9 @@ def test_the_design_cards_commands_download_once_and_reach_training(overrides, f
     assert not list(root.glob(".*.partial"))  # the staging folder is gone
 
 
-def test_an_interrupted_download_never_leaves_a_folder_that_passes_for_the_dataset(fake_download, tmp_path,
-                                                                                   monkeypatch):
+def test_an_interrupted_download_never_leaves_a_folder_that_passes_for_the_dataset(
+    fake_download, tmp_path, monkeypatch
+):
     downloads = fake_download("cifar10")
     entry, options = parse("cifar10")
     root = tmp_path / "data"
@@ -127,8 +137,9 @@ def test_offline_the_error_shows_the_failure_and_where_to_put_the_files(tmp_path
         assert not [path.name for path in (tmp_path / name).iterdir()]  # no lock file, no empty .partial folder
 
 
-def test_a_download_that_fails_after_fetching_keeps_the_files_and_the_next_try_reuses_them(fake_download, tmp_path,
-                                                                                          monkeypatch):
+def test_a_download_that_fails_after_fetching_keeps_the_files_and_the_next_try_reuses_them(
+    fake_download, tmp_path, monkeypatch
+):
     downloads = fake_download("cifar100")
     entry, options = parse("cifar100")
     root = tmp_path / "data"
@@ -141,8 +152,9 @@ def test_a_download_that_fails_after_fetching_keeps_the_files_and_the_next_try_r
     with pytest.raises(DatasetNotFoundError) as caught:
         download_dataset(entry, root, options)
     staging = root / ".cifar100.partial"
-    assert str(caught.value).endswith(f"already fetched are kept in {staging} and reused by the next try "
-                                      "(delete that folder to start afresh)"), str(caught.value)
+    assert str(caught.value).endswith(
+        f"already fetched are kept in {staging} and reused by the next try (delete that folder to start afresh)"
+    ), str(caught.value)
     assert sorted(path.name for path in root.iterdir()) == [".cifar100.partial"]  # no lock file
     monkeypatch.setattr(tv_utils, "extract_archive", real_extract)
     assert download_dataset(entry, root, options) and entry.locate(root, options) is None
@@ -150,15 +162,22 @@ def test_a_download_that_fails_after_fetching_keeps_the_files_and_the_next_try_r
 
 
 def test_a_missing_dataset_offers_the_download_only_when_it_is_off(tmp_path):
-    cfg = compose_config(["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.download=false", "logger=none"],
-                         run_dir=tmp_path / "run")
+    cfg = compose_config(
+        ["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.download=false", "logger=none"],
+        run_dir=tmp_path / "run",
+    )
     from whitening_ssl.stages import check_config
     from whitening_ssl.validation import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         check_config(cfg, tmp_path / "run")
-    assert any(line.startswith("CIFAR-10 not found in ") and "set dataset.download=true to download it, or download "
-               "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in line for line in caught.value.problems)
+    assert any(
+        line.startswith("CIFAR-10 not found in ")
+        and "set dataset.download=true to download it, or download "
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+        in line
+        for line in caught.value.problems
+    )
 
 
 # --- run.py: checks first, the dry run, Hydra's errors ------------------------------------------------------
@@ -170,8 +189,10 @@ def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
     cases = [
         (["method=nope"], "error: method=nope is not available: use one of barlow_twins, "),
         (["method.whitn=zca"], "error: method.whitn is not a setting of method: check the spelling"),
-        (["dataset=cifar100", "method=w_mse4", "trainer=cpu", "logger=none"],
-         f"error: CIFAR-100 could not be downloaded into {tmp_path / 'data'} (URLError: "),
+        (
+            ["dataset=cifar100", "method=w_mse4", "trainer=cpu", "logger=none"],
+            f"error: CIFAR-100 could not be downloaded into {tmp_path / 'data'} (URLError: ",
+        ),
     ]
     for args, start in cases:
         proc = run_cli_in_process(args, cwd=tmp_path)
@@ -202,7 +223,8 @@ def test_a_check_that_crashes_stops_everything(sweep, tmp_path, monkeypatch):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and lines == [
         "error: the checks before the run failed (KeyError: 'w_size'): nothing was started; this is a bug, please "
-        "report it with the command (HYDRA_FULL_ERROR=1 shows where)"], proc.stderr[-2000:]
+        "report it with the command (HYDRA_FULL_ERROR=1 shows where)"
+    ], proc.stderr[-2000:]
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 
 
@@ -237,9 +259,19 @@ def test_the_long_evaluation_phases_show_progress(capsys):
 
 def test_a_run_prints_none_of_the_known_notices(tmp_path, capfd, caplog, recwarn):
     caplog.set_level("INFO")
-    cfg = compose_config(["debug=fdr", "dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8",
-                          "trainer=cpu", "logger=wandb", "logger.mode=offline", "eval.linear_epochs=2"],
-                         run_dir=tmp_path)
+    cfg = compose_config(
+        [
+            "debug=fdr",
+            "dataset=synthetic",
+            "backbone=resnet_tiny",
+            "backbone.width=8",
+            "trainer=cpu",
+            "logger=wandb",
+            "logger.mode=offline",
+            "eval.linear_epochs=2",
+        ],
+        run_dir=tmp_path,
+    )
     run(cfg)
     shown = capfd.readouterr()
     text = shown.out + shown.err + caplog.text + "".join(str(w.message) for w in recwarn)

@@ -62,7 +62,7 @@ def _gather_worker(rank, port, out):
     _init(rank, port)
     inputs, weight, loss_fn, subbatches = _problem()
     weight = weight.clone().requires_grad_()
-    local = inputs[:, rank * 16:(rank + 1) * 16] @ weight
+    local = inputs[:, rank * 16 : (rank + 1) * 16] @ weight
     gathered = _Gatherer().gather_embeddings(local)
     loss = loss_fn(gathered, subbatches=subbatches)
     loss.backward()
@@ -70,7 +70,7 @@ def _gather_worker(rank, port, out):
     dist.all_reduce(grad)
     grad /= WORLD  # what DDP does with the parameter gradients
     # gather=false: each process on its own part, its own sub-batches
-    own = loss_fn(inputs[:, rank * 16:(rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
+    own = loss_fn(inputs[:, rank * 16 : (rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
     torch.save({"loss": loss.detach(), "grad": grad, "own": own}, f"{out}/{rank}.pt")
     dist.destroy_process_group()
 
@@ -85,36 +85,39 @@ def test_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
         got = torch.load(tmp_path / f"{rank}.pt")
         assert torch.allclose(got["loss"], expected, atol=1e-12)
         assert torch.allclose(got["grad"], weight.grad, atol=1e-12)
-        own = loss_fn(inputs[:, rank * 16:(rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
+        own = loss_fn(inputs[:, rank * 16 : (rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
         assert torch.allclose(got["own"], own, atol=1e-12)
 
 
 def _sync_bn_worker(rank, port, out):
     _init(rank, port)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5),
-                        nn.BatchNorm1d(5)).double()
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
+    ).double()
     per_view_batchnorm(net[1], 3)  # the backbone's BatchNorm per view; the head's over all views
     synchronize_batchnorm(net)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(3, 2 * 4, 3, 8, 8, generator=gen, dtype=torch.float64)  # [V, global N, ...]
-    local = x[:, rank * 4:(rank + 1) * 4].reshape(12, 3, 8, 8)
+    local = x[:, rank * 4 : (rank + 1) * 4].reshape(12, 3, 8, 8)
     out_local = net(local)
     (out_local * torch.arange(out_local.numel(), dtype=torch.float64).view_as(out_local).sin()).sum().backward()
     grads = [p.grad.clone() for p in net.parameters()]
     for g in grads:
         dist.all_reduce(g)
         g /= WORLD
-    torch.save({"out": out_local.detach(), "grads": grads, "buffers": [b.clone() for b in net.buffers()]},
-               f"{out}/{rank}.pt")
+    torch.save(
+        {"out": out_local.detach(), "grads": grads, "buffers": [b.clone() for b in net.buffers()]}, f"{out}/{rank}.pt"
+    )
     dist.destroy_process_group()
 
 
 def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(tmp_path):
     _spawn(_sync_bn_worker, str(tmp_path))
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5),
-                        nn.BatchNorm1d(5)).double()
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
+    ).double()
     per_view_batchnorm(net[1], 3)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(3, 2 * 4, 3, 8, 8, generator=gen, dtype=torch.float64)
@@ -139,6 +142,7 @@ def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(
 
 # --- INTL: iterative normalisation of the gathered batch -----------------------------------------------------
 
+
 def _intl_problem():
     gen = torch.Generator().manual_seed(0)
     inputs = torch.randn(2, 2 * 16, 10, generator=gen, dtype=torch.float64)  # [V, global N, in]
@@ -150,7 +154,7 @@ def _intl_gather_worker(rank, port, out):
     _init(rank, port)
     inputs, weight, whitening, loss_fn = _intl_problem()
     weight = weight.clone().requires_grad_()
-    local = inputs[:, rank * 16:(rank + 1) * 16] @ weight
+    local = inputs[:, rank * 16 : (rank + 1) * 16] @ weight
     loss = loss_fn(whitening(_Gatherer().gather_embeddings(local)))
     loss.backward()
     grad = weight.grad.clone()
@@ -177,9 +181,17 @@ def _vit_problem():
     from whitening_ssl.models import build_backbone
 
     torch.manual_seed(0)
-    backbone, dim = build_backbone("vit_tiny_patch16_224", library="timm", img_size=8, patch_size=4, pool="token",
-                                   pos_embed="learn", drop_path_rate=0.0, pretrained=False,
-                                   model_args={"depth": 1, "embed_dim": 16, "num_heads": 2})
+    backbone, dim = build_backbone(
+        "vit_tiny_patch16_224",
+        library="timm",
+        img_size=8,
+        patch_size=4,
+        pool="token",
+        pos_embed="learn",
+        drop_path_rate=0.0,
+        pretrained=False,
+        model_args={"depth": 1, "embed_dim": 16, "num_heads": 2},
+    )
     net = nn.Sequential(backbone, nn.Linear(dim, 12)).double()
     images = torch.randn(2, 2 * 8, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     loss_fn = WhiteningMSELoss(Whitening("zca", "channel", groups=1), w_size=8, w_iter=1)
@@ -190,7 +202,7 @@ def _vit_problem():
 def _vit_gather_worker(rank, port, out):
     _init(rank, port)
     net, images, loss_fn, subbatches = _vit_problem()
-    local = images[:, rank * 8:(rank + 1) * 8]
+    local = images[:, rank * 8 : (rank + 1) * 8]
     embeddings = net(local.reshape(-1, 3, 8, 8)).view(2, 8, -1)
     loss = loss_fn(_Gatherer().gather_embeddings(embeddings), subbatches=subbatches)
     loss.backward()

@@ -5,15 +5,22 @@ import math
 
 import pytest
 import torch
-
-
 from helpers import compose_config
-
 
 # --- training runs ---------------------------------------------------------------------------------------------
 
-TINY_INTL = ["debug=fdr", "dataset=synthetic", "backbone=resnet_tiny", "backbone.width=8", "trainer=cpu",
-             "logger=none", "eval.linear_epochs=2", "method.emb=64", "method.head_size=64", "data.batch_size=64"]
+TINY_INTL = [
+    "debug=fdr",
+    "dataset=synthetic",
+    "backbone=resnet_tiny",
+    "backbone.width=8",
+    "trainer=cpu",
+    "logger=none",
+    "eval.linear_epochs=2",
+    "method.emb=64",
+    "method.head_size=64",
+    "data.batch_size=64",
+]
 
 
 @pytest.mark.parametrize("method", ["intl", "intl_m"])
@@ -43,7 +50,7 @@ def test_a_step_of_intl_trains_a_finite_loss_and_moves_the_weights(method, tmp_p
     finally:
         INTLMethod.compute_loss = original
         del INTLMethod.on_fit_start
-    (loss, trade_off, views), = losses
+    ((loss, trade_off, views),) = losses
     assert math.isfinite(loss) and trade_off == pytest.approx((math.log2(64) - 3) * 0.01)
     assert views == (1 if method == "intl_m" else 2)  # intl_m: the online network encodes view 1 only
     import json
@@ -63,9 +70,15 @@ def small_multicrop():
     from whitening_ssl.data import RECIPES
     from whitening_ssl.data.recipes import ViewGroup, register_recipe
 
-    recipe = dataclasses.replace(RECIPES["intl_imagenet_multicrop"], name="test_small_multicrop", views=(
-        ViewGroup(count=2, crop_size=32, crop_scale=(0.2, 1.0)), ViewGroup(crop_size=24, crop_scale=(0.15, 0.8)),
-        ViewGroup(crop_size=16, crop_scale=(0.1, 0.5))))
+    recipe = dataclasses.replace(
+        RECIPES["intl_imagenet_multicrop"],
+        name="test_small_multicrop",
+        views=(
+            ViewGroup(count=2, crop_size=32, crop_scale=(0.2, 1.0)),
+            ViewGroup(crop_size=24, crop_scale=(0.15, 0.8)),
+            ViewGroup(crop_size=16, crop_scale=(0.1, 0.5)),
+        ),
+    )
     register_recipe(recipe)
     yield recipe.name
     del RECIPES[recipe.name]
@@ -86,8 +99,18 @@ def test_a_step_of_intl_with_multi_crop(method, pipeline, small_multicrop, tmp_p
         return output
 
     monkeypatch.setattr(INTLMethod, "compute_loss", compute_loss)
-    run(compose_config([f"method={method}", *TINY_INTL, "data.num_views=4", f"data.pipeline={pipeline}",
-                        f"+dataset.options.augmentation={small_multicrop}"], run_dir=tmp_path))
-    (sizes, shape, loss), = seen
+    run(
+        compose_config(
+            [
+                f"method={method}",
+                *TINY_INTL,
+                "data.num_views=4",
+                f"data.pipeline={pipeline}",
+                f"+dataset.options.augmentation={small_multicrop}",
+            ],
+            run_dir=tmp_path,
+        )
+    )
+    ((sizes, shape, loss),) = seen
     assert sizes == [(32, 32), (32, 32), (24, 24), (16, 16)]  # view 0 is the first 32 px crop
     assert shape == (3 if method == "intl_m" else 4, 64, 64) and math.isfinite(loss)

@@ -6,6 +6,7 @@ import copy
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import CONF, compose_config
 from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -17,8 +18,6 @@ from whitening_ssl.models import ViewBatchNorm1d, ViewBatchNorm2d
 from whitening_ssl.schedules import byol_tau
 from whitening_ssl.stages import check_config
 from whitening_ssl.training import NonFiniteLossError
-
-from helpers import CONF, compose_config
 
 TINY_BACKBONE = {"name": "resnet_tiny", "width": 4, "stem": "cifar"}
 
@@ -44,9 +43,22 @@ class RandomViews(Dataset):
 
 #: the paper's code: whitening methods and SimCLR apply the head to all views at once; Barlow Twins,
 #: VICReg, Zero-CL, BYOL and SimSiam run head(backbone(x)) (and the predictor) for each view
-HEAD_PER_VIEW = {"cw_rgp4": False, "cw_rgp2": False, "w_mse4": False, "w_mse2": False, "shuffled_dbn": False,
-                 "bn": False, "plain": False, "pca": False, "simclr": False, "barlow_twins": True, "vicreg": True,
-                 "zero_cl": True, "byol": True, "simsiam": True}
+HEAD_PER_VIEW = {
+    "cw_rgp4": False,
+    "cw_rgp2": False,
+    "w_mse4": False,
+    "w_mse2": False,
+    "shuffled_dbn": False,
+    "bn": False,
+    "plain": False,
+    "pca": False,
+    "simclr": False,
+    "barlow_twins": True,
+    "vicreg": True,
+    "zero_cl": True,
+    "byol": True,
+    "simsiam": True,
+}
 
 
 @pytest.mark.parametrize("name,per_view", sorted(HEAD_PER_VIEW.items()))
@@ -59,8 +71,11 @@ def _plain_copy(module):
     """A copy whose networks' BatchNorm layers are ordinary ones: called once per view, as the paper's loop
     (the loss's own BatchNorm, Barlow Twins', is checked against the paper's module in test_baseline_losses)."""
     plain = copy.deepcopy(module)
-    networks = [getattr(plain, name) for name in ("backbone", "head", "predictor", "target_backbone", "target_head")
-                if hasattr(plain, name)]
+    networks = [
+        getattr(plain, name)
+        for name in ("backbone", "head", "predictor", "target_backbone", "target_head")
+        if hasattr(plain, name)
+    ]
     for layer in (layer for network in networks for layer in network.modules()):
         if isinstance(layer, ViewBatchNorm2d):
             layer.__class__ = nn.BatchNorm2d
@@ -92,8 +107,16 @@ def test_one_pass_equals_the_per_view_loop(name):
     """Loss, every parameter gradient and the BatchNorm running statistics of the one-pass step equal the
     per-view loop's (float64; the whitening methods with fixed sub-batches and channel partitions)."""
     torch.manual_seed(0)
-    module = method_module(name, "method.emb=64", "method.head_size=32",
-                           *(["method.w_size=8", "method.groups=2"] if name == "cw_rgp4" else [])).double().train()
+    module = (
+        method_module(
+            name,
+            "method.emb=64",
+            "method.head_size=32",
+            *(["method.w_size=8", "method.groups=2"] if name == "cw_rgp4" else []),
+        )
+        .double()
+        .train()
+    )
     reference = _plain_copy(module)
     views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) for _ in range(module.num_views)]
 
@@ -120,17 +143,26 @@ def test_head_per_view_changes_the_loss():
     # per-view statistics are not the statistics of all views together: the setting matters
     torch.manual_seed(0)
     per_view = method_module("vicreg", "method.emb=32", "method.head_size=32").double()
-    shared = method_module("vicreg", "method.emb=32", "method.head_size=32", "method.head_per_view=false",
-                           "method.bn_per_view=false").double()
+    shared = method_module(
+        "vicreg", "method.emb=32", "method.head_size=32", "method.head_per_view=false", "method.bn_per_view=false"
+    ).double()
     shared.load_state_dict(per_view.state_dict())
     views = [torch.randn(16, 3, 16, 16, dtype=torch.float64) + 2 * v for v in range(2)]  # views that differ
-    assert not torch.allclose(per_view.compute_loss(per_view.encode(views), views).loss,
-                              shared.compute_loss(shared.encode(views), views).loss)
+    assert not torch.allclose(
+        per_view.compute_loss(per_view.encode(views), views).loss, shared.compute_loss(shared.encode(views), views).loss
+    )
 
 
 def test_byol_target_is_not_optimised_and_follows_the_ema_schedule():
-    module = method_module("byol", "method.emb=16", "method.head_size=32", "method.pred_hidden=32",
-                           "method.warmup_steps=0", "method.schedule=constant", "method.lr=1e-2")
+    module = method_module(
+        "byol",
+        "method.emb=16",
+        "method.head_size=32",
+        "method.pred_hidden=32",
+        "method.warmup_steps=0",
+        "method.schedule=constant",
+        "method.lr=1e-2",
+    )
     optimised = {id(p) for p in module.optimized_parameters()}
     target = list(module.target_backbone.parameters()) + list(module.target_head.parameters())
     assert target and not any(id(p) in optimised for p in target)
@@ -145,8 +177,9 @@ def test_byol_target_is_not_optimised_and_follows_the_ema_schedule():
         original_update(tau)
 
     module.update_target = recording_update
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False)
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
     trainer.fit(module, train_dataloaders=DataLoader(RandomViews(), batch_size=8, drop_last=True))
 
     total = trainer.global_step
@@ -187,8 +220,9 @@ def test_covariance_penalty_equals_the_paper_formula():
 
 
 def test_covariance_weight_stops_at_cov_stop():
-    module = method_module("cw_rgp4", "method.emb=64", "method.groups=2", "method.w_size=8", "method.cov_w=0.01",
-                           "method.cov_stop=2")
+    module = method_module(
+        "cw_rgp4", "method.emb=64", "method.groups=2", "method.w_size=8", "method.cov_w=0.01", "method.cov_stop=2"
+    )
     assert [module.cov_weight(epoch) for epoch in range(4)] == [0.01, 0.01, 0.0, 0.0]
 
 
@@ -219,11 +253,26 @@ def test_small_dataset_paper_presets_hold_the_published_values(name):
     check_config(cfg, check_machine=False)
     epochs, lr, views, batch, w_size, groups, emb, head, w_iter = PAPER[name]
     m = cfg.method
-    assert (cfg.epochs, m.lr, cfg.data.num_views, cfg.data.batch_size, m.w_size, m.groups, m.emb, m.head_size, m.w_iter) == \
-        (epochs, lr, views, batch, w_size, groups, emb, head, w_iter)
+    assert (
+        cfg.epochs,
+        m.lr,
+        cfg.data.num_views,
+        cfg.data.batch_size,
+        m.w_size,
+        m.groups,
+        m.emb,
+        m.head_size,
+        m.w_iter,
+    ) == (epochs, lr, views, batch, w_size, groups, emb, head, w_iter)
     assert cfg.dataset.name in name and cfg.method.name in name and cfg.backbone.name == "resnet18"
-    assert (m.optimizer, m.weight_decay, m.warmup_steps, m.schedule, list(m.drops), m.drop_gamma) == \
-        ("adam", 1e-6, 500, "step", [50, 25], 0.2)
+    assert (m.optimizer, m.weight_decay, m.warmup_steps, m.schedule, list(m.drops), m.drop_gamma) == (
+        "adam",
+        1e-6,
+        500,
+        "step",
+        [50, 25],
+        0.2,
+    )
     if "cw_rgp" in name:
         assert (m.whiten, m.axis, m.random_groups) == ("zca", "channel", True)
     else:
@@ -235,8 +284,9 @@ def test_small_dataset_paper_presets_hold_the_published_values(name):
 
 @pytest.mark.parametrize("epochs,cov_w,cov_stop", [(100, 0.005, 50), (200, 0.01, 100)])
 def test_imagenet_presets(epochs, cov_w, cov_stop):
-    cfg = compose_config([f"experiment=paper/imagenet_cw_rgp4_{epochs}ep", "dataset.root=/data/imagenet"],
-                         run_dir="/tmp/unused")
+    cfg = compose_config(
+        [f"experiment=paper/imagenet_cw_rgp4_{epochs}ep", "dataset.root=/data/imagenet"], run_dir="/tmp/unused"
+    )
     check_config(cfg, check_machine=False)
     m = cfg.method
     assert cfg.epochs == epochs and (m.cov_w, m.cov_stop) == (cov_w, cov_stop)
@@ -245,8 +295,9 @@ def test_imagenet_presets(epochs, cov_w, cov_stop):
     assert (m.optimizer, m.lr, m.momentum, m.weight_decay, m.schedule) == ("sgd", 0.1, 0.9, 1e-4, "cosine_epoch")
     assert cfg.backbone.name == "resnet50" and cfg.backbone.stem == "auto" and cfg.dataset.name == "imagenet"
 
-    linear = compose_config(["experiment=paper/imagenet_linear", "ckpt=x.pth", "dataset.root=/data/imagenet"],
-                            run_dir="/tmp/unused")
+    linear = compose_config(
+        ["experiment=paper/imagenet_linear", "ckpt=x.pth", "dataset.root=/data/imagenet"], run_dir="/tmp/unused"
+    )
     check_config(linear, check_machine=False)
     lin = linear.linear
     assert linear.stage == "linear" and lin.protocol == "standard" and lin.optimizer == "lars"
@@ -256,8 +307,14 @@ def test_imagenet_presets(epochs, cov_w, cov_stop):
 def test_non_finite_loss_stops_training_with_a_clear_error():
     module = method_module("plain", "method.emb=16", "method.head_size=32", "method.w_size=8")
     module.compute_loss = lambda embeddings, views, measure=False: LossOutput(embeddings.sum() * float("nan"))
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, log_every_n_steps=1)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        log_every_n_steps=1,
+    )
     with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan or inf\) at step 0 \(epoch 0\).*lower method.lr"):
         trainer.fit(module, train_dataloaders=DataLoader(RandomViews(), batch_size=8, drop_last=True))
 
@@ -265,8 +322,11 @@ def test_non_finite_loss_stops_training_with_a_clear_error():
 def test_a_backbone_refuses_a_setting_it_does_not_have():
     from whitening_ssl.models import build_backbone
 
-    with pytest.raises(ValueError, match=r"^backbone.small_stem is not a setting of backbone=resnet18 \(its own "
-                                         r"settings: none\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^backbone.small_stem is not a setting of backbone=resnet18 \(its own "
+        r"settings: none\)$",
+    ):
         build_backbone("resnet18", stem="cifar", small_stem=True)
     with pytest.raises(ValueError, match=r"^backbone=resnet_tiny needs backbone.width"):
         build_backbone("resnet_tiny", stem="cifar")

@@ -5,25 +5,27 @@ import math
 
 import pytest
 import torch
+from helpers import CONF, TINY, TINY_VIT, compose_config, run_cli_in_process
 from omegaconf import OmegaConf
 
-from whitening_ssl.stages import check_config
-from whitening_ssl.whitening import WHITENINGS
+from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
-from whitening_ssl.stages import run
-
-from helpers import CONF, TINY, TINY_VIT, compose_config, run_cli_in_process
+from whitening_ssl.whitening import WHITENINGS
 
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
-EXPERIMENTS = sorted(str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml"))
+EXPERIMENTS = sorted(
+    str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml")
+)
 
 
 def test_method_presets_hold_the_paper_values():
     expected = {
-        "cw_rgp4": dict(num_views=4, batch_size=256, w_size=64, groups=4, axis="channel", whiten="zca", emb=512,
-                        random_groups=True),
-        "cw_rgp2": dict(num_views=2, batch_size=512, w_size=64, groups=4, axis="channel", whiten="zca", emb=512,
-                        random_groups=True),
+        "cw_rgp4": dict(
+            num_views=4, batch_size=256, w_size=64, groups=4, axis="channel", whiten="zca", emb=512, random_groups=True
+        ),
+        "cw_rgp2": dict(
+            num_views=2, batch_size=512, w_size=64, groups=4, axis="channel", whiten="zca", emb=512, random_groups=True
+        ),
         "w_mse4": dict(num_views=4, batch_size=256, w_size=128, groups=1, axis="batch", whiten="cholesky", emb=64),
         "w_mse2": dict(num_views=2, batch_size=512, w_size=128, groups=1, axis="batch", whiten="cholesky", emb=64),
     }
@@ -92,9 +94,19 @@ def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, backbon
 
     monkeypatch.setattr(PretrainModule, "on_fit_start", remember_initial_weights)
     steps = 2 if backbone == "resnet" else 1
-    cfg = compose_config([f"method={method}", *(TINY if backbone == "resnet" else TINY_VIT), "epochs=1",
-                          f"+trainer.max_steps={steps}", "trainer.log_every_n_steps=1", "data.batch_size=128",
-                          "logger=csv", "eval.enabled=false"], run_dir=tmp_path)
+    cfg = compose_config(
+        [
+            f"method={method}",
+            *(TINY if backbone == "resnet" else TINY_VIT),
+            "epochs=1",
+            f"+trainer.max_steps={steps}",
+            "trainer.log_every_n_steps=1",
+            "data.batch_size=128",
+            "logger=csv",
+            "eval.enabled=false",
+        ],
+        run_dir=tmp_path,
+    )
     run(cfg)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["method"] == method and results["global_step"] == steps
@@ -114,8 +126,10 @@ def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, backbon
 
 def test_smoke_run_learns_evaluates_checkpoints_and_resumes(tmp_path):
     first = tmp_path / "first"
-    cfg = compose_config(["debug=smoke", "epochs=1", "checkpoint_every=1", "eval.evaluate_untrained=true",
-                          "backbone.width=8"], run_dir=first)
+    cfg = compose_config(
+        ["debug=smoke", "epochs=1", "checkpoint_every=1", "eval.evaluate_untrained=true", "backbone.width=8"],
+        run_dir=first,
+    )
     run(cfg)
     results = json.loads((first / "results.json").read_text())
     assert results["epochs"] == 1 and results["untrained"] is not None and len(results["history"]) == 1
@@ -125,8 +139,9 @@ def test_smoke_run_learns_evaluates_checkpoints_and_resumes(tmp_path):
     assert "train/loss_step" in metrics_csv and "lr-Adam" in metrics_csv
 
     second = tmp_path / "second"
-    cfg = compose_config(["debug=smoke", "epochs=2", "checkpoint_every=1", "backbone.width=8", f"ckpt_path={last}"],
-                         run_dir=second)
+    cfg = compose_config(
+        ["debug=smoke", "epochs=2", "checkpoint_every=1", "backbone.width=8", f"ckpt_path={last}"], run_dir=second
+    )
     run(cfg)
     resumed = json.loads((second / "results.json").read_text())
     steps_per_epoch = results["global_step"]
@@ -141,8 +156,10 @@ BAD_INPUTS = [
     (["method=cw_rgp4", "method.groups=3"], "not divisible by method.groups"),
     (["method=cw_rgp4", "method.groups=8"], "channel whitening needs method.emb / method.groups > method.w_size"),
     (["method=w_mse4", "method.emb=128"], "batch whitening needs method.w_size > method.emb / method.groups"),
-    (["method.whiten=svd"], "method.whiten='svd' is not available: use one of "
-     + ", ".join(WHITENINGS) + ", or module.name of your own"),
+    (
+        ["method.whiten=svd"],
+        "method.whiten='svd' is not available: use one of " + ", ".join(WHITENINGS) + ", or module.name of your own",
+    ),
     (["method.axis=rows"], "method.axis='rows' is not available: use one of batch, channel"),
     (["data.num_views=1"], "data.num_views=1 must be at least 2"),
     (["dataset=image_folder"], "dataset=image_folder needs its location: add dataset.root="),
@@ -159,8 +176,10 @@ def test_bad_configuration_raises_clear_error_before_training(overrides, message
 
 
 def test_missing_dataset_raises_clear_error(tmp_path):
-    cfg = compose_config(["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.download=false", "logger=none"],
-                         run_dir=tmp_path / "run")
+    cfg = compose_config(
+        ["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.download=false", "logger=none"],
+        run_dir=tmp_path / "run",
+    )
     with pytest.raises(ConfigError, match=r"^CIFAR-10 not found in .*: set dataset.download=true"):
         run(cfg)
 
@@ -175,14 +194,17 @@ def test_cli_multirun_sweep_runs_two_jobs_and_its_output_to_a_file_has_short_lin
     import whitening_ssl.progress
 
     monkeypatch.setattr(whitening_ssl.progress, "LINE_SECONDS", 0.0)  # a progress line at every step and batch
-    proc = run_cli_in_process(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"],
-                              cwd=tmp_path)
+    proc = run_cli_in_process(
+        ["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # standard output is no terminal here (as in a SLURM log or `> run.log`): plain lines, no bar frames
     lines = (proc.stdout + proc.stderr).splitlines()
     assert "\r" not in proc.stdout and max(map(len, lines)) < 200, max(lines, key=len)
-    assert sum(line.startswith("step 1/1 (100%)  epoch 1/1  loss ") and " images/s  elapsed " in line
-               for line in lines) >= 2, proc.stdout  # each job's training
+    assert (
+        sum(line.startswith("step 1/1 (100%)  epoch 1/1  loss ") and " images/s  elapsed " in line for line in lines)
+        >= 2
+    ), proc.stdout  # each job's training
     assert any(line.startswith("features of the training images: ") for line in lines), proc.stdout
     results = sorted(tmp_path.glob("*/results.json"))
     assert len(results) == 2
@@ -190,23 +212,34 @@ def test_cli_multirun_sweep_runs_two_jobs_and_its_output_to_a_file_has_short_lin
     assert kinds == ["cholesky", "zca"]
     # issue 23.2: a second sweep into the finished sweep's folder was run, and replaced both jobs' files
     finished = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*") if path.is_file()}
-    again = run_cli_in_process(["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY,
-                                f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    again = run_cli_in_process(
+        ["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path
+    )
     assert again.returncode == 2
     job = sorted(path.parent for path in results)[0]
-    assert f"error: job #0 (method.whiten=zca debug=fdr {' '.join(TINY)}): {job} already " \
-        f"holds a run (results.json, checkpoints): resume it with ckpt_path=last hydra.run.dir={job}, or choose " \
-        "another hydra.sweep.dir" in again.stderr.splitlines(), again.stderr
+    assert (
+        f"error: job #0 (method.whiten=zca debug=fdr {' '.join(TINY)}): {job} already "
+        f"holds a run (results.json, checkpoints): resume it with ckpt_path=last hydra.run.dir={job}, or choose "
+        "another hydra.sweep.dir" in again.stderr.splitlines()
+    ), again.stderr
     assert again.stderr.strip().splitlines()[-1] == "error: no job was started: fix the 2 job(s) above (of 2)"
-    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*")
-            if path.is_file()} == finished
+    assert {
+        path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*") if path.is_file()
+    } == finished
 
 
 def test_slurm_launcher_composes_for_a_sweep():
     from hydra import compose, initialize_config_dir
 
-    overrides = ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4",
-                 "hydra.launcher.timeout_min=2880", "trainer=gpu", "trainer.devices=4", "trainer.strategy=ddp"]
+    overrides = [
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_node=4",
+        "hydra.launcher.timeout_min=2880",
+        "trainer=gpu",
+        "trainer.devices=4",
+        "trainer.strategy=ddp",
+    ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("submitit_launcher.SlurmLauncher")

@@ -7,15 +7,15 @@ import json
 import os
 
 import pytest
+from helpers import compose_config
 
 from whitening_ssl.stages import run
 
-from helpers import compose_config
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
-                    reason="needs Debian's dataset-fashion-mnist package")
+@pytest.mark.skipif(
+    not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="needs Debian's dataset-fashion-mnist package"
+)
 @pytest.mark.parametrize("experiment", ["quickstart", "quickstart_intl"])
 def test_quickstart_trained_encoder_beats_untrained(experiment, tmp_path):
     run(compose_config([f"experiment={experiment}", "logger=none"], run_dir=tmp_path))

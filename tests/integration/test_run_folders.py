@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import compose_config, run_cli_in_process
 
 from whitening_ssl import cli
-from whitening_ssl.run_folder import naming as run_dirs
-from whitening_ssl.stages import check_config, run
 from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.run_folder import naming as run_dirs
 from whitening_ssl.run_folder.lock import LOCK_FILE, RunLock, read_lock
+from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import ConfigError
-
-from helpers import compose_config, run_cli_in_process
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none", "eval.enabled=false", "analysis.every_n_steps=0"]
 
@@ -57,10 +56,14 @@ def test_a_method_name_with_a_path_in_it_stays_one_folder_name():
 def test_a_folder_held_by_a_live_run_is_refused_and_a_stale_lock_replaced(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": other.pid, "host": os.uname().nodename,
-                                                      "started": "2026-12-01T09:00:00"}))
-        with pytest.raises(ConfigError, match=rf"^the run folder {tmp_path} is in use by another run \(process "
-                                              rf"{other.pid} on .*, started 2026-12-01T09:00:00\): wait for it"):
+        (tmp_path / LOCK_FILE).write_text(
+            json.dumps({"pid": other.pid, "host": os.uname().nodename, "started": "2026-12-01T09:00:00"})
+        )
+        with pytest.raises(
+            ConfigError,
+            match=rf"^the run folder {tmp_path} is in use by another run \(process "
+            rf"{other.pid} on .*, started 2026-12-01T09:00:00\): wait for it",
+        ):
             run(compose_config([*SMOKE, "epochs=1"], run_dir=tmp_path))
         assert not (tmp_path / "checkpoints").exists()
     finally:
@@ -90,23 +93,47 @@ def test_a_kill_during_the_first_save_leaves_a_folder_that_starts_afresh(tmp_pat
 
 
 def test_a_resume_with_other_settings_is_refused_naming_each(finished_run):
-    problems = _problems([*SMOKE, "epochs=2", "ckpt_path=last", "method=w_mse4", "method.w_size=32",
-                          "method.emb=16", "data.batch_size=32"], finished_run)
+    problems = _problems(
+        [
+            *SMOKE,
+            "epochs=2",
+            "ckpt_path=last",
+            "method=w_mse4",
+            "method.w_size=32",
+            "method.emb=16",
+            "data.batch_size=32",
+        ],
+        finished_run,
+    )
     assert len(problems) == 1
     line = problems[0]
     assert line.startswith("ckpt_path=last: the checkpoint was trained with other settings (")
-    for change in ("data.batch_size: 64 -> 32", "method.name: cw_rgp4 -> w_mse4", "method.whiten: zca -> cholesky",
-                   "method.axis: channel -> batch", "method.emb: 128 -> 16"):
+    for change in (
+        "data.batch_size: 64 -> 32",
+        "method.name: cw_rgp4 -> w_mse4",
+        "method.whiten: zca -> cholesky",
+        "method.axis: channel -> batch",
+        "method.emb: 128 -> 16",
+    ):
         assert change in line, change
-    assert line.endswith("add allow_resume_changes=true to change them on purpose (the changes are recorded in "
-                         "results.json)")
+    assert line.endswith(
+        "add allow_resume_changes=true to change them on purpose (the changes are recorded in results.json)"
+    )
 
 
 def test_a_resume_with_more_epochs_is_allowed_and_deliberate_changes_are_recorded(finished_run, tmp_path):
     check_config(compose_config([*SMOKE, "epochs=3", "ckpt_path=last"], run_dir=finished_run), finished_run)
     resumed = tmp_path / "resumed"  # ckpt_path=<file>: continues into a new folder
-    cfg = compose_config([*SMOKE, "epochs=2", f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}",
-                          "method.lr=1e-3", "allow_resume_changes=true"], run_dir=resumed)
+    cfg = compose_config(
+        [
+            *SMOKE,
+            "epochs=2",
+            f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}",
+            "method.lr=1e-3",
+            "allow_resume_changes=true",
+        ],
+        run_dir=resumed,
+    )
     check_config(cfg, resumed)
     run(cfg)
     results = json.loads((resumed / "results.json").read_text())
@@ -123,9 +150,11 @@ def test_a_probe_checkpoint_is_not_a_pretraining_checkpoint(finished_run, tmp_pa
             value["config"] = {**value["config"], "stage": "linear", "ckpt": "/runs/a/last.ckpt"}
     torch.save(state, probe / "checkpoints" / "last.ckpt")
     problems = _problems([*SMOKE, f"ckpt_path={probe / 'checkpoints' / 'last.ckpt'}"], tmp_path / "new")
-    assert problems == [f"ckpt_path={probe / 'checkpoints' / 'last.ckpt'}: {probe / 'checkpoints' / 'last.ckpt'} is a "
-                        "linear-probe checkpoint (stage=linear), not of stage=pretrain: resume stage=pretrain from its "
-                        "own checkpoints/last.ckpt (this probe evaluated ckpt=/runs/a/last.ckpt)"]
+    assert problems == [
+        f"ckpt_path={probe / 'checkpoints' / 'last.ckpt'}: {probe / 'checkpoints' / 'last.ckpt'} is a "
+        "linear-probe checkpoint (stage=linear), not of stage=pretrain: resume stage=pretrain from its "
+        "own checkpoints/last.ckpt (this probe evaluated ckpt=/runs/a/last.ckpt)"
+    ]
 
 
 # --- a full disk ----------------------------------------------------------------------------------------------
@@ -151,9 +180,12 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_previous_one(
     assert stopped.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     last = tmp_path / "checkpoints" / "last.ckpt"
-    assert len(lines) == 1 and lines[0].startswith(f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} "
-                                                   "(No space left on device; ")
-    assert f"MB free on that file system): nothing partial was left; the previous checkpoint {last} is intact" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} (No space left on device; "
+    )
+    assert (
+        f"MB free on that file system): nothing partial was left; the previous checkpoint {last} is intact" in lines[0]
+    )
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt", "meta.json"]  # no partial file
     assert read_meta(last.parent)["epochs_completed"] == 1
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 8
@@ -166,18 +198,27 @@ def test_a_file_system_gone_read_only_during_a_save_is_one_line(tmp_path, monkey
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", lambda self, checkpoint, path, storage_options=None:
-                        (monkeypatch.setattr(Path, "unlink", read_only), read_only()))
+    monkeypatch.setattr(
+        TorchCheckpointIO,
+        "save_checkpoint",
+        lambda self, checkpoint, path, storage_options=None: (
+            monkeypatch.setattr(Path, "unlink", read_only),
+            read_only(),
+        ),
+    )
     with pytest.raises(SystemExit) as stopped:
         cli.main(compose_config([*SMOKE, "epochs=1", "eval.enabled=false"], run_dir=tmp_path))
     monkeypatch.undo()
     assert stopped.value.code == 2
     last = tmp_path / "checkpoints" / "last.ckpt"
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} (Read-only file "
-                           "system; ") and line.endswith(f"no earlier checkpoint of this run exists; free space (or fix "
-                                                         f"the file system) and resume with ckpt_path=last "
-                                                         f"hydra.run.dir={tmp_path}")
+    assert line.startswith(
+        f"error: could not write the checkpoint {last.parent / '.last.ckpt.tmp'} (Read-only file system; "
+    ) and line.endswith(
+        f"no earlier checkpoint of this run exists; free space (or fix "
+        f"the file system) and resume with ckpt_path=last "
+        f"hydra.run.dir={tmp_path}"
+    )
 
 
 def test_a_folder_name_over_the_limit_and_m_after_the_overrides_are_one_line(tmp_path):
@@ -187,7 +228,9 @@ def test_a_folder_name_over_the_limit_and_m_after_the_overrides_are_one_line(tmp
     assert done.returncode == 2 and not os.path.exists(long)
     assert done.stderr.strip().splitlines() == [
         f"error: the folder name {'a' * 40}... in hydra.run.dir is 300 bytes long, over the file system's limit of 255 "
-        "bytes per name: choose a shorter hydra.run.dir"]
+        "bytes per name: choose a shorter hydra.run.dir"
+    ]
     done = run_cli_in_process(["debug=smoke", "-m", "check=true"], tmp_path)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        "error: -m (--multirun) must come before the overrides: python run.py -m debug=smoke check=true"]
+        "error: -m (--multirun) must come before the overrides: python run.py -m debug=smoke check=true"
+    ]

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
+from helpers import TINY, TINY_VIT, compose_config
 from torch import nn
 
 from whitening_ssl.methods import PretrainModule
 from whitening_ssl.stages import run
-
-from helpers import TINY, TINY_VIT, compose_config
 
 
 def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
@@ -30,8 +29,7 @@ def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
 def test_compile_compiles_every_backbone_in_place(monkeypatch, tmp_path):
     compiled = []
     monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
-    run(compose_config(["method=byol", "debug=fdr", *TINY, "data.batch_size=128", "compile=true"],
-                       run_dir=tmp_path))
+    run(compose_config(["method=byol", "debug=fdr", *TINY, "data.batch_size=128", "compile=true"], run_dir=tmp_path))
     assert compiled == ["_ScaledResNet", "_ScaledResNet"]  # the online and the target backbone
 
 
@@ -67,8 +65,12 @@ def test_a_vit_under_bf16_mixed_and_compile_keeps_float32_whitening_and_no_chann
         return out
 
     monkeypatch.setattr(WhiteningMSELoss, "whitened_blocks", whitened_blocks)
-    run(compose_config(["debug=fdr", *TINY_VIT, "trainer.precision=bf16-mixed", "compile=true",
-                        "analysis.at_evaluation=false"], run_dir=tmp_path))
+    run(
+        compose_config(
+            ["debug=fdr", *TINY_VIT, "trainer.precision=bf16-mixed", "compile=true", "analysis.at_evaluation=false"],
+            run_dir=tmp_path,
+        )
+    )
     assert compiled == ["VisionTransformer"] and dtypes[0] == (torch.bfloat16, torch.float32)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["global_step"] == 1
@@ -79,7 +81,11 @@ def test_bad_speed_values_are_refused(tmp_path):
     from whitening_ssl.validation import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        check_config(compose_config(["debug=fdr", *TINY, "channels_last=sometimes", "compile=maybe"],
-                                    run_dir=tmp_path), check_machine=False)
-    assert caught.value.problems == ["channels_last='sometimes' is not available: use auto, true or false",
-                                     "compile='maybe' must be true or false"]
+        check_config(
+            compose_config(["debug=fdr", *TINY, "channels_last=sometimes", "compile=maybe"], run_dir=tmp_path),
+            check_machine=False,
+        )
+    assert caught.value.problems == [
+        "channels_last='sometimes' is not available: use auto, true or false",
+        "compile='maybe' must be true or false",
+    ]

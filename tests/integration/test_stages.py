@@ -7,14 +7,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torchvision
+from helpers import compose_config, run_cli_in_process
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from whitening_ssl.checkpoints import CheckpointError, detect_format, load_encoder
 from whitening_ssl.eval import LinearProbeModule
 from whitening_ssl.stages import run
-
-from helpers import compose_config, run_cli_in_process
 
 PLAIN_RESNET18 = {"name": "resnet18", "stem": "imagenet"}
 
@@ -23,20 +22,31 @@ PLAIN_RESNET18 = {"name": "resnet18", "stem": "imagenet"}
 def pretrained(tmp_path_factory):
     """A one-epoch pretraining run on synthetic data; returns its last checkpoint."""
     run_dir = tmp_path_factory.mktemp("pretrain")
-    cfg = compose_config(["debug=smoke", "epochs=1", "checkpoint_every=1", "backbone.width=8", "logger=none",
-                          "eval.enabled=false"], run_dir=run_dir)
+    cfg = compose_config(
+        ["debug=smoke", "epochs=1", "checkpoint_every=1", "backbone.width=8", "logger=none", "eval.enabled=false"],
+        run_dir=run_dir,
+    )
     run(cfg)
     return run_dir / "checkpoints" / "last.ckpt"
 
 
 def test_linear_and_knn_stages_need_only_the_checkpoint(pretrained, tmp_path):
     # the run's dataset/backbone come from the checkpoint: defaults (cifar10, resnet18) are not used
-    cfg = compose_config(["stage=linear", f"ckpt={pretrained}", "linear.epochs=3", "logger=csv"], run_dir=tmp_path / "linear")
+    cfg = compose_config(
+        ["stage=linear", f"ckpt={pretrained}", "linear.epochs=3", "logger=csv"], run_dir=tmp_path / "linear"
+    )
     run(cfg)
     results = json.loads((tmp_path / "linear" / "results.json").read_text())
-    assert results["stage"] == "linear" and results["dataset"] == "synthetic" and results["checkpoint_format"] == "lightning"
+    assert (
+        results["stage"] == "linear"
+        and results["dataset"] == "synthetic"
+        and results["checkpoint_format"] == "lightning"
+    )
     assert results["backbone"] == "resnet_tiny" and results["method"] == "cw_rgp4"
-    assert 0 <= results["final"]["linear_top1"] <= 100 and results["final"]["linear_top5"] >= results["final"]["linear_top1"]
+    assert (
+        0 <= results["final"]["linear_top1"] <= 100
+        and results["final"]["linear_top5"] >= results["final"]["linear_top1"]
+    )
     assert (tmp_path / "linear" / "linear_classifier.pt").exists()
 
     cfg = compose_config(["stage=knn", f"ckpt={pretrained}", "logger=none"], run_dir=tmp_path / "knn")
@@ -59,17 +69,36 @@ def test_a_failing_logger_never_loses_the_evaluation(pretrained, tmp_path, monke
 
 def test_standard_protocol_keeps_backbone_frozen_in_eval_mode(pretrained):
     encoder = load_encoder(pretrained)
-    module = LinearProbeModule(encoder.backbone, encoder.feature_dim, num_classes=10,
-                               optim={**OmegaConf.to_container(compose_config([]).linear), "optimizer": "lars",
-                                          "lr": 0.1, "batch_size": 8, "weight_decay": 0.0, "momentum": 0.9})
+    module = LinearProbeModule(
+        encoder.backbone,
+        encoder.feature_dim,
+        num_classes=10,
+        optim={
+            **OmegaConf.to_container(compose_config([]).linear),
+            "optimizer": "lars",
+            "lr": 0.1,
+            "batch_size": 8,
+            "weight_decay": 0.0,
+            "momentum": 0.9,
+        },
+    )
     before = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     module.train()
     assert not module.backbone.training and module.classifier.training
-    assert module.classifier.weight.std().item() == pytest.approx(0.01, rel=0.2) and module.classifier.bias.abs().sum() == 0
+    assert (
+        module.classifier.weight.std().item() == pytest.approx(0.01, rel=0.2)
+        and module.classifier.bias.abs().sum() == 0
+    )
     images, labels = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
     loader = DataLoader(TensorDataset(images, labels), batch_size=8)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(module, train_dataloaders=loader)
     after = module.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats untouched too
@@ -80,9 +109,19 @@ def test_standard_protocol_checkpoints_every_epoch_and_resumes(pretrained, tmp_p
     stopped (same classifier)."""
     from whitening_ssl.checkpoints import read_meta
 
-    args = ["stage=linear", f"ckpt={pretrained}", "logger=none", "linear.protocol=standard", "linear.epochs=2",
-            "linear.batch_size=64", "linear.crop_size=32", "linear.resize=32", "linear.optimizer=sgd",
-            "trainer=cpu", "trainer.deterministic=true"]
+    args = [
+        "stage=linear",
+        f"ckpt={pretrained}",
+        "logger=none",
+        "linear.protocol=standard",
+        "linear.epochs=2",
+        "linear.batch_size=64",
+        "linear.crop_size=32",
+        "linear.resize=32",
+        "linear.optimizer=sgd",
+        "trainer=cpu",
+        "trainer.deterministic=true",
+    ]
     run(compose_config(args, run_dir=tmp_path / "whole"))
     steps_per_epoch = read_meta(tmp_path / "whole" / "checkpoints")["global_step"] // 2
 
@@ -100,11 +139,15 @@ def test_standard_protocol_checkpoints_every_epoch_and_resumes(pretrained, tmp_p
     assert meta["epochs_completed"] == 1 and meta["global_step"] == steps_per_epoch
     monkeypatch.setattr(LinearProbeModule, "training_step", original)
     run(compose_config([*args, "ckpt_path=last"], run_dir=tmp_path / "crashed"))
-    whole, resumed = (torch.load(tmp_path / name / "linear_classifier.pt", weights_only=False)["state_dict"]
-                      for name in ("whole", "crashed"))
+    whole, resumed = (
+        torch.load(tmp_path / name / "linear_classifier.pt", weights_only=False)["state_dict"]
+        for name in ("whole", "crashed")
+    )
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
-    assert json.loads((tmp_path / "crashed" / "results.json").read_text())["final"] == \
-        json.loads((tmp_path / "whole" / "results.json").read_text())["final"]
+    assert (
+        json.loads((tmp_path / "crashed" / "results.json").read_text())["final"]
+        == json.loads((tmp_path / "whole" / "results.json").read_text())["final"]
+    )
 
 
 def _random_resnet18():
@@ -146,9 +189,10 @@ def test_torchvision_state_dict_loads_bit_identical(tmp_path):
     _assert_backbone_equals(encoder.backbone, model)
 
 
-@pytest.mark.parametrize("kernel,dataset_stem,expected", [(7, None, "imagenet"), (7, "cifar", "imagenet"),
-                                                          (3, "cifar", "cifar"), (3, "small", "small"),
-                                                          (3, None, "small")])
+@pytest.mark.parametrize(
+    "kernel,dataset_stem,expected",
+    [(7, None, "imagenet"), (7, "cifar", "imagenet"), (3, "cifar", "cifar"), (3, "small", "small"), (3, None, "small")],
+)
 def test_foreign_checkpoint_stem_is_read_from_conv1(tmp_path, kernel, dataset_stem, expected):
     # backbone=resnet18 alone (stem auto): a 7x7 conv1 builds the ImageNet stem; a 3x3 one a small-image
     # stem whose max-pool follows the dataset (kept when unknown); the choice is printed in one line
@@ -159,8 +203,10 @@ def test_foreign_checkpoint_stem_is_read_from_conv1(tmp_path, kernel, dataset_st
     torch.save({"state_dict": state}, tmp_path / "paper.pth.tar")
     encoder = load_encoder(tmp_path / "paper.pth.tar", {"name": "resnet18", "stem": "auto"}, dataset_stem=dataset_stem)
     assert encoder.backbone_cfg["stem"] == expected
-    assert encoder.notes == [f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={expected} "
-                             "(give backbone.stem= to choose)"]
+    assert encoder.notes == [
+        f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={expected} "
+        "(give backbone.stem= to choose)"
+    ]
     assert isinstance(encoder.backbone.maxpool, torch.nn.Identity) == (expected == "cifar")
     _assert_backbone_equals(encoder.backbone, model)
 
@@ -189,8 +235,11 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
 
     reshaped = dict(model.state_dict(), **{"layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)})
     torch.save(reshaped, tmp_path / "shapes.pth")
-    with pytest.raises(CheckpointError, match=r"1 shape mismatches \(layer1.0.conv1.weight: checkpoint \[64, 64, 1, 1\] "
-                                              r"vs model \[64, 64, 3, 3\]\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"1 shape mismatches \(layer1.0.conv1.weight: checkpoint \[64, 64, 1, 1\] "
+        r"vs model \[64, 64, 3, 3\]\)",
+    ):
         load_encoder(tmp_path / "shapes.pth", PLAIN_RESNET18)
 
     torch.save({"something": 1}, tmp_path / "other.pt")
@@ -201,9 +250,14 @@ def test_bad_checkpoints_raise_one_clear_error(tmp_path, pretrained):
 
 
 def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
-    proc = run_cli_in_process(["stage=linear", f"ckpt={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
+    proc = run_cli_in_process(
+        ["stage=linear", f"ckpt={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path}"], cwd=tmp_path
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f"error: ckpt={tmp_path / 'missing.ckpt'}: checkpoint not found (check the path)"
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == f"error: ckpt={tmp_path / 'missing.ckpt'}: checkpoint not found (check the path)"
+    )
 
 
 def test_export_round_trip_torchvision_and_detectron2(tmp_path):

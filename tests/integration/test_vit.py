@@ -7,6 +7,7 @@ import logging
 import pytest
 import timm
 import torch
+from helpers import TINY_VIT, compose_config, run_cli_in_process
 from omegaconf import OmegaConf
 
 from whitening_ssl.methods import build_method
@@ -15,11 +16,18 @@ from whitening_ssl.optim import cosine_weight_decay, parameter_groups
 from whitening_ssl.stages import check_config, run
 from whitening_ssl.validation import Checks, ConfigError
 
-from helpers import TINY_VIT, compose_config, run_cli_in_process
-
 TINY_ARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
-VIT = {"library": "timm", "name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 4, "pool": "token",
-       "pos_embed": "learn", "drop_path_rate": 0.1, "pretrained": False, "model_args": TINY_ARGS}
+VIT = {
+    "library": "timm",
+    "name": "vit_tiny_patch16_224",
+    "img_size": 32,
+    "patch_size": 4,
+    "pool": "token",
+    "pos_embed": "learn",
+    "drop_path_rate": 0.1,
+    "pretrained": False,
+    "model_args": TINY_ARGS,
+}
 
 
 def test_multicrop_views_of_two_sizes_go_through_one_vit():
@@ -38,13 +46,32 @@ def test_weight_decay_skips_norms_biases_position_embeddings_and_the_class_token
     named = list(backbone.named_parameters())
     decayed, skipped = parameter_groups(named, decay_norm_and_bias=False)
     names = {id(p): name for name, p in named}
-    assert sorted(names[id(p)] for p in skipped["params"]) == sorted([
-        "cls_token", "pos_embed", "patch_embed.proj.bias", "blocks.0.norm1.weight", "blocks.0.norm1.bias",
-        "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.bias", "blocks.0.norm2.weight", "blocks.0.norm2.bias",
-        "blocks.0.mlp.fc1.bias", "blocks.0.mlp.fc2.bias", "norm.weight", "norm.bias"])
-    assert sorted(names[id(p)] for p in decayed["params"]) == sorted([
-        "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight", "blocks.0.mlp.fc1.weight",
-        "blocks.0.mlp.fc2.weight"])
+    assert sorted(names[id(p)] for p in skipped["params"]) == sorted(
+        [
+            "cls_token",
+            "pos_embed",
+            "patch_embed.proj.bias",
+            "blocks.0.norm1.weight",
+            "blocks.0.norm1.bias",
+            "blocks.0.attn.qkv.bias",
+            "blocks.0.attn.proj.bias",
+            "blocks.0.norm2.weight",
+            "blocks.0.norm2.bias",
+            "blocks.0.mlp.fc1.bias",
+            "blocks.0.mlp.fc2.bias",
+            "norm.weight",
+            "norm.bias",
+        ]
+    )
+    assert sorted(names[id(p)] for p in decayed["params"]) == sorted(
+        [
+            "patch_embed.proj.weight",
+            "blocks.0.attn.qkv.weight",
+            "blocks.0.attn.proj.weight",
+            "blocks.0.mlp.fc1.weight",
+            "blocks.0.mlp.fc2.weight",
+        ]
+    )
     assert skipped["weight_decay"] == 0.0 and len(parameter_groups(named, decay_norm_and_bias=True)) == 1
     assert [cosine_weight_decay(s, 5, 0.04, 0.4) for s in (0, 2, 4)] == pytest.approx([0.04, 0.22, 0.4])
     assert cosine_weight_decay(3, 5, 0.05, None) == 0.05
@@ -58,9 +85,18 @@ def test_fixed_sincos_position_embeddings_are_moco_v3s_table_and_not_trained():
     i, j, k = 2, 5, 3
     omega = 1.0 / 10000 ** (k / 8)
     row = table[0, 1 + i * 8 + j]
-    assert torch.allclose(row[[k, 8 + k, 16 + k, 24 + k]], torch.tensor(
-        [torch.sin(torch.tensor(i * omega)), torch.cos(torch.tensor(i * omega)),
-         torch.sin(torch.tensor(j * omega)), torch.cos(torch.tensor(j * omega))]), atol=1e-6)
+    assert torch.allclose(
+        row[[k, 8 + k, 16 + k, 24 + k]],
+        torch.tensor(
+            [
+                torch.sin(torch.tensor(i * omega)),
+                torch.cos(torch.tensor(i * omega)),
+                torch.sin(torch.tensor(j * omega)),
+                torch.cos(torch.tensor(j * omega)),
+            ]
+        ),
+        atol=1e-6,
+    )
 
 
 def test_a_cnn_from_timm_is_a_backbone_too():
@@ -72,9 +108,22 @@ def test_a_cnn_from_timm_is_a_backbone_too():
 @pytest.fixture(scope="module")
 def vit_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("vit")
-    run(compose_config(["method=cw_rgp4", *TINY_VIT, "backbone.pos_embed=sincos", "backbone.pool=avg", "epochs=1",
-                        "+trainer.max_steps=1", "data.batch_size=128", "eval.linear_epochs=2",
-                        "eval.evaluate_untrained=false"], run_dir=run_dir / "pretrain"))
+    run(
+        compose_config(
+            [
+                "method=cw_rgp4",
+                *TINY_VIT,
+                "backbone.pos_embed=sincos",
+                "backbone.pool=avg",
+                "epochs=1",
+                "+trainer.max_steps=1",
+                "data.batch_size=128",
+                "eval.linear_epochs=2",
+                "eval.evaluate_untrained=false",
+            ],
+            run_dir=run_dir / "pretrain",
+        )
+    )
     return run_dir
 
 
@@ -83,23 +132,38 @@ def test_export_loads_strictly_into_timm_and_gives_the_same_features(vit_run, ca
     caplog.set_level(logging.INFO, logger="whitening_ssl")
     run(compose_config(["stage=export", f"ckpt={ckpt}"], run_dir=vit_run / "export"))
     printed = caplog.text
-    assert "timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=0, img_size=32, patch_size=4, " \
-           "dynamic_img_size=True, global_pool='avg', depth=2, embed_dim=32, num_heads=2)" in printed
+    assert (
+        "timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=0, img_size=32, patch_size=4, "
+        "dynamic_img_size=True, global_pool='avg', depth=2, embed_dim=32, num_heads=2)" in printed
+    )
     state_dict = torch.load(vit_run / "export" / "backbone_timm.pth", weights_only=True)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, patch_size=4,
-                              dynamic_img_size=True, global_pool="avg", **TINY_ARGS)
+    model = timm.create_model(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        num_classes=0,
+        img_size=32,
+        patch_size=4,
+        dynamic_img_size=True,
+        global_pool="avg",
+        **TINY_ARGS,
+    )
     model.load_state_dict(state_dict, strict=True)
     trained = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     assert torch.equal(model.blocks[1].mlp.fc2.weight, trained["backbone.blocks.1.mlp.fc2.weight"])
-    with pytest.raises(ConfigError, match="export.format=torchvision holds torchvision ResNets only, and this "
-                                          "checkpoint's backbone is timm's vit_tiny_patch16_224: use export.format=timm"):
-        check_config(compose_config(["stage=export", f"ckpt={ckpt}", "export.format=torchvision"],
-                                    run_dir=vit_run / "refused"))
+    with pytest.raises(
+        ConfigError,
+        match="export.format=torchvision holds torchvision ResNets only, and this "
+        "checkpoint's backbone is timm's vit_tiny_patch16_224: use export.format=timm",
+    ):
+        check_config(
+            compose_config(["stage=export", f"ckpt={ckpt}", "export.format=torchvision"], run_dir=vit_run / "refused")
+        )
     assert not (vit_run / "refused").exists()
 
 
-@pytest.mark.parametrize("stage,extra", [("knn", []), ("analyze", ["analysis.max_images=64"]),
-                                         ("linear", ["linear.epochs=2"])])
+@pytest.mark.parametrize(
+    "stage,extra", [("knn", []), ("analyze", ["analysis.max_images=64"]), ("linear", ["linear.epochs=2"])]
+)
 def test_evaluation_stages_read_a_vit_checkpoint(vit_run, stage, extra):
     ckpt = vit_run / "pretrain" / "checkpoints" / "last.ckpt"
     run(compose_config([f"stage={stage}", f"ckpt={ckpt}", "logger=none", *extra], run_dir=vit_run / stage))
@@ -119,36 +183,56 @@ def test_bad_timm_settings_are_one_line_each():
 
     cifar = get_spec("synthetic", "/nonexistent")
     [unknown] = _problems("backbone=timm", "backbone.name=vit_smal_patch16_224")
-    assert unknown.startswith("backbone.name='vit_smal_patch16_224' is not a timm architecture: the closest timm names: "
-                              "vit_small_patch16_224, ")
+    assert unknown.startswith(
+        "backbone.name='vit_smal_patch16_224' is not a timm architecture: the closest timm names: "
+        "vit_small_patch16_224, "
+    )
     assert _problems("backbone=vit_tiny", "backbone.patch_size=5", spec=cifar) == [
-        "the training crop is 32 px, which backbone.patch_size=5 does not divide: use a patch size that divides 32 (e.g. 4)"]
+        "the training crop is 32 px, which backbone.patch_size=5 does not divide: use a patch size that divides 32 (e.g. 4)"
+    ]
     assert _problems("backbone=vit_tiny", spec=cifar, views=(32, 18)) == [
         "a multi-crop view is 18 px, which backbone.patch_size=4 does not divide: use a patch size that divides "
-        "18 (e.g. 3)"]
+        "18 (e.g. 3)"
+    ]
     assert _problems("backbone=vit_tiny", "+backbone.stem=cifar") == [
         "backbone.stem=cifar is a ResNet setting: the timm backbone vit_tiny_patch16_224 has none; drop backbone.stem "
-        "(a ViT's patch size is backbone.patch_size)"]
+        "(a ViT's patch size is backbone.patch_size)"
+    ]
     assert _problems("backbone=timm", "backbone.name=resnet10t", "backbone.pool=token") == [
-        "backbone.pool=token is for ViTs (a class token): resnet10t has none; use backbone.pool=auto or avg"]
-    assert _problems("backbone=timm") == ["backbone=timm needs backbone.name=<a timm architecture>, e.g. "
-                                          "backbone.name=convnext_atto"]
+        "backbone.pool=token is for ViTs (a class token): resnet10t has none; use backbone.pool=auto or avg"
+    ]
+    assert _problems("backbone=timm") == [
+        "backbone=timm needs backbone.name=<a timm architecture>, e.g. backbone.name=convnext_atto"
+    ]
 
 
 def test_pretrained_weights_without_the_network_are_one_error_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
-    with pytest.raises(ValueError, match=r"^backbone.pretrained=true: timm could not load the published weights of "
-                                         r"vit_tiny_patch16_224 \(.*\): connect to the network"):
+    with pytest.raises(
+        ValueError,
+        match=r"^backbone.pretrained=true: timm could not load the published weights of "
+        r"vit_tiny_patch16_224 \(.*\): connect to the network",
+    ):
         build_backbone(**{**VIT, "pretrained": True, "model_args": None})
 
 
 def test_the_cli_refuses_a_patch_size_that_does_not_divide_the_image_before_any_folder(tmp_path):
-    result = run_cli_in_process(["backbone=vit_tiny", "dataset=synthetic", "backbone.patch_size=3", "logger=none",
-                                 f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    result = run_cli_in_process(
+        [
+            "backbone=vit_tiny",
+            "dataset=synthetic",
+            "backbone.patch_size=3",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and not (tmp_path / "run").exists()
-    assert result.stderr.strip().splitlines()[-1] == ("error: the training crop is 32 px, which backbone.patch_size=3 "
-                                                       "does not divide: use a patch size that divides 32 (e.g. 2)")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the training crop is 32 px, which backbone.patch_size=3 "
+        "does not divide: use a patch size that divides 32 (e.g. 2)"
+    )
 
 
 def test_the_timm_settings_a_checkpoint_holds_are_checked_before_anything_is_built():
@@ -156,8 +240,11 @@ def test_the_timm_settings_a_checkpoint_holds_are_checked_before_anything_is_bui
     from whitening_ssl.checkpoints.saved_settings import check_saved_backbone
 
     check_saved_backbone({"backbone": VIT}, "x.ckpt")
-    with pytest.raises(CheckpointError, match=r"^x.ckpt has saved backbone settings that cannot be rebuilt: "
-                                              r"backbone.name='os.system' is not a timm architecture"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^x.ckpt has saved backbone settings that cannot be rebuilt: "
+        r"backbone.name='os.system' is not a timm architecture",
+    ):
         check_saved_backbone({"backbone": {**VIT, "name": "os.system"}}, "x.ckpt")
     with pytest.raises(CheckpointError, match=r"backbone.model_args=.* must be a mapping of plain values"):
         check_saved_backbone({"backbone": {**VIT, "model_args": {"depth": {"_target_": "os.system"}}}}, "x.ckpt")

@@ -8,11 +8,10 @@ import json
 
 import pytest
 import torch
+from helpers import compose_config, run_cli
 
 from whitening_ssl.checkpoints import load_encoder
 from whitening_ssl.stages import run
-
-from helpers import compose_config, run_cli
 
 pytestmark = pytest.mark.cli  # every test here starts run.py
 
@@ -44,15 +43,27 @@ def test_ddp_pretraining_steps_over_the_global_batch_and_evaluates_once(ddp_pret
     assert results["global_step"] == 512 // (2 * 64)  # each process takes its part of the 512 images
     assert len(results["history"]) == 1
     # one writer: no per-process logs or results anywhere else
-    files = sorted(str(p.relative_to(ddp_pretraining)) for p in ddp_pretraining.rglob("*") if p.is_file()
-                   and ".hydra" not in p.parts)
-    figures = [f"pretrain/analysis/epoch0001_{name}.png" for name in
-               ("cosine_backbone", "cosine_embedding", "cosine_whitened", "spectra")]
-    assert files == [*figures, "pretrain/checkpoints/last.ckpt", "pretrain/checkpoints/meta.json",
-                     "pretrain/results.json", "pretrain/run.log"]
+    files = sorted(
+        str(p.relative_to(ddp_pretraining))
+        for p in ddp_pretraining.rglob("*")
+        if p.is_file() and ".hydra" not in p.parts
+    )
+    figures = [
+        f"pretrain/analysis/epoch0001_{name}.png"
+        for name in ("cosine_backbone", "cosine_embedding", "cosine_whitened", "spectra")
+    ]
+    assert files == [
+        *figures,
+        "pretrain/checkpoints/last.ckpt",
+        "pretrain/checkpoints/meta.json",
+        "pretrain/results.json",
+        "pretrain/run.log",
+    ]
 
 
-@pytest.mark.parametrize("stage,extra,metric", [("knn", [], "knn_top1"), ("linear", ["linear.epochs=5"], "linear_top1")])
+@pytest.mark.parametrize(
+    "stage,extra,metric", [("knn", [], "knn_top1"), ("linear", ["linear.epochs=5"], "linear_top1")]
+)
 def test_evaluation_stages_give_the_single_process_figures(ddp_pretraining, stage, extra, metric):
     ckpt = ddp_pretraining / "pretrain" / "checkpoints" / "last.ckpt"
     figures = {}
@@ -75,16 +86,29 @@ def test_evaluation_stages_give_the_single_process_figures(ddp_pretraining, stag
 def test_standard_protocol_under_ddp_counts_every_test_image_once(ddp_pretraining):
     ckpt = ddp_pretraining / "pretrain" / "checkpoints" / "last.ckpt"
     run_dir = ddp_pretraining / "standard"
-    _cli(["stage=linear", f"ckpt={ckpt}", "logger=none", *DDP, "linear.protocol=standard", "linear.epochs=1",
-          "linear.batch_size=32", "linear.crop_size=32", "linear.resize=32", "linear.optimizer=sgd",
-          f"hydra.run.dir={run_dir}"], cwd=ddp_pretraining)
+    _cli(
+        [
+            "stage=linear",
+            f"ckpt={ckpt}",
+            "logger=none",
+            *DDP,
+            "linear.protocol=standard",
+            "linear.epochs=1",
+            "linear.batch_size=32",
+            "linear.crop_size=32",
+            "linear.resize=32",
+            "linear.optimizer=sgd",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ddp_pretraining,
+    )
     results = _results(run_dir)
     # the reported top-1 is the saved classifier's accuracy on the test images, each counted once
     encoder = load_encoder(ckpt)
     saved = torch.load(run_dir / "linear_classifier.pt", map_location="cpu", weights_only=False)
     classifier = torch.nn.Linear(saved["feature_dim"], saved["num_classes"])
     classifier.load_state_dict(saved["state_dict"])
-    from whitening_ssl.data import linear_eval_transform, TransformedDataset, build_datasets
+    from whitening_ssl.data import TransformedDataset, build_datasets, linear_eval_transform
 
     splits = build_datasets("synthetic", splits=("test",), num_samples=512, num_test=256, image_size=32, num_classes=10)
     test = TransformedDataset(splits.test, linear_eval_transform(splits.spec.mean, splits.spec.std, 32, 32))
@@ -93,7 +117,6 @@ def test_standard_protocol_under_ddp_counts_every_test_image_once(ddp_pretrainin
     with torch.no_grad():
         predictions = classifier(encoder.backbone.eval()(images)).argmax(1)
     assert results["num_test"] == 256
-    assert results["final"]["linear_top1"] == pytest.approx(100.0 * (predictions == labels).float().mean().item(),
-                                                            abs=1e-6)
-
-
+    assert results["final"]["linear_top1"] == pytest.approx(
+        100.0 * (predictions == labels).float().mean().item(), abs=1e-6
+    )

@@ -8,18 +8,23 @@ import time
 
 import pytest
 import torch
+from helpers import TINY, run_cli, run_cli_in_process, start_cli
 
 from whitening_ssl.checkpoints import read_meta
 from whitening_ssl.run_folder.lock import LOCK_FILE, read_lock
-
-from helpers import TINY, run_cli, run_cli_in_process, start_cli
 
 pytestmark = pytest.mark.cli  # every test here starts run.py
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
 # 512 synthetic images, batch 64: 8 steps per epoch; k-NN and a 2-epoch probe after each epoch, no figures
-DETERMINISTIC = [*SMOKE, "trainer.deterministic=true", "eval.every_n_epochs=1", "eval.linear_epochs=2",
-                 "analysis.at_evaluation=false", "logger=csv"]
+DETERMINISTIC = [
+    *SMOKE,
+    "trainer.deterministic=true",
+    "eval.every_n_epochs=1",
+    "eval.linear_epochs=2",
+    "analysis.at_evaluation=false",
+    "logger=csv",
+]
 
 
 def _wait_for(condition, process, timeout=600.0, poll=0.02):
@@ -129,13 +134,15 @@ def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_p
             assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-2000:]
             time.sleep(0.1)
         overrides = (run_dir / ".hydra" / "overrides.yaml").read_text()
-        second = run_cli_in_process([*smoke, "epochs=50", "seed=7", "ckpt_path=last", f"hydra.run.dir={run_dir}"],
-                                    cwd=tmp_path)
+        second = run_cli_in_process(
+            [*smoke, "epochs=50", "seed=7", "ckpt_path=last", f"hydra.run.dir={run_dir}"], cwd=tmp_path
+        )
         assert second.returncode == 2
         assert second.stderr.strip().splitlines() == [
             f"error: the run folder {run_dir} is in use by another run (process {first.pid} on "
             f"{os.uname().nodename}, started {read_lock(run_dir)['started']}): wait for it to finish, or choose another "
-            f"hydra.run.dir (if that run is gone, delete {run_dir / LOCK_FILE})"]
+            f"hydra.run.dir (if that run is gone, delete {run_dir / LOCK_FILE})"
+        ]
         assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # the first run's, untouched
     finally:
         first.send_signal(signal.SIGINT)  # Ctrl-C is taken as SIGTERM (issue 23.5: it saved nothing, exit 1)
@@ -145,7 +152,8 @@ def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_p
     assert meta["reason"] == "sigterm" and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == (
         f"error: stopped by Ctrl-C (SIGINT) at step {meta['global_step']}; checkpoint saved: {run_dir / 'checkpoints' / 'last.ckpt'}; "
-        f"resume with ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)")
+        f"resume with ckpt_path=last hydra.run.dir={run_dir} (and the same other arguments)"
+    )
 
 
 def test_a_sweep_into_a_live_sweeps_folder_writes_nothing_there(tmp_path):
@@ -161,10 +169,14 @@ def test_a_sweep_into_a_live_sweeps_folder_writes_nothing_there(tmp_path):
         second = run_cli_in_process(["-m", "epochs=1,50", *smoke, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
         assert second.returncode == 2
         lines = second.stderr.strip().splitlines()
-        assert lines[0].endswith(f"{finished} already holds a run (results.json, checkpoints): resume it with "
-                                 f"ckpt_path=last hydra.run.dir={finished}, or choose another hydra.sweep.dir")
-        assert lines[1].startswith("error: job #1 (epochs=50 ") and f"the run folder {live} is in use by another " \
-            f"run (process {first.pid} on " in lines[1]
+        assert lines[0].endswith(
+            f"{finished} already holds a run (results.json, checkpoints): resume it with "
+            f"ckpt_path=last hydra.run.dir={finished}, or choose another hydra.sweep.dir"
+        )
+        assert (
+            lines[1].startswith("error: job #1 (epochs=50 ")
+            and f"the run folder {live} is in use by another run (process {first.pid} on " in lines[1]
+        )
         assert lines[2:] == ["error: no job was started: fix the 2 job(s) above (of 2)"]
         assert {path: path.read_bytes() for path in kept} == kept
     finally:

@@ -2,13 +2,20 @@
 prints every job's figures and results path, as a plain ``-m`` sweep does, and leaves no ``.submitit/%j``."""
 
 import pytest
-
 from helpers import run_cli
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]  # three processes that each import torch: about a minute
 
-TINY_JOB = ["debug=fdr", "backbone.width=8", "trainer=cpu", "method.head_size=64", "method.w_size=16",
-            "eval.linear_epochs=0", "analysis.at_evaluation=false", "analysis.every_n_steps=0"]
+TINY_JOB = [
+    "debug=fdr",
+    "backbone.width=8",
+    "trainer=cpu",
+    "method.head_size=64",
+    "method.w_size=16",
+    "eval.linear_epochs=0",
+    "analysis.at_evaluation=false",
+    "analysis.every_n_steps=0",
+]
 
 
 def test_a_submitit_local_sweep_prints_each_jobs_table_and_results_path(tmp_path):

@@ -84,7 +84,7 @@ def test_stable_rank_of_orthogonal_and_chosen_singular_values():
     assert normalized_stable_rank(3.0 * orthonormal_columns(40, d)) == pytest.approx(1.0, rel=TOL)
     singular_values = torch.tensor([5.0, 3.0, 2.0, 1.0, 0.5, 0.0], dtype=torch.float64)
     z = orthonormal_columns(50, d, seed=3) @ torch.diag(singular_values) @ orthonormal_columns(d, d, seed=4).T
-    expected = (singular_values ** 2).sum() / singular_values[0] ** 2 / d
+    expected = (singular_values**2).sum() / singular_values[0] ** 2 / d
     assert normalized_stable_rank(z) == pytest.approx(float(expected), rel=TOL)
     # rank one -> the lower end 1/d
     rank_one = torch.randn(30, 1, generator=generator(5)) @ torch.randn(1, d, generator=generator(6))
@@ -132,8 +132,9 @@ def test_covariance_spectrum_uses_n_minus_one_and_is_descending():
 
 def test_rank_k_data():
     n, d, k = 120, 10, 3
-    z = torch.randn(n, k, dtype=torch.float64, generator=generator(9)) @ \
-        torch.randn(k, d, dtype=torch.float64, generator=generator(10))
+    z = torch.randn(n, k, dtype=torch.float64, generator=generator(9)) @ torch.randn(
+        k, d, dtype=torch.float64, generator=generator(10)
+    )
     spectrum = covariance_spectrum(z)
     assert numerical_rank(spectrum) == k
     assert effective_rank(spectrum) <= k + TOL
@@ -182,18 +183,27 @@ def test_cosines_on_hand_built_vectors():
 def test_cosines_match_reference_loops_over_pairs():
     views = torch.randn(3, 7, 5, dtype=torch.float64, generator=generator(11)) + 0.3
     num_views, num_images = views.shape[:2]
-    positives = [cosine_loop(views[a, i], views[b, i])
-                 for i in range(num_images) for a in range(num_views) for b in range(a + 1, num_views)]
+    positives = [
+        cosine_loop(views[a, i], views[b, i])
+        for i in range(num_images)
+        for a in range(num_views)
+        for b in range(a + 1, num_views)
+    ]
     assert positive_cosine_similarity(views) == pytest.approx(sum(positives) / len(positives), abs=TOL)
 
-    per_view = [np.mean([cosine_loop(views[v, i], views[v, j])
-                         for i in range(num_images) for j in range(num_images) if i != j])
-                for v in range(num_views)]
+    per_view = [
+        np.mean([cosine_loop(views[v, i], views[v, j]) for i in range(num_images) for j in range(num_images) if i != j])
+        for v in range(num_views)
+    ]
     assert negative_cosine_similarity(views[0]) == pytest.approx(per_view[0], abs=TOL)
     assert negative_cosine_similarity(views) == pytest.approx(float(np.mean(per_view)), abs=TOL)
 
-    all_negatives = sorted(cosine_loop(views[v, i], views[v, j]) for v in range(num_views)
-                           for i in range(num_images) for j in range(i + 1, num_images))
+    all_negatives = sorted(
+        cosine_loop(views[v, i], views[v, j])
+        for v in range(num_views)
+        for i in range(num_images)
+        for j in range(i + 1, num_images)
+    )
     assert np.allclose(sorted(negative_cosine_samples(views).tolist()), all_negatives, atol=TOL)
     assert np.allclose(sorted(positive_cosine_samples(views).tolist()), sorted(positives), atol=TOL)
 
@@ -237,9 +247,18 @@ def test_subsampled_positive_samples_are_seeded_true_positive_pairs():
 def test_representation_metrics_bundles_the_functions_with_stable_names():
     views = torch.stack([whitened_data(80, 6, seed=1), whitened_data(80, 6, seed=2)])
     metrics = representation_metrics(views, "whitened")
-    assert set(metrics) == {f"whitened/{name}" for name in (
-        "stable_rank", "effective_rank", "effective_rank_fraction", "rank", "condition_number",
-        "negative_cosine", "positive_cosine")}
+    assert set(metrics) == {
+        f"whitened/{name}"
+        for name in (
+            "stable_rank",
+            "effective_rank",
+            "effective_rank_fraction",
+            "rank",
+            "condition_number",
+            "negative_cosine",
+            "positive_cosine",
+        )
+    }
     assert all(isinstance(value, float) for value in metrics.values())
     rows = views.reshape(-1, 6)
     spectrum = covariance_spectrum(rows)
@@ -263,10 +282,12 @@ def test_block_measures_are_the_single_matrix_measures_averaged():
     """One batched call over blocks equals the per-matrix functions, block by block, averaged (full rank,
     rank 2, and an all-zero block whose covariance is singular)."""
     gen = generator(5)
-    full = torch.randn(3, 40, 8, generator=gen, dtype=torch.float64) @ torch.randn(8, 8, generator=gen,
-                                                                                   dtype=torch.float64)
-    low = torch.randn(1, 40, 2, generator=gen, dtype=torch.float64) @ torch.randn(2, 8, generator=gen,
-                                                                                 dtype=torch.float64)
+    full = torch.randn(3, 40, 8, generator=gen, dtype=torch.float64) @ torch.randn(
+        8, 8, generator=gen, dtype=torch.float64
+    )
+    low = torch.randn(1, 40, 2, generator=gen, dtype=torch.float64) @ torch.randn(
+        2, 8, generator=gen, dtype=torch.float64
+    )
     for blocks in (full, torch.cat([full, low]), torch.cat([full, torch.zeros(1, 40, 8, dtype=torch.float64)])):
         batched = mean_block_spectral_metrics(blocks, rank_tol=1e-5)
         spectra = [covariance_spectrum(block) for block in blocks]

@@ -279,7 +279,8 @@ def _vicreg_pair(x, y, var_factor, cov_factor, sim=25.0, var=25.0, cov=1.0):
 
 @pytest.mark.parametrize("num_views", [2, 3])
 @pytest.mark.parametrize(
-    "convention,var_factor,cov_factor", [("paper", 1, 1), ("official", 0.5, 1), ("mean", 0.5, 0.5)])
+    "convention,var_factor,cov_factor", [("paper", 1, 1), ("official", 0.5, 1), ("mean", 0.5, 0.5)]
+)
 def test_vicreg_equals_reference_loop(num_views, convention, var_factor, cov_factor):
     # small scale so that some features have std < 1 and the variance hinge is active
     z = (_views(num_views, 10, 6, seed=9) * torch.linspace(0.3, 1.5, 6, dtype=torch.float64)).detach().requires_grad_()

@@ -4,10 +4,9 @@ the configuration nodes the code and the docs name exist: a new kind, schedule o
 import re
 
 import pytest
+from helpers import CONF, ROOT
 
 from whitening_ssl.help import yaml_comments
-
-from helpers import CONF, ROOT
 
 
 def _registries():
@@ -24,13 +23,26 @@ def _registries():
     from whitening_ssl.stages.evaluate import LINEAR_OPTIMIZERS, PROBE_SCHEDULES, PROTOCOLS
     from whitening_ssl.whitening import WHITENING_AXES, WHITENINGS
 
-    return {"method.whiten": WHITENINGS, "method.axis": WHITENING_AXES, "method.optimizer": OPTIMIZERS,
-            "method.schedule": SCHEDULES, "stage": STAGES, "matmul_precision": MATMUL_PRECISIONS,
-            "data.pipeline": PIPELINES, "data.verify_images": VERIFY_MODES, "data.on_bad_image": BAD_IMAGE_POLICIES,
-            "linear.protocol": PROTOCOLS, "linear.optimizer": LINEAR_OPTIMIZERS, "linear.schedule": PROBE_SCHEDULES,
-            "knn.weighting": KNN_WEIGHTINGS, "export.format": EXPORT_FORMATS, "logger.mode": WANDB_MODES,
-            "dataset.options.augmentation": ("default", *RECIPES), "online_probe.optimizer": OPTIMIZERS,
-            "online_probe.enabled": tuple(str(v).lower() for v in PROBE_ENABLED)}
+    return {
+        "method.whiten": WHITENINGS,
+        "method.axis": WHITENING_AXES,
+        "method.optimizer": OPTIMIZERS,
+        "method.schedule": SCHEDULES,
+        "stage": STAGES,
+        "matmul_precision": MATMUL_PRECISIONS,
+        "data.pipeline": PIPELINES,
+        "data.verify_images": VERIFY_MODES,
+        "data.on_bad_image": BAD_IMAGE_POLICIES,
+        "linear.protocol": PROTOCOLS,
+        "linear.optimizer": LINEAR_OPTIMIZERS,
+        "linear.schedule": PROBE_SCHEDULES,
+        "knn.weighting": KNN_WEIGHTINGS,
+        "export.format": EXPORT_FORMATS,
+        "logger.mode": WANDB_MODES,
+        "dataset.options.augmentation": ("default", *RECIPES),
+        "online_probe.optimizer": OPTIMIZERS,
+        "online_probe.enabled": tuple(str(v).lower() for v in PROBE_ENABLED),
+    }
 
 
 def _listed(comment):
@@ -65,17 +77,22 @@ def test_every_list_of_choices_in_the_configuration_is_its_registry():
             assert sorted(_listed(comment)) == sorted(registries[key]), (str(path), key, comment)
 
 
-@pytest.mark.parametrize("key,doc", [("method.optimizer", "docs/reproduce.md"), ("method.schedule", "docs/reproduce.md")])
+@pytest.mark.parametrize(
+    "key,doc", [("method.optimizer", "docs/reproduce.md"), ("method.schedule", "docs/reproduce.md")]
+)
 def test_the_docs_list_every_choice(key, doc):
-    sentence = re.search(rf"`{re.escape(key)}` is (.*?)\.(?:\s|$)", (ROOT / doc).read_text().replace("\n", " ")).group(1)
+    sentence = re.search(rf"`{re.escape(key)}` is (.*?)\.(?:\s|$)", (ROOT / doc).read_text().replace("\n", " ")).group(
+        1
+    )
     assert sorted(re.findall(r"`([\w-]+)`", sentence)) == sorted(_registries()[key])
 
 
 def test_the_configuration_nodes_named_in_code_docs_and_comments_exist():
     pattern = re.compile(r"(?:method/)?(_shared|_defaults|_losses)/(\w+)")
     files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "docs").glob("*.md"), ROOT / "README.md", *CONF.rglob("*.yaml")]
-    named = {(path.relative_to(ROOT), folder, name) for path in files
-             for folder, name in pattern.findall(path.read_text())}
+    named = {
+        (path.relative_to(ROOT), folder, name) for path in files for folder, name in pattern.findall(path.read_text())
+    }
     assert named and [n for n in named if not (CONF / "method" / n[1] / f"{n[2]}.yaml").is_file()] == []
 
 
@@ -87,6 +104,10 @@ def test_the_readme_lists_every_option_of_every_group():
     assert set(rows) == set(groups)
     for group, options in groups.items():
         listed = re.findall(r"`([\w/.]+)`", rows[group])
-        covered = {option for option in options for name in listed
-                   if option == name or (name.endswith("/...") and option.startswith(name[:-3]))}
+        covered = {
+            option
+            for option in options
+            for name in listed
+            if option == name or (name.endswith("/...") and option.startswith(name[:-3]))
+        }
         assert covered == set(options) and all(n.endswith("/...") or n in options for n in listed), group

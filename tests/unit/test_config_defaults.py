@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 
-from whitening_ssl.config_defaults import COMMAND, differences, generated_nodes
-
 from helpers import CONF
+
+from whitening_ssl.config_defaults import COMMAND, differences, generated_nodes
 
 NOTEBOOK = """
 import json, sys
@@ -34,8 +34,9 @@ def test_every_registered_family_and_loss_has_its_generated_node():
 
     nodes = generated_nodes()
     assert {f"method/_losses/{name}.yaml" for name in LOSSES} <= set(nodes)
-    assert {f"method/_defaults/{family}.yaml" for family, cls in METHODS.items() if hasattr(cls, "default_settings")} \
-        == {path for path in nodes if path.startswith("method/_defaults/")}
+    assert {
+        f"method/_defaults/{family}.yaml" for family, cls in METHODS.items() if hasattr(cls, "default_settings")
+    } == {path for path in nodes if path.startswith("method/_defaults/")}
 
 
 def test_every_method_preset_composes_in_a_fresh_interpreter_without_the_package(tmp_path):
@@ -44,8 +45,14 @@ def test_every_method_preset_composes_in_a_fresh_interpreter_without_the_package
     script = tmp_path / "notebook.py"
     script.write_text(NOTEBOOK)
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, str(script), ",".join(presets), os.path.relpath(CONF, tmp_path),
-                             str(CONF)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), ",".join(presets), os.path.relpath(CONF, tmp_path), str(CONF)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
     assert found["imported"] == []

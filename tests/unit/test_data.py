@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import CONF
+from omegaconf import OmegaConf
 from PIL import Image
 from torchvision import transforms as T
-
-from omegaconf import OmegaConf
 
 from whitening_ssl.data import (
     DATASETS,
@@ -34,8 +34,6 @@ from whitening_ssl.data import (
     register_dataset,
 )
 from whitening_ssl.validation import Checks
-
-from helpers import CONF
 
 
 def _save_image(path: Path, colour: tuple[int, int, int], size: int = 20) -> None:
@@ -96,8 +94,15 @@ def test_subsets_are_deterministic_and_sized():
     assert torch.equal(splits.train.data, again.train.data)
 
 
-PRETRAINING_DATA = {"batch_size": 128, "num_views": 3, "num_workers": 0, "eval_batch_size": 40, "pipeline": "cpu",
-                    "verify_images": "none", "on_bad_image": "skip"}
+PRETRAINING_DATA = {
+    "batch_size": 128,
+    "num_views": 3,
+    "num_workers": 0,
+    "eval_batch_size": 40,
+    "pipeline": "cpu",
+    "verify_images": "none",
+    "on_bad_image": "skip",
+}
 
 
 def test_batch_larger_than_dataset_is_an_error():
@@ -106,8 +111,10 @@ def test_batch_larger_than_dataset_is_an_error():
     with pytest.raises(ValueError, match="batch_size") as caught:
         datamodule.train_dataloader()
     checks = Checks()
-    located = check_dataset(checks, {"name": "synthetic", "root": "./data",
-                                     "options": {"num_samples": 64, "num_test": 40, "num_classes": 4}})
+    located = check_dataset(
+        checks,
+        {"name": "synthetic", "root": "./data", "options": {"num_samples": 64, "num_test": 40, "num_classes": 4}},
+    )
     check_pretraining_data(checks, PRETRAINING_DATA, located, world_size=1)
     assert checks.problems == [str(caught.value)] == [batch_problem(128, 64, "synthetic")]
     assert "128 x 4 processes is larger than the 500 pretraining images" in batch_problem(128, 500, "synthetic", 4)
@@ -171,10 +178,12 @@ def test_a_dataset_of_your_own_is_one_register_dataset_call(tmp_path, monkeypatc
         checks = Checks()
         located = check_dataset(checks, {"name": "my_squares", "root": str(tmp_path), "options": {"count": 0}})
         assert located is None and checks.problems == [str(caught.value)] == [
-            "dataset.options.count=0 must be a whole number >= 1"]
+            "dataset.options.count=0 must be a whole number >= 1"
+        ]
         checks = Checks()
-        located = check_dataset(checks, {"name": "my_data.MY_SQUARES", "root": str(tmp_path),
-                                         "options": {"count": 100}})
+        located = check_dataset(
+            checks, {"name": "my_data.MY_SQUARES", "root": str(tmp_path), "options": {"count": 100}}
+        )
         check_pretraining_data(checks, PRETRAINING_DATA, located, world_size=1)
         assert checks.problems == [batch_problem(128, 100, "my_squares")]
         with pytest.raises(ValueError, match="dataset.options.count applies only to dataset=my_squares"):
@@ -186,11 +195,17 @@ def test_a_dataset_of_your_own_is_one_register_dataset_call(tmp_path, monkeypatc
         DATASETS.pop("my_squares", None)
         sys.modules.pop("my_data", None)
     with pytest.raises(ValueError, match="options of every dataset"):
-        register_dataset(DatasetEntry(name="clash", display_name="", hint="", build=entry.build, spec=entry.spec,
-                                      options={"seed": Option(0)}))
+        register_dataset(
+            DatasetEntry(
+                name="clash", display_name="", hint="", build=entry.build, spec=entry.spec, options={"seed": Option(0)}
+            )
+        )
     with pytest.raises(ValueError, match="its default dataset.options.count=0 must be a whole number >= 1"):
-        register_dataset(DatasetEntry(name="bad", display_name="", hint="", build=entry.build, spec=entry.spec,
-                                      options={"count": Option(0)}))
+        register_dataset(
+            DatasetEntry(
+                name="bad", display_name="", hint="", build=entry.build, spec=entry.spec, options={"count": Option(0)}
+            )
+        )
     assert "clash" not in DATASETS and "bad" not in DATASETS
 
 
@@ -323,7 +338,9 @@ def test_missing_fashion_mnist_suggests_package(tmp_path, monkeypatch):
         build_datasets("fashion_mnist", str(tmp_path))
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs Debian's dataset-fashion-mnist"
+)
 def test_an_empty_root_says_once_that_the_system_copy_of_fashion_mnist_is_read(tmp_path, caplog):
     # issue 23.6: the system copy was read without a word
     import logging
@@ -335,4 +352,5 @@ def test_an_empty_root_says_once_that_the_system_copy_of_fashion_mnist_is_read(t
             assert len(_load_fashion_mnist(tmp_path, {}, "test", "stop")) == 10_000
     assert [r.getMessage() for r in caplog.records if "Fashion-MNIST" in r.getMessage()] == [
         f"note: {tmp_path} holds no Fashion-MNIST: reading the copy Debian's dataset-fashion-mnist package installed "
-        "in /usr/share/datasets/fashion-mnist"]
+        "in /usr/share/datasets/fashion-mnist"
+    ]

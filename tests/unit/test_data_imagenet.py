@@ -25,9 +25,9 @@ from whitening_ssl.data import (
     SSLDataModule,
     ToRGB,
     build_datasets,
+    check_dataset,
     check_dataset_available,
     get_spec,
-    check_dataset,
     imagenet100_classes,
     linear_eval_transform,
     linear_train_transform,
@@ -118,10 +118,12 @@ def test_a_missing_class_list_is_one_problem_among_the_checks(tmp_path):
     for split in ("train", "val"):
         (tmp_path / split).mkdir()
     checks = Checks()
-    located = check_dataset(checks, {"name": "imagenet100", "root": str(tmp_path),
-                                     "options": {"class_list": str(tmp_path / "absent.txt")}})
+    located = check_dataset(
+        checks, {"name": "imagenet100", "root": str(tmp_path), "options": {"class_list": str(tmp_path / "absent.txt")}}
+    )
     assert located is None and checks.problems == [
-        f"Class list {tmp_path / 'absent.txt'} not found (set by dataset.options.class_list)"]
+        f"Class list {tmp_path / 'absent.txt'} not found (set by dataset.options.class_list)"
+    ]
 
 
 # --- imagenet ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing  # noqa: F401  (registers torch's tensor reductions with ForkingPickler)
+import torch.multiprocessing
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
@@ -224,8 +224,13 @@ def test_unknown_on_bad_image_is_refused_with_the_choices(files):
 
 @pytest.mark.parametrize(
     ("make_dataset", "num_workers", "context"),
-    [(_path_dataset, 0, None), (_file_list_dataset, 0, None), (_path_dataset, 2, "fork"),
-     (_file_list_dataset, 2, "fork"), pytest.param(_path_dataset, 2, "spawn", marks=pytest.mark.slow)],
+    [
+        (_path_dataset, 0, None),
+        (_file_list_dataset, 0, None),
+        (_path_dataset, 2, "fork"),
+        (_file_list_dataset, 2, "fork"),
+        pytest.param(_path_dataset, 2, "spawn", marks=pytest.mark.slow),
+    ],
 )  # fmt: skip  (spawned workers re-import torch and Lightning: ~50 s on 2 cores, hence slow)
 def test_skip_through_a_dataloader_reports_skipped_paths_in_the_main_process(
     files, make_dataset, num_workers, context, capfd

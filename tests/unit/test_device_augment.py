@@ -140,7 +140,9 @@ def test_torchvision_pipeline_reads_the_recipe(name):
         assert (steps.index(crop) < steps.index(jitter_apply)) == recipe.crop_first
         assert crop.size == (view.crop_size, view.crop_size) and crop.scale == view.crop_scale
         assert crop.ratio == recipe.crop_ratio and crop.interpolation.value == recipe.crop_interpolation
-        assert jitter_apply.p == view.jitter_p and grayscale.p == view.grayscale_p  # the recipe's unless the view sets its own
+        assert (
+            jitter_apply.p == view.jitter_p and grayscale.p == view.grayscale_p
+        )  # the recipe's unless the view sets its own
         expected = recipe.jitter_ranges()
         assert jitter.brightness == pytest.approx(expected[0]) and jitter.hue == pytest.approx(expected[3])
         assert jitter.contrast == pytest.approx(expected[1]) and jitter.saturation == pytest.approx(expected[2])
@@ -318,9 +320,7 @@ def test_crop_boxes_follow_torchvision_get_params(height, width, crop_scale):
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_masks_factors_and_orders_follow_the_recipe(name):
     recipe = RECIPES[name]
-    params = DeviceAugmentation(recipe, 32, MEAN, STD).sample_params(
-        SAMPLES, 32, 32, torch.Generator().manual_seed(9)
-    )
+    params = DeviceAugmentation(recipe, 32, MEAN, STD).sample_params(SAMPLES, 32, 32, torch.Generator().manual_seed(9))
     _assert_rate(params.flip, recipe.flip_p)
     _assert_rate(params.jitter_applied, recipe.jitter_p)
     _assert_rate(params.grayscale, recipe.grayscale_p)

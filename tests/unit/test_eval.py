@@ -27,8 +27,13 @@ def test_knn_accuracy_on_clusters_and_unlabelled_points_ignored():
     train_x = torch.cat([centres + 0.1 * torch.randn(3, 3) for _ in range(5)])
     train_y = torch.arange(3).repeat(5)
     noise = torch.full((5, 3), 10.0)  # far-away unlabelled points (label -1, as STL-10's)
-    acc = knn_accuracy(torch.cat([train_x, noise]), torch.cat([train_y, -torch.ones(5, dtype=torch.long)]),
-                       centres, torch.arange(3), k=5)
+    acc = knn_accuracy(
+        torch.cat([train_x, noise]),
+        torch.cat([train_y, -torch.ones(5, dtype=torch.long)]),
+        centres,
+        torch.arange(3),
+        k=5,
+    )
     assert acc == 1.0
 
 

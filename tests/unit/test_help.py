@@ -4,11 +4,10 @@ import re
 import string
 
 import pytest
+from helpers import CONF, ROOT, compose_config, run_cli_in_process
 
 from whitening_ssl.help import WIDTH
 from whitening_ssl.stages import STAGES
-
-from helpers import CONF, ROOT, compose_config, run_cli_in_process
 
 
 def _sections(text):
@@ -81,8 +80,10 @@ def test_help_lists_every_stage_with_its_description(help_run):
 
 def test_help_lists_every_option_on_disk_and_no_underscore_name(help_run):
     text = help_run[0].stdout
-    listed = {group: {option.strip().rstrip("*") for option in options.split(",")}
-              for group, options in _listed(_sections(text)["Config"]).items()}
+    listed = {
+        group: {option.strip().rstrip("*") for option in options.split(",")}
+        for group, options in _listed(_sections(text)["Config"]).items()
+    }
     groups = _disk_groups()
     hidden = set().union(*(names for _, names in groups.values()))
     assert {"_shared", "_small"} <= hidden  # the building blocks the test is about are still on disk
@@ -99,8 +100,10 @@ def test_help_shows_the_settings_with_their_yaml_comments(help_run):
     settings = _words("\n".join(_sections(help_run[0].stdout)["Main"]))
     assert "eval.evaluate_untrained = false also evaluate the encoder before training, as a baseline" in settings
     # a comment continued on the next line of config.yaml, and the comment above a section
-    assert ("data.pipeline = auto where the views are made: cpu (torchvision in workers, as published) | device "
-            "(batched on the training device) | auto (device when training on a GPU)") in settings
+    assert (
+        "data.pipeline = auto where the views are made: cpu (torchvision in workers, as published) | device "
+        "(batched on the training device) | auto (device when training on a GPU)"
+    ) in settings
     assert "knn: stage=knn knn.k = 5" in settings
     assert "stage = pretrain pretrain | linear | knn | export | analyze" in settings
     # Hydra targets are not settings
@@ -111,8 +114,12 @@ def test_help_shows_the_settings_with_their_yaml_comments(help_run):
 
 def test_help_lists_usage_and_docs(help_run):
     text = help_run[0].stdout
-    for command in ("python run.py dataset=cifar100 method=w_mse4", "python run.py -m method.whiten=zca,cholesky",
-                    "python run.py stage=linear ckpt=", "python run.py experiment=quickstart"):
+    for command in (
+        "python run.py dataset=cifar100 method=w_mse4",
+        "python run.py -m method.whiten=zca,cholesky",
+        "python run.py stage=linear ckpt=",
+        "python run.py experiment=quickstart",
+    ):
         assert command in text
     docs = _listed(_sections(text)["Documentation"])
     assert set(docs) == {"README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))}

@@ -5,15 +5,15 @@ import subprocess
 import sys
 
 import pytest
+from helpers import CONF, ROOT, cli_env, compose_config
 from omegaconf import OmegaConf
 
 from whitening_ssl.help import help_page
 from whitening_ssl.losses import LOSSES, WhiteningMSELoss, loss_defaults
-from whitening_ssl.method_settings import FAMILY_DEFAULTS, loss_defaults as source_loss_defaults, whitening_defaults
+from whitening_ssl.method_settings import FAMILY_DEFAULTS, whitening_defaults
+from whitening_ssl.method_settings import loss_defaults as source_loss_defaults
 from whitening_ssl.methods import METHODS
 from whitening_ssl.whitening import Whitening
-
-from helpers import CONF, ROOT, cli_env, compose_config
 
 PRESETS = sorted(path.stem for path in (CONF / "method").glob("*.yaml"))
 
@@ -37,9 +37,13 @@ def test_intl_help_shows_its_settings_and_the_shrinkage():
     page = help_page(compose_config(["method=intl"], with_hydra=True))
     text = " ".join(page.split())
     assert "W-MSE, CW-RGP, INTL" in page.splitlines()[0]
-    for expected in ("method.whiten = iternorm", "method.iters = 4 whiten=iternorm: the Newton iterations",
-                     "method.trade_off = auto the trace loss's weight", "method.eps = 0.0 shrinkage toward the "
-                     "identity, S <- (1 - eps) S + eps I", "a shrinkage ZCA is method.whiten=zca method.eps=0.1"):
+    for expected in (
+        "method.whiten = iternorm",
+        "method.iters = 4 whiten=iternorm: the Newton iterations",
+        "method.trade_off = auto the trace loss's weight",
+        "method.eps = 0.0 shrinkage toward the identity, S <- (1 - eps) S + eps I",
+        "a shrinkage ZCA is method.whiten=zca method.eps=0.1",
+    ):
         assert expected in text
 
 
@@ -52,17 +56,24 @@ def test_the_source_read_defaults_are_the_code_s():
     for family, defaults in FAMILY_DEFAULTS.items():
         own = METHODS[family].OWN_SETTINGS
         assert {key: defaults()[key] for key in own} == own
-    assert FAMILY_DEFAULTS["whitening_mse"]() == {"family": "whitening_mse", **Whitening.default_settings(),
-                                                  "w_size": "???", **WhiteningMSELoss.default_settings(),
-                                                  **METHODS["whitening_mse"].OWN_SETTINGS}
+    assert FAMILY_DEFAULTS["whitening_mse"]() == {
+        "family": "whitening_mse",
+        **Whitening.default_settings(),
+        "w_size": "???",
+        **WhiteningMSELoss.default_settings(),
+        **METHODS["whitening_mse"].OWN_SETTINGS,
+    }
 
 
 def test_help_imports_no_heavy_module():
-    code = ("import runpy, sys; sys.argv = ['run.py', 'method=intl', '--help']\n"
-            "try:\n    runpy.run_path('run.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "heavy = ('torch', 'torchvision', 'pytorch_lightning', 'wandb', 'matplotlib')\n"
-            "print('imported:', sorted(name for name in heavy if name in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import runpy, sys; sys.argv = ['run.py', 'method=intl', '--help']\n"
+        "try:\n    runpy.run_path('run.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = ('torch', 'torchvision', 'pytorch_lightning', 'wandb', 'matplotlib')\n"
+        "print('imported:', sorted(name for name in heavy if name in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "INTL" in done.stdout and done.stdout.strip().splitlines()[-1] == "imported: []"

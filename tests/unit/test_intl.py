@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from helpers import compose_config
 from torch import nn
 
 from whitening_ssl.losses import INTLLoss, intl_trade_off, trace_loss
@@ -12,13 +13,14 @@ from whitening_ssl.models import per_view_batchnorm
 from whitening_ssl.reference import intl_loss_reference, trace_loss_reference, whiten_block_reference
 from whitening_ssl.whitening import Whitening, draw_channel_permutations, whiten
 
-from helpers import compose_config
-
 
 def _blocks(num, m, d, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(num, m, d, generator=gen, dtype=torch.float64) @ torch.randn(d, d, generator=gen,
-                                                                                    dtype=torch.float64) + 1.0
+    return (
+        torch.randn(num, m, d, generator=gen, dtype=torch.float64)
+        @ torch.randn(d, d, generator=gen, dtype=torch.float64)
+        + 1.0
+    )
 
 
 # --- iterative normalisation -------------------------------------------------------------------------------
@@ -34,9 +36,19 @@ def test_iternorm_equals_the_plain_loop_values_and_gradients(axis, m, d, iters, 
     z = whiten(x, "iternorm", axis=axis, groups=groups, random_groups=random, iters=iters, permutation=permutation)
     (z * weights).sum().backward()
     reference_input = x.detach().clone().requires_grad_()
-    reference = torch.stack([
-        whiten_block_reference(block, "iternorm", axis, groups, permutation=None if permutation is None else
-                               permutation[k], iters=iters) for k, block in enumerate(reference_input)])
+    reference = torch.stack(
+        [
+            whiten_block_reference(
+                block,
+                "iternorm",
+                axis,
+                groups,
+                permutation=None if permutation is None else permutation[k],
+                iters=iters,
+            )
+            for k, block in enumerate(reference_input)
+        ]
+    )
     (reference * weights).sum().backward()
     assert torch.allclose(z, reference, atol=1e-10)
     assert torch.allclose(x.grad, reference_input.grad, atol=1e-8)
@@ -73,8 +85,8 @@ def test_trace_loss_equals_the_formula(axis):
     assert loss.shape == (3,)
     reference = torch.stack([trace_loss_reference(view, axis) for view in t])
     assert torch.allclose(loss, reference, atol=1e-10)
-    grad, = torch.autograd.grad(loss.sum(), t)
-    reference_grad, = torch.autograd.grad(reference.sum(), t)
+    (grad,) = torch.autograd.grad(loss.sum(), t)
+    (reference_grad,) = torch.autograd.grad(reference.sum(), t)
     assert torch.allclose(grad, reference_grad, atol=1e-10)
 
 
@@ -86,8 +98,8 @@ def test_intl_loss_equals_the_per_view_loop(axis, views, anchor_trace):
     loss = INTLLoss(0.05, axis, anchor_trace)(t)
     reference = intl_loss_reference(list(t), 0.05, axis, anchor_trace)
     assert torch.allclose(loss, reference, atol=1e-10)
-    grad, = torch.autograd.grad(loss, t)
-    reference_grad, = torch.autograd.grad(reference, t)
+    (grad,) = torch.autograd.grad(loss, t)
+    (reference_grad,) = torch.autograd.grad(reference, t)
     assert torch.allclose(grad, reference_grad, atol=1e-10)
 
 
@@ -123,10 +135,15 @@ def _multi_resolution_module(num_views):
     module = PretrainModule.__new__(PretrainModule)
     nn.Module.__init__(module)
     module.num_views, module.channels_last = num_views, False
-    module.backbone = per_view_batchnorm(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                                       nn.AdaptiveAvgPool2d(1), nn.Flatten()).double(), num_views)
-    module.head = per_view_batchnorm(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 5)).double(),
-                                     num_views)
+    module.backbone = per_view_batchnorm(
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        ).double(),
+        num_views,
+    )
+    module.head = per_view_batchnorm(
+        nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 5)).double(), num_views
+    )
     return module
 
 
@@ -143,8 +160,9 @@ def test_multi_crop_views_take_one_pass_per_resolution_and_equal_the_per_crop_lo
     (embeddings * torch.arange(embeddings.numel(), dtype=torch.float64).view_as(embeddings).cos()).sum().backward()
 
     loop = _multi_resolution_module(len(views))  # the same weights, plain BatchNorm, one view at a time
-    plain_backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                   nn.Flatten()).double()
+    plain_backbone = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    ).double()
     plain_head = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 5)).double()
     plain_backbone.load_state_dict(loop.backbone.state_dict())
     plain_head.load_state_dict(loop.head.state_dict())
@@ -184,9 +202,22 @@ def test_each_intl_preset_holds_the_published_values(preset):
     steps_per_epoch = {"cifar10": 50_000, "cifar100": 50_000, "imagenet100": 126_689, "imagenet": 1_281_167}[dataset]
     assert m.warmup_steps == 2 * (steps_per_epoch // batch)  # the authors' 2 warm-up epochs
     assert (m.whiten, m.axis, m.iters, m.groups, m.eps, m.trade_off, m.gather) == (
-        "iternorm", "channel", 4, 1, 0.0, "auto", True)
+        "iternorm",
+        "channel",
+        4,
+        1,
+        0.0,
+        "auto",
+        True,
+    )
     assert (m.head_layers, m.head_size, m.emb, m.head_bias, m.bn_per_view, m.head_per_view) == (
-        3, head, emb, False, True, True)
+        3,
+        head,
+        emb,
+        False,
+        True,
+        True,
+    )
     assert cfg.backbone.zero_init_residual is False
     assert cfg.data.num_views == views and cfg.data.batch_size * cfg.trainer.devices == batch
     assert m.momentum_encoder == (method == "intl_m")
@@ -194,13 +225,23 @@ def test_each_intl_preset_holds_the_published_values(preset):
         assert m.momentum_base == 0.996
 
 
-@pytest.mark.parametrize("preset,lr,weight_decay", [("paper_intl/imagenet_linear", 0.2, 1e-5),
-                                                    ("paper_intl/imagenet_multicrop_linear", 0.4, 1e-5),
-                                                    ("paper_intl/imagenet100_linear", 0.2, 1e-5)])
+@pytest.mark.parametrize(
+    "preset,lr,weight_decay",
+    [
+        ("paper_intl/imagenet_linear", 0.2, 1e-5),
+        ("paper_intl/imagenet_multicrop_linear", 0.4, 1e-5),
+        ("paper_intl/imagenet100_linear", 0.2, 1e-5),
+    ],
+)
 def test_intl_linear_presets_hold_the_authors_evaluation(preset, lr, weight_decay):
     linear = compose_config([f"experiment={preset}", "ckpt=encoder.ckpt", "dataset.root=/data/images"]).linear
     assert (linear.protocol, linear.epochs, linear.optimizer, linear.lr, linear.weight_decay) == (
-        "standard", 100, "sgd", lr, weight_decay)
+        "standard",
+        100,
+        "sgd",
+        lr,
+        weight_decay,
+    )
     assert (linear.schedule, list(linear.drops), linear.drop_gamma) == ("step", [40, 20], 0.1)  # x0.1 at 60 and 80
 
 
@@ -214,5 +255,7 @@ def test_a_bad_trade_off_is_one_line_from_the_check_and_the_loss(value):
     cfg = compose_config(["method=intl", f"method.trade_off={value}", "dataset=synthetic", "logger=none"])
     with pytest.raises(ConfigError) as caught:
         check_config(cfg, check_machine=False)
-    assert f"method.trade_off={cfg.method.trade_off!r} must be a number >= 0 (or auto: the authors' rule)" \
+    assert (
+        f"method.trade_off={cfg.method.trade_off!r} must be a number >= 0 (or auto: the authors' rule)"
         in caught.value.problems
+    )

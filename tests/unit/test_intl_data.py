@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from fakes import smooth_images, write_stand_in
+from helpers import TINY, compose_config
 from PIL import Image, ImageFilter, ImageOps
 from torchvision import transforms as T
 
@@ -42,16 +44,18 @@ from whitening_ssl.data.device.pipeline import device_pipeline_problem
 from whitening_ssl.stages import check_config
 from whitening_ssl.validation import ConfigError
 
-from fakes import smooth_images, write_stand_in
-from helpers import TINY, compose_config
-
 # measured over 1200 images (noise and smooth, 7 to 96 px, sigma ~ U(0.1, 2)): max 2.95 / 255, mean 0.45 / 255,
 # signed mean 3e-5 / 255 (docs/data.md); Pillow rounds each of its 6 passes to uint8, the device does not
 PIL_BLUR_MAX, PIL_BLUR_MEAN = 3.5 / 255, 0.6 / 255
 # the stand-in's multi-crop: INTL's crops and scale ranges, sizes scaled from 224 px to 32 px, on 64 px images
-MULTICROP = dataclasses.replace(RECIPES["intl_imagenet_multicrop"], name="intl_multicrop_test", views=tuple(
-    dataclasses.replace(group, crop_size=size) for group, size in
-    zip(RECIPES["intl_imagenet_multicrop"].views, (32, 27, 23, 18, 14), strict=True)))
+MULTICROP = dataclasses.replace(
+    RECIPES["intl_imagenet_multicrop"],
+    name="intl_multicrop_test",
+    views=tuple(
+        dataclasses.replace(group, crop_size=size)
+        for group, size in zip(RECIPES["intl_imagenet_multicrop"].views, (32, 27, 23, 18, 14), strict=True)
+    ),
+)
 MULTICROP_SIZES = [32, 32, 27, 23, 18, 14]
 IN_MEMORY = [name for name, entry in DATASETS.items() if entry.in_memory]
 
@@ -63,8 +67,10 @@ def _assert_rate(mask: torch.Tensor, p: float) -> None:
 
 def _pil_blurred(images: np.ndarray, sigma: torch.Tensor) -> torch.Tensor:
     """Pillow's ``GaussianBlur(radius=sigma)`` of uint8 [B, H, W, 3] images, as float [B, 3, H, W] in [0, 1]."""
-    blurred = [np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=float(s))))
-               for image, s in zip(images, sigma, strict=True)]
+    blurred = [
+        np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=float(s))))
+        for image, s in zip(images, sigma, strict=True)
+    ]
     return torch.from_numpy(np.stack(blurred)).permute(0, 3, 1, 2).double() / 255
 
 
@@ -123,8 +129,16 @@ def test_solarisation_is_pils_on_every_pixel_value():
 def _only_solarisation(recipe):
     """``recipe`` with every other random op off: a view is the image, solarised or not."""
     views = tuple(dataclasses.replace(group, crop_scale=None, blur_p=0.0) for group in recipe.views)
-    return dataclasses.replace(recipe, jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, blur_p=0.0, crop_scale=(1.0, 1.0),
-                               crop_ratio=(1.0, 1.0), views=views)
+    return dataclasses.replace(
+        recipe,
+        jitter_p=0.0,
+        grayscale_p=0.0,
+        flip_p=0.0,
+        blur_p=0.0,
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        views=views,
+    )
 
 
 @pytest.mark.parametrize("name", ["intl_cifar10", "intl_imagenet"])
@@ -171,14 +185,25 @@ def test_cpu_and_device_views_of_an_intl_recipe_agree(name, tmp_path, monkeypatc
     within 4.5 standard errors plus the PIL pipeline's uint8 rounding (2 steps)."""
     stand_in, images, rounds = write_stand_in("cifar10", tmp_path, num_images=64), 64, 8
     stand_in.accept(monkeypatch)
-    cpu, device = (SSLDataModule("cifar10", root=str(tmp_path), batch_size=16, num_views=2, num_workers=0,
-                                 pipeline=pipeline, augmentation=name) for pipeline in ("cpu", "device"))
+    cpu, device = (
+        SSLDataModule(
+            "cifar10",
+            root=str(tmp_path),
+            batch_size=16,
+            num_views=2,
+            num_workers=0,
+            pipeline=pipeline,
+            augmentation=name,
+        )
+        for pipeline in ("cpu", "device")
+    )
     cpu.setup(), device.setup()
     recipe = RECIPES[name]
     mean, std = torch.tensor(recipe.mean).view(3, 1, 1), torch.tensor(recipe.std).view(3, 1, 1)
     torch.manual_seed(0)
-    cpu_views = torch.stack([torch.stack([torch.stack(cpu.pretrain_dataset[i][0]) for i in range(images)], dim=1)
-                             for _ in range(rounds)])  # [R, V, N, 3, S, S]
+    cpu_views = torch.stack(
+        [torch.stack([torch.stack(cpu.pretrain_dataset[i][0]) for i in range(images)], dim=1) for _ in range(rounds)]
+    )  # [R, V, N, 3, S, S]
     batch = (torch.arange(images), torch.zeros(images, dtype=torch.long))
     device_views = torch.stack([torch.stack(device.make_views(batch)[0]) for _ in range(rounds)])
     assert device_views.shape == cpu_views.shape == (rounds, 2, images, 3, 32, 32)
@@ -224,8 +249,9 @@ def test_multicrop_batches_hold_views_of_each_size_in_view_order(multicrop, tmp_
         for j in range(8):
             pixels = smooth_images(1, 3, 48, torch.Generator().manual_seed(8 * k + j))[0]
             Image.fromarray(pixels).save(folder / f"{j}.png")
-    files = SSLDataModule("image_folder", root=str(tmp_path), pipeline="device", image_size=32,
-                          **{**settings, "batch_size": 4})
+    files = SSLDataModule(
+        "image_folder", root=str(tmp_path), pipeline="device", image_size=32, **{**settings, "batch_size": 4}
+    )
     files.setup()
     crops, labels = next(iter(files.train_dataloader()))
     assert [tuple(c.shape) for c in crops] == [(4, 3, s, s) for s in MULTICROP_SIZES] and crops[0].dtype == torch.uint8
@@ -241,14 +267,20 @@ def test_multicrop_views_take_their_own_crop_scales_on_both_pipelines():
     device = DeviceAugmentation(MULTICROP, side, (0.5,) * 3, (0.25,) * 3)
     boxes = device.sample_params(count * 6, side, side, torch.Generator().manual_seed(3), views=views).crop_boxes
     device_area = (boxes[:, 2] * boxes[:, 3]).double().view(6, count) / side**2
-    crops = [next(step for step in t.transforms if isinstance(step, T.RandomResizedCrop))
-             for t in view_transforms(MULTICROP, side, (0.5,) * 3, (0.25,) * 3, 6).transforms]
+    crops = [
+        next(step for step in t.transforms if isinstance(step, T.RandomResizedCrop))
+        for t in view_transforms(MULTICROP, side, (0.5,) * 3, (0.25,) * 3, 6).transforms
+    ]
     torch.manual_seed(4)
     image = torch.empty(3, side, side)
     for k, (view, crop) in enumerate(zip(views, crops, strict=True)):
         assert crop.scale == view.crop_scale and crop.size == (view.crop_size, view.crop_size)
-        cpu_area = torch.tensor([h * w for _, _, h, w in (crop.get_params(image, crop.scale, crop.ratio)
-                                                          for _ in range(count))]).double() / side**2
+        cpu_area = (
+            torch.tensor(
+                [h * w for _, _, h, w in (crop.get_params(image, crop.scale, crop.ratio) for _ in range(count))]
+            ).double()
+            / side**2
+        )
         low, high = view.crop_scale
         rounding = 2.5 / side  # w and h are rounded to whole pixels
         for area in (cpu_area, device_area[k]):
@@ -270,21 +302,31 @@ def test_an_intl_cifar_recipe_normalises_views_and_evaluation_as_the_authors(dat
     recipe, root = RECIPES[name], str(tmp_path)
     own = get_spec(dataset, root)
     assert (own.mean, own.std) != (recipe.mean, recipe.std) and own.std == (0.2023, 0.1994, 0.2010)
-    assert (get_spec(dataset, root, augmentation=name).mean, get_spec(dataset, root, augmentation=name).std) == \
-        (recipe.mean, recipe.std)
+    assert (get_spec(dataset, root, augmentation=name).mean, get_spec(dataset, root, augmentation=name).std) == (
+        recipe.mean,
+        recipe.std,
+    )
     evaluated = (recipe.eval_mean, recipe.eval_std)  # the authors' cifar/eval/dataloader.py: CIFAR-10's for both
     assert evaluated == ((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))
     assert build_datasets(dataset, root, splits=("test",), augmentation=name).spec.eval_normalisation == evaluated
     cpu = SSLDataModule(dataset, root=root, batch_size=4, num_views=2, num_workers=0, augmentation=name)
     evaluation = EvalDataModule(dataset, root=root, num_workers=0, augmentation=name)
-    device = SSLDataModule(dataset, root=root, batch_size=4, num_views=2, num_workers=0, pipeline="device",
-                           augmentation=name)
+    device = SSLDataModule(
+        dataset, root=root, batch_size=4, num_views=2, num_workers=0, pipeline="device", augmentation=name
+    )
     for module in (cpu, evaluation, device):
         module.setup()
-    transforms = [*cpu.pretrain_dataset.transform.transforms, *(split.transform for split in cpu.eval_datasets()),
-                  *(split.transform for split in evaluation.eval_datasets())]
-    normalisations = [(tuple(step.mean), tuple(step.std)) for transform in transforms for step in transform.transforms
-                      if isinstance(step, T.Normalize)]
+    transforms = [
+        *cpu.pretrain_dataset.transform.transforms,
+        *(split.transform for split in cpu.eval_datasets()),
+        *(split.transform for split in evaluation.eval_datasets()),
+    ]
+    normalisations = [
+        (tuple(step.mean), tuple(step.std))
+        for transform in transforms
+        for step in transform.transforms
+        if isinstance(step, T.Normalize)
+    ]
     assert normalisations == [(recipe.mean, recipe.std)] * 2 + [evaluated] * 4  # 2 views, then 4 evaluation splits
     torch.testing.assert_close(device.device_augmentation.mean.flatten(), torch.tensor(recipe.mean))
     torch.testing.assert_close(device.device_augmentation.std.flatten(), torch.tensor(recipe.std))
@@ -292,8 +334,10 @@ def test_an_intl_cifar_recipe_normalises_views_and_evaluation_as_the_authors(dat
 
 def test_a_recipe_with_its_own_views_fixes_data_num_views(tmp_path):
     dataset = ["++dataset.options.augmentation=intl_imagenet_multicrop"]
-    line = ("data.num_views=2, but recipe intl_imagenet_multicrop makes 6 views (224, 224, 192, 160, 128, 96 px): set "
-            "data.num_views=6")
+    line = (
+        "data.num_views=2, but recipe intl_imagenet_multicrop makes 6 views (224, 224, 192, 160, 128, 96 px): set "
+        "data.num_views=6"
+    )
     with pytest.raises(ConfigError) as caught:
         check_config(compose_config([*TINY, *dataset, "data.num_views=2"], run_dir=tmp_path / "run"))
     assert caught.value.problems == [line]
@@ -303,8 +347,11 @@ def test_a_recipe_with_its_own_views_fixes_data_num_views(tmp_path):
     assert caught.value.problems == [line]
     only = "^data.num_views=3, but recipe intl_cifar10 makes 2 views: set data.num_views=2$"
     with pytest.raises(ConfigError, match=only):
-        check_config(compose_config([*TINY, "++dataset.options.augmentation=intl_cifar10", "data.num_views=3"],
-                                    run_dir=tmp_path / "run"))
+        check_config(
+            compose_config(
+                [*TINY, "++dataset.options.augmentation=intl_cifar10", "data.num_views=3"], run_dir=tmp_path / "run"
+            )
+        )
 
 
 @pytest.mark.parametrize("name", IN_MEMORY)
@@ -319,8 +366,10 @@ def test_the_device_still_refuses_what_it_cannot_make():
     """A torchvision blur wider than a multi-crop view of 1 px (PIL's blur repeats the edge: any size)."""
     tiny = dataclasses.replace(MULTICROP, blur_filter="torchvision", views=(*MULTICROP.views, ViewGroup(1, 1)))
     problem = device_pipeline_problem(DATASETS["cifar10"], tiny, 32)
-    assert problem == ("cannot make the CPU pipeline's views of dataset=cifar10 with recipe intl_multicrop_test: "
-                       "crop_size 1 is too small for a 3-tap blur; use at least 3 px")
+    assert problem == (
+        "cannot make the CPU pipeline's views of dataset=cifar10 with recipe intl_multicrop_test: "
+        "crop_size 1 is too small for a 3-tap blur; use at least 3 px"
+    )
     assert device_pipeline_problem(DATASETS["cifar10"], dataclasses.replace(tiny, blur_filter="pil"), 32) is None
     with pytest.raises(ValueError, match="blur_filter 'box' is not one of torchvision, pil"):
         dataclasses.replace(MULTICROP, blur_filter="box")

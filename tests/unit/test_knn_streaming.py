@@ -63,8 +63,17 @@ def test_majority_matches_sorting_loop(test_chunk, train_chunk, k):
 @pytest.mark.parametrize("k", [1, 5, 8])
 def test_cosine_matches_sorting_loop(test_chunk, train_chunk, k):
     train_x, train_y, test_x = make_data(1)
-    got = knn_predict(train_x, train_y, test_x, k=k, num_classes=NUM_CLASSES, weighting="cosine",
-                      temperature=0.1, test_chunk=test_chunk, train_chunk=train_chunk)
+    got = knn_predict(
+        train_x,
+        train_y,
+        test_x,
+        k=k,
+        num_classes=NUM_CLASSES,
+        weighting="cosine",
+        temperature=0.1,
+        test_chunk=test_chunk,
+        train_chunk=train_chunk,
+    )
     assert torch.equal(got, reference_cosine(train_x, train_y, test_x, k, temperature=0.1))
 
 
@@ -74,8 +83,9 @@ def test_half_precision_training_features(storage_dtype, weighting):
     """Half-precision features are upcast chunk by chunk: same result as the loop on the upcast values."""
     train_x, train_y, test_x = make_data(2)
     half_train = train_x.to(storage_dtype)
-    got = knn_predict(half_train, train_y, test_x, k=5, num_classes=NUM_CLASSES, weighting=weighting,
-                      test_chunk=16, train_chunk=37)
+    got = knn_predict(
+        half_train, train_y, test_x, k=5, num_classes=NUM_CLASSES, weighting=weighting, test_chunk=16, train_chunk=37
+    )
     upcast = half_train.float()
     if weighting == "majority":
         expected = reference_majority(upcast, train_y, test_x, 5)
@@ -89,8 +99,16 @@ def test_half_precision_training_features(storage_dtype, weighting):
 @pytest.mark.parametrize("weighting", ["majority", "cosine"])
 def test_k_larger_than_training_set_uses_all_of_it(weighting, train_chunk):
     train_x, train_y, test_x = make_data(3, num_train=12, num_test=9)
-    got = knn_predict(train_x, train_y, test_x, k=50, num_classes=NUM_CLASSES, weighting=weighting,
-                      test_chunk=4, train_chunk=train_chunk)
+    got = knn_predict(
+        train_x,
+        train_y,
+        test_x,
+        k=50,
+        num_classes=NUM_CLASSES,
+        weighting=weighting,
+        test_chunk=4,
+        train_chunk=train_chunk,
+    )
     if weighting == "majority":
         expected = reference_majority(train_x, train_y, test_x, 12)
         assert torch.equal(got, torch.full((9,), int(torch.bincount(train_y).argmax())))  # the overall majority
@@ -112,16 +130,24 @@ def test_largest_similarity_block_is_test_chunk_by_train_chunk(monkeypatch, weig
         blocks.append((tuple(test.shape), tuple(train.shape), train.dtype, tuple(block.shape)))
         return block
 
-    monkeypatch.setitem(KNN_WEIGHTINGS, weighting,
-                        dataclasses.replace(original, similarity=recording_similarity))
-    got = knn_predict(train_x.half(), train_y, test_x, k=5, num_classes=NUM_CLASSES, weighting=weighting,
-                      test_chunk=test_chunk, train_chunk=train_chunk)
+    monkeypatch.setitem(KNN_WEIGHTINGS, weighting, dataclasses.replace(original, similarity=recording_similarity))
+    got = knn_predict(
+        train_x.half(),
+        train_y,
+        test_x,
+        k=5,
+        num_classes=NUM_CLASSES,
+        weighting=weighting,
+        test_chunk=test_chunk,
+        train_chunk=train_chunk,
+    )
     assert len(blocks) == math.ceil(61 / test_chunk) * math.ceil(203 / train_chunk)
     assert max(math.prod(block) for *_, block in blocks) == test_chunk * train_chunk
     assert all(test[0] <= test_chunk and train[0] <= train_chunk for test, train, _, _ in blocks)
     assert all(dtype == torch.float32 for _, _, dtype, _ in blocks)  # upcast one chunk at a time
-    reference = reference_majority if weighting == "majority" else (
-        lambda *args: reference_cosine(*args, temperature=0.07))
+    reference = (
+        reference_majority if weighting == "majority" else (lambda *args: reference_cosine(*args, temperature=0.07))
+    )
     assert torch.equal(got, reference(train_x.half().float(), train_y, test_x, 5))
 
 

@@ -3,9 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from whitening_ssl.losses import WhiteningMSELoss, view_pair_mse
-from whitening_ssl.whitening import Whitening, draw_channel_permutations
-
 from whitening_ssl.reference import whitening_mse_reference
+from whitening_ssl.whitening import Whitening, draw_channel_permutations
 
 
 def _views(num_views, n, d, seed=0):

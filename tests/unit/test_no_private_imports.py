@@ -123,8 +123,15 @@ def test_the_check_finds_each_kind_of_private_use(tmp_path, monkeypatch):
         "from whitening_ssl.other import __version__\n"
         "from hydra._internal import x\n"
         "import os\n"
-        "o._d, other._e, inner._f, whitening_ssl.sub.inner._g, other.__doc__, os._exit, o.public\n")
+        "o._d, other._e, inner._f, whitening_ssl.sub.inner._g, other.__doc__, os._exit, o.public\n"
+    )
     monkeypatch.setitem(globals(), "SOURCE", package)  # the check reads SOURCE to tell package modules
     found = sorted(name for _, _, name in violations(package / "sub" / "user.py"))
-    assert found == ["whitening_ssl.other._c", "whitening_ssl.other._d", "whitening_ssl.other._e",
-                     "whitening_ssl.sub.inner._a", "whitening_ssl.sub.inner._f", "whitening_ssl.sub.inner._g"]
+    assert found == [
+        "whitening_ssl.other._c",
+        "whitening_ssl.other._d",
+        "whitening_ssl.other._e",
+        "whitening_ssl.sub.inner._a",
+        "whitening_ssl.sub.inner._f",
+        "whitening_ssl.sub.inner._g",
+    ]

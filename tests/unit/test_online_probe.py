@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
+from helpers import CONF, compose_config
 from torch import nn
 
 from whitening_ssl.eval.clock import RunClock
 from whitening_ssl.eval.online_probe import OnlineProbe, global_view_count
 from whitening_ssl.report.time_to import first_reaching, parse_threshold
-
-from helpers import CONF, compose_config
 
 
 def _clusters(count, dim=16, classes=4, seed=0):
@@ -106,19 +105,30 @@ def test_evaluation_records_hold_increasing_times_across_a_resume(monkeypatch):
 def test_time_to_picks_the_first_evaluation_at_or_above_the_threshold(tmp_path, capsys):
     from whitening_ssl.report import main
 
-    history = [{"epoch": e, "knn_top1": k, "seconds": 60.0 * e, "train_seconds": 50.0 * e, "device_hours": e / 60}
-               for e, k in ((1, 60.0), (2, 74.9), (3, 75.0), (4, 80.0), (5, 70.0))]
+    history = [
+        {"epoch": e, "knn_top1": k, "seconds": 60.0 * e, "train_seconds": 50.0 * e, "device_hours": e / 60}
+        for e, k in ((1, 60.0), (2, 74.9), (3, 75.0), (4, 80.0), (5, 70.0))
+    ]
     assert first_reaching(history, "knn_top1", 75.0)["epoch"] == 3
     assert first_reaching(list(reversed(history)), "knn_top1", 75.0)["epoch"] == 3  # in epoch order
     assert first_reaching(history, "knn_top1", 90.0) is None
     assert parse_threshold("knn_top1=75") == ("knn_top1", 75.0)
-    result = {"stage": "pretrain", "method": "cw_rgp4", "dataset": "cifar10", "epochs": 5, "history": history,
-              "final": {"knn_top1": 70.0}, "config": {"seed": 1}}
+    result = {
+        "stage": "pretrain",
+        "method": "cw_rgp4",
+        "dataset": "cifar10",
+        "epochs": 5,
+        "history": history,
+        "final": {"knn_top1": 70.0},
+        "config": {"seed": 1},
+    }
     (tmp_path / "results.json").write_text(json.dumps(result))
     assert main([str(tmp_path / "results.json"), "--time-to", "knn_top1=75", "--time-to", "knn_top1=90"]) == 0
     lines = capsys.readouterr().out.splitlines()[-2:]
-    assert lines == ["time to knn_top1 >= 75: cw_rgp4: 180 s (3.0 min) at epoch 3, 150 s training, 0.05 device-hours",
-                     "time to knn_top1 >= 90: cw_rgp4: not reached (best 80.00 at epoch 4)"]
+    assert lines == [
+        "time to knn_top1 >= 75: cw_rgp4: 180 s (3.0 min) at epoch 3, 150 s training, 0.05 device-hours",
+        "time to knn_top1 >= 90: cw_rgp4: not reached (best 80.00 at epoch 4)",
+    ]
     with pytest.raises(SystemExit) as caught, pytest.MonkeyPatch.context() as patch:
         patch.setattr("sys.stderr", io.StringIO())
         main([str(tmp_path), "--time-to", "knn_top1"])
@@ -136,5 +146,9 @@ def test_every_speed_preset_composes_and_passes_the_checks(preset, tmp_path):
     check_config(cfg, check_machine=False)
     assert cfg.experiment_name == f"speed/{preset}"
     assert (cfg.data.pipeline, cfg.trainer.precision, cfg.channels_last, cfg.compile) == (
-        "device", "bf16-mixed", True, True)
+        "device",
+        "bf16-mixed",
+        True,
+        True,
+    )
     assert cfg.data.batch_size == 1024 and cfg.online_probe.enabled == "auto" and cfg.eval.linear_epochs == 0

@@ -3,10 +3,9 @@
 import re
 
 import pytest
+from helpers import ROOT
 
 from whitening_ssl.paper_results import PAPER_DATASETS, PAPER_IMAGENET, PAPER_RESULTS
-
-from helpers import ROOT
 
 README = (ROOT / "docs" / "reproduce.md").read_text()  # the presets' table of published numbers
 
@@ -14,8 +13,9 @@ README = (ROOT / "docs" / "reproduce.md").read_text()  # the presets' table of p
 def _preset_rows():
     rows = {}
     for line in README.splitlines():
-        match = re.match(r"\| `paper/<dataset>_(\w+)` \|(.*)\|$", line) or \
-            re.match(r"\| `paper_intl/<dataset>` \(`(\w+)`\) \|(.*)\|$", line)
+        match = re.match(r"\| `paper/<dataset>_(\w+)` \|(.*)\|$", line) or re.match(
+            r"\| `paper_intl/<dataset>` \(`(\w+)`\) \|(.*)\|$", line
+        )
         if match:
             rows[match.group(1)] = [cell.strip() for cell in match.group(2).split("|")]
     return rows
@@ -23,8 +23,12 @@ def _preset_rows():
 
 def test_small_dataset_table_equals_paper_results():
     rows = _preset_rows()
-    presets = {path.stem[len(dataset) + 1:] for path in (ROOT / "conf" / "experiment" / "paper").glob("*.yaml")
-               for dataset in PAPER_DATASETS if path.stem.startswith(dataset + "_")}
+    presets = {
+        path.stem[len(dataset) + 1 :]
+        for path in (ROOT / "conf" / "experiment" / "paper").glob("*.yaml")
+        for dataset in PAPER_DATASETS
+        if path.stem.startswith(dataset + "_")
+    }
     assert set(rows) == presets | {"intl"}  # a row for every method with small-dataset presets
     for method, cells in rows.items():
         assert len(cells) == len(PAPER_DATASETS)
@@ -33,7 +37,9 @@ def test_small_dataset_table_equals_paper_results():
             if entry is None:
                 assert cell == "–", (method, dataset)
                 continue
-            expected = f"{entry['linear_top1']:.2f} / {entry['knn_top1']:.2f}" + (" †" if entry["source"] == "copy" else "")
+            expected = f"{entry['linear_top1']:.2f} / {entry['knn_top1']:.2f}" + (
+                " †" if entry["source"] == "copy" else ""
+            )
             assert cell == expected, (method, dataset)
 
 
@@ -45,8 +51,9 @@ def test_imagenet_table_equals_paper_results():
     for preset, figure in re.findall(r"\| `(paper\w*/imagenet\w*)` \|[^|]*\| ([\d.]+) \|", README):
         cfg = compose_config([f"experiment={preset}", "dataset.root=/data/images"])
         found[(cfg.method.name, cfg.epochs)] = float(figure)
-    assert found == {(method, epochs): figure for method, by_epochs in PAPER_IMAGENET.items()
-                     for epochs, figure in by_epochs.items()}
+    assert found == {
+        (method, epochs): figure for method, by_epochs in PAPER_IMAGENET.items() for epochs, figure in by_epochs.items()
+    }
 
 
 def test_gitignore_ignores_no_tracked_file():
@@ -55,8 +62,9 @@ def test_gitignore_ignores_no_tracked_file():
 
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    ignored = subprocess.run(["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
+    ignored = subprocess.run(
+        ["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert ignored == []
 
 
@@ -69,9 +77,8 @@ def _documented_settings(preset):
 
 @pytest.mark.parametrize("preset", sorted(path.stem for path in (ROOT / "conf" / "debug").glob("*.yaml")))
 def test_the_debug_presets_compose_to_the_documented_data_and_a_named_dataset_wins(preset):
-    from omegaconf import OmegaConf
-
     from helpers import compose_config
+    from omegaconf import OmegaConf
 
     settings = _documented_settings(preset)
     assert settings["dataset"] == "synthetic" and settings["backbone"] == "resnet_tiny"  # never a download

@@ -3,14 +3,18 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import compose_config
 
 from whitening_ssl.losses import LeJEPALoss, ReSALoss, epps_pulley, sinkhorn_assignment
 from whitening_ssl.losses.sigreg import sigreg_directions
-from whitening_ssl.reference import (epps_pulley_reference, lejepa_loss_reference, resa_loss_reference,
-                                     sinkhorn_reference, whiten_block_reference)
+from whitening_ssl.reference import (
+    epps_pulley_reference,
+    lejepa_loss_reference,
+    resa_loss_reference,
+    sinkhorn_reference,
+    whiten_block_reference,
+)
 from whitening_ssl.whitening.layer import FeatureWhitening
-
-from helpers import compose_config
 
 
 def _randn(*shape, seed=0):
@@ -30,13 +34,14 @@ def test_sinkhorn_equals_the_loop_and_normalises_as_the_authors():
 def test_resa_loss_equals_the_loop_over_view_pairs_values_and_gradients(views, targets):
     online = _randn(views, 6, 4).requires_grad_()
     target = _randn(targets, 6, 4, seed=1)
-    assignment = sinkhorn_assignment(F.normalize(_randn(6, 3, seed=2), dim=-1), F.normalize(_randn(6, 3, seed=3),
-                                                                                           dim=-1))
+    assignment = sinkhorn_assignment(
+        F.normalize(_randn(6, 3, seed=2), dim=-1), F.normalize(_randn(6, 3, seed=3), dim=-1)
+    )
     loss = ReSALoss(0.4)(online, target, assignment)
     expected = resa_loss_reference(online, target, assignment, 0.4)
     torch.testing.assert_close(loss, expected)
-    grad, = torch.autograd.grad(loss, online)
-    expected_grad, = torch.autograd.grad(expected, online)
+    (grad,) = torch.autograd.grad(loss, online)
+    (expected_grad,) = torch.autograd.grad(expected, online)
     torch.testing.assert_close(grad, expected_grad)
 
 
@@ -91,15 +96,22 @@ def test_whitening_layer_gradients_equal_the_loop():
     white = FeatureWhitening(4, "zca", eps=1e-5).double()(x)
     expected = whiten_block_reference(x[0], "zca", "batch", 1, 1e-5, 0)
     weights = _randn(32, 4, seed=5)
-    torch.testing.assert_close(torch.autograd.grad((white[0] * weights).sum(), x)[0],
-                               torch.autograd.grad((expected * weights).sum(), x)[0])
+    torch.testing.assert_close(
+        torch.autograd.grad((white[0] * weights).sum(), x)[0], torch.autograd.grad((expected * weights).sum(), x)[0]
+    )
 
 
-@pytest.mark.parametrize("override,line", [
-    ("method.sinkhorn_iters=0", "method.sinkhorn_iters=0 must be a whole number >= 1 (ReSA: 3)"),
-    ("method.temperature=0", "method.temperature=0 must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"),
-    ("method.sigreg_weight=0.1", None),
-])
+@pytest.mark.parametrize(
+    "override,line",
+    [
+        ("method.sinkhorn_iters=0", "method.sinkhorn_iters=0 must be a whole number >= 1 (ReSA: 3)"),
+        (
+            "method.temperature=0",
+            "method.temperature=0 must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)",
+        ),
+        ("method.sigreg_weight=0.1", None),
+    ],
+)
 def test_bad_resa_settings_are_one_line(override, line):
     from whitening_ssl.stages import check_config
     from whitening_ssl.validation import ConfigError
@@ -114,13 +126,22 @@ def test_a_singular_whitening_layer_says_how_big_the_batch_must_be():
     from whitening_ssl.stages import check_config
     from whitening_ssl.validation import ConfigError
 
-    cfg = compose_config(["method=byol", "method.feature_whitening=zca", "dataset=synthetic", "logger=none",
-                          "backbone=resnet_tiny", "data.batch_size=64"])
+    cfg = compose_config(
+        [
+            "method=byol",
+            "method.feature_whitening=zca",
+            "dataset=synthetic",
+            "logger=none",
+            "backbone=resnet_tiny",
+            "data.batch_size=64",
+        ]
+    )
     with pytest.raises(ConfigError) as caught:
         check_config(cfg, check_machine=False)
-    assert ("method.feature_whitening=zca whitens each view's 128-d backbone features over data.batch_size=64 "
-            "samples: the covariance is singular; use data.batch_size >= 129 or method.feature_whitening=iternorm"
-            ) in caught.value.problems
+    assert (
+        "method.feature_whitening=zca whitens each view's 128-d backbone features over data.batch_size=64 "
+        "samples: the covariance is singular; use data.batch_size >= 129 or method.feature_whitening=iternorm"
+    ) in caught.value.problems
 
 
 def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
@@ -133,14 +154,28 @@ def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
     budgets = set()
     for method in methods:
         for layer in layers:
-            cfg = compose_config(["experiment=investigate/spectrum_family", f"method={method}",
-                                  f"method.feature_whitening={layer}"], run_dir="/tmp/unused")
+            cfg = compose_config(
+                ["experiment=investigate/spectrum_family", f"method={method}", f"method.feature_whitening={layer}"],
+                run_dir="/tmp/unused",
+            )
             check_config(cfg, check_machine=False)
             assert cfg.method.name == method
             assert cfg.method.feature_whitening == (None if layer == "null" else "iternorm")
             m = cfg.method
-            budgets.add((cfg.dataset.name, cfg.backbone.name, cfg.epochs, cfg.data.batch_size, m.optimizer, m.lr,
-                         m.weight_decay, m.warmup_steps, m.schedule, m.feature_whitening_iters))
+            budgets.add(
+                (
+                    cfg.dataset.name,
+                    cfg.backbone.name,
+                    cfg.epochs,
+                    cfg.data.batch_size,
+                    m.optimizer,
+                    m.lr,
+                    m.weight_decay,
+                    m.warmup_steps,
+                    m.schedule,
+                    m.feature_whitening_iters,
+                )
+            )
     assert budgets == {("fashion_mnist", "resnet_tiny", 3, 256, "adam", 2.0e-3, 1.0e-6, 50, "cosine", 5)}
 
 
@@ -154,9 +189,14 @@ def _module(*overrides):
     return build_method(backbone, OmegaConf.to_container(cfg.method, resolve=True), cfg.data.num_views)
 
 
-@pytest.mark.parametrize("overrides", [["method=resa", "method.predictor=true", "method.pred_hidden=32"],
-                                       ["method=lejepa"], ["method=byol", "method.pred_hidden=32",
-                                                           "method.feature_whitening=iternorm", "method.sigreg_weight=0.5"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["method=resa", "method.predictor=true", "method.pred_hidden=32"],
+        ["method=lejepa"],
+        ["method=byol", "method.pred_hidden=32", "method.feature_whitening=iternorm", "method.sigreg_weight=0.5"],
+    ],
+)
 def test_multi_crop_views_train_the_new_methods(overrides):
     """Two global views of 16 px and two local ones of 8 px (ReSA's momentum copy takes views 0 and 1)."""
     module = _module(*overrides, "data.num_views=4").train()

@@ -103,10 +103,17 @@ def test_conversion_keeps_the_parameters_and_refuses_uneven_views():
 # --- stems follow the dataset --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dataset,stem,kernel,maxpool", [
-    ("cifar10", "cifar", 3, False), ("cifar100", "cifar", 3, False), ("stl10", "small", 3, True),
-    ("tiny_imagenet", "small", 3, True), ("imagenet", "imagenet", 7, True), ("imagenet100", "imagenet", 7, True),
-])
+@pytest.mark.parametrize(
+    "dataset,stem,kernel,maxpool",
+    [
+        ("cifar10", "cifar", 3, False),
+        ("cifar100", "cifar", 3, False),
+        ("stl10", "small", 3, True),
+        ("tiny_imagenet", "small", 3, True),
+        ("imagenet", "imagenet", 7, True),
+        ("imagenet100", "imagenet", 7, True),
+    ],
+)
 def test_the_default_backbone_takes_the_datasets_stem(dataset, stem, kernel, maxpool, tmp_path):
     for split in ("train", "val"):
         (tmp_path / split / "n01").mkdir(parents=True)  # ImageNet's spec lists the class folders

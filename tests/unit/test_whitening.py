@@ -3,9 +3,8 @@ import re
 import pytest
 import torch
 
-from whitening_ssl.whitening import WHITENINGS, Whitening, draw_channel_permutations, whiten
-
 from whitening_ssl.reference import REFERENCE_MATRICES, REFERENCE_PER_CHANNEL, whiten_block_reference
+from whitening_ssl.whitening import WHITENINGS, Whitening, draw_channel_permutations, whiten
 
 #: the registered kinds whose output is white (full-rank factorisations of the covariance)
 KINDS = [name for name, kind in WHITENINGS.items() if kind.uses_covariance and kind.full_rank]
@@ -41,7 +40,7 @@ def test_batch_whitening_gives_identity_channel_covariance(kind, groups):
     for block in z:
         assert torch.allclose(block.mean(0), torch.zeros(d, dtype=z.dtype), atol=1e-10)
         for g in range(groups):
-            zg = block[:, g * c:(g + 1) * c]
+            zg = block[:, g * c : (g + 1) * c]
             cov = zg.T @ zg / (m - 1)
             assert torch.allclose(cov, torch.eye(c, dtype=z.dtype), atol=1e-6)
 
@@ -55,7 +54,7 @@ def test_channel_whitening_gives_identity_sample_covariance(kind, groups):
     c = d // groups
     for block in z:
         for g in range(groups):
-            zg = block[:, g * c:(g + 1) * c]  # [m, c]: samples are the variables
+            zg = block[:, g * c : (g + 1) * c]  # [m, c]: samples are the variables
             cov = zg @ zg.T / (c - 1)
             assert torch.allclose(cov, torch.eye(m, dtype=z.dtype), atol=1e-6)
 
@@ -136,13 +135,23 @@ def test_half_precision_and_autocast_whiten_in_float32():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(kind="svd"), "^whiten='svd' is not available: use one of " + re.escape(", ".join(WHITENINGS))
-         + ", or module.name of your own$"),
+        (
+            dict(kind="svd"),
+            "^whiten='svd' is not available: use one of "
+            + re.escape(", ".join(WHITENINGS))
+            + ", or module.name of your own$",
+        ),
         (dict(kind="zca", axis="rows"), r"^axis='rows' is not available: use one of batch, channel$"),
         (dict(kind="zca", groups=3), "not divisible by whitening groups"),
         (dict(kind="zca", eps=1.5), r"^eps=1.5 must be below 1.0$"),
-        (dict(kind="zca", groups=0, denom_offset=-1), r"^groups=0 must be at least 1\ndenom_offset=-1 must be at least 0$"),
-        (dict(kind="zca", alpha=2), r"^alpha=2 is not a setting of whitening kind zca \(its settings: solver, newton_iters\)$"),
+        (
+            dict(kind="zca", groups=0, denom_offset=-1),
+            r"^groups=0 must be at least 1\ndenom_offset=-1 must be at least 0$",
+        ),
+        (
+            dict(kind="zca", alpha=2),
+            r"^alpha=2 is not a setting of whitening kind zca \(its settings: solver, newton_iters\)$",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):
@@ -168,7 +177,7 @@ def test_zca_gradient_is_exact_with_repeated_eigenvalues():
     torch.manual_seed(0)
     a = torch.randn(16, 4, dtype=torch.float64)
     q, _ = torch.linalg.qr(a - a.mean(0))
-    x = (q * 15 ** 0.5).unsqueeze(0).requires_grad_()
+    x = (q * 15**0.5).unsqueeze(0).requires_grad_()
     weights = torch.randn(1, 16, 4, dtype=torch.float64)
     (whiten(x, kind="zca", axis="batch") * weights).sum().backward()
 
@@ -201,10 +210,13 @@ def _conditioned_blocks(num_blocks, n, c, condition, seed):
     return torch.stack(blocks)
 
 
-@pytest.mark.parametrize("condition,iters,cov_tol,grad_tol", [
-    (10, 10, 1e-5, 1e-4),     # well-conditioned: 10 iterations suffice
-    (1000, 20, 1e-4, 1e-3),   # ill-conditioned: the default 20 iterations
-])
+@pytest.mark.parametrize(
+    "condition,iters,cov_tol,grad_tol",
+    [
+        (10, 10, 1e-5, 1e-4),  # well-conditioned: 10 iterations suffice
+        (1000, 20, 1e-4, 1e-3),  # ill-conditioned: the default 20 iterations
+    ],
+)
 def test_newton_solver_whitens_and_matches_eigh_gradients(condition, iters, cov_tol, grad_tol):
     """Stated accuracy (float32, as in training): max |Cov(Z) - I| and the max gradient difference to
     the exact eigendecomposition, relative to the gradient's largest entry."""
@@ -227,8 +239,9 @@ def test_newton_solver_in_channel_whitening_and_too_few_iterations():
     z = whiten(x, kind="zca", axis="channel", groups=4, solver="newton")
     assert torch.allclose(z, whiten(x, kind="zca", axis="channel", groups=4), atol=1e-4)
     # too few iterations under-whiten: the stated trade-off, visible in the output covariance
-    few = whiten(_conditioned_blocks(1, 96, 32, 1000, seed=1).float(), kind="zca", axis="batch", solver="newton",
-                 newton_iters=5)[0]
+    few = whiten(
+        _conditioned_blocks(1, 96, 32, 1000, seed=1).float(), kind="zca", axis="batch", solver="newton", newton_iters=5
+    )[0]
     assert ((few.T @ few) / 95 - torch.eye(32)).abs().max() > 0.1
 
 

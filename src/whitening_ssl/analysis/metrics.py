@@ -20,7 +20,6 @@ One batched code path (:func:`spectral_measures`) serves a single matrix and a s
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -44,9 +43,11 @@ MEANINGS = {
     "positive_cosine": "mean cosine similarity of two augmented views of one image (near 1: invariant)",
 }
 #: why the whitened output's rank and condition number look degenerate, and are not
-WHITENED_NOTE = ("whitened output: measured per sub-batch of m rows (method.w_size) and averaged; a centred "
-                 "sub-batch has rank at most m - 1, so rank m - 1 (31 for sub-batches of 32) and condition_number "
-                 "inf are expected, with the m - 1 other eigenvalues equal (whitened)")
+WHITENED_NOTE = (
+    "whitened output: measured per sub-batch of m rows (method.w_size) and averaged; a centred "
+    "sub-batch has rank at most m - 1, so rank m - 1 (31 for sub-batches of 32) and condition_number "
+    "inf are expected, with the m - 1 other eigenvalues equal (whitened)"
+)
 _TINY = torch.finfo(torch.float64).tiny
 
 
@@ -62,8 +63,10 @@ def _checked_eigenvalues(eigenvalues: Tensor) -> Tensor:
         raise ValueError(f"eigenvalues must be a vector, got shape {tuple(eigenvalues.shape)}")
     eigenvalues = eigenvalues.detach().to(torch.float64)
     if eigenvalues.numel() and eigenvalues.min() < -NEGATIVE_EIGENVALUE_TOLERANCE * eigenvalues.abs().max():
-        raise ValueError(f"eigenvalues must be those of a covariance (>= 0 up to rounding), got minimum "
-                         f"{eigenvalues.min().item():.3g} with largest |value| {eigenvalues.abs().max().item():.3g}")
+        raise ValueError(
+            f"eigenvalues must be those of a covariance (>= 0 up to rounding), got minimum "
+            f"{eigenvalues.min().item():.3g} with largest |value| {eigenvalues.abs().max().item():.3g}"
+        )
     return eigenvalues
 
 
@@ -89,7 +92,7 @@ def stable_ranks(z: Tensor) -> Tensor:
     return torch.where(largest > 0, gram.sum(dim=1) / largest.clamp(min=_TINY) / z.shape[-1], torch.zeros_like(largest))
 
 
-def spectral_measures(blocks: Tensor, rank_tol: float = 1e-5, spectra: Optional[Tensor] = None) -> Tensor:
+def spectral_measures(blocks: Tensor, rank_tol: float = 1e-5, spectra: Tensor | None = None) -> Tensor:
     """``[5, B]`` float64, rows :data:`SPECTRAL`, of each ``[m, d]`` matrix of ``blocks`` ``[B, m >= 2, d]``.
 
     ``spectra``: their covariance eigenvalues ``[B, d]`` when already computed (any order), else computed
@@ -168,15 +171,18 @@ def mean_block_spectral_metrics(blocks: Tensor, rank_tol: float = 1e-5) -> dict[
     return dict(zip(SPECTRAL, spectral_measures(blocks, rank_tol).mean(dim=1).tolist()))
 
 
-def representation_tensors(z: Tensor, rank_tol: float = 1e-5,
-                           spectrum: Optional[Tensor] = None) -> tuple[tuple[str, ...], Tensor]:
+def representation_tensors(
+    z: Tensor, rank_tol: float = 1e-5, spectrum: Tensor | None = None
+) -> tuple[tuple[str, ...], Tensor]:
     """The names and values (a float64 vector, not read back) of :func:`representation_metrics`."""
     if z.ndim not in (2, 3):
         raise ValueError(f"z must have shape [N, d] or [V, N, d], got shape {tuple(z.shape)}")
     rows = _matrix(z.reshape(-1, z.shape[-1]))
     spectrum = covariance_spectrum(rows) if spectrum is None else spectrum
-    values = [spectral_measures(rows.unsqueeze(0), rank_tol, spectrum.reshape(1, -1))[:, 0],
-              mean_negative_cosine(z).reshape(1)]
+    values = [
+        spectral_measures(rows.unsqueeze(0), rank_tol, spectrum.reshape(1, -1))[:, 0],
+        mean_negative_cosine(z).reshape(1),
+    ]
     names = SPECTRAL + ("negative_cosine",)
     if z.ndim == 3 and z.shape[0] >= 2:
         values.append(mean_positive_cosine(z).reshape(1))
@@ -184,8 +190,9 @@ def representation_tensors(z: Tensor, rank_tol: float = 1e-5,
     return names, torch.cat(values)
 
 
-def representation_metrics(z: Tensor, prefix: str, rank_tol: float = 1e-5,
-                           spectrum: Optional[Tensor] = None) -> dict[str, float]:
+def representation_metrics(
+    z: Tensor, prefix: str, rank_tol: float = 1e-5, spectrum: Tensor | None = None
+) -> dict[str, float]:
     """All diagnostics of one representation as ``{f"{prefix}/<name>": value}``, ready for a logger.
 
     ``z`` is ``[N, d]`` (one view) or ``[V, N, d]`` (``V`` views of the same ``N`` images). The spectral

@@ -13,8 +13,8 @@ positives), with the spectra and cosine samples the plots need.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -33,7 +33,7 @@ from .representations import (  # noqa: F401 (REPRESENTATIONS, measure, represen
 
 
 @torch.no_grad()
-def representations_of_views(module, views: Optional[Tensor], features: Optional[Tensor] = None) -> Representations:
+def representations_of_views(module, views: Tensor | None, features: Tensor | None = None) -> Representations:
     """The representations of ``views`` (``[V, N, 3, H, W]`` images) through ``module`` in eval mode:
     backbone features, head output (a pretraining module's :meth:`encode`) and, for whitening methods, the
     method's whitened output as its loss makes it (:meth:`PretrainModule.whitened_blocks`). ``features``: the
@@ -60,24 +60,26 @@ class Analysis:
     transform: spectra, ranks, negatives) and ``views`` (two augmented views of some of them: positives)."""
 
     test: Representations
-    views: Optional[Representations] = None
-    _spectra: Optional[Dict[str, Tensor]] = field(default=None, init=False, repr=False)
+    views: Representations | None = None
+    _spectra: dict[str, Tensor] | None = field(default=None, init=False, repr=False)
 
-    def _view_pairs(self) -> Dict[str, Tensor]:
+    def _view_pairs(self) -> dict[str, Tensor]:
         """``{representation: [V, N, dim]}`` of the augmented views (positives)."""
         return self.views.present() if self.views is not None else {}
 
-    def spectra(self) -> Dict[str, Tensor]:
+    def spectra(self) -> dict[str, Tensor]:
         """The test images' covariance eigenvalues per representation (computed once: measures and figures)."""
         if self._spectra is None:
             self._spectra = spectra(self.test)
         return self._spectra
 
-    def metrics(self, prefix: str = "analysis", rank_tol: float = 1e-5) -> Dict[str, float]:
+    def metrics(self, prefix: str = "analysis", rank_tol: float = 1e-5) -> dict[str, float]:
         """Every measure of the test images, and the positives' cosine from the views."""
         metrics = measure(self.test, prefix, rank_tol, self.spectra())
-        positives = {f"{prefix}/{name}/positive_cosine": mean_positive_cosine(z.float())
-                     for name, z in self._view_pairs().items()}
+        positives = {
+            f"{prefix}/{name}/positive_cosine": mean_positive_cosine(z.float())
+            for name, z in self._view_pairs().items()
+        }
         if positives:
             metrics.update(zip(positives, torch.stack(list(positives.values())).tolist()))
         return metrics
@@ -85,8 +87,10 @@ class Analysis:
     def cosine_samples(self, max_samples: int = 10_000, seed: int = 0):
         """``{representation: (positives from the views or None, negatives from the test images)}``."""
         positives = {name: positive_cosine_samples(z, max_samples, seed) for name, z in self._view_pairs().items()}
-        return {name: (positives.get(name), negative) for name, (_, negative) in cosine_samples(self.test, max_samples,
-                                                                                               seed).items()}
+        return {
+            name: (positives.get(name), negative)
+            for name, (_, negative) in cosine_samples(self.test, max_samples, seed).items()
+        }
 
 
 def _read(loader: DataLoader, count: int, device, description: str, progress: bool) -> Iterator[Tensor]:
@@ -95,7 +99,7 @@ def _read(loader: DataLoader, count: int, device, description: str, progress: bo
     seen = 0
     for images, _ in track(loader, -(-count // loader.batch_size), description, enabled=progress):
         images = torch.stack(list(images)) if isinstance(images, (list, tuple)) else images.unsqueeze(0)
-        images = images[:, :count - seen].to(device, non_blocking=True)
+        images = images[:, : count - seen].to(device, non_blocking=True)
         seen += images.shape[1]
         yield images
         if seen >= count:
@@ -118,8 +122,10 @@ def _chunks(parts: Iterable[Tensor], chunk: int) -> Iterator[Tensor]:
 
 def _in_chunks(module, parts: Iterable[Tensor], chunk: int, features: bool = False) -> Representations:
     """The representations of ``parts`` (images, or backbone features with ``features``) chunk by chunk."""
-    found = [representations_of_views(module, None, part) if features else representations_of_views(module, part)
-             for part in _chunks(parts, chunk)]
+    found = [
+        representations_of_views(module, None, part) if features else representations_of_views(module, part)
+        for part in _chunks(parts, chunk)
+    ]
     backbone = torch.cat([p.backbone for p in found], dim=1)
     embedding = torch.cat([p.embedding for p in found], dim=1) if found[0].embedding is not None else None
     blocks = [p.whitened_blocks for p in found if p.whitened_blocks is not None]
@@ -130,9 +136,17 @@ def _in_chunks(module, parts: Iterable[Tensor], chunk: int, features: bool = Fal
 
 
 @torch.no_grad()
-def analyze_encoder(module, test_set: Dataset, views_set: Optional[Dataset], device, max_images: int = 2048,
-                    batch_size: int = 256, progress: bool = False, num_workers: int = 0,
-                    test_features: Optional[Tensor] = None) -> Analysis:
+def analyze_encoder(
+    module,
+    test_set: Dataset,
+    views_set: Dataset | None,
+    device,
+    max_images: int = 2048,
+    batch_size: int = 256,
+    progress: bool = False,
+    num_workers: int = 0,
+    test_features: Tensor | None = None,
+) -> Analysis:
     """The representations of up to ``max_images`` test images (evaluation transform) and, when
     ``views_set`` is given (the test images with the pretraining augmentation, two views each), of
     that many view pairs. In eval mode (running BatchNorm statistics), restored after; the chunks
@@ -156,7 +170,9 @@ def analyze_encoder(module, test_set: Dataset, views_set: Optional[Dataset], dev
             test = _in_chunks(module, _read(loader, count, device, "analysis: test images", progress), chunk)
         views = None
         if views_set is not None:
-            loader = DataLoader(views_set, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin)
+            loader = DataLoader(
+                views_set, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin
+            )
             views = _in_chunks(module, _read(loader, count, device, "analysis: augmented views", progress), chunk)
     finally:
         module.train(was_training)

@@ -25,7 +25,6 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-
 #: the axes' place in the figure (fractions): fixed margins, which leave room for the labels and the title of
 #: these 6 x 4 inch figures and cost nothing to lay out (a layout engine took half the time of a figure)
 MARGINS = {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.92}
@@ -66,8 +65,9 @@ def plot_spectra(spectra: Mapping[str, Tensor], title: str = "Covariance spectru
     return figure
 
 
-def plot_cosine_histograms(positive: Tensor | None, negative: Tensor, bins: int = 50,
-                           title: str = "Cosine similarity") -> Figure:
+def plot_cosine_histograms(
+    positive: Tensor | None, negative: Tensor, bins: int = 50, title: str = "Cosine similarity"
+) -> Figure:
     """Overlaid density histograms of cosine similarities of negative and (optionally) positive pairs.
 
     Inputs are similarity samples, e.g. from :func:`~whitening_ssl.analysis.cosines.negative_cosine_samples`
@@ -79,8 +79,9 @@ def plot_cosine_histograms(positive: Tensor | None, negative: Tensor, bins: int 
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
     edges = np.linspace(-1.0, 1.0, bins + 1)
     figure, axes = _new_axes()
-    samples = {"negative pairs": negative} if positive is None else {"negative pairs": negative,
-                                                                    "positive pairs": positive}
+    samples = (
+        {"negative pairs": negative} if positive is None else {"negative pairs": negative, "positive pairs": positive}
+    )
     for label, similarities in samples.items():
         values = np.clip(_numpy(similarities).ravel(), -1.0, 1.0)
         if values.size == 0:
@@ -95,9 +96,13 @@ def plot_cosine_histograms(positive: Tensor | None, negative: Tensor, bins: int 
     return figure
 
 
-def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric: str,
-                       baselines: Mapping[str, float] | None = None, title: str | None = None,
-                       xlabel: str = "epoch") -> Figure:
+def plot_metric_curves(
+    runs: Mapping[str, Sequence[tuple[float, float]]],
+    metric: str,
+    baselines: Mapping[str, float] | None = None,
+    title: str | None = None,
+    xlabel: str = "epoch",
+) -> Figure:
     """One curve of ``metric`` against epoch per run (``{run_label: [(epoch, value), ...]}``), for a report.
 
     Points are drawn in increasing epoch order, each with a marker (large when a run has few points,
@@ -118,12 +123,30 @@ def plot_metric_curves(runs: Mapping[str, Sequence[tuple[float, float]]], metric
         handles.append(line)
         last = max([last, *curve[:, 0]])
         if baselines and label in baselines:
-            axes.plot([0.0], [float(baselines[label])], linestyle="none", marker="s", markersize=7,
-                      markerfacecolor="none", color=line.get_color(), label=f"{label} (untrained)")
+            axes.plot(
+                [0.0],
+                [float(baselines[label])],
+                linestyle="none",
+                marker="s",
+                markersize=7,
+                markerfacecolor="none",
+                color=line.get_color(),
+                label=f"{label} (untrained)",
+            )
     if baselines and any(label in baselines for label in runs):
         start = "epoch 0" if xlabel == "epoch" else "start"
-        handles.append(Line2D([], [], linestyle="none", marker="s", markersize=7, markerfacecolor="none",
-                              color="0.4", label=f"untrained encoder ({start})"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="s",
+                markersize=7,
+                markerfacecolor="none",
+                color="0.4",
+                label=f"untrained encoder ({start})",
+            )
+        )
     margin = max(0.5, 0.03 * last)
     axes.set_xlim(-margin, last + margin)
     axes.set_xlabel(xlabel)
@@ -154,8 +177,13 @@ def write_analysis_figures(analysis, folder: str | Path, stem: str = "", context
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     suffix = f"\n{context}" if context else ""
-    written = {"spectra": str(save_figure(plot_spectra(analysis.spectra(), title=f"Covariance spectrum{suffix}"),
-                                          folder / f"{stem}spectra.png"))}
+    written = {
+        "spectra": str(
+            save_figure(
+                plot_spectra(analysis.spectra(), title=f"Covariance spectrum{suffix}"), folder / f"{stem}spectra.png"
+            )
+        )
+    }
     for name, (positive, negative) in analysis.cosine_samples().items():
         figure = plot_cosine_histograms(positive, negative, title=f"Cosine similarity: {name}{suffix}")
         written[f"cosine_{name}"] = str(save_figure(figure, folder / f"{stem}cosine_{name}.png"))

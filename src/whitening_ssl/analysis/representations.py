@@ -10,7 +10,6 @@ the device in one copy (one host synchronisation per measured batch).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
 
 import torch
 from torch import Tensor
@@ -28,17 +27,17 @@ class Representations:
     ``whitened_blocks``: ``[B, V, m, d]`` (each ``[m, d]`` block whitened on its own) or ``None``."""
 
     backbone: Tensor
-    embedding: Optional[Tensor] = None
-    whitened_blocks: Optional[Tensor] = None
+    embedding: Tensor | None = None
+    whitened_blocks: Tensor | None = None
 
-    def whitened_views(self) -> Optional[Tensor]:
+    def whitened_views(self) -> Tensor | None:
         """The whitened rows as ``[V, B m, d]`` (view-aligned: row i of every view is one image)."""
         if self.whitened_blocks is None:
             return None
         blocks, views, m, d = self.whitened_blocks.shape
         return self.whitened_blocks.permute(1, 0, 2, 3).reshape(views, blocks * m, d)
 
-    def present(self) -> Dict[str, Tensor]:
+    def present(self) -> dict[str, Tensor]:
         """``{representation: [V, N, dim] or [N, dim]}`` of those present (whitened: view-aligned rows)."""
         found = {"backbone": self.backbone, "embedding": self.embedding, "whitened": self.whitened_views()}
         return {name: z for name, z in found.items() if z is not None}
@@ -47,8 +46,10 @@ class Representations:
 def _whitened_tensors(reps: Representations, rank_tol: float):
     """Spectral measures per ``[m, d]`` block, averaged; cosines over all rows (view-aligned)."""
     m, d = reps.whitened_blocks.shape[-2:]
-    names, values = SPECTRAL + ("negative_cosine",), [
-        spectral_measures(reps.whitened_blocks.float().reshape(-1, m, d), rank_tol).mean(dim=1)]
+    names, values = (
+        SPECTRAL + ("negative_cosine",),
+        [spectral_measures(reps.whitened_blocks.float().reshape(-1, m, d), rank_tol).mean(dim=1)],
+    )
     rows = reps.whitened_views().float()
     values.append(mean_negative_cosine(rows).reshape(1))
     if rows.shape[0] > 1:
@@ -58,8 +59,9 @@ def _whitened_tensors(reps: Representations, rank_tol: float):
 
 
 @torch.no_grad()
-def measure(reps: Representations, prefix: str = "analysis", rank_tol: float = 1e-5,
-            spectra: Optional[Dict[str, Tensor]] = None) -> Dict[str, float]:
+def measure(
+    reps: Representations, prefix: str = "analysis", rank_tol: float = 1e-5, spectra: dict[str, Tensor] | None = None
+) -> dict[str, float]:
     """Every measure of every representation present, as ``{f"{prefix}/{representation}/{name}": value}``.
 
     ``spectra``: the covariance eigenvalues of the backbone and embedding rows (:func:`spectra`) when
@@ -77,7 +79,7 @@ def measure(reps: Representations, prefix: str = "analysis", rank_tol: float = 1
 
 
 @torch.no_grad()
-def spectra(reps: Representations) -> Dict[str, Tensor]:
+def spectra(reps: Representations) -> dict[str, Tensor]:
     """Covariance eigenvalues (descending) of each representation (views stacked; whitened: all blocks' rows)."""
     return {name: covariance_spectrum(z.reshape(-1, z.shape[-1])) for name, z in reps.present().items()}
 
@@ -92,10 +94,13 @@ def cosine_samples(reps: Representations, max_samples: int = 10_000, seed: int =
     return out
 
 
-def representations_of_batch(features: Tensor, embeddings: Tensor, whitened: Optional[Tensor]) -> Representations:
+def representations_of_batch(features: Tensor, embeddings: Tensor, whitened: Tensor | None) -> Representations:
     """A training step's representations (``features`` ``[V N, f]``, ``embeddings`` ``[V, N, d]``, the
     loss's whitened blocks ``[k, V, m, d]``: :attr:`~whitening_ssl.methods.outputs.LossOutput.whitened`),
     detached, without another forward pass."""
     num_views, batch = embeddings.shape[:2]
-    return Representations(features.detach().view(num_views, batch, -1), embeddings.detach(),
-                           whitened.detach() if whitened is not None else None)
+    return Representations(
+        features.detach().view(num_views, batch, -1),
+        embeddings.detach(),
+        whitened.detach() if whitened is not None else None,
+    )

@@ -22,18 +22,25 @@ from .export_formats import (
     EXPORT_FORMATS,
     detectron2_state_dict,
     export_backbone,
-    export_path,
     export_format,
+    export_path,
     export_problem,
-    format_problem,
     exported_state_dict,
+    format_problem,
     rebuild_snippet,
 )
-from .formats import (CHECKPOINT_FORMATS, LIGHTNING_PREFIX, PAPER_PREFIX, backbone_state_dict, check_checkpoint_file,
-                      checkpoint_kind, detect_format)
+from .formats import (
+    CHECKPOINT_FORMATS,
+    LIGHTNING_PREFIX,
+    PAPER_PREFIX,
+    backbone_state_dict,
+    check_checkpoint_file,
+    checkpoint_kind,
+    detect_format,
+)
 from .reading import SAFE_GLOBALS, CheckpointError, read_checkpoint, saved_config, verify_resume_file
-from .writing import CheckpointWriteError, RunCheckpoints, read_meta, resolve_resume_checkpoint
 from .saved_settings import check_saved_dataset, check_saved_settings, foreign_targets, safe_name, trusted_targets
+from .writing import CheckpointWriteError, RunCheckpoints, read_meta, resolve_resume_checkpoint
 
 __all__ = [
     "CHECKPOINT_FORMATS",
@@ -43,8 +50,8 @@ __all__ = [
     "SAFE_GLOBALS",
     "CheckpointError",
     "CheckpointWriteError",
-    "RunCheckpoints",
     "LoadedEncoder",
+    "RunCheckpoints",
     "backbone_state_dict",
     "check_checkpoint_file",
     "check_saved_dataset",
@@ -53,19 +60,19 @@ __all__ = [
     "detect_format",
     "detectron2_state_dict",
     "export_backbone",
-    "export_path",
     "export_format",
+    "export_path",
     "export_problem",
-    "format_problem",
     "exported_state_dict",
     "foreign_targets",
+    "format_problem",
     "load_backbone_weights",
     "load_encoder",
     "load_pretrain_module",
     "read_checkpoint",
     "read_meta",
-    "resolve_resume_checkpoint",
     "rebuild_snippet",
+    "resolve_resume_checkpoint",
     "safe_name",
     "saved_config",
     "trusted_targets",

@@ -10,15 +10,16 @@ problem. Partial weights are never loaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any
 
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
-from .reading import CheckpointError, read_checkpoint, saved_config
-from .integrity import weights_problem
 from .formats import backbone_state_dict, detect_format
+from .integrity import weights_problem
+from .reading import CheckpointError, read_checkpoint, saved_config
 from .saved_settings import check_saved_backbone, check_saved_settings, safe_name
 
 
@@ -27,7 +28,9 @@ def _examples(keys, limit: int = 3) -> str:
     return ", ".join(keys[:limit]) + (", ..." if len(keys) > limit else "")
 
 
-def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, Tensor], source: str, backbone_name: str) -> None:
+def load_backbone_weights(
+    backbone: nn.Module, state_dict: Mapping[str, Tensor], source: str, backbone_name: str
+) -> None:
     """Strict load; every mismatch is reported in one line before anything is copied."""
     expected = backbone.state_dict()
     missing = set(expected) - set(state_dict)
@@ -40,11 +43,15 @@ def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, Tensor],
         problems.append(f"{len(unexpected)} unexpected keys ({_examples(unexpected)})")
     if mismatched:
         first = mismatched[0]
-        problems.append(f"{len(mismatched)} shape mismatches ({first}: checkpoint {list(state_dict[first].shape)} "
-                        f"vs model {list(expected[first].shape)})")
+        problems.append(
+            f"{len(mismatched)} shape mismatches ({first}: checkpoint {list(state_dict[first].shape)} "
+            f"vs model {list(expected[first].shape)})"
+        )
     if problems:
-        raise CheckpointError(f"{source} does not match backbone={backbone_name}: {'; '.join(problems)}; "
-                              "check backbone= and backbone.stem")
+        raise CheckpointError(
+            f"{source} does not match backbone={backbone_name}: {'; '.join(problems)}; "
+            "check backbone= and backbone.stem"
+        )
     problem = weights_problem(state_dict, [key for key, value in expected.items() if value.is_floating_point()])
     if problem:
         raise CheckpointError(f"{source} {problem}")
@@ -58,15 +65,15 @@ class LoadedEncoder:
     backbone: nn.Module
     feature_dim: int
     format: str
-    backbone_cfg: Dict[str, Any]
-    dataset_cfg: Optional[Dict[str, Any]] = None
-    method_name: Optional[str] = None
-    pretrain_epochs: Optional[int] = None
-    pretrain_config: Optional[Dict[str, Any]] = None
+    backbone_cfg: dict[str, Any]
+    dataset_cfg: dict[str, Any] | None = None
+    method_name: str | None = None
+    pretrain_epochs: int | None = None
+    pretrain_config: dict[str, Any] | None = None
     notes: list = field(default_factory=list)
 
 
-def _stem_of_saved_backbone(backbone: Mapping[str, Any], hparams: Mapping[str, Any]) -> Dict[str, Any]:
+def _stem_of_saved_backbone(backbone: Mapping[str, Any], hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The backbone configuration saved in this project's checkpoint, with its stem.
 
     Checkpoints from before stems were named hold ``small_stem`` (backbone) and ``remove_maxpool``
@@ -80,13 +87,14 @@ def _stem_of_saved_backbone(backbone: Mapping[str, Any], hparams: Mapping[str, A
     return backbone
 
 
-def _conv1_kernel(weights: Mapping[str, Tensor]) -> Optional[int]:
+def _conv1_kernel(weights: Mapping[str, Tensor]) -> int | None:
     conv1 = weights.get("conv1.weight")
     return int(conv1.shape[-1]) if conv1 is not None and conv1.dim() == 4 else None
 
 
-def _stem_of_foreign_checkpoint(weights: Mapping[str, Tensor], backbone_cfg: Mapping[str, Any], source: str,
-                                dataset_stem: Optional[str], notes: list) -> Dict[str, Any]:
+def _stem_of_foreign_checkpoint(
+    weights: Mapping[str, Tensor], backbone_cfg: Mapping[str, Any], source: str, dataset_stem: str | None, notes: list
+) -> dict[str, Any]:
     """The stem of a paper-format or torchvision checkpoint: read from its ``conv1`` unless stated.
 
     ``conv1`` 7x7 is the ImageNet stem; 3x3 is a small-image stem, with the max-pool as the dataset's
@@ -103,36 +111,42 @@ def _stem_of_foreign_checkpoint(weights: Mapping[str, Tensor], backbone_cfg: Map
             backbone["stem"] = dataset_stem if dataset_stem in ("cifar", "small") else "small"
         else:
             backbone["stem"] = dataset_stem or "imagenet"
-        notes.append(f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={backbone['stem']} "
-                     "(give backbone.stem= to choose)")
+        notes.append(
+            f"backbone stem read from the checkpoint: conv1 is {kernel}x{kernel}, so stem={backbone['stem']} "
+            "(give backbone.stem= to choose)"
+        )
         return backbone
     expected = 7 if stated == "imagenet" else 3
     if kernel is not None and kernel != expected:
-        raise CheckpointError(f"{source} has a {kernel}x{kernel} conv1 but backbone.stem={stated} builds a "
-                              f"{expected}x{expected} one: drop backbone.stem (it is read from the file) or give "
-                              f"backbone.stem={'imagenet' if kernel == 7 else 'small'}")
+        raise CheckpointError(
+            f"{source} has a {kernel}x{kernel} conv1 but backbone.stem={stated} builds a "
+            f"{expected}x{expected} one: drop backbone.stem (it is read from the file) or give "
+            f"backbone.stem={'imagenet' if kernel == 7 else 'small'}"
+        )
     return backbone
 
 
-
-def _saved_backbone(hparams: Any, source: str) -> Dict[str, Any]:
+def _saved_backbone(hparams: Any, source: str) -> dict[str, Any]:
     """The backbone settings of a pretraining checkpoint, checked against the registries."""
     if not isinstance(hparams, Mapping) or not isinstance(hparams.get("backbone"), Mapping):
-        raise CheckpointError(f"{source} holds no backbone settings (hyper_parameters.backbone): it is not a "
-                              "pretraining checkpoint of this project; give ckpt= a run's checkpoints/last.ckpt")
+        raise CheckpointError(
+            f"{source} holds no backbone settings (hyper_parameters.backbone): it is not a "
+            "pretraining checkpoint of this project; give ckpt= a run's checkpoints/last.ckpt"
+        )
     check_saved_backbone(hparams, source)
     return _stem_of_saved_backbone(hparams["backbone"], hparams)
 
 
-def _build(backbone_cfg: Mapping[str, Any], source: str) -> Tuple[nn.Module, int]:
+def _build(backbone_cfg: Mapping[str, Any], source: str) -> tuple[nn.Module, int]:
     try:
         return build_backbone(**backbone_cfg)
     except (TypeError, ValueError) as error:  # a saved or given value that no registry knows
         raise CheckpointError(f"{source}: the backbone cannot be built: {error}") from None
 
 
-def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
-                 dataset_stem: Optional[str] = None, trust: bool = False) -> LoadedEncoder:
+def load_encoder(
+    path, backbone_cfg: Mapping[str, Any] | None = None, dataset_stem: str | None = None, trust: bool = False
+) -> LoadedEncoder:
     """Build the backbone a checkpoint describes and load its weights strictly.
 
     For this project's checkpoints the backbone (with its stem), the dataset and the pretraining
@@ -164,12 +178,14 @@ def load_encoder(path, backbone_cfg: Optional[Mapping[str, Any]] = None,
     backbone_cfg = dict(backbone_cfg)
     backbone, feature_dim = _build(backbone_cfg, source)
     load_backbone_weights(backbone, weights, source, backbone_cfg.get("name"))
-    return LoadedEncoder(backbone, feature_dim, fmt, backbone_cfg, dataset_cfg, method_name, pretrain_epochs,
-                         pretrain_config, notes)
+    return LoadedEncoder(
+        backbone, feature_dim, fmt, backbone_cfg, dataset_cfg, method_name, pretrain_epochs, pretrain_config, notes
+    )
 
 
-def load_pretrain_module(path, build_method: Callable[..., nn.Module], trusted_targets: Iterable[Tuple[str, str]] = (),
-                         trust: bool = False) -> Tuple[Optional[nn.Module], Optional[str]]:
+def load_pretrain_module(
+    path, build_method: Callable[..., nn.Module], trusted_targets: Iterable[tuple[str, str]] = (), trust: bool = False
+) -> tuple[nn.Module | None, str | None]:
     """The whole pretraining module (backbone, head, predictor, the method's loss and whitening) of one of
     this project's checkpoints, built from its saved settings and loaded strictly, and ``None``; or ``None``
     and the reason, for a checkpoint of an earlier layout that cannot be rebuilt (its backbone alone still
@@ -183,8 +199,9 @@ def load_pretrain_module(path, build_method: Callable[..., nn.Module], trusted_t
     source = f"{path} (lightning checkpoint)"
     check_saved_settings(hparams, source, trusted_targets)
     try:
-        module = build_method(_saved_backbone(hparams, source), hparams["method"], hparams["num_views"],
-                              hparams.get("dataset"))
+        module = build_method(
+            _saved_backbone(hparams, source), hparams["method"], hparams["num_views"], hparams.get("dataset")
+        )
         module.load_state_dict(obj["state_dict"], strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

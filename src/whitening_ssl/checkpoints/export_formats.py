@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,40 +27,44 @@ EXPORT_FORMATS = ("torchvision", "detectron2", "timm")
 EXPORT_SUFFIXES = {"torchvision": "pth", "detectron2": "pkl", "timm": "pth"}
 
 
-def export_format(fmt: str, backbone_cfg: Optional[Mapping[str, Any]]) -> str:
+def export_format(fmt: str, backbone_cfg: Mapping[str, Any] | None) -> str:
     """``export.format``, with ``auto`` the backbone's own: ``timm`` for a timm backbone, else ``torchvision``."""
     if fmt != "auto":
         return fmt
     return "timm" if (backbone_cfg or {}).get("library") == "timm" else "torchvision"
 
 
-def format_problem(fmt: str, backbone_cfg: Optional[Mapping[str, Any]]) -> Optional[str]:
+def format_problem(fmt: str, backbone_cfg: Mapping[str, Any] | None) -> str | None:
     """Why the backbone ``backbone_cfg`` cannot be exported as ``fmt`` (one line), or ``None``."""
     timm_backbone = (backbone_cfg or {}).get("library") == "timm"
     name = (backbone_cfg or {}).get("name")
     if timm_backbone and fmt != "timm":
-        return (f"export.format={fmt} holds torchvision ResNets only, and this checkpoint's backbone is timm's {name}: "
-                "use export.format=timm (or auto)")
+        return (
+            f"export.format={fmt} holds torchvision ResNets only, and this checkpoint's backbone is timm's {name}: "
+            "use export.format=timm (or auto)"
+        )
     if not timm_backbone and fmt == "timm":
         return f"export.format=timm is for timm backbones; this checkpoint's is {name}: use export.format=torchvision"
     return None
 
 
-def export_path(output: Optional[Any], run_dir: Optional[Path], fmt: str) -> Optional[Path]:
+def export_path(output: Any | None, run_dir: Path | None, fmt: str) -> Path | None:
     """``export.output``, or by default ``<run_dir>/backbone_<format>.(pth|pkl)`` (``None``: not known yet)."""
     if output:
         return Path(str(output))
     return Path(run_dir) / f"backbone_{fmt}.{EXPORT_SUFFIXES.get(fmt, 'pth')}" if run_dir is not None else None
 
 
-def export_problem(output: Path, ckpt: Any, overwrite: bool) -> Optional[str]:
+def export_problem(output: Path, ckpt: Any, overwrite: bool) -> str | None:
     """Why ``output`` must not be written by an export of ``ckpt`` (one line), or ``None``."""
     if not output.exists():
         return None
     source = Path(str(ckpt)) if ckpt else None
     if source is not None and source.exists() and os.path.samefile(output, source):
-        return (f"export.output={output} is the checkpoint being exported (ckpt={ckpt}): choose another export.output "
-                "(an export never writes over its input, even with export.overwrite=true)")
+        return (
+            f"export.output={output} is the checkpoint being exported (ckpt={ckpt}): choose another export.output "
+            "(an export never writes over its input, even with export.overwrite=true)"
+        )
     if output.is_dir():
         return f"export.output={output} is a folder: give a file name, e.g. export.output={output / 'backbone.pth'}"
     if not overwrite:
@@ -67,12 +72,12 @@ def export_problem(output: Path, ckpt: Any, overwrite: bool) -> Optional[str]:
     return None
 
 
-def exported_state_dict(backbone: nn.Module) -> Dict[str, Tensor]:
+def exported_state_dict(backbone: nn.Module) -> dict[str, Tensor]:
     """What a ``torchvision`` export holds: the backbone's ``state_dict`` on the CPU (no ``fc``)."""
     return {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items() if not k.startswith("fc.")}
 
 
-def detectron2_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Any]:
+def detectron2_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
     """torchvision ResNet names to detectron2's (the renaming MoCo's detection transfer uses).
 
     ``layerN`` -> ``res{N+1}``, ``bnK`` -> ``convK.norm``, ``downsample.0/1`` -> ``shortcut`` /
@@ -105,8 +110,11 @@ def export_backbone(backbone: nn.Module, output, fmt: str = "torchvision") -> Pa
         if fmt in ("torchvision", "timm"):
             torch.save(state_dict, tmp)
         else:
-            payload = {"model": detectron2_state_dict(state_dict), "__author__": "whitening_ssl",
-                       "matching_heuristics": True}
+            payload = {
+                "model": detectron2_state_dict(state_dict),
+                "__author__": "whitening_ssl",
+                "matching_heuristics": True,
+            }
             with open(tmp, "wb") as handle:
                 pickle.dump(payload, handle)
         os.replace(tmp, output)
@@ -136,12 +144,16 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
     model, _ = build_backbone(**backbone_cfg)
     if type(model) is not torchvision.models.ResNet or not callable(getattr(torchvision.models, name, None)):
         width = f", width={backbone_cfg['width']}" if "width" in backbone_cfg else ""
-        return ("import torch\nfrom whitening_ssl.models import build_backbone\n"
-                f"model, feature_dim = build_backbone({name!r}, stem={stem!r}{width})")
+        return (
+            "import torch\nfrom whitening_ssl.models import build_backbone\n"
+            f"model, feature_dim = build_backbone({name!r}, stem={stem!r}{width})"
+        )
     lines = ["import torch, torchvision", f"model = torchvision.models.{name}(weights=None)"]
     if STEMS[stem].small_conv1:
-        lines.append(f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, "
-                     f"padding={1 + STEMS[stem].pad}, bias=False)")
+        lines.append(
+            f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, "
+            f"padding={1 + STEMS[stem].pad}, bias=False)"
+        )
     if not STEMS[stem].maxpool:
         lines.append("model.maxpool = torch.nn.Identity()")
     lines.append("model.fc = torch.nn.Identity()  # the export has no fc: the model returns the features")

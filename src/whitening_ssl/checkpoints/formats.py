@@ -14,8 +14,9 @@ Not encoders, refused with what to pass instead: ``probe`` (the standard linear 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 from torch import Tensor
 
@@ -49,28 +50,34 @@ def checkpoint_kind(obj: Any) -> str:
     return "unknown"
 
 
-def encoder_kind_problem(obj: Any) -> Optional[str]:
+def encoder_kind_problem(obj: Any) -> str | None:
     """Why ``obj`` (a linear probe's checkpoint) is not an encoder, and what to pass instead; the reason
     follows the file's path in a message. ``None`` for the encoder formats and for unknown contents."""
     kind = checkpoint_kind(obj)
     if kind == "probe":
         probed = (saved_config(obj) or {}).get("ckpt")
-        return ("is a linear-probe checkpoint (what stage=linear linear.protocol=standard saves), not an encoder: give "
-                "ckpt= the pretraining checkpoint it probed" + (f" ({shown(probed)})" if probed else ""))
+        return (
+            "is a linear-probe checkpoint (what stage=linear linear.protocol=standard saves), not an encoder: give "
+            "ckpt= the pretraining checkpoint it probed" + (f" ({shown(probed)})" if probed else "")
+        )
     if kind == "classifier":
         sizes = f"{shown(obj.get('feature_dim'))} features -> {shown(obj.get('num_classes'))} classes"
         trained_on = obj.get("checkpoint")
-        return (f"is a linear-probe checkpoint (the classifier stage=linear saves: {sizes}), not an encoder: give "
-                "ckpt= the pretraining checkpoint it was trained on" + (f" ({shown(trained_on)})" if trained_on else ""))
+        return (
+            f"is a linear-probe checkpoint (the classifier stage=linear saves: {sizes}), not an encoder: give "
+            "ckpt= the pretraining checkpoint it was trained on" + (f" ({shown(trained_on)})" if trained_on else "")
+        )
     return None
 
 
-def resume_kind_problem(obj: Any) -> Optional[str]:
+def resume_kind_problem(obj: Any) -> str | None:
     """Why ``obj`` cannot be resumed from whatever the stage (the classifier a linear probe saves; which
     stage a run's own checkpoint resumes is the stage's check), or ``None``."""
     if checkpoint_kind(obj) == "classifier":
-        return ("is a linear-probe checkpoint (the classifier stage=linear saves), which cannot be resumed: give "
-                "ckpt_path= a run's checkpoints/last.ckpt (or ckpt_path=last hydra.run.dir=<that run>)")
+        return (
+            "is a linear-probe checkpoint (the classifier stage=linear saves), which cannot be resumed: give "
+            "ckpt_path= a run's checkpoints/last.ckpt (or ckpt_path=last hydra.run.dir=<that run>)"
+        )
     return None
 
 
@@ -78,7 +85,7 @@ def resume_kind_problem(obj: Any) -> Optional[str]:
 KIND_PROBLEMS = {"ckpt": encoder_kind_problem, "ckpt_path": resume_kind_problem}
 
 
-def detect_format(obj: Any, source: Optional[str] = None) -> str:
+def detect_format(obj: Any, source: str | None = None) -> str:
     """``lightning``, ``paper`` or ``torchvision`` from a loaded checkpoint's contents (``source``: its path,
     for the message)."""
     kind = checkpoint_kind(obj)
@@ -90,10 +97,11 @@ def detect_format(obj: Any, source: Optional[str] = None) -> str:
     raise CheckpointError(
         "unrecognised checkpoint contents" + (f" in {source}" if source else "") + ": expected this project's "
         f"Lightning checkpoint, the paper's release (a dict with state_dict and {PAPER_PREFIX}* keys) or a "
-        "torchvision ResNet state_dict")
+        "torchvision ResNet state_dict"
+    )
 
 
-def backbone_state_dict(obj: Any, fmt: str) -> Dict[str, Tensor]:
+def backbone_state_dict(obj: Any, fmt: str) -> dict[str, Tensor]:
     """The backbone's weights under torchvision ResNet names (no ``fc``); of this project's checkpoints, the
     momentum encoder's where the method evaluates that one (``method.evaluate_momentum``: ReSA)."""
     if fmt == "lightning":
@@ -106,7 +114,11 @@ def backbone_state_dict(obj: Any, fmt: str) -> Dict[str, Tensor]:
         return {k: v for k, v in obj.items() if not k.startswith("fc.")}
     else:
         raise CheckpointError(f"unknown checkpoint format {fmt!r}: use one of {', '.join(CHECKPOINT_FORMATS)}")
-    return {k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix) and not k[len(prefix):].startswith("fc.")}
+    return {
+        k[len(prefix) :]: v
+        for k, v in source.items()
+        if k.startswith(prefix) and not k[len(prefix) :].startswith("fc.")
+    }
 
 
 def check_checkpoint_file(checks, path: Any, key: str, trust: bool = False) -> None:

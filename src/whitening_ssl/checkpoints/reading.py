@@ -18,8 +18,9 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import torch
 
@@ -50,7 +51,7 @@ def _is_legacy(head: bytes) -> bool:
     return rest[:2] == b"\x8a\x0a" and rest[2:12] == _TORCH_MAGIC  # LONG1 of 10 bytes: the magic number
 
 
-def container_problem(path: Path) -> Optional[str]:
+def container_problem(path: Path) -> str | None:
     """Why ``path`` (an existing file) is not a PyTorch checkpoint container, read from its first bytes only;
     ``None`` for a zip archive or torch's legacy format. The reason follows the path in a message."""
     with open(path, "rb") as handle:
@@ -58,21 +59,29 @@ def container_problem(path: Path) -> Optional[str]:
     if head.startswith(b"PK"):
         if zipfile.is_zipfile(path):
             return None
-        return ("is truncated or damaged (its zip directory is missing), not a readable PyTorch checkpoint: use "
-                "another checkpoint, e.g. an earlier epochNNNN.ckpt of the same run")
+        return (
+            "is truncated or damaged (its zip directory is missing), not a readable PyTorch checkpoint: use "
+            "another checkpoint, e.g. an earlier epochNNNN.ckpt of the same run"
+        )
     if _is_legacy(head):
         return None
     if head[:1] == b"\x80":
-        return ("is a plain pickle (or other bytes), not a file written by torch.save: it was refused unread, "
-                "because unpickling it could run code")
+        return (
+            "is a plain pickle (or other bytes), not a file written by torch.save: it was refused unread, "
+            "because unpickling it could run code"
+        )
     return f"is not a readable PyTorch checkpoint ({'empty' if not head else 'not a file written by torch.save'})"
 
 
-_UNSAFE_PATTERNS = (r"GLOBAL (\S+) was not an allowed global", r"unsupported GLOBAL (\S+) whose module",
-                    r"unrecognized function (\S+)", r"allowlisted via `add_safe_globals` but got (.+?)\s*$")
+_UNSAFE_PATTERNS = (
+    r"GLOBAL (\S+) was not an allowed global",
+    r"unsupported GLOBAL (\S+) whose module",
+    r"unrecognized function (\S+)",
+    r"allowlisted via `add_safe_globals` but got (.+?)\s*$",
+)
 
 
-def unsafe_problem(error: BaseException, trustable: bool = True) -> Optional[str]:
+def unsafe_problem(error: BaseException, trustable: bool = True) -> str | None:
     """The reason for a ``weights_only`` refusal (naming the type the file needs), or ``None`` for another error."""
     if not isinstance(error, pickle.UnpicklingError):
         return None
@@ -84,9 +93,11 @@ def unsafe_problem(error: BaseException, trustable: bool = True) -> Optional[str
             break
     else:
         needs = "uses pickle instructions"
-    return (f"{needs} to load, which is none of the plain types a checkpoint holds (tensors, numbers, strings, "
-            "lists, dicts): the file may run code, so it was not loaded"
-            + (f"; {_TRUST_HINT}" if trustable else "; resume only from this project's own checkpoints"))
+    return (
+        f"{needs} to load, which is none of the plain types a checkpoint holds (tensors, numbers, strings, "
+        "lists, dicts): the file may run code, so it was not loaded"
+        + (f"; {_TRUST_HINT}" if trustable else "; resume only from this project's own checkpoints")
+    )
 
 
 def _load(path: Path, trust: bool, mmap: bool) -> Any:
@@ -121,13 +132,15 @@ def read_checkpoint(path, trust: bool = False, mmap: bool = False, trustable: bo
             raise CheckpointError(f"{path} {problem}")
     try:
         return _load(path, trust, mmap=mmap and zipped)
-    except Exception as error:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
+    except Exception as error:
         problem = unsafe_problem(error, trustable)
         if problem:
             raise CheckpointError(f"{path} {problem}") from None
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or not a checkpoint file): "
-                              f"{type(error).__name__}: {shown(first)}") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or not a checkpoint file): "
+            f"{type(error).__name__}: {shown(first)}"
+        ) from None
 
 
 def verify_resume_file(path) -> None:
@@ -148,7 +161,7 @@ def verify_resume_file(path) -> None:
         raise CheckpointError(f"ckpt_path={path} {problem}")
 
 
-def saved_config(obj: Any) -> Optional[Mapping[str, Any]]:
+def saved_config(obj: Any) -> Mapping[str, Any] | None:
     """The run configuration this project stores in its Lightning checkpoints (``None`` if there is none)."""
     callbacks = obj.get("callbacks") if isinstance(obj, Mapping) else None
     for key, state in (callbacks or {}).items():

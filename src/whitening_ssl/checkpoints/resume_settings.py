@@ -13,19 +13,27 @@ difference as ``key: saved -> given`` and the stage's check refuses the resume w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 #: what a pretraining resume must keep (dotted prefixes of the configuration)
-PRETRAIN_SETTINGS = ("method", "backbone", "data.batch_size", "data.num_views", "dataset.name", "dataset.options",
-                     "seed")
+PRETRAIN_SETTINGS = (
+    "method",
+    "backbone",
+    "data.batch_size",
+    "data.num_views",
+    "dataset.name",
+    "dataset.options",
+    "seed",
+)
 #: what a resume of the standard linear probe must keep
 PROBE_SETTINGS = ("ckpt", "linear", "seed")
 #: never compared: how long to train, and values that say "use the default"
 ALWAYS_ALLOWED = ("linear.epochs",)
 
 
-def saved_run_config(path) -> Optional[Dict[str, Any]]:
+def saved_run_config(path) -> dict[str, Any] | None:
     """The configuration saved in one of this project's checkpoints (``None`` if it holds none).
 
     Read without running code from the file and memory-mapped (only the small pickled part, not the
@@ -37,20 +45,23 @@ def saved_run_config(path) -> Optional[Dict[str, Any]]:
     return dict(config) if config is not None else None
 
 
-def _flatten(node: Any, prefix: str) -> Dict[str, Any]:
+def _flatten(node: Any, prefix: str) -> dict[str, Any]:
     if isinstance(node, Mapping):
-        flat: Dict[str, Any] = {}
+        flat: dict[str, Any] = {}
         for key, value in node.items():
             flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return flat
     return {prefix: node}
 
 
-def _select(config: Mapping[str, Any], prefixes: Sequence[str]) -> Dict[str, Any]:
+def _select(config: Mapping[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
     flat = _flatten(config, "")
-    return {key: value for key, value in flat.items()
-            if any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
-            and not any(fnmatchcase(key, pattern) for pattern in ALWAYS_ALLOWED)}
+    return {
+        key: value
+        for key, value in flat.items()
+        if any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
+        and not any(fnmatchcase(key, pattern) for pattern in ALWAYS_ALLOWED)
+    }
 
 
 def _text(value: Any) -> str:
@@ -60,8 +71,9 @@ def _text(value: Any) -> str:
 _UNSET = object()
 
 
-def setting_changes(saved: Mapping[str, Any], given: Mapping[str, Any],
-                    prefixes: Sequence[str]) -> List[Tuple[str, Any, Any]]:
+def setting_changes(
+    saved: Mapping[str, Any], given: Mapping[str, Any], prefixes: Sequence[str]
+) -> list[tuple[str, Any, Any]]:
     """``(key, saved value, given value)`` for every compared setting that differs (``auto`` matches anything)."""
     before, after = _select(saved, prefixes), _select(given, prefixes)
     changes = []
@@ -73,11 +85,13 @@ def setting_changes(saved: Mapping[str, Any], given: Mapping[str, Any],
     return changes
 
 
-def describe_changes(changes: Sequence[Tuple[str, Any, Any]]) -> str:
+def describe_changes(changes: Sequence[tuple[str, Any, Any]]) -> str:
     return "; ".join(f"{key}: {_text(old)} -> {_text(new)}" for key, old, new in changes)
 
 
-def as_records(changes: Sequence[Tuple[str, Any, Any]]) -> List[Dict[str, Any]]:
+def as_records(changes: Sequence[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
     """The changes as JSON-ready records for ``results.json``."""
-    return [{"key": key, "saved": None if old is _UNSET else old, "given": None if new is _UNSET else new}
-            for key, old, new in changes]
+    return [
+        {"key": key, "saved": None if old is _UNSET else old, "given": None if new is _UNSET else new}
+        for key, old, new in changes
+    ]

@@ -11,7 +11,8 @@ method name in ``results.json`` and the logger's run name) are sanitised by :fun
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, List, Mapping, Set, Tuple
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .reading import CheckpointError, shown
 
@@ -25,11 +26,17 @@ def safe_name(value: Any) -> str:
 
 
 #: settings whose value may name code of the user's own as ``module.attribute`` (see :mod:`whitening_ssl.plugins`)
-CODE_SETTINGS = ("method.whiten", "method.family", "method.loss.name", "model.method.whiten", "model.method.family",
-                 "model.method.loss.name")
+CODE_SETTINGS = (
+    "method.whiten",
+    "method.family",
+    "method.loss.name",
+    "model.method.whiten",
+    "model.method.family",
+    "model.method.loss.name",
+)
 
 
-def _targets(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
+def _targets(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """``(dotted key, code path)`` for every ``_target_`` in a nested mapping/list, and every setting of
     :data:`CODE_SETTINGS` (``method.whiten``, ``method.family``, ``method.loss.name``) whose value names a module."""
     from ..plugins import is_import_path
@@ -51,11 +58,11 @@ def _targets(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
 def _setting(key: str) -> str:
     """The configuration key a ``_target_`` or code setting is known by, wherever the settings sit (a pretraining
     checkpoint's ``method.*``; ``model.method.*`` in one saved with its model node)."""
-    key = key[len("model."):] if key.startswith("model.") else key
+    key = key[len("model.") :] if key.startswith("model.") else key
     return key[: -len("._target_")] if key.endswith("._target_") else key
 
 
-def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> Set[Tuple[str, str]]:
+def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> set[tuple[str, str]]:
     """The ``(setting, target)`` pairs the user named: every ``_target_`` and code setting of this run's own
     configuration (its presets and command line) and of the job's command-line overrides, each with its key.
     A value trusts only the setting it is given for: ``+tag=builtins.open`` trusts no ``_target_``."""
@@ -67,17 +74,20 @@ def trusted_targets(config: Any, overrides: Iterable[str] = ()) -> Set[Tuple[str
     return trusted
 
 
-def foreign_targets(settings: Mapping[str, Any], trusted: Iterable[Tuple[str, str]] = ()) -> List[Tuple[str, str]]:
+def foreign_targets(settings: Mapping[str, Any], trusted: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     """The ``(key, target)`` pairs of ``settings`` that are neither registered losses nor ``trusted`` (the same
     target given for the same setting)."""
     from ..losses import registered_loss
 
     trusted = set(trusted)
-    return [(key, str(target)) for key, target in _targets(settings)
-            if registered_loss(target) is None and (_setting(key), str(target)) not in trusted]
+    return [
+        (key, str(target))
+        for key, target in _targets(settings)
+        if registered_loss(target) is None and (_setting(key), str(target)) not in trusted
+    ]
 
 
-def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iterable[Tuple[str, str]] = ()) -> None:
+def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iterable[tuple[str, str]] = ()) -> None:
     """Refuse (one line) saved ``settings`` that name a foreign ``_target_``; see the module."""
     foreign = foreign_targets(settings, trusted)
     if foreign:
@@ -90,7 +100,8 @@ def check_saved_settings(settings: Mapping[str, Any], source: str, trusted: Iter
             f"would import and call it, and a checkpoint may only name this project's own code (losses: "
             f"{', '.join(LOSSES)}; whitening kinds and methods by their registered names), so it was not built; if "
             f"you trust it, give the same on the command line: {'' if key in CODE_SETTINGS else '+'}"
-            f"{shown(setting)}={shown(target)}")
+            f"{shown(setting)}={shown(target)}"
+        )
 
 
 def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
@@ -109,8 +120,10 @@ def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
             raise CheckpointError(f"{source} has saved backbone settings that cannot be rebuilt: {checks.problems[0]}")
         return
     if name not in BACKBONES:
-        raise CheckpointError(f"{source} has saved settings with backbone.name={shown(name)!r}, which is not one of "
-                              f"this project's backbones ({', '.join(BACKBONES)}): it cannot be rebuilt")
+        raise CheckpointError(
+            f"{source} has saved settings with backbone.name={shown(name)!r}, which is not one of "
+            f"this project's backbones ({', '.join(BACKBONES)}): it cannot be rebuilt"
+        )
 
 
 def check_saved_dataset(dataset: Mapping[str, Any], source: str) -> Mapping[str, Any]:
@@ -118,6 +131,8 @@ def check_saved_dataset(dataset: Mapping[str, Any], source: str) -> Mapping[str,
     from ..data import DATASETS
 
     if dataset.get("name") not in DATASETS:
-        raise CheckpointError(f"{source} names dataset {shown(dataset.get('name'))!r} in its saved settings, which is "
-                              "not one of this project's datasets: give dataset_from_ckpt=false and dataset=")
+        raise CheckpointError(
+            f"{source} names dataset {shown(dataset.get('name'))!r} in its saved settings, which is "
+            "not one of this project's datasets: give dataset_from_ckpt=false and dataset="
+        )
     return dataset

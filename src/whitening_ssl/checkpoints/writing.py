@@ -23,8 +23,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
@@ -34,25 +35,30 @@ from ..run_folder import CHECKPOINT_DIR, LAST_CHECKPOINT, META_FILE
 from ..training.nonfinite import TrainingDivergedError
 from ..training.rng import capture_rng_state, restore_rng_state
 
+
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, read-only file system); ``str`` is one line that says
     which file, how much space was free, and that the previous checkpoint is intact."""
 
     @classmethod
-    def of(cls, error: Optional[OSError], target: Path, previous: Optional[Path], folder: Path) -> "CheckpointWriteError":
+    def of(cls, error: OSError | None, target: Path, previous: Path | None, folder: Path) -> CheckpointWriteError:
         if error is None:  # another process failed to write: its own error says why
             return cls(f"the main process could not write {target.name}; the previous checkpoint is intact")
         try:
             free = f"{shutil.disk_usage(folder if folder.exists() else folder.parent).free / 2**20:.0f} MB free"
         except OSError:
             free = "free space unknown"
-        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint of this run exists"
-        return cls(f"could not write the checkpoint {target} ({error.strerror or error}; {free} on that file system): "
-                   f"nothing partial was left; {kept}; free space (or fix the file system) and resume with "
-                   f"ckpt_path=last hydra.run.dir={folder.parent}")
+        kept = (
+            f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint of this run exists"
+        )
+        return cls(
+            f"could not write the checkpoint {target} ({error.strerror or error}; {free} on that file system): "
+            f"nothing partial was left; {kept}; free space (or fix the file system) and resume with "
+            f"ckpt_path=last hydra.run.dir={folder.parent}"
+        )
 
 
-def _write_json_atomically(path: Path, data: Dict[str, Any]) -> None:
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
@@ -67,7 +73,7 @@ def _remove_partial(path: Path) -> None:
         pass
 
 
-def read_meta(checkpoint_dir: os.PathLike | str) -> Dict[str, Any]:
+def read_meta(checkpoint_dir: os.PathLike | str) -> dict[str, Any]:
     """The ``meta.json`` of a checkpoint folder (``{}`` when there is none or it is unreadable)."""
     try:
         return json.loads((Path(checkpoint_dir) / META_FILE).read_text())
@@ -75,7 +81,7 @@ def read_meta(checkpoint_dir: os.PathLike | str) -> Dict[str, Any]:
         return {}
 
 
-def resolve_resume_checkpoint(ckpt_path: Optional[str], run_dir: os.PathLike | str) -> Optional[str]:
+def resolve_resume_checkpoint(ckpt_path: str | None, run_dir: os.PathLike | str) -> str | None:
     """The file to resume from: ``ckpt_path`` itself, or for ``last`` the newest checkpoint of ``run_dir``."""
     if not ckpt_path:
         return None
@@ -102,18 +108,23 @@ class RunCheckpoints(Callback):
             the report read the pretraining settings from it).
     """
 
-    def __init__(self, dirpath: os.PathLike | str, keep_every_n_epochs: int = 0, every_n_steps: Optional[int] = None,
-                 meta: Optional[Dict[str, Any]] = None,
-                 check_model: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None,
-                 config: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        dirpath: os.PathLike | str,
+        keep_every_n_epochs: int = 0,
+        every_n_steps: int | None = None,
+        meta: dict[str, Any] | None = None,
+        check_model: Callable[[pl.Trainer, pl.LightningModule], None] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.config = config
         self.keep_every_n_epochs = keep_every_n_epochs or 0
         self.every_n_steps = every_n_steps or 0
         self.meta = dict(meta or {})
         self.check_model = check_model
-        self.last_path: Optional[Path] = None
-        self._saved_at_step: Optional[int] = None
+        self.last_path: Path | None = None
+        self._saved_at_step: int | None = None
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -126,7 +137,7 @@ class RunCheckpoints(Callback):
         # what Trainer.save_checkpoint does, with the write's failure (disk full, read-only file system) agreed on by
         # every process: rank 0 writes, and all raise together instead of the others waiting in a barrier forever
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
-        failure: Optional[OSError] = None
+        failure: OSError | None = None
         if trainer.is_global_zero:
             try:
                 self.dirpath.mkdir(parents=True, exist_ok=True)
@@ -134,11 +145,17 @@ class RunCheckpoints(Callback):
                 os.replace(tmp, last)
                 if reason == "epoch" and self.keep_every_n_epochs and epochs_completed % self.keep_every_n_epochs == 0:
                     self._keep(last, self.dirpath / f"epoch{epochs_completed:04d}.ckpt")
-                _write_json_atomically(self.dirpath / META_FILE, {
-                    **self.meta, "checkpoint": str(last), "epochs_completed": epochs_completed,
-                    "global_step": trainer.global_step, "reason": reason,
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                })
+                _write_json_atomically(
+                    self.dirpath / META_FILE,
+                    {
+                        **self.meta,
+                        "checkpoint": str(last),
+                        "epochs_completed": epochs_completed,
+                        "global_step": trainer.global_step,
+                        "reason": reason,
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    },
+                )
             except OSError as error:
                 failure = error
                 _remove_partial(tmp)
@@ -176,8 +193,12 @@ class RunCheckpoints(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         last_of_epoch = batch_idx + 1 >= trainer.num_training_batches  # the epoch's own save follows at once
-        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0 and not last_of_epoch \
-                and trainer.global_step != self._saved_at_step:
+        if (
+            self.every_n_steps
+            and trainer.global_step % self.every_n_steps == 0
+            and not last_of_epoch
+            and trainer.global_step != self._saved_at_step
+        ):
             self.save(trainer, pl_module, "steps", trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -194,8 +215,8 @@ class RunCheckpoints(Callback):
 
     # --- state in the checkpoint ------------------------------------------------------------------
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {"rng": capture_rng_state(), "config": self.config}
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         restore_rng_state(state_dict.get("rng") or {})

@@ -11,7 +11,6 @@ are those at which the evaluated weights existed.
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional
 
 
 class RunClock:
@@ -21,7 +20,7 @@ class RunClock:
 
     def __init__(self) -> None:
         self.carried = {"seconds": 0.0, "eval_seconds": 0.0}  # from the checkpoint of a resumed run
-        self._started: Optional[float] = None
+        self._started: float | None = None
         self._evaluating = 0.0
 
     def start(self) -> None:
@@ -38,15 +37,21 @@ class RunClock:
     def add_evaluation(self, seconds: float) -> None:
         self._evaluating += seconds
 
-    def stamp(self, devices: int) -> Dict[str, float]:
+    def stamp(self, devices: int) -> dict[str, float]:
         """``seconds``, ``train_seconds`` and ``device_hours`` now."""
         seconds = self.seconds()
-        return {"seconds": seconds, "train_seconds": max(seconds - self.eval_seconds(), 0.0),
-                "device_hours": devices * seconds / 3600.0}
+        return {
+            "seconds": seconds,
+            "train_seconds": max(seconds - self.eval_seconds(), 0.0),
+            "device_hours": devices * seconds / 3600.0,
+        }
 
-    def state_dict(self) -> Dict[str, float]:
+    def state_dict(self) -> dict[str, float]:
         return {"seconds": self.seconds(), "eval_seconds": self.eval_seconds()}
 
-    def load_state_dict(self, state: Optional[Dict[str, float]]) -> None:
+    def load_state_dict(self, state: dict[str, float] | None) -> None:
         state = state or {}
-        self.carried = {"seconds": float(state.get("seconds", 0.0)), "eval_seconds": float(state.get("eval_seconds", 0.0))}
+        self.carried = {
+            "seconds": float(state.get("seconds", 0.0)),
+            "eval_seconds": float(state.get("eval_seconds", 0.0)),
+        }

@@ -13,7 +13,7 @@ Memory: the main process preallocates the ``[N, D]`` feature matrix (optionally 
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -23,26 +23,26 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..progress import track
 
 
-def world() -> Tuple[int, int]:
+def world() -> tuple[int, int]:
     """``(rank, world_size)`` of the default process group, ``(0, 1)`` without one."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
-def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -> List[Tuple[int, int]]:
+def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -> list[tuple[int, int]]:
     """The ``[start, end)`` index ranges of the batches that ``rank`` embeds (batch ``b`` -> rank ``b % world``)."""
     starts = range(rank * batch_size, num_items, batch_size * world_size)
     return [(start, min(start + batch_size, num_items)) for start in starts]
 
 
-class ShardBatchSampler(Sampler[List[int]]):
+class ShardBatchSampler(Sampler[list[int]]):
     """Batch sampler over this process's share (see :func:`shard_batches`); no padding, no shuffling."""
 
     def __init__(self, num_items: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
         self.ranges = shard_batches(num_items, batch_size, rank, world_size)
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def __iter__(self) -> Iterator[list[int]]:
         for start, end in self.ranges:
             yield list(range(start, end))
 
@@ -50,25 +50,37 @@ class ShardBatchSampler(Sampler[List[int]]):
         return len(self.ranges)
 
 
-def _embed_share(encoder: nn.Module, loader: DataLoader, num_rows: int, device: torch.device,
-                 dtype: torch.dtype, progress: Optional[str]) -> Tuple[Optional[Tensor], Tensor]:
-    features: Optional[Tensor] = None
+def _embed_share(
+    encoder: nn.Module,
+    loader: DataLoader,
+    num_rows: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    progress: str | None,
+) -> tuple[Tensor | None, Tensor]:
+    features: Tensor | None = None
     labels = torch.empty(num_rows, dtype=torch.long, device=device)
     row = 0
     for images, targets in track(loader, len(loader), progress or "", enabled=progress is not None):
         out = encoder(images.to(device, non_blocking=True))
         if features is None:
             features = torch.empty(num_rows, out.shape[1], dtype=dtype, device=device)
-        features[row:row + len(out)] = out.to(dtype)
-        labels[row:row + len(out)] = torch.as_tensor(targets).to(device)
+        features[row : row + len(out)] = out.to(dtype)
+        labels[row : row + len(out)] = torch.as_tensor(targets).to(device)
         row += len(out)
     return features, labels
 
 
 @torch.no_grad()
-def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
-                     num_workers: int = 0, dtype: torch.dtype = torch.float32, progress: Optional[str] = None,
-                     ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+def extract_features(
+    encoder: nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int = 0,
+    dtype: torch.dtype = torch.float32,
+    progress: str | None = None,
+) -> tuple[Tensor | None, Tensor | None]:
     """Features ``[N, D]`` and labels ``[N]`` of ``dataset`` in its order, on the main process.
 
     ``encoder`` runs in eval mode (restored afterwards). Under DDP every process must call this;
@@ -79,8 +91,9 @@ def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, devi
     num_items = len(dataset)
     sampler = ShardBatchSampler(num_items, batch_size, rank, world_size)
     # pinned batches on a GPU: the non_blocking copies to the device overlap with the forward passes
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                        pin_memory=torch.device(device).type == "cuda")
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=torch.device(device).type == "cuda"
+    )
     local_rows = sum(end - start for start, end in sampler.ranges)
     was_training = encoder.training
     encoder.eval()
@@ -93,8 +106,16 @@ def extract_features(encoder: nn.Module, dataset: Dataset, batch_size: int, devi
     return _gather_to_main(local, local_labels, num_items, batch_size, rank, world_size, device, dtype)
 
 
-def _gather_to_main(local: Optional[Tensor], local_labels: Tensor, num_items: int, batch_size: int, rank: int,
-                    world_size: int, device: torch.device, dtype: torch.dtype):
+def _gather_to_main(
+    local: Tensor | None,
+    local_labels: Tensor,
+    num_items: int,
+    batch_size: int,
+    rank: int,
+    world_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+):
     """Point-to-point: every rank sends its share to rank 0, which places the batches in dataset order."""
     # the feature size is known wherever at least one batch was embedded; agree on it
     dim = torch.tensor([local.shape[1] if local is not None else 0], device=device)
@@ -125,11 +146,11 @@ def _gather_to_main(local: Optional[Tensor], local_labels: Tensor, num_items: in
     return features, labels
 
 
-def _place(features: Tensor, labels: Tensor, part: Tensor, part_labels: Tensor, ranges: Sequence[Tuple[int, int]]):
+def _place(features: Tensor, labels: Tensor, part: Tensor, part_labels: Tensor, ranges: Sequence[tuple[int, int]]):
     row = 0
     for start, end in ranges:
-        features[start:end] = part[row:row + end - start]
-        labels[start:end] = part_labels[row:row + end - start]
+        features[start:end] = part[row : row + end - start]
+        labels[start:end] = part_labels[row : row + end - start]
         row += end - start
 
 

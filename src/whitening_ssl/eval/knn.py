@@ -13,8 +13,8 @@ training chunk's top-k, so no ``N_test x N_train`` (or even ``test_chunk x N_tra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -79,7 +79,7 @@ def _weighting(name: str) -> KnnWeighting:
     return KNN_WEIGHTINGS[name]
 
 
-def _resolve_device(device: Optional[torch.device | str], train_x: Tensor, test_x: Tensor) -> torch.device:
+def _resolve_device(device: torch.device | str | None, train_x: Tensor, test_x: Tensor) -> torch.device:
     """The compute device: ``device`` if given, else an accelerator holding either input, else the CPU.
 
     ``cuda`` without an index becomes the current CUDA device, so that ``tensor.device == device``
@@ -104,15 +104,17 @@ def _to_device(chunk: Tensor, device: torch.device) -> Tensor:
     return chunk.to(device)
 
 
-def _prepared_chunk(rows: Tensor, device: torch.device, compute_dtype: torch.dtype,
-                    prepare: Callable[[Tensor], Tensor]) -> Tensor:
+def _prepared_chunk(
+    rows: Tensor, device: torch.device, compute_dtype: torch.dtype, prepare: Callable[[Tensor], Tensor]
+) -> Tensor:
     """``prepare(rows)`` in ``compute_dtype`` on ``device``: the rows travel in their stored dtype (half
     the bytes for float16 features) and are converted on the device."""
     return prepare(_to_device(rows, device).to(compute_dtype))
 
 
-def _merge_top_k(best_similarity: Tensor, best_index: Tensor, similarity: Tensor, first_index: int,
-                 k: int) -> Tuple[Tensor, Tensor]:
+def _merge_top_k(
+    best_similarity: Tensor, best_index: Tensor, similarity: Tensor, first_index: int, k: int
+) -> tuple[Tensor, Tensor]:
     """The ``k`` largest of a running top-k (``best_*``) and of a chunk's ``similarity`` block.
 
     ``first_index`` is the global index of the chunk's first training row. Returns (similarities,
@@ -126,10 +128,21 @@ def _merge_top_k(best_similarity: Tensor, best_index: Tensor, similarity: Tensor
 
 
 @torch.no_grad()
-def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, num_classes: Optional[int] = None,
-                *, weighting: str = "majority", temperature: float = 0.07, test_chunk: int = 1024,
-                train_chunk: int = 16384, compute_dtype: torch.dtype = torch.float32,
-                device: Optional[torch.device | str] = None, progress: bool = False) -> Tensor:
+def knn_predict(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    k: int = 5,
+    num_classes: int | None = None,
+    *,
+    weighting: str = "majority",
+    temperature: float = 0.07,
+    test_chunk: int = 1024,
+    train_chunk: int = 16384,
+    compute_dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> Tensor:
     """Predicted labels (int64, on ``test_x``'s device) of ``test_x`` from its ``k`` nearest training points.
 
     Neighbours: ``majority`` takes the ``k`` smallest Euclidean distances, ranked by
@@ -168,8 +181,10 @@ def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, nu
     if test_chunk < 1 or train_chunk < 1 or k < 1:
         raise ValueError(f"knn: k={k}, test_chunk={test_chunk}, train_chunk={train_chunk} must all be >= 1")
     if len(train_x) == 0 or len(train_x) != len(train_y):
-        raise ValueError(f"knn: need as many training labels as training features (>= 1), got "
-                         f"{len(train_y)} labels for {len(train_x)} features")
+        raise ValueError(
+            f"knn: need as many training labels as training features (>= 1), got "
+            f"{len(train_y)} labels for {len(train_x)} features"
+        )
     if num_classes is None:
         num_classes = int(train_y.max()) + 1
     k = min(k, len(train_x))
@@ -185,13 +200,15 @@ def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 5, nu
     found = 0  # neighbours held per test point: min(k, training rows seen so far)
     starts = range(0, len(train_x), train_chunk)
     for first_index in track(starts, len(starts), "k-NN search", enabled=progress, unit="chunk"):
-        train_features = _prepared_chunk(train_x[first_index:first_index + train_chunk], device, compute_dtype,
-                                         chosen.prepare)
+        train_features = _prepared_chunk(
+            train_x[first_index : first_index + train_chunk], device, compute_dtype, chosen.prepare
+        )
         merged = min(k, found + len(train_features))
         for rows in test_slices:
             similarity = chosen.similarity(test_features[rows], train_features)
             best_similarity[rows, :merged], best_index[rows, :merged] = _merge_top_k(
-                best_similarity[rows, :found], best_index[rows, :found], similarity, first_index, merged)
+                best_similarity[rows, :found], best_index[rows, :found], similarity, first_index, merged
+            )
             del similarity  # freed before the next block is made: one block alive at a time
         del train_features  # likewise one training chunk at a time
         found = merged
@@ -210,14 +227,27 @@ def check_knn_k(k: int, train_images: int, key: str, dataset: str) -> None:
     from ..validation import ConfigError
 
     if k > train_images:
-        raise ConfigError(f"{key}={k} is larger than the {train_images} labelled training images of dataset={dataset}: "
-                          f"lower {key} (at most {train_images})")
+        raise ConfigError(
+            f"{key}={k} is larger than the {train_images} labelled training images of dataset={dataset}: "
+            f"lower {key} (at most {train_images})"
+        )
 
 
-def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 5,
-                 weighting: str = "majority", temperature: float = 0.07, *, test_chunk: int = 1024,
-                 train_chunk: int = 16384, compute_dtype: torch.dtype = torch.float32,
-                 device: Optional[torch.device | str] = None, progress: bool = False) -> float:
+def knn_accuracy(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    k: int = 5,
+    weighting: str = "majority",
+    temperature: float = 0.07,
+    *,
+    test_chunk: int = 1024,
+    train_chunk: int = 16384,
+    compute_dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of :func:`knn_predict`; training labels < 0 are ignored."""
     labelled = train_y >= 0  # STL-10's unlabeled split carries label -1
     if not bool(labelled.any()):
@@ -225,7 +255,18 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     if not bool(labelled.all()):  # only then a (labelled-sized) copy of the features
         train_x, train_y = train_x[labelled.to(train_x.device)], train_y[labelled]
     num_classes = max(int(train_y.max()), int(test_y.max())) + 1
-    predictions = knn_predict(train_x, train_y, test_x, k=k, num_classes=num_classes, weighting=weighting,
-                              temperature=temperature, test_chunk=test_chunk, train_chunk=train_chunk,
-                              compute_dtype=compute_dtype, device=device, progress=progress)
+    predictions = knn_predict(
+        train_x,
+        train_y,
+        test_x,
+        k=k,
+        num_classes=num_classes,
+        weighting=weighting,
+        temperature=temperature,
+        test_chunk=test_chunk,
+        train_chunk=train_chunk,
+        compute_dtype=compute_dtype,
+        device=device,
+        progress=progress,
+    )
     return (predictions == test_y.to(predictions.device)).float().mean().item()

@@ -8,7 +8,7 @@ so the same checkpoint, data and seed give the same figure in both.
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -17,9 +17,18 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from ..progress import track
 
 
-def train_linear_classifier(train_x: Tensor, train_y: Tensor, num_classes: int, epochs: int = 500,
-                            lr: float = 1e-2, lr_end: float = 1e-6, weight_decay: float = 5e-6,
-                            batch_size: int = 1000, seed: int = 0, progress: bool = False) -> nn.Linear:
+def train_linear_classifier(
+    train_x: Tensor,
+    train_y: Tensor,
+    num_classes: int,
+    epochs: int = 500,
+    lr: float = 1e-2,
+    lr_end: float = 1e-6,
+    weight_decay: float = 5e-6,
+    batch_size: int = 1000,
+    seed: int = 0,
+    progress: bool = False,
+) -> nn.Linear:
     """Train the linear classifier of the fast protocol; its own RNG keeps training's RNG untouched.
 
     ``train_x`` may be half precision (``eval.feature_dtype=float16``): each batch is converted to
@@ -60,23 +69,35 @@ def shuffled_batches(train_x: Tensor, train_y: Tensor, order: Tensor, batch_size
     row_bytes = max(train_x[0].numel() * train_x.element_size(), 1) if len(train_x) else 1
     part_rows = max(GATHER_BYTES // (row_bytes * batch_size), 1) * batch_size
     for start in range(0, len(order), part_rows):
-        part = order[start:start + part_rows]
+        part = order[start : start + part_rows]
         inputs, targets = train_x.index_select(0, part), train_y.index_select(0, part)
         for first in range(0, len(part), batch_size):
-            yield inputs[first:first + batch_size], targets[first:first + batch_size]
+            yield inputs[first : first + batch_size], targets[first : first + batch_size]
 
 
 @torch.no_grad()
-def topk_accuracies(logits: Tensor, targets: Tensor, num_classes: int, topk: Sequence[int] = (1, 5)) -> Dict[int, float]:
+def topk_accuracies(
+    logits: Tensor, targets: Tensor, num_classes: int, topk: Sequence[int] = (1, 5)
+) -> dict[int, float]:
     """Micro-averaged top-k accuracies (fractions); k is capped at the number of classes."""
     return {
-        k: multiclass_accuracy(logits, targets, num_classes=num_classes, top_k=min(k, num_classes), average="micro").item()
+        k: multiclass_accuracy(
+            logits, targets, num_classes=num_classes, top_k=min(k, num_classes), average="micro"
+        ).item()
         for k in topk
     }
 
 
-def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, epochs: int = 500,
-                 seed: int = 0, return_classifier: bool = False, **kwargs):
+def linear_probe(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    epochs: int = 500,
+    seed: int = 0,
+    return_classifier: bool = False,
+    **kwargs,
+):
     """Train on ``(train_x, train_y)`` and return ``{1: top1, 5: top5}`` on the test features.
 
     Training labels < 0 (STL-10's unlabeled split) are left out. ``kwargs`` go to

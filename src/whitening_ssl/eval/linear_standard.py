@@ -11,7 +11,8 @@ The fast protocol of the small datasets trains on precomputed features instead
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -34,8 +35,9 @@ class LinearProbeModule(pl.LightningModule):
             ``step``, per epoch) with ``drops`` and ``drop_gamma`` for ``step``.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int,
-                 optim: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, num_classes: int, optim: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.optim = dict(optim or {})
@@ -84,11 +86,13 @@ class LinearProbeModule(pl.LightningModule):
         epochs = max(self.trainer.max_epochs or 1, 1)
         # linear scaling by the global batch (per-process batch x processes)
         lr = o["lr"] * o["batch_size"] * max(self.trainer.world_size, 1) / 256
-        optimizer = build_optimizer(o["optimizer"], self.classifier.parameters(), lr=lr,
-                                    weight_decay=o["weight_decay"], momentum=o["momentum"])
+        optimizer = build_optimizer(
+            o["optimizer"], self.classifier.parameters(), lr=lr, weight_decay=o["weight_decay"], momentum=o["momentum"]
+        )
         # set once per epoch, no warm-up: cosine (CW-RGP's recipe) or steps (INTL's: x0.1 at epochs 60 and 80)
         available = {"drops": list(o["drops"]), "gamma": o["drop_gamma"]}
         settings = {key: available[key] for key in schedule_settings(o["schedule"])}
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: lr_factor(epoch, 1, epochs, schedule=o["schedule"], warmup_steps=0, **settings))
+            optimizer, lambda epoch: lr_factor(epoch, 1, epochs, schedule=o["schedule"], warmup_steps=0, **settings)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -35,12 +35,29 @@ from .knn import check_knn_k, knn_accuracy
 from .linear_fast import linear_probe
 
 
-def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, knn_k: int = 5,
-                      linear_epochs: int = 500, seed: int = 0, knn_weighting: str = "majority",
-                      knn_temperature: float = 0.07, progress: bool = False) -> Dict[str, float]:
+def evaluate_features(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    knn_k: int = 5,
+    linear_epochs: int = 500,
+    seed: int = 0,
+    knn_weighting: str = "majority",
+    knn_temperature: float = 0.07,
+    progress: bool = False,
+) -> dict[str, float]:
     """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, from precomputed features."""
-    knn = knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k, weighting=knn_weighting, temperature=knn_temperature,
-                       progress=progress)
+    knn = knn_accuracy(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        k=knn_k,
+        weighting=knn_weighting,
+        temperature=knn_temperature,
+        progress=progress,
+    )
     metrics = {"knn_top1": 100.0 * knn}
     if linear_epochs > 0:
         accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed, progress=progress)
@@ -53,27 +70,58 @@ def evaluate_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: 
 FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def embed_sets(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
-               feature_dtype: str = "float32", progress: bool = False) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
+def embed_sets(
+    encoder,
+    train_set,
+    test_set,
+    device,
+    batch_size: int = 512,
+    num_workers: int = 0,
+    feature_dtype: str = "float32",
+    progress: bool = False,
+) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
     """``(train_x, train_y, test_x, test_y)``: both sets embedded by the frozen ``encoder``, on rank 0
     (``None`` elsewhere). ``progress``: bars over the batches."""
     dtype = FEATURE_DTYPES[feature_dtype]
-    train_x, train_y = extract_features(encoder, train_set, batch_size, device, num_workers, dtype=dtype,
-                                        progress="features of the training images" if progress else None)
-    test_x, test_y = extract_features(encoder, test_set, batch_size, device, num_workers, dtype=dtype,
-                                      progress="features of the test images" if progress else None)
+    train_x, train_y = extract_features(
+        encoder,
+        train_set,
+        batch_size,
+        device,
+        num_workers,
+        dtype=dtype,
+        progress="features of the training images" if progress else None,
+    )
+    test_x, test_y = extract_features(
+        encoder,
+        test_set,
+        batch_size,
+        device,
+        num_workers,
+        dtype=dtype,
+        progress="features of the test images" if progress else None,
+    )
     return None if train_x is None else (train_x, train_y, test_x, test_y)
 
 
-def evaluate_encoder(encoder, train_set, test_set, device, batch_size: int = 512, num_workers: int = 0,
-                     feature_dtype: str = "float32", progress: bool = False, **kwargs) -> Optional[Dict[str, float]]:
+def evaluate_encoder(
+    encoder,
+    train_set,
+    test_set,
+    device,
+    batch_size: int = 512,
+    num_workers: int = 0,
+    feature_dtype: str = "float32",
+    progress: bool = False,
+    **kwargs,
+) -> dict[str, float] | None:
     """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere.
     ``progress``: bars over the feature extraction, the k-NN search and the probe's epochs."""
     features = embed_sets(encoder, train_set, test_set, device, batch_size, num_workers, feature_dtype, progress)
     return None if features is None else evaluate_features(*features, progress=progress, **kwargs)
 
 
-def _log_images(trainer: pl.Trainer, figures: Dict[str, str], step: int) -> None:
+def _log_images(trainer: pl.Trainer, figures: dict[str, str], step: int) -> None:
     """The figures as W&B images when W&B is the logger (other loggers: the PNG files are enough)."""
     from pytorch_lightning.loggers import WandbLogger
 
@@ -94,8 +142,10 @@ def check_eval_config(checks: Checks, eval_cfg) -> None:
     checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
     checks.choice(eval_cfg, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
     stop_at = checks.get(eval_cfg, "stop_at", "eval.stop_at", default={})
-    if not (isinstance(stop_at, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                   for v in stop_at.values())):
+    if not (
+        isinstance(stop_at, Mapping)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in stop_at.values())
+    ):
         checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
@@ -115,12 +165,22 @@ class OnlineEvaluation(Callback):
     Place it after the checkpoint callback in the callback list.
     """
 
-    def __init__(self, every_n_epochs: int = 10, every_n_epochs_after_drop: int = 5,
-                 drops: Sequence[int] = (50, 25), knn_k: int = 5, linear_epochs: int = 500,
-                 evaluate_untrained: bool = False, seed: int = 0, enabled: bool = True,
-                 feature_dtype: str = "float32", analysis: Optional[Dict] = None,
-                 stop_at: Optional[Mapping[str, float]] = None,
-                 figures_dir: Optional[str] = None, after_evaluation: Optional[Callable[[pl.Trainer, pl.LightningModule], None]] = None) -> None:
+    def __init__(
+        self,
+        every_n_epochs: int = 10,
+        every_n_epochs_after_drop: int = 5,
+        drops: Sequence[int] = (50, 25),
+        knn_k: int = 5,
+        linear_epochs: int = 500,
+        evaluate_untrained: bool = False,
+        seed: int = 0,
+        enabled: bool = True,
+        feature_dtype: str = "float32",
+        analysis: dict | None = None,
+        stop_at: Mapping[str, float] | None = None,
+        figures_dir: str | None = None,
+        after_evaluation: Callable[[pl.Trainer, pl.LightningModule], None] | None = None,
+    ) -> None:
         self.every_n_epochs = every_n_epochs
         self.every_n_epochs_after_drop = every_n_epochs_after_drop
         self.drops = list(drops)
@@ -134,24 +194,38 @@ class OnlineEvaluation(Callback):
         self.figures_dir = figures_dir
         self.after_evaluation = after_evaluation
         self.stop_at = dict(stop_at or {})
-        self.feature_metrics: List[Callable[..., Dict[str, float]]] = []  # (train_x, train_y, test_x, test_y) -> figures
+        self.feature_metrics: list[
+            Callable[..., dict[str, float]]
+        ] = []  # (train_x, train_y, test_x, test_y) -> figures
         self.clock = RunClock()
         self.history: list = []
-        self.final: Optional[Dict[str, float]] = None
-        self.untrained: Optional[Dict[str, float]] = None
-        self._last_evaluated_step: Optional[int] = None
+        self.final: dict[str, float] | None = None
+        self.untrained: dict[str, float] | None = None
+        self._last_evaluated_step: int | None = None
 
-    def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str = "") -> Dict[str, float]:
+    def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str = "") -> dict[str, float]:
         datamodule = trainer.datamodule
         train_set, test_set = datamodule.eval_datasets()
         progress = trainer.progress_bar_callback is not None
         start = time.perf_counter()
         with preserved_rng():
-            features = embed_sets(evaluated_encoder(pl_module), train_set, test_set, pl_module.device,
-                                  batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers,
-                                  feature_dtype=self.feature_dtype, progress=progress)
-            metrics = None if features is None else evaluate_features(
-                *features, knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed, progress=progress)
+            features = embed_sets(
+                evaluated_encoder(pl_module),
+                train_set,
+                test_set,
+                pl_module.device,
+                batch_size=datamodule.eval_batch_size,
+                num_workers=datamodule.num_workers,
+                feature_dtype=self.feature_dtype,
+                progress=progress,
+            )
+            metrics = (
+                None
+                if features is None
+                else evaluate_features(
+                    *features, knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed, progress=progress
+                )
+            )
             for extra in self.feature_metrics if metrics is not None else ():
                 metrics.update(extra(*features))
         if metrics is not None:
@@ -159,13 +233,15 @@ class OnlineEvaluation(Callback):
             if self.analysis.get("at_evaluation"):
                 start = time.perf_counter()
                 test_x = features[2] if features[2].dtype == torch.float32 else None  # else measured from the images
-                metrics.update(self._analyze(trainer, pl_module, stem or f"epoch{trainer.current_epoch + 1:04d}_",
-                                             test_x))
+                metrics.update(
+                    self._analyze(trainer, pl_module, stem or f"epoch{trainer.current_epoch + 1:04d}_", test_x)
+                )
                 metrics["analysis_seconds"] = time.perf_counter() - start
         return broadcast_from_main(metrics)
 
-    def _analyze(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str,
-                 test_features: Optional[Tensor] = None) -> Dict[str, float]:
+    def _analyze(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str, test_features: Tensor | None = None
+    ) -> dict[str, float]:
         """The paper's measurements on the test images (main process), with figures in ``figures_dir``;
         ``test_features``: the evaluation's backbone features of the test images (not embedded again)."""
         from ..analysis.model import analyze_encoder
@@ -173,11 +249,17 @@ class OnlineEvaluation(Callback):
         datamodule = trainer.datamodule
         _, test_set = datamodule.eval_datasets()
         with preserved_rng():
-            analysis = analyze_encoder(pl_module, test_set, datamodule.views_dataset(), pl_module.device,
-                                       max_images=self.analysis["max_images"],
-                                       batch_size=datamodule.eval_batch_size,
-                                       progress=trainer.progress_bar_callback is not None,
-                                       num_workers=datamodule.num_workers, test_features=test_features)
+            analysis = analyze_encoder(
+                pl_module,
+                test_set,
+                datamodule.views_dataset(),
+                pl_module.device,
+                max_images=self.analysis["max_images"],
+                batch_size=datamodule.eval_batch_size,
+                progress=trainer.progress_bar_callback is not None,
+                num_workers=datamodule.num_workers,
+                test_features=test_features,
+            )
             metrics = analysis.metrics(rank_tol=self.analysis["rank_tol"])
             if stem != "untrained_":
                 pl_module.watch_collapse(metrics)
@@ -217,8 +299,11 @@ class OnlineEvaluation(Callback):
                 logger.log_metrics({f"untrained/{k}": v for k, v in self.untrained.items()}, step=0)
         # A resumed run whose last epoch was checkpointed but killed while evaluating: evaluate it now.
         completed = trainer.current_epoch
-        if completed > 0 and self.is_due(completed - 1, trainer.max_epochs or 1) \
-                and (not self.history or self.history[-1]["epoch"] < completed):
+        if (
+            completed > 0
+            and self.is_due(completed - 1, trainer.max_epochs or 1)
+            and (not self.history or self.history[-1]["epoch"] < completed)
+        ):
             self._record(trainer, pl_module, completed - 1, log=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

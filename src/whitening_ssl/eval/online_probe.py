@@ -18,7 +18,8 @@ optimiser state are the callback's checkpoint state (tensors and plain values: t
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -64,14 +65,15 @@ class OnlineProbe(Callback):
     there is one, so its test accuracy joins each evaluation's record.
     """
 
-    def __init__(self, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9, seed: int = 0
+    ) -> None:
         self.settings = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "momentum": momentum}
         self.seed = seed
-        self.classifier: Optional[nn.Linear] = None
-        self.optimizer: Optional[torch.optim.Optimizer] = None
-        self._pending: Optional[Dict[str, Any]] = None
-        self._tally: Optional[Tensor] = None  # [correct, seen, loss sum] of the epoch, on the device
+        self.classifier: nn.Linear | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._pending: dict[str, Any] | None = None
+        self._tally: Tensor | None = None  # [correct, seen, loss sum] of the epoch, on the device
 
     # --- building -------------------------------------------------------------------------------
 
@@ -79,14 +81,18 @@ class OnlineProbe(Callback):
         """The classifier (the same seeded weights on every process) and its optimiser."""
         generator = torch.Generator().manual_seed(self.seed)
         classifier = nn.Linear(feature_dim, num_classes)
-        bound = feature_dim ** -0.5
+        bound = feature_dim**-0.5
         with torch.no_grad():
             classifier.weight.uniform_(-bound, bound, generator=generator)
             classifier.bias.zero_()
         self.classifier = classifier.to(device)
-        self.optimizer = build_optimizer(self.settings["optimizer"], self.classifier.parameters(),
-                                         lr=self.settings["lr"], weight_decay=self.settings["weight_decay"],
-                                         momentum=self.settings["momentum"])
+        self.optimizer = build_optimizer(
+            self.settings["optimizer"],
+            self.classifier.parameters(),
+            lr=self.settings["lr"],
+            weight_decay=self.settings["weight_decay"],
+            momentum=self.settings["momentum"],
+        )
         self._tally = torch.zeros(3, device=device)
         if self._pending is not None:
             self.load_state_dict(self._pending)
@@ -105,7 +111,7 @@ class OnlineProbe(Callback):
     def learn(self, features: Tensor, labels: Tensor) -> None:
         """One optimiser step on ``features [V N, f]`` (detached here) of ``V`` views of ``labels [N]``."""
         views = features.shape[0] // labels.shape[0]
-        features = features[:views * labels.shape[0]].detach()
+        features = features[: views * labels.shape[0]].detach()
         labels = labels.repeat(views)
         with torch.enable_grad(), torch.autocast(features.device.type, enabled=False):
             logits = self.classifier(features.float())
@@ -130,18 +136,19 @@ class OnlineProbe(Callback):
         flat /= dist.get_world_size()
         offset = 0
         for grad in grads:
-            grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
             offset += grad.numel()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         features = getattr(pl_module, "step_features", None)
         if features is None:
             return
         pl_module.step_features = None
         encoded = pl_module.training_views(list(batch[0]))
         labels = batch[1]
-        self.learn(features[:global_view_count(encoded) * labels.shape[0]], labels)
+        self.learn(features[: global_view_count(encoded) * labels.shape[0]], labels)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tally = self._tally.clone()
@@ -150,13 +157,16 @@ class OnlineProbe(Callback):
         self._tally.zero_()
         correct, seen, loss = tally.tolist()
         if seen > 0:
-            pl_module.log_dict({"train/online_probe_top1": 100.0 * correct / seen,
-                                "train/online_probe_loss": loss / seen}, on_epoch=True, rank_zero_only=True)
+            pl_module.log_dict(
+                {"train/online_probe_top1": 100.0 * correct / seen, "train/online_probe_loss": loss / seen},
+                on_epoch=True,
+                rank_zero_only=True,
+            )
 
     # --- evaluation -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> Dict[str, float]:
+    def evaluate(self, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> dict[str, float]:
         """Top-1 and top-5 (percent) of the probe on the test split's features."""
         if self.classifier is None:
             return {}
@@ -164,23 +174,28 @@ class OnlineProbe(Callback):
         hits = torch.zeros(2, dtype=torch.float64)
         top = min(5, weight.shape[0])
         for start in range(0, test_x.shape[0], 8192):  # chunks bound the logits' memory (ImageNet: 50k x 1000)
-            logits = test_x[start:start + 8192].float() @ weight.T + bias
-            labels = test_y[start:start + 8192].to(logits.device)
+            logits = test_x[start : start + 8192].float() @ weight.T + bias
+            labels = test_y[start : start + 8192].to(logits.device)
             best = logits.topk(top, dim=1).indices
             hits[0] += (best[:, 0] == labels).sum().item()
             hits[1] += (best == labels[:, None]).any(dim=1).sum().item()
         count = max(test_x.shape[0], 1)
-        return {"online_probe_top1": 100.0 * hits[0].item() / count, "online_probe_top5": 100.0 * hits[1].item() / count}
+        return {
+            "online_probe_top1": 100.0 * hits[0].item() / count,
+            "online_probe_top5": 100.0 * hits[1].item() / count,
+        }
 
     # --- checkpoint state -------------------------------------------------------------------------
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         if self.classifier is None:
             return dict(self._pending or {})
-        return {"classifier": {k: v.detach().cpu() for k, v in self.classifier.state_dict().items()},
-                "optimizer": self.optimizer.state_dict()}
+        return {
+            "classifier": {k: v.detach().cpu() for k, v in self.classifier.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+        }
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.classifier is None:  # restored before setup: applied when built
             self._pending = dict(state_dict)
             return
@@ -188,4 +203,3 @@ class OnlineProbe(Callback):
         if "classifier" in state_dict:
             self.classifier.load_state_dict(state_dict["classifier"])
             self.optimizer.load_state_dict(state_dict["optimizer"])
-

@@ -36,23 +36,30 @@ are not in :data:`LOSSES`.
 """
 
 import inspect
-from typing import Any, Dict, Mapping, Optional, Type
+from collections.abc import Mapping
+from typing import Any, Dict, Optional, Type
 
 from torch import nn
 
 from ..plugins import lookup
-
 from .contrastive import NTXentLoss
 from .intl import INTLLoss, intl_trade_off, trace_loss
 from .pairs import view_pair_mse, view_pairs
 from .predictive import BYOLLoss, SimSiamLoss
+from .redundancy import (
+    BARLOW_NORMALIZATIONS,
+    BARLOW_SCALES,
+    VICREG_CONVENTIONS,
+    BarlowTwinsLoss,
+    VICRegLoss,
+    ZeroICLLoss,
+)
 from .resa import ReSALoss, sinkhorn_assignment
-from .sigreg import SIGReg, LeJEPALoss, epps_pulley
-from .redundancy import BARLOW_NORMALIZATIONS, BARLOW_SCALES, VICREG_CONVENTIONS, BarlowTwinsLoss, VICRegLoss, ZeroICLLoss
+from .sigreg import LeJEPALoss, SIGReg, epps_pulley
 from .whitening_mse import WhiteningMSELoss, covariance_penalty
 
 #: ``method.loss`` name -> loss class (the ``name`` key of a loss node; ``_target_`` paths of these are the same)
-LOSSES: Dict[str, Type[nn.Module]] = {
+LOSSES: dict[str, type[nn.Module]] = {
     "ntxent": NTXentLoss,
     "barlow_twins": BarlowTwinsLoss,
     "vicreg": VICRegLoss,
@@ -62,7 +69,7 @@ LOSSES: Dict[str, Type[nn.Module]] = {
 }
 
 
-def registered_loss(target: Any) -> Optional[Type[nn.Module]]:
+def registered_loss(target: Any) -> type[nn.Module] | None:
     """The registered loss class that the dotted path ``target`` names (its public or defining module), or ``None``."""
     for cls in LOSSES.values():
         if target in (f"{__name__}.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"):
@@ -70,7 +77,7 @@ def registered_loss(target: Any) -> Optional[Type[nn.Module]]:
     return None
 
 
-def loss_defaults(cls: Type[nn.Module]) -> Dict[str, Any]:
+def loss_defaults(cls: type[nn.Module]) -> dict[str, Any]:
     """The arguments of loss ``cls`` that have a default (the configuration's ``method/_losses/<name>`` node)."""
     parameters = inspect.signature(cls.__init__).parameters
     return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
@@ -96,28 +103,28 @@ def build_loss(node: Mapping[str, Any]) -> nn.Module:
 
 
 __all__ = [
-    "LOSSES",
     "BARLOW_NORMALIZATIONS",
     "BARLOW_SCALES",
+    "LOSSES",
     "VICREG_CONVENTIONS",
     "BYOLLoss",
+    "BarlowTwinsLoss",
     "INTLLoss",
     "LeJEPALoss",
+    "NTXentLoss",
     "ReSALoss",
     "SIGReg",
-    "epps_pulley",
-    "sinkhorn_assignment",
-    "BarlowTwinsLoss",
-    "NTXentLoss",
     "SimSiamLoss",
     "VICRegLoss",
     "WhiteningMSELoss",
     "ZeroICLLoss",
     "build_loss",
-    "loss_defaults",
     "covariance_penalty",
+    "epps_pulley",
     "intl_trade_off",
+    "loss_defaults",
     "registered_loss",
+    "sinkhorn_assignment",
     "trace_loss",
     "view_pair_mse",
     "view_pairs",

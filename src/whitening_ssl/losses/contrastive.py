@@ -43,7 +43,8 @@ class NTXentLoss(nn.Module):
             z = F.normalize(z, dim=-1)
             # intra-view logits once per view, then paired: [V, N, N]
             self_logits = (z @ z.transpose(-1, -2) / self.temperature).masked_fill(
-                eye_mask(z.shape[1], z.device), float("-inf"))
+                eye_mask(z.shape[1], z.device), float("-inf")
+            )
             self0, self1 = view_pairs(self_logits)  # l00, l11: [P, N, N]
             x0, x1 = view_pairs(z)  # [P, N, d]
             cross = x0 @ x1.transpose(-1, -2) / self.temperature  # l01; l10 = l01^T

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _view_pair_indices(num_views: int, ordered: bool = False, device=None,
-                       to_first: bool = False) -> tuple[Tensor, Tensor]:
+def _view_pair_indices(
+    num_views: int, ordered: bool = False, device=None, to_first: bool = False
+) -> tuple[Tensor, Tensor]:
     """Index tensors ``(first, second)`` of the view pairs; see :func:`view_pairs` for the order."""
     if num_views < 2:
         raise ValueError(f"need at least 2 views to form pairs, got {num_views}")

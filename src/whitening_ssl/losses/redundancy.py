@@ -10,7 +10,6 @@ from ..numerics import float32_math
 from ._views import as_views, eye_mask
 from .pairs import view_pairs
 
-
 BARLOW_SCALES = ("embedding", "batch")
 
 
@@ -48,14 +47,21 @@ class BarlowTwinsLoss(nn.Module):
     Shapes: ``forward(z)`` with ``z`` ``[V, N, D]`` -> scalar.
     """
 
-    def __init__(self, lambd: float = 0.008, scale: str = "embedding", eps: float = 1e-5,
-                 normalization: str = "learnable", num_features: int | None = None) -> None:
+    def __init__(
+        self,
+        lambd: float = 0.008,
+        scale: str = "embedding",
+        eps: float = 1e-5,
+        normalization: str = "learnable",
+        num_features: int | None = None,
+    ) -> None:
         super().__init__()
         if scale not in BARLOW_SCALES:
             raise ValueError(f"unknown Barlow Twins scale {scale!r}: use one of {', '.join(BARLOW_SCALES)}")
         if normalization not in BARLOW_NORMALIZATIONS:
-            raise ValueError(f"unknown Barlow Twins normalization {normalization!r}: use one of "
-                             f"{', '.join(BARLOW_NORMALIZATIONS)}")
+            raise ValueError(
+                f"unknown Barlow Twins normalization {normalization!r}: use one of {', '.join(BARLOW_NORMALIZATIONS)}"
+            )
         self.lambd = lambd
         self.scale = scale
         self.eps = eps
@@ -122,8 +128,14 @@ class VICRegLoss(nn.Module):
         convention: ``paper``, ``official`` or ``mean``: how the two views' regularisers add up (see above).
     """
 
-    def __init__(self, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0,
-                 eps: float = 1e-4, convention: str = "paper") -> None:
+    def __init__(
+        self,
+        sim_weight: float = 25.0,
+        var_weight: float = 25.0,
+        cov_weight: float = 1.0,
+        eps: float = 1e-4,
+        convention: str = "paper",
+    ) -> None:
         super().__init__()
         if convention not in VICREG_CONVENTIONS:
             raise ValueError(f"unknown VICReg convention {convention!r}: use one of {', '.join(VICREG_CONVENTIONS)}")

@@ -3,7 +3,8 @@ self-assignment of the encoder's own features as the target of a cross-entropy o
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -18,17 +19,20 @@ AllReduce = Optional[Callable[[Tensor], None]]
 def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> list[str]:
     """Why these settings cannot work (one line each; empty: they can): the one rule of the loss and the
     pre-run check."""
-    problems = [f"{name}={value!r} must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"
-                for name, value in (("temperature", temperature), ("sinkhorn_eps", sinkhorn_eps))
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0]
+    problems = [
+        f"{name}={value!r} must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"
+        for name, value in (("temperature", temperature), ("sinkhorn_eps", sinkhorn_eps))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+    ]
     if isinstance(sinkhorn_iters, bool) or not isinstance(sinkhorn_iters, int) or sinkhorn_iters < 1:
         problems.append(f"sinkhorn_iters={sinkhorn_iters!r} must be a whole number >= 1 (ReSA: 3)")
     return problems
 
 
 @torch.no_grad()
-def sinkhorn_assignment(online: Tensor, target: Tensor, eps: float = 0.05, iters: int = 3,
-                        all_reduce: AllReduce = None, world_size: int = 1) -> Tensor:
+def sinkhorn_assignment(
+    online: Tensor, target: Tensor, eps: float = 0.05, iters: int = 3, all_reduce: AllReduce = None, world_size: int = 1
+) -> Tensor:
     """ReSA's self-assignment ``A [n, M]`` of ``n`` online samples to the ``M`` samples of the (global) batch.
 
     ``online [n, f]`` and ``target [M, f]`` are the L2-normalised backbone features of the weak view
@@ -86,6 +90,7 @@ class ReSALoss(nn.Module):
             zbar = F.normalize(targets.to(dtype).detach(), dim=-1)
             logits = torch.einsum("qnd,vmd->qvnm", z, zbar) / self.temperature  # every pair in one call
             cross_entropy = -(assignment.detach().to(dtype) * logits.log_softmax(dim=-1)).sum(-1).mean(-1)  # [V, T]
-            pairs = torch.arange(z.shape[0], device=z.device)[:, None] != torch.arange(zbar.shape[0],
-                                                                                       device=z.device)[None]
+            pairs = (
+                torch.arange(z.shape[0], device=z.device)[:, None] != torch.arange(zbar.shape[0], device=z.device)[None]
+            )
             return cross_entropy[pairs].mean()

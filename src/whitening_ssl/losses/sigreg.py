@@ -5,7 +5,8 @@ projections of the embeddings, which pulls their distribution towards an isotrop
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +19,7 @@ AllReduceMean = Optional[Callable[[Tensor], Tensor]]
 CENTRES = ("global", "all")
 
 
-def check_sigreg_settings(slices, knots, t_max) -> Optional[str]:
+def check_sigreg_settings(slices, knots, t_max) -> str | None:
     """Why these settings cannot work (one line), or ``None``: the one rule of the loss and the pre-run check."""
     if isinstance(slices, bool) or not isinstance(slices, int) or slices < 1:
         return f"sigreg_slices={slices!r} must be a whole number >= 1 (LeJEPA: 1024)"
@@ -38,8 +39,9 @@ def knots_and_weights(knots: int, t_max: float, dtype=torch.float32, device=None
     return t, weights
 
 
-def epps_pulley(x: Tensor, knots: int = 17, t_max: float = 3.0, all_reduce_mean: AllReduceMean = None,
-                world_size: int = 1) -> Tensor:
+def epps_pulley(
+    x: Tensor, knots: int = 17, t_max: float = 3.0, all_reduce_mean: AllReduceMean = None, world_size: int = 1
+) -> Tensor:
     """Epps-Pulley statistic of each column of ``x [..., N, M]`` (``N`` samples of ``M`` 1-D projections): ``[..., M]``.
 
     ``EP = N int |phi_N(t) - e^{-t^2/2}|^2 e^{-t^2/2} dt`` over ``[-t_max, t_max]``, with the empirical
@@ -55,7 +57,7 @@ def epps_pulley(x: Tensor, knots: int = 17, t_max: float = 3.0, all_reduce_mean:
     if all_reduce_mean is not None:
         cos_mean, sin_mean = all_reduce_mean(cos_mean), all_reduce_mean(sin_mean)
     gaussian = torch.exp(-0.5 * t * t)
-    error = (cos_mean - gaussian) ** 2 + sin_mean ** 2
+    error = (cos_mean - gaussian) ** 2 + sin_mean**2
     return (error * gaussian * weights).sum(-1) * (x.shape[-2] * world_size)
 
 
@@ -63,7 +65,7 @@ def sigreg_directions(dim: int, slices: int, seed: int, step: int, device=None) 
     """``slices`` random unit directions of ``R^dim`` (columns, ``[dim, slices]``) from a generator seeded with
     ``(seed, step)``: a resume, and every process, draw the same ones at the same step."""
     generator = torch.Generator(device=device)
-    generator.manual_seed((int(seed) * 1_000_003 + int(step)) % (2 ** 63))
+    generator.manual_seed((int(seed) * 1_000_003 + int(step)) % (2**63))
     directions = torch.randn(dim, slices, generator=generator, device=device)
     return directions / directions.norm(dim=0, keepdim=True)
 
@@ -81,8 +83,9 @@ class SIGReg(nn.Module):
             raise ValueError(problem)
         self.knots, self.t_max = knots, float(t_max)
 
-    def forward(self, z: Tensor, directions: Tensor, all_reduce_mean: AllReduceMean = None,
-                world_size: int = 1) -> Tensor:
+    def forward(
+        self, z: Tensor, directions: Tensor, all_reduce_mean: AllReduceMean = None, world_size: int = 1
+    ) -> Tensor:
         with float32_math(z.device.type):
             dtype = torch.promote_types(z.dtype, torch.float32)
             projected = z.to(dtype) @ directions.to(dtype)
@@ -99,8 +102,9 @@ class LeJEPALoss(nn.Module):
     stable-pretraining's additive ``I + lam S`` is not offered.
     """
 
-    def __init__(self, lam: float = 0.02, global_views: int = 2, centre: str = "global", knots: int = 17,
-                 t_max: float = 3.0) -> None:
+    def __init__(
+        self, lam: float = 0.02, global_views: int = 2, centre: str = "global", knots: int = 17, t_max: float = 3.0
+    ) -> None:
         super().__init__()
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
             raise ValueError(f"lam={lam!r} must be a number in [0, 1]")
@@ -109,11 +113,12 @@ class LeJEPALoss(nn.Module):
         self.lam, self.global_views, self.centre = float(lam), int(global_views), centre
         self.sigreg = SIGReg(knots, t_max)
 
-    def forward(self, z: Tensor, directions: Tensor, all_reduce_mean: AllReduceMean = None,
-                world_size: int = 1) -> Tensor:
+    def forward(
+        self, z: Tensor, directions: Tensor, all_reduce_mean: AllReduceMean = None, world_size: int = 1
+    ) -> Tensor:
         with float32_math(z.device.type):
             z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
-            centre = (z[:self.global_views] if self.centre == "global" else z).mean(dim=0, keepdim=True)
+            centre = (z[: self.global_views] if self.centre == "global" else z).mean(dim=0, keepdim=True)
             invariance = (z - centre).pow(2).sum() / math.prod(z.shape)
             regulariser = self.sigreg(z, directions, all_reduce_mean, world_size)
             return self.lam * regulariser + (1 - self.lam) * invariance

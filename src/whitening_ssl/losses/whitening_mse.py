@@ -8,7 +8,8 @@ the distance between every pair of views (:func:`~whitening_ssl.losses.pairs.vie
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,8 +50,14 @@ class WhiteningMSELoss(nn.Module):
         self.norm = norm
 
     @classmethod
-    def check(cls, checks: Checks, settings: Mapping[str, Any], path: str = "", batch_size: Optional[int] = None,
-              batch_key: str = "data.batch_size") -> None:
+    def check(
+        cls,
+        checks: Checks,
+        settings: Mapping[str, Any],
+        path: str = "",
+        batch_size: int | None = None,
+        batch_key: str = "data.batch_size",
+    ) -> None:
         """Record the problems of the loss's settings (``w_size``, ``w_iter``, ``norm``; ``path`` their prefix)
         and, given the ``batch_size`` the loss will see, whether ``w_size`` divides it."""
         w_size = checks.integer(settings, "w_size", f"{path}w_size", minimum=2)
@@ -61,21 +68,22 @@ class WhiteningMSELoss(nn.Module):
             checks.add(problem)
 
     @staticmethod
-    def batch_problem(batch_size: int, w_size: int, path: str = "",
-                      batch_key: str = "data.batch_size") -> Optional[str]:
+    def batch_problem(batch_size: int, w_size: int, path: str = "", batch_key: str = "data.batch_size") -> str | None:
         """Why a batch of ``batch_size`` samples cannot be cut into sub-batches of ``w_size``, or ``None``."""
         if batch_size % w_size:
-            return (f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the batch "
-                    "is a multiple of w_size")
+            return (
+                f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the batch "
+                "is a multiple of w_size"
+            )
         return None
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         """The loss's settings that have a default (``w_size`` has none: every preset states it)."""
         parameters = inspect.signature(cls.__init__).parameters
         return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
-    def draw_subbatches(self, batch_size: int, device=None, generator: Optional[torch.Generator] = None) -> Tensor:
+    def draw_subbatches(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> Tensor:
         """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration (the settings
         were checked by the constructor; only the batch size is new here)."""
         problem = self.batch_problem(batch_size, self.w_size, batch_key="batch size")
@@ -84,8 +92,9 @@ class WhiteningMSELoss(nn.Module):
         perms = torch.rand(self.w_iter, batch_size, device=device, generator=generator).argsort(dim=1)
         return perms.view(self.w_iter, batch_size // self.w_size, self.w_size)
 
-    def whitened_blocks(self, embeddings: Tensor, subbatches: Optional[Tensor] = None,
-                        generator: Optional[torch.Generator] = None) -> Tensor:
+    def whitened_blocks(
+        self, embeddings: Tensor, subbatches: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Whitened blocks ``[w_iter, N / w_size, V, w_size, d]`` of the embeddings ``[V, N, d]``.
 
         Random draws (sub-batches, channel partitions) come from ``generator`` (default: global).
@@ -102,8 +111,7 @@ class WhiteningMSELoss(nn.Module):
         pairs of the (normalised, with ``norm``) squared distances."""
         return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
 
-    def forward(self, embeddings, subbatches: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, embeddings, subbatches: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         return self.pair_loss(self.whitened_blocks(as_views(embeddings), subbatches, generator))
 
 

@@ -7,19 +7,20 @@ entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML
 ``python -m whitening_ssl.config_defaults --write`` (:mod:`whitening_ssl.config_defaults`).
 """
 
-from typing import Any, Dict, Mapping, Optional, Type
+from collections.abc import Mapping
+from typing import Any, Dict, Optional, Type
 
 from .base import PretrainModule
 from .byol import BYOLMethod
 from .embedding_loss import EmbeddingLossMethod
 from .intl import INTLMethod
-from .outputs import LossOutput
 from .lejepa import LeJEPAMethod
+from .outputs import LossOutput
 from .resa import ReSAMethod
 from .simsiam import SimSiamMethod
 from .whitening_mse import WhiteningMSEMethod
 
-METHODS: Dict[str, Type[PretrainModule]] = {
+METHODS: dict[str, type[PretrainModule]] = {
     "whitening_mse": WhiteningMSEMethod,
     "embedding_loss": EmbeddingLossMethod,
     "byol": BYOLMethod,
@@ -30,7 +31,7 @@ METHODS: Dict[str, Type[PretrainModule]] = {
 }
 
 
-def get_method(family: str) -> Type[PretrainModule]:
+def get_method(family: str) -> type[PretrainModule]:
     """The class of ``method.family``: a registered family, or ``module.Class`` of your own (a
     :class:`PretrainModule` subclass); one line listing the families otherwise."""
     from ..plugins import lookup
@@ -38,9 +39,13 @@ def get_method(family: str) -> Type[PretrainModule]:
     return lookup(METHODS, family, "method.family", subclass_of=PretrainModule)
 
 
-def build_method(backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
-                 dataset: Optional[Mapping[str, Any]] = None, analysis: Optional[Mapping[str, Any]] = None
-                 ) -> PretrainModule:
+def build_method(
+    backbone: Mapping[str, Any],
+    method: Mapping[str, Any],
+    num_views: int,
+    dataset: Mapping[str, Any] | None = None,
+    analysis: Mapping[str, Any] | None = None,
+) -> PretrainModule:
     """The pretraining module of ``method.family`` (the ``model`` node of ``conf/config.yaml``)."""
     return get_method(method["family"])(backbone, method, num_views, dataset, analysis)
 
@@ -50,8 +55,8 @@ __all__ = [
     "BYOLMethod",
     "EmbeddingLossMethod",
     "INTLMethod",
-    "LossOutput",
     "LeJEPAMethod",
+    "LossOutput",
     "PretrainModule",
     "ReSAMethod",
     "SimSiamMethod",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -48,8 +49,14 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
     that are measured), and :meth:`batch_metrics`, the one hook for per-batch analysis metrics.
     """
 
-    def __init__(self, backbone: Mapping[str, Any], method: Mapping[str, Any], num_views: int,
-                 dataset: Optional[Mapping[str, Any]] = None, analysis: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.method = dict(method)
@@ -64,7 +71,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         self.channels_last = False
         self.analysis = dict(analysis or {})
         self._collapse_warned = False
-        self.step_features: Optional[Tensor] = None  # the last step's backbone features, detached (online probe)
+        self.step_features: Tensor | None = None  # the last step's backbone features, detached (online probe)
 
     def speed_up(self, channels_last: bool = False, compile: bool = False) -> None:
         """Layout and compilation, which change no result beyond float rounding.
@@ -86,8 +93,9 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
     def build_head(self) -> nn.Module:
         """The projection head (subclasses with another head override this)."""
         m = self.method
-        return ProjectionHead(self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"],
-                              m["head_bias"])
+        return ProjectionHead(
+            self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"], m["head_bias"]
+        )
 
     def per_view_head(self, module: nn.Module) -> nn.Module:
         """``module`` with per-view BatchNorm statistics when ``method.head_per_view``."""
@@ -97,8 +105,13 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         """Encoder features (the representation that is evaluated)."""
         return self.backbone(images)
 
-    def encode(self, views: List[Tensor], backbone: Optional[nn.Module] = None,
-               head: Optional[nn.Module] = None, return_features: bool = False):
+    def encode(
+        self,
+        views: list[Tensor],
+        backbone: nn.Module | None = None,
+        head: nn.Module | None = None,
+        return_features: bool = False,
+    ):
         """Head outputs of ``views``, ``[V, N, emb]`` (and the backbone features ``[V N, f]`` with
         ``return_features``): one backbone pass per resolution (views of one size concatenated; multi-crop
         views come in runs of equal size) and one head pass, each BatchNorm taking its statistics per view
@@ -121,7 +134,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
             embeddings = head(features).view(len(views), views[0].shape[0], -1)
         return (features, embeddings) if return_features else embeddings
 
-    def training_views(self, views: List[Tensor]) -> List[Tensor]:
+    def training_views(self, views: list[Tensor]) -> list[Tensor]:
         """The views the online network encodes each step (all; a momentum method keeps one for its copy)."""
         return views
 
@@ -146,8 +159,10 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         checks.choice(method, "schedule", "method.schedule", SCHEDULES)
         checks.number(method, "drop_gamma", "method.drop_gamma", positive=True)
         drops = checks.get(method, "drops", "method.drops")
-        if drops is not None and not (isinstance(drops, (list, tuple)) and all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in drops)):
+        if drops is not None and not (
+            isinstance(drops, (list, tuple))
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in drops)
+        ):
             checks.add(f"method.drops={drops!r} must be a list of whole numbers of epochs before the end, e.g. [50,25]")
 
     # --- the step ----------------------------------------------------------------------------------
@@ -156,18 +171,18 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         """Embeddings whose batch enters the loss together. One device (or per-GPU whitening): unchanged."""
         return embeddings
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         """The method's loss from ``embeddings [V, N, emb]`` (and the step's ``views``, for a target network), its
         logged terms and, with ``measure`` (a step whose representations are measured), its whitened output."""
         raise NotImplementedError
 
-    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+    def whitened_blocks(self, embeddings: Tensor) -> Tensor | None:
         """The method's whitened output of ``embeddings [V, N, emb]`` for the measurements: blocks
         ``[k, V, m, d]``, each ``[m, d]`` whitened on its own; ``None`` for a method without a whitening."""
         return None
 
     @torch.no_grad()
-    def batch_metrics(self, embeddings: Tensor) -> Dict[str, Tensor]:
+    def batch_metrics(self, embeddings: Tensor) -> dict[str, Tensor]:
         """Per-batch monitoring: mean per-channel std of L2-normalised embeddings (collapse -> 0)."""
         normalised = torch.nn.functional.normalize(embeddings.float(), dim=-1)
         return {"train/embedding_std": normalised.std(dim=1).mean()}
@@ -199,8 +214,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         return loss
 
     @torch.no_grad()
-    def analyze_batch(self, features: Tensor, embeddings: Tensor,
-                      whitened: Optional[Tensor] = None) -> Dict[str, float]:
+    def analyze_batch(self, features: Tensor, embeddings: Tensor, whitened: Tensor | None = None) -> dict[str, float]:
         """The paper's measurements of this step's backbone features, embeddings and (whitening methods)
         whitened output (:attr:`LossOutput.whitened`, ``[k, V, m, d]``), logged as
         ``analysis/<representation>/<measure>``; warns once when the embedding collapses (effective rank below
@@ -209,7 +223,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
 
         views = embeddings.shape[0]
         if features.shape[0] != embeddings.shape[0] * embeddings.shape[1]:  # gathered embeddings: local part
-            embeddings = embeddings[:, :features.shape[0] // views]
+            embeddings = embeddings[:, : features.shape[0] // views]
         finite = torch.isfinite(features).all() & torch.isfinite(embeddings).all()
         if whitened is not None:
             finite &= torch.isfinite(whitened).all()
@@ -227,14 +241,20 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         ``analysis.collapse_fraction`` of its size (an untrained network's can be that low already)."""
         fraction = metrics.get("analysis/embedding/effective_rank_fraction")
         threshold = float(self.analysis.get("collapse_fraction") or 0.0)
-        if fraction is None or self._collapse_warned or not fraction < threshold \
-                or self.global_step < int(self.method["warmup_steps"]):
+        if (
+            fraction is None
+            or self._collapse_warned
+            or not fraction < threshold
+            or self.global_step < int(self.method["warmup_steps"])
+        ):
             return
         self._collapse_warned = True
         rank = metrics["analysis/embedding/effective_rank"]
-        log.warning(f"dimensional collapse? at step {self.global_step} the embedding's effective rank is {rank:.1f} of "
-                    f"{self.method['emb']} ({100 * fraction:.1f}%, below analysis.collapse_fraction={threshold}): the "
-                    "whitening may not prevent collapse here (the paper finds PCA whitening collapses)")
+        log.warning(
+            f"dimensional collapse? at step {self.global_step} the embedding's effective rank is {rank:.1f} of "
+            f"{self.method['emb']} ({100 * fraction:.1f}%, below analysis.collapse_fraction={threshold}): the "
+            "whitening may not prevent collapse here (the paper finds PCA whitening collapses)"
+        )
 
     def raise_if_diverged(self, blocking: bool = True) -> None:
         """Raise :class:`NonFiniteLossError` naming the first step whose loss was not finite.
@@ -263,8 +283,12 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         """``method.weight_decay_end``: the cosine weight-decay schedule (the groups that decay)."""
         if self.method.get("weight_decay_end") is not None:
-            decay = cosine_weight_decay(self.global_step, int(self.trainer.estimated_stepping_batches),
-                                        self.method["weight_decay"], self.method["weight_decay_end"])
+            decay = cosine_weight_decay(
+                self.global_step,
+                int(self.trainer.estimated_stepping_batches),
+                self.method["weight_decay"],
+                self.method["weight_decay_end"],
+            )
             for group in self.trainer.optimizers[0].param_groups:
                 if group.get("decays", True):
                     group["weight_decay"] = decay
@@ -275,17 +299,23 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         parameters = parameter_groups(self.optimized_named_parameters(), m["decay_norm_and_bias"])
         for group in parameters[1:]:
             group["decays"] = False
-        optimizer = build_optimizer(m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"],
-                                    momentum=m["momentum"])
+        optimizer = build_optimizer(
+            m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"], momentum=m["momentum"]
+        )
         max_epochs = max(self.trainer.max_epochs or 1, 1)
-        self.trainer.estimated_stepping_batches  # noqa: B018 (makes Lightning size the train loader)
+        self.trainer.estimated_stepping_batches
         batches = self.trainer.num_training_batches
         steps_per_epoch = 1 if batches == float("inf") else max(int(batches) // self.trainer.accumulate_grad_batches, 1)
         # the schedule takes what is its own
         available = {"drops": list(m["drops"]), "gamma": m["drop_gamma"], "final_fraction": m["final_lr_fraction"]}
-        factor = partial(lr_factor, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, schedule=m["schedule"],
-                         warmup_steps=m["warmup_steps"],
-                         **{key: available[key] for key in schedule_settings(m["schedule"])})
+        factor = partial(
+            lr_factor,
+            steps_per_epoch=steps_per_epoch,
+            max_epochs=max_epochs,
+            schedule=m["schedule"],
+            warmup_steps=m["warmup_steps"],
+            **{key: available[key] for key in schedule_settings(m["schedule"])},
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import List
 
 import torch
 from torch import Tensor
@@ -53,7 +52,7 @@ class BYOLMethod(PretrainModule):
         """EMA rate now (derived from training progress, so it survives a resume)."""
         return byol_tau(self.training_progress, self.method["tau_base"])
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         num_views, batch, emb = embeddings.shape
         predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
         with torch.no_grad():

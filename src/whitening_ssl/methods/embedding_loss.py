@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List
-
 from torch import Tensor, nn
 
 from ..losses import LOSSES, build_loss
@@ -35,8 +33,10 @@ class EmbeddingLossMethod(PretrainModule):
         checks.boolean(method, "head_out_bn", "method.head_out_bn")
         loss = checks.get(method, "loss", "method.loss")
         if not isinstance(loss, dict) or not (loss.get("name") or loss.get("_target_")):
-            checks.add(f"method.loss must name the loss: method.loss.name=<one of {', '.join(LOSSES)}, or "
-                       "module.Class of your own>")
+            checks.add(
+                f"method.loss must name the loss: method.loss.name=<one of {', '.join(LOSSES)}, or "
+                "module.Class of your own>"
+            )
             return
         try:
             built = build_loss(loss)
@@ -48,5 +48,5 @@ class EmbeddingLossMethod(PretrainModule):
 
             probe_loss(checks, built, str(loss["name"]), method, data)
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         return LossOutput(self.loss_fn(embeddings))

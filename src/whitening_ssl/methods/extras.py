@@ -12,8 +12,9 @@ w SIGReg(embeddings)``, 0: off), ``sigreg_slices``, ``sigreg_knots``, ``sigreg_t
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Dict, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -27,10 +28,14 @@ from .gathering import all_reduce_mean
 from .outputs import LossOutput
 
 
-def kind_settings(method: Mapping[str, Any]) -> Dict[str, Any]:
+def kind_settings(method: Mapping[str, Any]) -> dict[str, Any]:
     """The layer's kind's own settings: ``method.feature_whitening_<setting>`` of every registered kind."""
-    return {key: method[f"feature_whitening_{key}"] for kind in WHITENINGS.values() for key in kind.settings
-            if f"feature_whitening_{key}" in method}
+    return {
+        key: method[f"feature_whitening_{key}"]
+        for kind in WHITENINGS.values()
+        for key in kind.settings
+        if f"feature_whitening_{key}" in method
+    }
 
 
 def layer_from_settings(dim: int, method: Mapping[str, Any]):
@@ -39,8 +44,14 @@ def layer_from_settings(dim: int, method: Mapping[str, Any]):
     if not kind:
         return None
     own = WHITENINGS[kind].settings if kind in WHITENINGS else {}
-    return FeatureWhitening(dim, kind, method["feature_whitening_momentum"], method["feature_whitening_eps"], 0,
-                            **{key: value for key, value in kind_settings(method).items() if key in own})
+    return FeatureWhitening(
+        dim,
+        kind,
+        method["feature_whitening_momentum"],
+        method["feature_whitening_eps"],
+        0,
+        **{key: value for key, value in kind_settings(method).items() if key in own},
+    )
 
 
 class EncoderExtras:
@@ -50,21 +61,30 @@ class EncoderExtras:
     VIEW_EMBEDDINGS = True
 
     @staticmethod
-    def extras_settings() -> Dict[str, Any]:
+    def extras_settings() -> dict[str, Any]:
         """Every setting with its default: the layer's and SIGReg's signatures', each kind's own settings."""
         layer = inspect.signature(FeatureWhitening.__init__).parameters
         sigreg = inspect.signature(SIGReg.__init__).parameters
-        kinds = {f"feature_whitening_{key}": value for kind in WHITENINGS.values() for key, value in kind.settings.items()}
-        return {"feature_whitening": None, "feature_whitening_momentum": layer["momentum"].default,
-                "feature_whitening_eps": layer["eps"].default, **kinds, "feature_whitening_eval": EVALUATE[0],
-                "sigreg_weight": 0.0, "sigreg_slices": 1024, "sigreg_knots": sigreg["knots"].default,
-                "sigreg_t_max": sigreg["t_max"].default, "sigreg_gather": True}
+        kinds = {
+            f"feature_whitening_{key}": value for kind in WHITENINGS.values() for key, value in kind.settings.items()
+        }
+        return {
+            "feature_whitening": None,
+            "feature_whitening_momentum": layer["momentum"].default,
+            "feature_whitening_eps": layer["eps"].default,
+            **kinds,
+            "feature_whitening_eval": EVALUATE[0],
+            "sigreg_weight": 0.0,
+            "sigreg_slices": 1024,
+            "sigreg_knots": sigreg["knots"].default,
+            "sigreg_t_max": sigreg["t_max"].default,
+            "sigreg_gather": True,
+        }
 
     def setup_extras(self) -> None:
         m = self.method
         self.feature_whitening = layer_from_settings(self.feature_dim, m)
-        self.sigreg = SIGReg(m.get("sigreg_knots", 17), m.get("sigreg_t_max", 3.0)) \
-            if m.get("sigreg_weight") else None
+        self.sigreg = SIGReg(m.get("sigreg_knots", 17), m.get("sigreg_t_max", 3.0)) if m.get("sigreg_weight") else None
 
     @classmethod
     def check_extras(cls, checks, method, data, feature_dim=None) -> None:
@@ -72,36 +92,50 @@ class EncoderExtras:
         kind = checks.get(method, "feature_whitening", "method.feature_whitening", default=None)
         if kind:
             try:
-                problem = layer_problem(kind, checks.get(method, "feature_whitening_momentum",
-                                                         "method.feature_whitening_momentum"),
-                                        checks.get(method, "feature_whitening_eval", "method.feature_whitening_eval"))
+                problem = layer_problem(
+                    kind,
+                    checks.get(method, "feature_whitening_momentum", "method.feature_whitening_momentum"),
+                    checks.get(method, "feature_whitening_eval", "method.feature_whitening_eval"),
+                )
             except Exception as error:  # an unknown kind: the lookup's line
                 problem = str(error)
             if problem:
                 checks.add(f"method.{problem}")
             else:
-                settings = {"whiten": kind, "axis": "batch", "groups": 1, "random_groups": False, "denom_offset": 0,
-                            "eps": checks.get(method, "feature_whitening_eps", "method.feature_whitening_eps"),
-                            **kind_settings(method)}
+                settings = {
+                    "whiten": kind,
+                    "axis": "batch",
+                    "groups": 1,
+                    "random_groups": False,
+                    "denom_offset": 0,
+                    "eps": checks.get(method, "feature_whitening_eps", "method.feature_whitening_eps"),
+                    **kind_settings(method),
+                }
                 Whitening.check(checks, settings, "method.feature_whitening_")
                 batch = checks.get(data, "batch_size", "data.batch_size")
                 full_rank = getattr(WHITENINGS.get(str(kind)), "full_rank", False)
                 if full_rank and feature_dim and isinstance(batch, int) and batch <= feature_dim:
-                    checks.add(f"method.feature_whitening={kind} whitens each view's {feature_dim}-d backbone "
-                               f"features over data.batch_size={batch} samples: the covariance is singular; "
-                               f"use data.batch_size >= {feature_dim + 1} or method.feature_whitening=iternorm")
+                    checks.add(
+                        f"method.feature_whitening={kind} whitens each view's {feature_dim}-d backbone "
+                        f"features over data.batch_size={batch} samples: the covariance is singular; "
+                        f"use data.batch_size >= {feature_dim + 1} or method.feature_whitening=iternorm"
+                    )
         weight = checks.number(method, "sigreg_weight", "method.sigreg_weight", minimum=0.0, default=0.0)
         if weight:
-            problem = check_sigreg_settings(checks.get(method, "sigreg_slices", "method.sigreg_slices"),
-                                            checks.get(method, "sigreg_knots", "method.sigreg_knots"),
-                                            checks.get(method, "sigreg_t_max", "method.sigreg_t_max"))
+            problem = check_sigreg_settings(
+                checks.get(method, "sigreg_slices", "method.sigreg_slices"),
+                checks.get(method, "sigreg_knots", "method.sigreg_knots"),
+                checks.get(method, "sigreg_t_max", "method.sigreg_t_max"),
+            )
             if problem:
                 checks.add(f"method.{problem}")
             views = checks.get(data, "num_views", "data.num_views", default=None)
             if not cls.VIEW_EMBEDDINGS or not isinstance(views, int) or views < 1:
-                checks.add(f"method.sigreg_weight={weight} needs a method whose loss takes the views' embeddings "
-                           f"(method.family={method.get('family')}, data.num_views={views}): set "
-                           "method.sigreg_weight=0")
+                checks.add(
+                    f"method.sigreg_weight={weight} needs a method whose loss takes the views' embeddings "
+                    f"(method.family={method.get('family')}, data.num_views={views}): set "
+                    "method.sigreg_weight=0"
+                )
 
     # --- the layer -------------------------------------------------------------------------------------
 
@@ -138,8 +172,12 @@ class EncoderExtras:
 
     def sigreg_reduce(self):
         """``(all_reduce_mean, world_size)`` of ``method.sigreg_gather`` under DDP, else ``(None, 1)``."""
-        if self.method.get("sigreg_gather") and dist.is_available() and dist.is_initialized() \
-                and dist.get_world_size() > 1:
+        if (
+            self.method.get("sigreg_gather")
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size() > 1
+        ):
             return all_reduce_mean, dist.get_world_size()
         return None, 1
 
@@ -148,10 +186,14 @@ class EncoderExtras:
         ``train/sigreg`` (``output`` itself when the weight is 0)."""
         if self.sigreg is None:
             return output
-        value = self.sigreg(embeddings, self.sigreg_directions(embeddings.shape[-1], embeddings.device),
-                            *self.sigreg_reduce())
-        return replace(output, loss=output.loss + self.method["sigreg_weight"] * value,
-                       terms={**output.terms, "train/sigreg": value.detach()})
+        value = self.sigreg(
+            embeddings, self.sigreg_directions(embeddings.shape[-1], embeddings.device), *self.sigreg_reduce()
+        )
+        return replace(
+            output,
+            loss=output.loss + self.method["sigreg_weight"] * value,
+            terms={**output.terms, "train/sigreg": value.detach()},
+        )
 
 
 class _Flat(nn.Module):

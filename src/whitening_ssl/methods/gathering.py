@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -30,7 +28,7 @@ class GatherBatch(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:
         grad = grad.contiguous()
         dist.all_reduce(grad)
-        return grad[:, ctx.rank * ctx.size:(ctx.rank + 1) * ctx.size]
+        return grad[:, ctx.rank * ctx.size : (ctx.rank + 1) * ctx.size]
 
 
 class GlobalBatch:
@@ -38,8 +36,9 @@ class GlobalBatch:
 
     def gathering(self) -> bool:
         """``method.gather`` under DDP: the loss sees the global batch."""
-        return bool(self.method["gather"]) and dist.is_available() and dist.is_initialized() \
-            and dist.get_world_size() > 1
+        return (
+            bool(self.method["gather"]) and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        )
 
     def gather_embeddings(self, embeddings: Tensor) -> Tensor:
         """``method.gather=true``: every process's embeddings, all-gathered with their gradients, in rank order.
@@ -54,7 +53,7 @@ class GlobalBatch:
             return embeddings
         return GatherBatch.apply(embeddings)
 
-    def shared_generator(self, device) -> Optional[torch.Generator]:
+    def shared_generator(self, device) -> torch.Generator | None:
         """With ``gather``: a generator seeded by (run seed, step), the same on every process, so all
         processes draw the same sub-batches and channel partitions without communicating."""
         if not self.gathering():

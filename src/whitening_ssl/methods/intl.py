@@ -18,7 +18,7 @@ step's forward, ``m = 1 - (1 - m_0)(1 + cos(pi step / steps)) / 2`` (``method.mo
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,13 +48,13 @@ class INTLMethod(GlobalBatch, PretrainModule):
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.whitening = Whitening.from_settings(m)
-        self.loss_fn: Optional[INTLLoss] = None  # its trade-off needs the global batch: made at the first step
+        self.loss_fn: INTLLoss | None = None  # its trade-off needs the global batch: made at the first step
         if m["momentum_encoder"]:
             self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
             self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         from ..method_settings import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
 
         return FAMILY_DEFAULTS["intl"]()
@@ -74,7 +74,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
 
     # --- the momentum copy ----------------------------------------------------------------------------
 
-    def training_views(self, views: List[Tensor]) -> List[Tensor]:
+    def training_views(self, views: list[Tensor]) -> list[Tensor]:
         return views[1:] if self.method["momentum_encoder"] else views
 
     @property
@@ -84,8 +84,11 @@ class INTLMethod(GlobalBatch, PretrainModule):
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         if self.method["momentum_encoder"]:  # before the step's forward, as the authors' code
-            momentum_update(((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
-                            self.momentum, copy_buffers=False)  # the copy's BatchNorm keeps its own statistics
+            momentum_update(
+                ((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
+                self.momentum,
+                copy_buffers=False,
+            )  # the copy's BatchNorm keeps its own statistics
 
     # --- the loss ---------------------------------------------------------------------------------------
 
@@ -95,16 +98,17 @@ class INTLMethod(GlobalBatch, PretrainModule):
         emb = self.method["emb"]
         return intl_trade_off(self.method["axis"], batch_size, emb) if value == "auto" else float(value)
 
-    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+    def whitened_blocks(self, embeddings: Tensor) -> Tensor | None:
         """Each view normalised over the whole batch, as the loss does: one block per view."""
         return self.whitening(embeddings.float())[None]
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         momentum = self.method["momentum_encoder"]
         if self.loss_fn is None:
             world = self.trainer.world_size if self._trainer is not None and not self.gathering() else 1
-            self.loss_fn = INTLLoss(self.trade_off(embeddings.shape[1] * world), self.method["axis"],
-                                    anchor_trace=not momentum)
+            self.loss_fn = INTLLoss(
+                self.trade_off(embeddings.shape[1] * world), self.method["axis"], anchor_trace=not momentum
+            )
         if momentum:
             with torch.no_grad():
                 anchor = self.gather_embeddings(self.encode(views[:1], self.momentum_backbone, self.momentum_head))

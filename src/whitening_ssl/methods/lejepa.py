@@ -8,7 +8,7 @@ stays 0, ``method.lam`` weighs LeJEPA's own SIGReg. Views: the first ``method.gl
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from torch import Tensor
 
@@ -27,7 +27,7 @@ class LeJEPAMethod(PretrainModule):
         self.loss_fn = LeJEPALoss(m["lam"], m["global_views"], m["centre"], m["sigreg_knots"], m["sigreg_t_max"])
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         own = loss_defaults(LeJEPALoss)
         return {"family": "lejepa", **{key: own[key] for key in ("lam", "global_views", "centre")}}
 
@@ -43,14 +43,18 @@ class LeJEPAMethod(PretrainModule):
         if global_views and views and global_views > views:
             checks.add(f"method.global_views={global_views} is more than data.num_views={views}")
         if checks.get(method, "sigreg_weight", "method.sigreg_weight", default=0.0):
-            checks.add("method.sigreg_weight adds a second SIGReg to LeJEPA, whose method.lam weighs its own: "
-                       "set method.sigreg_weight=0")
+            checks.add(
+                "method.sigreg_weight adds a second SIGReg to LeJEPA, whose method.lam weighs its own: "
+                "set method.sigreg_weight=0"
+            )
         from ..losses.sigreg import check_sigreg_settings
-        problem = check_sigreg_settings(*(checks.get(method, f"sigreg_{key}", f"method.sigreg_{key}")
-                                          for key in ("slices", "knots", "t_max")))
+
+        problem = check_sigreg_settings(
+            *(checks.get(method, f"sigreg_{key}", f"method.sigreg_{key}") for key in ("slices", "knots", "t_max"))
+        )
         if problem:
             checks.add(f"method.{problem}")
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         directions = self.sigreg_directions(embeddings.shape[-1], embeddings.device)
         return LossOutput(self.loss_fn(embeddings, directions, *self.sigreg_reduce()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
 
 from torch import Tensor
 
@@ -22,5 +21,5 @@ class LossOutput:
     """
 
     loss: Tensor
-    terms: Dict[str, Tensor] = field(default_factory=dict)
-    whitened: Optional[Tensor] = None
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    whitened: Tensor | None = None

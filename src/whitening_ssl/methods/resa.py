@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -65,11 +65,16 @@ class ReSAMethod(PretrainModule):
         self.online_features: Tensor | None = None
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         """The loss's and the assignment's defaults (their signatures) and the method's own."""
         sinkhorn = inspect.signature(sinkhorn_assignment).parameters
-        return {"family": "resa", **loss_defaults(ReSALoss), "sinkhorn_eps": sinkhorn["eps"].default,
-                "sinkhorn_iters": sinkhorn["iters"].default, **cls.OWN_SETTINGS}
+        return {
+            "family": "resa",
+            **loss_defaults(ReSALoss),
+            "sinkhorn_eps": sinkhorn["eps"].default,
+            "sinkhorn_iters": sinkhorn["iters"].default,
+            **cls.OWN_SETTINGS,
+        }
 
     def build_head(self) -> nn.Module:
         """The authors' projector: the head, then ``BatchNorm1d(emb, affine=False)``."""
@@ -95,14 +100,17 @@ class ReSAMethod(PretrainModule):
         return byol_tau(self.training_progress, self.method["momentum_base"])
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:  # before the forward, as the authors' code
-        momentum_update(((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
-                        self.momentum, copy_buffers=False)
+        momentum_update(
+            ((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
+            self.momentum,
+            copy_buffers=False,
+        )
 
     def encode(self, views, backbone=None, head=None, return_features=False):
         """As the base; the online pass keeps view 0's backbone features (detached) for the assignment."""
         features, embeddings = super().encode(views, backbone, head, return_features=True)
         if backbone is None:
-            self.online_features = features[:views[0].shape[0]].detach()
+            self.online_features = features[: views[0].shape[0]].detach()
         return (features, embeddings) if return_features else embeddings
 
     def evaluated_encoder(self) -> nn.Module:
@@ -110,18 +118,24 @@ class ReSAMethod(PretrainModule):
             return super().evaluated_encoder()
         return self.with_layer(self.momentum_backbone, getattr(self, "momentum_feature_whitening", None))
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         m = self.method
         online = embeddings
         if self.predictor is not None:
             online = self.predictor(embeddings.flatten(0, 1)).view(*embeddings.shape[:2], -1)
         with torch.no_grad():
-            features, targets = self.encode(views[:m["momentum_views"]], self.momentum_backbone,
-                                            self.momentum_head, return_features=True)
-            target_features = _gather(F.normalize(features[:views[0].shape[0]].float(), dim=-1))
+            features, targets = self.encode(
+                views[: m["momentum_views"]], self.momentum_backbone, self.momentum_head, return_features=True
+            )
+            target_features = _gather(F.normalize(features[: views[0].shape[0]].float(), dim=-1))
             world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-            assignment = sinkhorn_assignment(F.normalize(self.online_features.float(), dim=-1), target_features,
-                                             m["sinkhorn_eps"], m["sinkhorn_iters"],
-                                             dist.all_reduce if world > 1 else None, world)
+            assignment = sinkhorn_assignment(
+                F.normalize(self.online_features.float(), dim=-1),
+                target_features,
+                m["sinkhorn_eps"],
+                m["sinkhorn_iters"],
+                dist.all_reduce if world > 1 else None,
+                world,
+            )
         loss = self.loss_fn(online, _gather(targets), assignment)
         return LossOutput(loss, {"train/momentum": torch.tensor(self.momentum)})

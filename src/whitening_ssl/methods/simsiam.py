@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List
-
 from torch import Tensor, nn
 
 from ..losses import SimSiamLoss
@@ -31,7 +29,7 @@ class SimSiamMethod(PretrainModule):
         super().check_config(checks, method, data)
         checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         num_views, batch, emb = embeddings.shape
         predictions = self.predictor(embeddings.reshape(-1, emb)).view(num_views, batch, -1)
         return LossOutput(self.loss_fn(predictions, embeddings))

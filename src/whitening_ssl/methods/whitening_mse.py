@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from torch import Tensor
 
@@ -34,11 +34,12 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
-        self.loss_fn = WhiteningMSELoss(Whitening.from_settings(m), w_size=m["w_size"], w_iter=m["w_iter"],
-                                        norm=m["norm"])
+        self.loss_fn = WhiteningMSELoss(
+            Whitening.from_settings(m), w_size=m["w_size"], w_iter=m["w_iter"], norm=m["norm"]
+        )
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         from ..method_settings import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
 
         return FAMILY_DEFAULTS["whitening_mse"]()
@@ -61,12 +62,12 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""
         return self.method["cov_w"] if epoch < self.method["cov_stop"] else 0.0
 
-    def whitened_blocks(self, embeddings: Tensor) -> Optional[Tensor]:
+    def whitened_blocks(self, embeddings: Tensor) -> Tensor | None:
         """Sub-batches of ``w_size`` whitened as the loss does (its first draw); ``None`` below one sub-batch."""
         usable = embeddings.shape[1] - embeddings.shape[1] % self.method["w_size"]
         return self.loss_fn.whitened_blocks(embeddings[:, :usable].float())[0] if usable else None
 
-    def compute_loss(self, embeddings: Tensor, views: List[Tensor], measure: bool = False) -> LossOutput:
+    def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         """The whitening MSE (plus the covariance penalty while it is on); measured: the first draw's blocks."""
         whitened = self.loss_fn.whitened_blocks(embeddings, generator=self.shared_generator(embeddings.device))
         mse = self.loss_fn.pair_loss(whitened)

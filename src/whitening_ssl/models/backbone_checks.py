@@ -6,7 +6,8 @@ so a run is refused, one line each, before any folder is made with what the cons
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -17,15 +18,19 @@ from .timm_backbones import POOLS, POS_EMBEDS, name_problem, size_problems
 TIMM_SETTINGS = ("img_size", "patch_size", "pool", "pos_embed", "drop_path_rate", "pretrained", "model_args")
 
 
-def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes: Iterable[int] = ()) -> None:
+def check_backbone(checks, backbone: Any, spec: Any | None = None, view_sizes: Iterable[int] = ()) -> None:
     """Record the problems of ``backbone.*`` in ``checks``; ``spec`` (the dataset's :class:`DatasetSpec`, when known)
     and ``view_sizes`` (the training views' crops) are the image sizes a ViT must take."""
     library = checks.choice(backbone, "library", "backbone.library", LIBRARIES, default="torchvision")
     if library != "timm":
         checks.choice(backbone, "stem", "backbone.stem", ("auto", *STEMS), default="auto")
         return
-    name = checks.get(backbone, "name", "backbone.name", missing="backbone=timm needs backbone.name=<a timm "
-                      "architecture>, e.g. backbone.name=convnext_atto")
+    name = checks.get(
+        backbone,
+        "name",
+        "backbone.name",
+        missing="backbone=timm needs backbone.name=<a timm architecture>, e.g. backbone.name=convnext_atto",
+    )
     if name is None:
         return
     problem = name_problem(name)
@@ -33,19 +38,24 @@ def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes
         checks.add(problem)
         return
     if "stem" in backbone:
-        checks.add(f"backbone.stem={backbone.get('stem')} is a ResNet setting: the timm backbone {name} has none; drop "
-                   "backbone.stem (a ViT's patch size is backbone.patch_size)")
+        checks.add(
+            f"backbone.stem={backbone.get('stem')} is a ResNet setting: the timm backbone {name} has none; drop "
+            "backbone.stem (a ViT's patch size is backbone.patch_size)"
+        )
     # zero_init_residual (a method preset's ResNet setting, e.g. INTL's) has no residual BatchNorm to act on: ignored
     unknown = sorted(set(backbone) - {"name", "library", "stem", "zero_init_residual", *TIMM_SETTINGS})
     if unknown:
-        checks.add(f"backbone.{unknown[0]} is not a setting of a timm backbone (its settings: {', '.join(TIMM_SETTINGS)})")
+        checks.add(
+            f"backbone.{unknown[0]} is not a setting of a timm backbone (its settings: {', '.join(TIMM_SETTINGS)})"
+        )
     pool = checks.choice(backbone, "pool", "backbone.pool", POOLS)
     checks.choice(backbone, "pos_embed", "backbone.pos_embed", POS_EMBEDS)
     checks.number(backbone, "drop_path_rate", "backbone.drop_path_rate", minimum=0.0, below=1.0)
     pretrained = checks.boolean(backbone, "pretrained", "backbone.pretrained")
     model_args = checks.get(backbone, "model_args", "backbone.model_args", default=None) or {}
-    if not isinstance(model_args, Mapping) or not all(isinstance(v, (int, float, str, bool, type(None)))
-                                                      for v in model_args.values()):
+    if not isinstance(model_args, Mapping) or not all(
+        isinstance(v, (int, float, str, bool, type(None))) for v in model_args.values()
+    ):
         checks.add(f"backbone.model_args={model_args!r} must be a mapping of plain values, e.g. {{depth: 2}}")
         return
     settings = OmegaConf.to_container(backbone, resolve=True) if OmegaConf.is_config(backbone) else dict(backbone)
@@ -69,7 +79,7 @@ def check_backbone(checks, backbone: Any, spec: Optional[Any] = None, view_sizes
             checks.add(str(error))
 
 
-def view_sizes(located: Optional[Any], data: Any) -> tuple:
+def view_sizes(located: Any | None, data: Any) -> tuple:
     """The crop sizes of the training views of a checked dataset (``located``) and ``data.num_views`` (none unknown)."""
     from ..data.recipes import get_recipe
 

@@ -11,7 +11,8 @@ sized for the dataset, CNNs as timm has them), with timm's own settings and no s
 from __future__ import annotations
 
 import inspect
-from typing import NamedTuple, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from torch import nn
 from torchvision import models
@@ -62,8 +63,12 @@ class Stem(NamedTuple):
 #: ``small``: 3x3 ``conv1`` with the max-pool (STL-10 and Tiny-ImageNet at 64 px, as the paper's
 #: ``get_model``); ``imagenet``: 7x7 stride-2 ``conv1`` and max-pool (ImageNet, ImageNet-100). A dataset names
 #: its stem (``DatasetSpec.stem``) for ``backbone.stem=auto``.
-STEMS = {"cifar": Stem(small_conv1=True, maxpool=False), "cifar_padded": Stem(small_conv1=True, maxpool=False, pad=1),
-         "small": Stem(small_conv1=True, maxpool=True), "imagenet": Stem(small_conv1=False, maxpool=True)}
+STEMS = {
+    "cifar": Stem(small_conv1=True, maxpool=False),
+    "cifar_padded": Stem(small_conv1=True, maxpool=False, pad=1),
+    "small": Stem(small_conv1=True, maxpool=True),
+    "imagenet": Stem(small_conv1=False, maxpool=True),
+}
 
 
 def _torchvision(constructor):
@@ -88,7 +93,7 @@ BACKBONES = {
 }
 
 
-def backbone_settings(name: str) -> Tuple[str, ...]:
+def backbone_settings(name: str) -> tuple[str, ...]:
     """The own settings of backbone ``name`` (its factory's keyword-only parameters)."""
     parameters = inspect.signature(BACKBONES[name]).parameters.values()
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
@@ -98,8 +103,13 @@ def backbone_settings(name: str) -> Tuple[str, ...]:
 LIBRARIES = ("torchvision", "timm")
 
 
-def build_backbone(name: str, stem: str | None = None, zero_init_residual: bool = True, library: str = "torchvision",
-                   **settings: object) -> Tuple[nn.Module, int]:
+def build_backbone(
+    name: str,
+    stem: str | None = None,
+    zero_init_residual: bool = True,
+    library: str = "torchvision",
+    **settings: object,
+) -> tuple[nn.Module, int]:
     """Encoder and its feature size.
 
     Args:
@@ -118,14 +128,18 @@ def build_backbone(name: str, stem: str | None = None, zero_init_residual: bool 
     """
     if library == "timm":
         if stem is not None:
-            raise ValueError(f"backbone.stem={stem} is a ResNet setting: a timm backbone ({name}) has none; drop "
-                             "backbone.stem (a ViT's patch size is backbone.patch_size)")
+            raise ValueError(
+                f"backbone.stem={stem} is a ResNet setting: a timm backbone ({name}) has none; drop "
+                "backbone.stem (a ViT's patch size is backbone.patch_size)"
+            )
         return build_timm_backbone(name, **settings)
     if library != "torchvision":
         raise ValueError(f"backbone.library={library!r} is not available: use one of {', '.join(LIBRARIES)}")
     if stem == "auto":
-        raise ValueError(f"backbone.stem=auto is the dataset's stem: resolve it with resolve_stem(backbone, "
-                         f"dataset_stem) first, or give one of {', '.join(STEMS)}")
+        raise ValueError(
+            f"backbone.stem=auto is the dataset's stem: resolve it with resolve_stem(backbone, "
+            f"dataset_stem) first, or give one of {', '.join(STEMS)}"
+        )
     if stem not in STEMS:
         raise ValueError(f"backbone.stem={stem!r} is not available: use auto or one of {', '.join(STEMS)}")
     if name not in BACKBONES:
@@ -138,8 +152,9 @@ def build_backbone(name: str, stem: str | None = None, zero_init_residual: bool 
         raise ValueError("; ".join(problems) + f" (its own settings: {', '.join(own) or 'none'})")
     model = BACKBONES[name](zero_init_residual, **settings)
     if STEMS[stem].small_conv1:
-        model.conv1 = nn.Conv2d(3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1 + STEMS[stem].pad,
-                                bias=False)
+        model.conv1 = nn.Conv2d(
+            3, model.conv1.out_channels, kernel_size=3, stride=1, padding=1 + STEMS[stem].pad, bias=False
+        )
     if not STEMS[stem].maxpool:
         model.maxpool = nn.Identity()
     feature_dim = model.fc.in_features
@@ -155,7 +170,8 @@ def resolve_stem(backbone: dict, dataset_stem: str | None, image_size: int | Non
         return resolve_timm(backbone, dataset_stem, image_size)
     if backbone.get("stem", "auto") == "auto":
         if dataset_stem is None:
-            raise ValueError("backbone.stem=auto needs a dataset to take the stem from: give backbone.stem="
-                             f"{'|'.join(STEMS)}")
+            raise ValueError(
+                f"backbone.stem=auto needs a dataset to take the stem from: give backbone.stem={'|'.join(STEMS)}"
+            )
         backbone["stem"] = dataset_stem
     return backbone

@@ -18,8 +18,7 @@ class ProjectionHead(nn.Sequential):
     hidden ``Linear`` layers without bias: ``hidden_bias=False``; the last one keeps its bias).
     """
 
-    def __init__(self, in_dim: int, emb: int, hidden: int, layers: int, batch_norm: bool,
-                 hidden_bias: bool) -> None:
+    def __init__(self, in_dim: int, emb: int, hidden: int, layers: int, batch_norm: bool, hidden_bias: bool) -> None:
         blocks = []
         size = in_dim
         if layers > 0:
@@ -39,9 +38,15 @@ class SimSiamProjector(nn.Sequential):
 
     def __init__(self, in_dim: int, emb: int, hidden: int) -> None:
         super().__init__(
-            nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, emb, bias=False), nn.BatchNorm1d(emb, affine=False))
+            nn.Linear(in_dim, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, emb, bias=False),
+            nn.BatchNorm1d(emb, affine=False),
+        )
 
 
 class Predictor(nn.Sequential):
@@ -49,5 +54,6 @@ class Predictor(nn.Sequential):
     ``Linear(emb, hidden)-BatchNorm1d-ReLU-Linear(emb)`` (SimSiam: no bias in the first layer)."""
 
     def __init__(self, emb: int, hidden: int, bias: bool = True) -> None:
-        super().__init__(nn.Linear(emb, hidden, bias=bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, emb))
+        super().__init__(
+            nn.Linear(emb, hidden, bias=bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, emb)
+        )

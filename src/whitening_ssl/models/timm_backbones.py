@@ -14,8 +14,9 @@ timm's own, so an export loads into ``timm.create_model(name, num_classes=0, <th
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,18 +30,22 @@ POS_EMBEDS = ("learn", "sincos")
 
 
 @lru_cache(maxsize=1)
-def timm_names() -> Tuple[str, ...]:
+def timm_names() -> tuple[str, ...]:
     import timm
 
     return tuple(timm.list_models())
 
 
-def name_problem(name: Any) -> Optional[str]:
+def name_problem(name: Any) -> str | None:
     """Why ``name`` is not a timm architecture (one line with the closest names timm knows), or ``None``."""
     if isinstance(name, str) and name in timm_names():
         return None
     close = difflib.get_close_matches(str(name), timm_names(), n=4, cutoff=0.5)
-    hint = f"the closest timm names: {', '.join(close)}" if close else "python -c 'import timm; print(timm.list_models())' lists them"
+    hint = (
+        f"the closest timm names: {', '.join(close)}"
+        if close
+        else "python -c 'import timm; print(timm.list_models())' lists them"
+    )
     return f"backbone.name={name!r} is not a timm architecture: {hint}"
 
 
@@ -53,48 +58,68 @@ def is_vit(name: str) -> bool:
         return hasattr(timm.create_model(name, num_classes=0), "patch_embed")
 
 
-def size_problems(name: str, patch_size: Any, sizes: Iterable[Tuple[str, int]], pool: str = "auto") -> List[str]:
+def size_problems(name: str, patch_size: Any, sizes: Iterable[tuple[str, int]], pool: str = "auto") -> list[str]:
     """The image sizes (``(what, pixels)`` pairs) a ViT of ``patch_size`` cannot take, and a pool a CNN has not."""
     if not is_vit(name):
-        return [f"backbone.pool={pool} is for ViTs (a class token): {name} has none; use backbone.pool=auto or avg"] \
-            if pool == "token" else []
+        return (
+            [f"backbone.pool={pool} is for ViTs (a class token): {name} has none; use backbone.pool=auto or avg"]
+            if pool == "token"
+            else []
+        )
     if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
         return [f"backbone.patch_size={patch_size!r} must be a whole number of pixels >= 1, or auto"]
-    return [f"{what} is {size} px, which backbone.patch_size={patch_size} does not divide: use a patch size that "
-            f"divides {size} (e.g. {max(d for d in range(1, min(size, patch_size) + 1) if size % d == 0)})"
-            for what, size in sizes if size % patch_size]
+    return [
+        f"{what} is {size} px, which backbone.patch_size={patch_size} does not divide: use a patch size that "
+        f"divides {size} (e.g. {max(d for d in range(1, min(size, patch_size) + 1) if size % d == 0)})"
+        for what, size in sizes
+        if size % patch_size
+    ]
 
 
-def resolve_timm(backbone: Dict[str, Any], dataset_stem: Optional[str], image_size: Optional[int]) -> Dict[str, Any]:
+def resolve_timm(backbone: dict[str, Any], dataset_stem: str | None, image_size: int | None) -> dict[str, Any]:
     """``img_size: auto`` -> the dataset's training crop, ``patch_size: auto`` -> :data:`PATCH_SIZES` of its stem."""
     if backbone.get("img_size") == "auto":
         if image_size is None:
-            raise ValueError("backbone.img_size=auto needs a dataset to take the image size from: give backbone.img_size=")
+            raise ValueError(
+                "backbone.img_size=auto needs a dataset to take the image size from: give backbone.img_size="
+            )
         backbone["img_size"] = int(image_size)
     if backbone.get("patch_size") == "auto":
         if dataset_stem not in PATCH_SIZES:
-            raise ValueError("backbone.patch_size=auto needs a dataset to take the size from: give backbone.patch_size=")
+            raise ValueError(
+                "backbone.patch_size=auto needs a dataset to take the size from: give backbone.patch_size="
+            )
         backbone["patch_size"] = PATCH_SIZES[dataset_stem]
     return backbone
 
 
-def sincos_pos_embed(grid: Tuple[int, int], dim: int, prefix_tokens: int, temperature: float = 10000.0) -> torch.Tensor:
+def sincos_pos_embed(grid: tuple[int, int], dim: int, prefix_tokens: int, temperature: float = 10000.0) -> torch.Tensor:
     """MoCo v3's fixed 2-D sine-cosine position embeddings ``[1, prefix + h w, dim]`` (zeros for the class token):
     ``[sin(a w), cos(a w), sin(a h), cos(a h)]`` with ``w, h = meshgrid(arange(w), arange(h))`` and frequencies
     ``a_k = temperature^(-k / (dim / 4))``."""
     if dim % 4:
         raise ValueError(f"backbone.pos_embed=sincos needs a width divisible by 4, not {dim}")
     h, w = grid
-    grid_w, grid_h = torch.meshgrid(torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32),
-                                    indexing="ij")
+    grid_w, grid_h = torch.meshgrid(
+        torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32), indexing="ij"
+    )
     omega = 1.0 / temperature ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
     out_w, out_h = grid_w.flatten()[:, None] * omega, grid_h.flatten()[:, None] * omega
     table = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)
     return torch.cat([torch.zeros(prefix_tokens, dim), table])[None]
 
 
-def build_timm_backbone(name: str, *, img_size: Any, patch_size: Any, pool: str, pos_embed: str,
-                        drop_path_rate: float, pretrained: bool, model_args: Mapping[str, Any]) -> Tuple[nn.Module, int]:
+def build_timm_backbone(
+    name: str,
+    *,
+    img_size: Any,
+    patch_size: Any,
+    pool: str,
+    pos_embed: str,
+    drop_path_rate: float,
+    pretrained: bool,
+    model_args: Mapping[str, Any],
+) -> tuple[nn.Module, int]:
     """timm's ``name`` without its classifier, and its feature size.
 
     ``model_args``: more keyword arguments of the architecture (``{depth: 2, embed_dim: 64, num_heads: 2}``);
@@ -108,12 +133,13 @@ def build_timm_backbone(name: str, *, img_size: Any, patch_size: Any, pool: str,
         raise ValueError(problem)
     vit = is_vit(name)
     if pool not in POOLS or pos_embed not in POS_EMBEDS:
-        raise ValueError(f"backbone.pool={pool} / backbone.pos_embed={pos_embed}: use {'|'.join(POOLS)} / "
-                         f"{'|'.join(POS_EMBEDS)}")
+        raise ValueError(
+            f"backbone.pool={pool} / backbone.pos_embed={pos_embed}: use {'|'.join(POOLS)} / {'|'.join(POS_EMBEDS)}"
+        )
     problems = size_problems(name, patch_size, [("the training crop", img_size)] if vit else [], pool)
     if problems:
         raise ValueError(problems[0])
-    kwargs: Dict[str, Any] = dict(model_args or {}, num_classes=0, drop_path_rate=float(drop_path_rate))
+    kwargs: dict[str, Any] = dict(model_args or {}, num_classes=0, drop_path_rate=float(drop_path_rate))
     if vit:
         kwargs.update(img_size=img_size, patch_size=patch_size, dynamic_img_size=True)
     if pool != "auto":
@@ -123,12 +149,17 @@ def build_timm_backbone(name: str, *, img_size: Any, patch_size: Any, pool: str,
     except (OSError, RuntimeError) as error:  # no network / no cached weights / no published weights
         if not pretrained:
             raise
-        raise ValueError(f"backbone.pretrained=true: timm could not load the published weights of {name} "
-                         f"({type(error).__name__}: {str(error).splitlines()[0][:160]}): connect to the network "
-                         "(the weights are cached for later runs) or set backbone.pretrained=false") from None
+        raise ValueError(
+            f"backbone.pretrained=true: timm could not load the published weights of {name} "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:160]}): connect to the network "
+            "(the weights are cached for later runs) or set backbone.pretrained=false"
+        ) from None
     if vit and pos_embed == "sincos":
-        fixed = sincos_pos_embed(model.patch_embed.grid_size, model.pos_embed.shape[-1],
-                                 model.pos_embed.shape[1] - model.patch_embed.num_patches)
+        fixed = sincos_pos_embed(
+            model.patch_embed.grid_size,
+            model.pos_embed.shape[-1],
+            model.pos_embed.shape[1] - model.patch_embed.num_patches,
+        )
         model.pos_embed = nn.Parameter(fixed, requires_grad=False)
     return model, int(getattr(model, "head_hidden_size", None) or model.num_features)
 

@@ -30,7 +30,7 @@ running statistics (``tests/unit/test_view_norm.py``).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -60,7 +60,7 @@ class _PerViewBatchNormFunction(torch.autograd.Function):
     DDP averages them)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], eps: float, sync: bool):
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, sync: bool):
         reduce = (1, *range(3, x.dim()))
         shape = (x.shape[0], 1, x.shape[2], *([1] * (x.dim() - 3)))
         acc = _accumulation_dtype(x)
@@ -113,18 +113,22 @@ class _ViewBatchNorm:
     #: take the statistics over all processes (SyncBatchNorm per view)
     sync: bool = False
 
-    def forward(self, x: Tensor, num_views: Optional[int] = None) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, num_views: int | None = None) -> Tensor:  # type: ignore[override]
         views = num_views or self.num_views
         syncing = self._syncing()
-        if not self.training or views == 1 and not syncing:
+        if not self.training or (views == 1 and not syncing):
             return super().forward(x)  # type: ignore[misc]
         self._check_input_dim(x)  # type: ignore[attr-defined]
         if x.shape[0] % views:
             raise ValueError(f"per-view BatchNorm got a batch of {x.shape[0]} that is not {views} views of equal size")
         xv = x.reshape(views, x.shape[0] // views, *x.shape[1:])  # a view of the same memory, any layout
         out, mean, var = _PerViewBatchNormFunction.apply(
-            xv, self.weight if self.affine else None, self.bias if self.affine else None,  # type: ignore[attr-defined]
-            self.eps, syncing)  # type: ignore[attr-defined]
+            xv,
+            self.weight if self.affine else None,
+            self.bias if self.affine else None,  # type: ignore[attr-defined]
+            self.eps,
+            syncing,
+        )  # type: ignore[attr-defined]
         if self.track_running_stats:  # type: ignore[attr-defined]
             count = xv.numel() // (views * xv.shape[2]) * (dist.get_world_size() if syncing else 1)
             self._update_running_stats(mean, var, count)
@@ -159,8 +163,12 @@ class ViewBatchNorm2d(_ViewBatchNorm, nn.BatchNorm2d):
     """``nn.BatchNorm2d`` whose training-mode statistics are per view (see the module docstring)."""
 
 
-_CONVERSIONS = {nn.BatchNorm1d: ViewBatchNorm1d, nn.BatchNorm2d: ViewBatchNorm2d,
-                ViewBatchNorm1d: ViewBatchNorm1d, ViewBatchNorm2d: ViewBatchNorm2d}
+_CONVERSIONS = {
+    nn.BatchNorm1d: ViewBatchNorm1d,
+    nn.BatchNorm2d: ViewBatchNorm2d,
+    ViewBatchNorm1d: ViewBatchNorm1d,
+    ViewBatchNorm2d: ViewBatchNorm2d,
+}
 
 
 def per_view_batchnorm(module: nn.Module, num_views: int, sync: bool = False) -> nn.Module:

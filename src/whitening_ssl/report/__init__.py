@@ -23,15 +23,32 @@ linear / k-NN run without ``pretrain_epochs`` joins the method's only ImageNet p
 there is exactly one.
 """
 
-from .command import REPORT_FILE, main
 from .collect import METRICS, RESULTS_FILE, Model, collect_results, models
+from .command import REPORT_FILE, main
 from .figures import PLOT_METRICS, baselines, curves, run_labels, write_plots
 from .rows import Figure, Row, build_rows
 from .run_settings import IGNORED_SETTINGS, PRETRAIN_IGNORED_SETTINGS, flatten_settings, run_settings
 from .table import markdown_table
 
 __all__ = [
-    "IGNORED_SETTINGS", "METRICS", "PLOT_METRICS", "PRETRAIN_IGNORED_SETTINGS", "REPORT_FILE", "RESULTS_FILE", "Figure",
-    "Model", "Row", "baselines", "build_rows", "collect_results", "curves", "flatten_settings", "main",
-    "markdown_table", "models", "run_labels", "run_settings", "write_plots",
+    "IGNORED_SETTINGS",
+    "METRICS",
+    "PLOT_METRICS",
+    "PRETRAIN_IGNORED_SETTINGS",
+    "REPORT_FILE",
+    "RESULTS_FILE",
+    "Figure",
+    "Model",
+    "Row",
+    "baselines",
+    "build_rows",
+    "collect_results",
+    "curves",
+    "flatten_settings",
+    "main",
+    "markdown_table",
+    "models",
+    "run_labels",
+    "run_settings",
+    "write_plots",
 ]

@@ -15,9 +15,10 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Union
+from typing import Any
 
 from ..run_folder import CHECKPOINT_DIR, RESULTS_FILE
 
@@ -31,7 +32,7 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _find(path: Path) -> List[Path]:
+def _find(path: Path) -> list[Path]:
     """``path`` itself when it is a file, else every results.json below it (sorted, no symlinked dirs)."""
     if path.is_file():
         return [path]
@@ -43,7 +44,7 @@ def _find(path: Path) -> List[Path]:
     return found
 
 
-def _validate(data: Any) -> Dict[str, float]:
+def _validate(data: Any) -> dict[str, float]:
     """The fields the table uses, checked; raises ValueError naming what is wrong."""
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
@@ -70,7 +71,7 @@ def _validate(data: Any) -> Dict[str, float]:
     return metrics
 
 
-def collect_results(path: Union[str, os.PathLike]) -> List[Dict[str, Any]]:
+def collect_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read every ``results.json`` under ``path`` (or the file ``path`` itself).
 
     A file that cannot be read, is not JSON, or lacks method, dataset or final figures is skipped
@@ -91,22 +92,22 @@ def collect_results(path: Union[str, os.PathLike]) -> List[Dict[str, Any]]:
     return results
 
 
-def stage_of(result: Dict[str, Any]) -> str:
+def stage_of(result: dict[str, Any]) -> str:
     return result.get("stage", "pretrain")
 
 
-def _folder(path: Any) -> Optional[str]:
+def _folder(path: Any) -> str | None:
     return os.path.realpath(str(path)) if isinstance(path, (str, os.PathLike)) and str(path) else None
 
 
-def _int(value: Any) -> Optional[int]:
+def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
 
 
-def _pretraining_folders(result: Dict[str, Any]) -> Set[str]:
+def _pretraining_folders(result: dict[str, Any]) -> set[str]:
     """The folder of a pretraining run, as each of its records names it."""
     config = result.get("config") if isinstance(result.get("config"), dict) else {}
     path = str(result.get("_path", ""))
@@ -115,7 +116,7 @@ def _pretraining_folders(result: Dict[str, Any]) -> Set[str]:
     return {folder for folder in map(_folder, folders) if folder}
 
 
-def _evaluated_folders(result: Dict[str, Any]) -> Set[str]:
+def _evaluated_folders(result: dict[str, Any]) -> set[str]:
     """The folder of the pretraining run whose checkpoint an evaluation read (as far as it says)."""
     config = result.get("config") if isinstance(result.get("config"), dict) else {}
     pretrain = result.get("pretrain_config") if isinstance(result.get("pretrain_config"), dict) else {}
@@ -126,7 +127,7 @@ def _evaluated_folders(result: Dict[str, Any]) -> Set[str]:
     return {folder for folder in map(_folder, folders) if folder}
 
 
-def _evaluation_identity(result: Dict[str, Any]) -> str:
+def _evaluation_identity(result: dict[str, Any]) -> str:
     """What tells two evaluations of one unseen checkpoint alike: its run folder, else the checkpoint, else the file."""
     config = result.get("config") if isinstance(result.get("config"), dict) else {}
     folders = sorted(_evaluated_folders(result))
@@ -139,47 +140,51 @@ def _evaluation_identity(result: Dict[str, Any]) -> str:
 class Model:
     """One pretrained encoder: its pretraining result when it is in the report, and its evaluations."""
 
-    pretrain: Optional[Dict[str, Any]] = None
-    evaluations: List[Dict[str, Any]] = field(default_factory=list)
+    pretrain: dict[str, Any] | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def results(self) -> List[Dict[str, Any]]:
+    def results(self) -> list[dict[str, Any]]:
         return ([self.pretrain] if self.pretrain else []) + self.evaluations
 
     @property
-    def first(self) -> Dict[str, Any]:
+    def first(self) -> dict[str, Any]:
         return self.results[0]
 
     @property
-    def epochs(self) -> Optional[int]:
+    def epochs(self) -> int | None:
         """Pretraining epochs: the run's ``epochs``, else an evaluation's ``pretrain_epochs``."""
         if self.pretrain is not None:
             return _int(self.pretrain.get("epochs"))
         return next((e for e in (_int(r.get("pretrain_epochs")) for r in self.evaluations) if e is not None), None)
 
     @property
-    def pretrain_settings_source(self) -> Dict[str, Any]:
+    def pretrain_settings_source(self) -> dict[str, Any]:
         """The result whose settings are the model's pretraining settings (one with ``pretrain_config`` if any)."""
         known = (r for r in self.results if stage_of(r) == "pretrain" or isinstance(r.get("pretrain_config"), dict))
         return next(known, self.first)
 
 
-def models(results: Iterable[Dict[str, Any]]) -> List[Model]:
+def models(results: Iterable[dict[str, Any]]) -> list[Model]:
     """The results grouped by model (see the module's docstring), in the order of their first result."""
     results = list(results)
-    found: List[Model] = []
-    by_folder: Dict[str, List[Model]] = {}
+    found: list[Model] = []
+    by_folder: dict[str, list[Model]] = {}
     for result in results:
         if stage_of(result) == "pretrain":
             found.append(Model(pretrain=result))
             for folder in _pretraining_folders(result):
                 by_folder.setdefault(folder, []).append(found[-1])
-    unseen: Dict[str, Model] = {}
+    unseen: dict[str, Model] = {}
     for result in (r for r in results if stage_of(r) != "pretrain"):
         epochs = _int(result.get("pretrain_epochs"))
-        owners = [m for folder in sorted(_evaluated_folders(result)) for m in by_folder.get(folder, [])
-                  if (m.pretrain["method"], m.pretrain["dataset"]) == (result["method"], result["dataset"])
-                  and (epochs is None or m.epochs is None or m.epochs == epochs)]
+        owners = [
+            m
+            for folder in sorted(_evaluated_folders(result))
+            for m in by_folder.get(folder, [])
+            if (m.pretrain["method"], m.pretrain["dataset"]) == (result["method"], result["dataset"])
+            and (epochs is None or m.epochs is None or m.epochs == epochs)
+        ]
         if owners:
             owners[0].evaluations.append(result)
             continue

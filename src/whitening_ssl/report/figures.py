@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 from .collect import stage_of
 from .run_settings import PRETRAIN_SCOPE, comparable, setting_columns, setting_text
@@ -37,19 +38,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _seed(result: Dict[str, Any]) -> Any:
+def _seed(result: dict[str, Any]) -> Any:
     config = result.get("config")
     return config.get("seed") if isinstance(config, dict) else None
 
 
-def run_labels(results: Sequence[Dict[str, Any]]) -> Dict[str, str]:
+def run_labels(results: Sequence[dict[str, Any]]) -> dict[str, str]:
     """A legend label per run (by ``_path``): see the module's docstring."""
     methods = {r["method"] for r in results}
     datasets = {r["dataset"] for r in results}
-    groups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for result in results:
         groups.setdefault((result["method"], result["dataset"]), []).append(result)
-    parts: Dict[str, List[str]] = {}
+    parts: dict[str, list[str]] = {}
     for (method, dataset), members in groups.items():
         settings = [comparable(r, [PRETRAIN_SCOPE]) for r in members]
         columns = setting_columns(settings)
@@ -70,7 +71,7 @@ def run_labels(results: Sequence[Dict[str, Any]]) -> Dict[str, str]:
     return labels
 
 
-def _distinct_folders(paths: Sequence[str]) -> Dict[str, str]:
+def _distinct_folders(paths: Sequence[str]) -> dict[str, str]:
     """Each results.json's folder as its last few path components: as few as tell them apart."""
     parents = {path: Path(path).parent.parts for path in paths}
     for depth in range(1, max(len(parts) for parts in parents.values()) + 1):
@@ -80,17 +81,18 @@ def _distinct_folders(paths: Sequence[str]) -> Dict[str, str]:
     return {path: str(Path(path).parent) for path in paths}  # the same folder twice: as given
 
 
-def training_runs(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def training_runs(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pretraining runs with an evaluation history."""
     return _pretraining(results)
 
 
-def _pretraining(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _pretraining(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if stage_of(r) == "pretrain" and r.get("history")]
 
 
-def curves(results: Sequence[Dict[str, Any]], metric: str,
-           labels: Optional[Dict[str, str]] = None, x: str = "epoch") -> Dict[str, List[Tuple[float, float]]]:
+def curves(
+    results: Sequence[dict[str, Any]], metric: str, labels: dict[str, str] | None = None, x: str = "epoch"
+) -> dict[str, list[tuple[float, float]]]:
     """``{run label: [(epoch, value), ...]}`` of ``metric`` over the evaluation history of pretraining runs
     (``labels``: :func:`run_labels` of those runs, when already computed; ``x="seconds"``: against the
     wall time in minutes, the records without a time left out)."""
@@ -99,23 +101,28 @@ def curves(results: Sequence[Dict[str, Any]], metric: str,
     out = {}
     for result in pretraining:
         scale = 60.0 if x == "seconds" else 1.0
-        points = [(float(h[x]) / scale, float(h[metric])) for h in result["history"]
-                  if _number(h.get(metric)) and _number(h.get(x))]
+        points = [
+            (float(h[x]) / scale, float(h[metric]))
+            for h in result["history"]
+            if _number(h.get(metric)) and _number(h.get(x))
+        ]
         if points:
             out[labels[result["_path"]]] = points
     return out
 
 
-def baselines(results: Sequence[Dict[str, Any]], metric: str,
-              labels: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+def baselines(results: Sequence[dict[str, Any]], metric: str, labels: dict[str, str] | None = None) -> dict[str, float]:
     """``{run label: value}`` of ``metric`` for the untrained encoder of the pretraining runs that measured it."""
     pretraining = _pretraining(results)
     labels = labels if labels is not None else run_labels(pretraining)
-    return {labels[r["_path"]]: float(r["untrained"][metric]) for r in pretraining
-            if isinstance(r.get("untrained"), dict) and _number(r["untrained"].get(metric))}
+    return {
+        labels[r["_path"]]: float(r["untrained"][metric])
+        for r in pretraining
+        if isinstance(r.get("untrained"), dict) and _number(r["untrained"].get(metric))
+    }
 
 
-def shared_context(results: Sequence[Dict[str, Any]]) -> str:
+def shared_context(results: Sequence[dict[str, Any]]) -> str:
     """What every run has in common, for the title: ``cw_rgp4 on cifar10``, ``cifar10``, or nothing."""
     methods, datasets = {r["method"] for r in results}, {r["dataset"] for r in results}
     method = next(iter(methods)) if len(methods) == 1 else ""
@@ -123,7 +130,7 @@ def shared_context(results: Sequence[Dict[str, Any]]) -> str:
     return " on ".join(part for part in (method, dataset) if part)
 
 
-def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLike]) -> Dict[str, str]:
+def write_plots(results: Sequence[dict[str, Any]], folder: str | os.PathLike) -> dict[str, str]:
     """One PNG per metric of :data:`PLOT_METRICS` with a curve per run, in ``folder``; returns their paths."""
     from ..analysis import plots  # matplotlib: imported when drawing
 
@@ -138,9 +145,14 @@ def write_plots(results: Sequence[Dict[str, Any]], folder: Union[str, os.PathLik
             runs = curves(pretraining, metric, labels, x=x)
             if not runs:
                 continue
-            figure = plots.plot_metric_curves(runs, title, baselines=baselines(pretraining, metric, labels),
-                                              title=f"{title}: {context}" if context else title,
-                                              **({} if x == "epoch" else {"xlabel": "minutes since training started"}))
-            written[metric + suffix] = str(plots.save_figure(figure, Path(folder) / (metric.replace("/", "_") + suffix
-                                                                                       + ".png")))
+            figure = plots.plot_metric_curves(
+                runs,
+                title,
+                baselines=baselines(pretraining, metric, labels),
+                title=f"{title}: {context}" if context else title,
+                **({} if x == "epoch" else {"xlabel": "minutes since training started"}),
+            )
+            written[metric + suffix] = str(
+                plots.save_figure(figure, Path(folder) / (metric.replace("/", "_") + suffix + ".png"))
+            )
     return written

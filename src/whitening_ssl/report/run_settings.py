@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Any, Dict, FrozenSet, List, Mapping, Sequence, Tuple, Union
+from typing import Any
 
 MISSING = "–"  # en dash
 
@@ -19,12 +20,38 @@ MISSING = "–"  # en dash
 #: result: seeds (averaged over), paths, logging, worker counts and evaluation schedules. The
 #: ``data.*`` / ``model.dataset.*`` entries are config.yaml's interpolated copies of ``dataset.*``.
 IGNORED_SETTINGS = (
-    "seed", "eval.seed", "run_dir", "ckpt_path", "ckpt", "experiment_name", "stage", "logger.*", "hydra.*",
-    "checkpoint_every*", "dataset.root", "dataset.download", "data.root", "data.download", "model.dataset.root",
-    "model.dataset.download", "*num_workers", "*eval_batch_size", "trainer.enable_progress_bar",
-    "trainer.log_every_n_steps", "trainer.default_root_dir", "eval.every_n_epochs*", "eval.enabled",
-    "eval.evaluate_untrained", "analysis.*", "model.analysis.*", "overrides", "channels_last", "compile",
-    "data.verify_images", "data.on_bad_image", "matmul_precision",
+    "seed",
+    "eval.seed",
+    "run_dir",
+    "ckpt_path",
+    "ckpt",
+    "experiment_name",
+    "stage",
+    "logger.*",
+    "hydra.*",
+    "checkpoint_every*",
+    "dataset.root",
+    "dataset.download",
+    "data.root",
+    "data.download",
+    "model.dataset.root",
+    "model.dataset.download",
+    "*num_workers",
+    "*eval_batch_size",
+    "trainer.enable_progress_bar",
+    "trainer.log_every_n_steps",
+    "trainer.default_root_dir",
+    "eval.every_n_epochs*",
+    "eval.enabled",
+    "eval.evaluate_untrained",
+    "analysis.*",
+    "model.analysis.*",
+    "overrides",
+    "channels_last",
+    "compile",
+    "data.verify_images",
+    "data.on_bad_image",
+    "matmul_precision",
 )
 #: Also ignored in a pretraining configuration: what only the evaluation stages read.
 PRETRAIN_IGNORED_SETTINGS = ("linear.*", "knn.*", "export.*", "dataset_from_ckpt")
@@ -36,17 +63,17 @@ COPY_SECTIONS = ("model", "data")
 
 PRETRAIN_SCOPE = "pretrain"
 # A setting's value as compared and sorted: (0, number) | (1, text); ABSENT sorts after both.
-SettingValue = Tuple[int, Union[int, float, str]]
+SettingValue = tuple[int, int | float | str]
 ABSENT: SettingValue = (2, "")
-Settings = Tuple[Dict[str, SettingValue], FrozenSet[str]]  # comparable values, and the scopes they cover
+Settings = tuple[dict[str, SettingValue], frozenset[str]]  # comparable values, and the scopes they cover
 
 
-def flatten_settings(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+def flatten_settings(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys (``{"method": {"whiten": "zca"}}`` -> ``{"method.whiten": "zca"}``).
 
     Lists become JSON strings; empty mappings (``dataset.options: {}``) give no key.
     """
-    flat: Dict[str, Any] = {}
+    flat: dict[str, Any] = {}
     for name, value in config.items():
         key = f"{prefix}{name}"
         if isinstance(value, Mapping):
@@ -62,11 +89,11 @@ def _ignored(key: str, patterns: Sequence[str]) -> bool:
     return any(fnmatchcase(key, pattern) or (pattern.endswith(".*") and key == pattern[:-2]) for pattern in patterns)
 
 
-def _kept(config: Mapping[str, Any], patterns: Sequence[str]) -> Dict[str, Any]:
+def _kept(config: Mapping[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
     return {key: value for key, value in flatten_settings(config).items() if not _ignored(key, patterns)}
 
 
-def run_settings(result: Mapping[str, Any]) -> Tuple[Dict[str, Any], FrozenSet[str]]:
+def run_settings(result: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
     """The settings of one run as flattened keys, and the scopes they cover.
 
     Scopes: ``"pretrain"`` when the pretraining configuration is known (a pretraining run's
@@ -77,7 +104,7 @@ def run_settings(result: Mapping[str, Any]) -> Tuple[Dict[str, Any], FrozenSet[s
     stage = result.get("stage", "pretrain")
     config = result.get("config")
     pretrain_config = config if stage == "pretrain" else result.get("pretrain_config")
-    settings: Dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     scopes = set()
     if isinstance(pretrain_config, Mapping):
         settings.update(_kept(pretrain_config, IGNORED_SETTINGS + PRETRAIN_IGNORED_SETTINGS))
@@ -120,19 +147,19 @@ def comparable(result: Mapping[str, Any], scopes: Sequence[str] = ()) -> Setting
     return {key: setting_value(value) for key, value in values.items()}, known
 
 
-def _column_rank(key: str) -> Tuple[bool, int, str]:
+def _column_rank(key: str) -> tuple[bool, int, str]:
     """Which of several keys that vary alike names the column: not a copy, shallowest, alphabetical."""
     return (key.partition(".")[0] in COPY_SECTIONS, key.count("."), key)
 
 
-def setting_columns(runs: Sequence[Settings]) -> List[str]:
+def setting_columns(runs: Sequence[Settings]) -> list[str]:
     """The keys whose values differ between ``runs`` (sorted), one per set of keys that vary alike.
 
     A key differs when the runs that know its scope hold two or more values for it (absent counts
     as a value there: ``+method.extra=1`` on one run is a difference). Keys with the same value on
     every run (``method.whiten`` and its copy ``model.method.whiten``) give one column.
     """
-    by_pattern: Dict[Tuple[SettingValue, ...], str] = {}
+    by_pattern: dict[tuple[SettingValue, ...], str] = {}
     for key in sorted(set().union(*(values for values, _ in runs))):
         if len({values.get(key, ABSENT) for values, scopes in runs if scope(key) in scopes}) < 2:
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from ..paper_results import CITATION
 from .collect import METRICS
@@ -52,27 +52,38 @@ def _shown(rows: Sequence[Row], part: str, metric: str) -> bool:
     return any(getattr(row, part).get(metric, Figure()).values for row in rows)
 
 
-def _notes(rows: Sequence[Row], columns: Sequence[str]) -> List[str]:
+def _notes(rows: Sequence[Row], columns: Sequence[str]) -> list[str]:
     untrained = any(_shown(rows, "untrained", metric) for metric, _ in METRICS)
     staged = [stage for metric, stage in METRICS if _shown(rows, "staged", metric)]
-    ours = ("Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where "
-            "fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of "
-            "pretraining")
+    ours = (
+        "Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where "
+        "fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of "
+        "pretraining"
+    )
     if untrained:
         ours += f"; {UNTRAINED_HEADING}: the same encoder before training (eval.evaluate_untrained=true)"
     if staged:
-        ours += (f"; {' / '.join(map(_stage_heading, staged))}: a separate evaluation of the pretrained checkpoint "
-                 f"(python run.py stage=... ckpt=...), which Δ uses where there is one")
-    ours += (". Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from "
-             "several stages share its row.")
+        ours += (
+            f"; {' / '.join(map(_stage_heading, staged))}: a separate evaluation of the pretrained checkpoint "
+            f"(python run.py stage=... ckpt=...), which Δ uses where there is one"
+        )
+    ours += (
+        ". Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from "
+        "several stages share its row."
+    )
     lines = ["", f"Paper numbers: {CITATION}; {COPY_MARK} third-party copy", ours]
     if columns:
         lines.append(
             "Setting columns (dotted configuration keys): the values that differ between runs of one method and "
             "dataset; for a linear / k-NN evaluation those of the pretraining run it evaluated, and its own linear.* / "
             f"knn.*. Runs differing only in seed, paths, logging or workers share a row. {MISSING}: not varied there."
-            + (f" {CHECKPOINT_EPOCH}: the epochs the evaluated checkpoint was trained (epoch0001.ckpt: 1; the run's "
-               "end: its epochs)." if CHECKPOINT_EPOCH in columns else ""))
+            + (
+                f" {CHECKPOINT_EPOCH}: the epochs the evaluated checkpoint was trained (epoch0001.ckpt: 1; the run's "
+                "end: its epochs)."
+                if CHECKPOINT_EPOCH in columns
+                else ""
+            )
+        )
     return lines
 
 
@@ -88,8 +99,12 @@ def markdown_table(rows: Sequence[Row]) -> str:
     parts = {metric: [p for p in ("untrained", "staged") if _shown(rows, p, metric)] for metric, _ in METRICS}
     header = ["method", "dataset", *map(_cell, columns), "runs"]
     for metric, stage in METRICS:
-        header += [METRIC_HEADINGS[metric], *(UNTRAINED_HEADING if p == "untrained" else _stage_heading(stage)
-                                               for p in parts[metric]), "paper", "Δ"]
+        header += [
+            METRIC_HEADINGS[metric],
+            *(UNTRAINED_HEADING if p == "untrained" else _stage_heading(stage) for p in parts[metric]),
+            "paper",
+            "Δ",
+        ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         cells = [row.method, row.label, *(_cell(row.settings.get(key, MISSING)) for key in columns), str(row.runs)]

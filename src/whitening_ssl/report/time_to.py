@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 
-def parse_threshold(text: str) -> Tuple[str, float]:
+def parse_threshold(text: str) -> tuple[str, float]:
     """``"knn_top1=75"`` -> ``("knn_top1", 75.0)`` (argparse ``type``: a bad value is a usage error)."""
     metric, _, value = text.partition("=")
     try:
@@ -25,7 +26,7 @@ def parse_threshold(text: str) -> Tuple[str, float]:
     return metric, threshold
 
 
-def first_reaching(history: Sequence[Dict[str, Any]], metric: str, threshold: float) -> Optional[Dict[str, Any]]:
+def first_reaching(history: Sequence[dict[str, Any]], metric: str, threshold: float) -> dict[str, Any] | None:
     """The first record (in epoch order) whose ``metric`` is at or above ``threshold``; ``None`` if none is."""
     for record in sorted(history, key=lambda h: h.get("epoch", 0)):
         value = record.get(metric)
@@ -34,16 +35,19 @@ def first_reaching(history: Sequence[Dict[str, Any]], metric: str, threshold: fl
     return None
 
 
-def _describe(record: Dict[str, Any]) -> str:
+def _describe(record: dict[str, Any]) -> str:
     if not isinstance(record.get("seconds"), (int, float)):
         return f"at epoch {record['epoch']} (no time recorded)"
-    return (f"{record['seconds']:.0f} s ({record['seconds'] / 60:.1f} min) at epoch {record['epoch']}, "
-            f"{record.get('train_seconds', math.nan):.0f} s training, {record.get('device_hours', math.nan):.3g} "
-            "device-hours")
+    return (
+        f"{record['seconds']:.0f} s ({record['seconds'] / 60:.1f} min) at epoch {record['epoch']}, "
+        f"{record.get('train_seconds', math.nan):.0f} s training, {record.get('device_hours', math.nan):.3g} "
+        "device-hours"
+    )
 
 
-def time_to_lines(results: Sequence[Dict[str, Any]], thresholds: Sequence[Tuple[str, float]],
-                  labels: Dict[str, str]) -> List[str]:
+def time_to_lines(
+    results: Sequence[dict[str, Any]], thresholds: Sequence[tuple[str, float]], labels: dict[str, str]
+) -> list[str]:
     """One line per (threshold, run) for the pretraining runs labelled in ``labels`` (by ``_path``)."""
     lines = []
     for metric, threshold in thresholds:

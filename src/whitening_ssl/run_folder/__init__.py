@@ -16,13 +16,20 @@ def finished_run(run_dir, dir_key: str = "hydra.run.dir"):
     from pathlib import Path
 
     run_dir = Path(run_dir)
-    previous = [name for name, present in ((RESULTS_FILE, (run_dir / RESULTS_FILE).exists()),
-                                            (CHECKPOINT_DIR, any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))))
-                if present]
+    previous = [
+        name
+        for name, present in (
+            (RESULTS_FILE, (run_dir / RESULTS_FILE).exists()),
+            (CHECKPOINT_DIR, any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))),
+        )
+        if present
+    ]
     if not previous:
         return None
-    return (f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
-            f"hydra.run.dir={run_dir}, or choose another {dir_key}")
+    return (
+        f"{run_dir} already holds a run ({', '.join(previous)}): resume it with ckpt_path=last "
+        f"hydra.run.dir={run_dir}, or choose another {dir_key}"
+    )
 
 
 def name_too_long(run_dir, dir_key: str = "hydra.run.dir"):
@@ -39,6 +46,8 @@ def name_too_long(run_dir, dir_key: str = "hydra.run.dir"):
         limit = 255
     for part in path.parts:
         if len(os.fsencode(part)) > limit:
-            return (f"the folder name {part[:40]}... in {dir_key} is {len(os.fsencode(part))} bytes long, over the "
-                    f"file system's limit of {limit} bytes per name: choose a shorter {dir_key}")
+            return (
+                f"the folder name {part[:40]}... in {dir_key} is {len(os.fsencode(part))} bytes long, over the "
+                f"file system's limit of {limit} bytes per name: choose a shorter {dir_key}"
+            )
     return None

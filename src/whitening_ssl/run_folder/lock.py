@@ -15,11 +15,9 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Dict, Optional
 
-from . import LOCK_FILE
 from ..validation import ConfigError
-
+from . import LOCK_FILE
 
 
 def _alive(pid: int) -> bool:
@@ -32,7 +30,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_lock(run_dir: os.PathLike | str) -> Optional[Dict]:
+def read_lock(run_dir: os.PathLike | str) -> dict | None:
     """The lock's owner (``pid``, ``host``, ``started``), or ``None`` when there is no readable lock."""
     try:
         return json.loads((Path(run_dir) / LOCK_FILE).read_text())
@@ -40,7 +38,7 @@ def read_lock(run_dir: os.PathLike | str) -> Optional[Dict]:
         return None
 
 
-def _is_live(owner: Optional[Dict]) -> bool:
+def _is_live(owner: dict | None) -> bool:
     if not owner or not isinstance(owner.get("pid"), int):
         return False
     if owner.get("host") != socket.gethostname():
@@ -48,7 +46,7 @@ def _is_live(owner: Optional[Dict]) -> bool:
     return owner["pid"] != os.getpid() and _alive(owner["pid"])
 
 
-def busy(run_dir: os.PathLike | str) -> Optional[str]:
+def busy(run_dir: os.PathLike | str) -> str | None:
     """The one-line refusal when a live run holds ``run_dir`` (another process's lock), else ``None``."""
     owner = read_lock(run_dir)
     return RunLock(run_dir)._busy(owner) if _is_live(owner) else None
@@ -62,7 +60,7 @@ class RunLock:
         self.path = self.run_dir / LOCK_FILE
         self.held = False
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         """Take the folder; :class:`ConfigError` (one line) when another live run holds it."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -93,10 +91,12 @@ class RunLock:
         except OSError:
             return False
 
-    def _busy(self, owner: Dict) -> str:
+    def _busy(self, owner: dict) -> str:
         who = f"process {owner.get('pid', '?')} on {owner.get('host', '?')}, started {owner.get('started', '?')}"
-        return (f"the run folder {self.run_dir} is in use by another run ({who}): wait for it to finish, or choose "
-                f"another hydra.run.dir (if that run is gone, delete {self.path})")
+        return (
+            f"the run folder {self.run_dir} is in use by another run ({who}): wait for it to finish, or choose "
+            f"another hydra.run.dir (if that run is gone, delete {self.path})"
+        )
 
     def release(self) -> None:
         """Give the folder back (only a lock this process holds is removed)."""

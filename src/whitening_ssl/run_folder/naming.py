@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
@@ -63,7 +63,7 @@ def register_resolvers() -> None:
 register_resolvers()
 
 
-def remove_if_created_and_empty(path: Optional[Path]) -> None:
+def remove_if_created_and_empty(path: Path | None) -> None:
     """Undo :func:`unique_dir`'s folders (innermost first) when the run does not start; never a non-empty one."""
     created = _CREATED_DIRS.get(str(path.absolute())) if path is not None else None
     for folder in reversed(created or []):
@@ -108,7 +108,7 @@ def job_folder(sweep_dir: str, job_config, number: int) -> Path:
     return Path(sweep_dir, str(OmegaConf.select(job_config, "hydra.sweep.subdir"))).absolute()
 
 
-def claim_sweep_folders(config, job_configs: Sequence) -> Tuple[List[RunLock], List[Tuple[int, str]]]:
+def claim_sweep_folders(config, job_configs: Sequence) -> tuple[list[RunLock], list[tuple[int, str]]]:
     """Lock every job's folder of a ``-m`` sweep before the first job starts (Hydra writes ``.hydra/`` into
     each before the job runs): ``(the locks, [])``, or ``([], [(job number, problem)])`` with every lock given
     back and every folder this made removed. Each job's run releases its folder's lock when it ends. Under a
@@ -123,8 +123,11 @@ def claim_sweep_folders(config, job_configs: Sequence) -> Tuple[List[RunLock], L
             if here:
                 locks.append(claim_folder(folder, resuming, dir_key="hydra.sweep.dir"))
             else:
-                problem = name_too_long(folder, "hydra.sweep.dir") or busy(folder) or \
-                    (None if resuming else finished_run(folder, "hydra.sweep.dir"))
+                problem = (
+                    name_too_long(folder, "hydra.sweep.dir")
+                    or busy(folder)
+                    or (None if resuming else finished_run(folder, "hydra.sweep.dir"))
+                )
                 if problem:
                     raise ConfigError(problem)
         except ConfigError as error:

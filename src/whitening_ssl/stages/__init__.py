@@ -8,9 +8,10 @@ the :data:`STAGES` registry.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig
 
@@ -27,42 +28,56 @@ class Stage:
     run_name: str
     description: str  # one line, shown by `python run.py --help`
     #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
-    prepare_name: Optional[str] = None
+    prepare_name: str | None = None
 
-    def _function(self, name: Optional[str]) -> Optional[Callable]:
+    def _function(self, name: str | None) -> Callable | None:
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), name) if name else None
 
     @property
-    def check(self) -> Callable[[Checks, DictConfig, Optional[Path]], None]:
+    def check(self) -> Callable[[Checks, DictConfig, Path | None], None]:
         return self._function(self.check_name)
 
     @property
-    def run(self) -> Callable[[DictConfig], Optional[Dict[str, Any]]]:
+    def run(self) -> Callable[[DictConfig], dict[str, Any] | None]:
         return self._function(self.run_name)
 
     @property
-    def prepare(self) -> Optional[Callable[[DictConfig], None]]:
+    def prepare(self) -> Callable[[DictConfig], None] | None:
         return self._function(self.prepare_name)
 
 
-STAGES: Dict[str, Stage] = {
-    "pretrain": Stage("pretrain", "check", "run",
-                      "self-supervised pretraining (method=, dataset=) with online k-NN / linear evaluation",
-                      prepare_name="prepare"),
-    "linear": Stage("evaluate", "check_linear", "run_linear",
-                    "linear probe on the frozen backbone of a checkpoint (ckpt=...; linear.*)"),
-    "knn": Stage("evaluate", "check_knn", "run_knn",
-                 "k-NN classification with the frozen backbone of a checkpoint (ckpt=...; knn.*)"),
-    "export": Stage("export", "check", "run",
-                    "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)"),
-    "analyze": Stage("analyze", "check", "run",
-                     "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)"),
+STAGES: dict[str, Stage] = {
+    "pretrain": Stage(
+        "pretrain",
+        "check",
+        "run",
+        "self-supervised pretraining (method=, dataset=) with online k-NN / linear evaluation",
+        prepare_name="prepare",
+    ),
+    "linear": Stage(
+        "evaluate",
+        "check_linear",
+        "run_linear",
+        "linear probe on the frozen backbone of a checkpoint (ckpt=...; linear.*)",
+    ),
+    "knn": Stage(
+        "evaluate",
+        "check_knn",
+        "run_knn",
+        "k-NN classification with the frozen backbone of a checkpoint (ckpt=...; knn.*)",
+    ),
+    "export": Stage(
+        "export", "check", "run", "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)"
+    ),
+    "analyze": Stage(
+        "analyze", "check", "run", "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)"
+    ),
 }
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 
 
-def check_config(cfg: DictConfig, run_dir: Optional[Path] = None, check_machine: bool = True) -> None:
+def check_config(cfg: DictConfig, run_dir: Path | None = None, check_machine: bool = True) -> None:
     """Raise :class:`~whitening_ssl.validation.ConfigError` listing every problem of ``cfg`` (one line each).
 
     ``run_dir``: the directory the run will write to (checked for writability and earlier runs).
@@ -83,7 +98,7 @@ def prepare(cfg: DictConfig) -> None:
         stage.prepare(cfg)
 
 
-def run(cfg: DictConfig, checked: bool = False) -> Optional[float]:
+def run(cfg: DictConfig, checked: bool = False) -> float | None:
     """Run ``cfg.stage``; returns the final linear (or k-NN) top-1 for Hydra sweepers (``None`` off rank 0).
 
     ``checked``: :func:`check_config` has already run (``run.py`` checks before Hydra makes the run

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..plugins import LookupFailed, import_object, is_import_path
 from ..validation import Checks
@@ -26,11 +27,15 @@ def check_callbacks(checks: Checks, nodes: Any) -> None:
     from pytorch_lightning import Callback
 
     if nodes is None or not isinstance(nodes, Mapping):
-        checks.add("callbacks must be a mapping of name: {_target_: module.Class, ...} (see conf/callbacks/default.yaml)")
+        checks.add(
+            "callbacks must be a mapping of name: {_target_: module.Class, ...} (see conf/callbacks/default.yaml)"
+        )
         return
     if nodes.get("run_checkpoints") is None:
-        checks.add("callbacks.run_checkpoints cannot be removed: it is what keeps a run from being lost "
-                   "(change checkpoint_every or checkpoint_every_n_steps instead)")
+        checks.add(
+            "callbacks.run_checkpoints cannot be removed: it is what keeps a run from being lost "
+            "(change checkpoint_every or checkpoint_every_n_steps instead)"
+        )
     for name, node in nodes.items():
         if node is None:
             continue
@@ -41,27 +46,28 @@ def check_callbacks(checks: Checks, nodes: Any) -> None:
         try:
             found = import_object(str(target))
         except (ImportError, LookupFailed) as error:
-            checks.add(f"callbacks.{name}._target_={target}: cannot import it ({error}): put your module on PYTHONPATH "
-                       "or in the folder you run from")
+            checks.add(
+                f"callbacks.{name}._target_={target}: cannot import it ({error}): put your module on PYTHONPATH "
+                "or in the folder you run from"
+            )
             continue
         if not (isinstance(found, type) and issubclass(found, Callback)):
             checks.add(f"callbacks.{name}._target_={target} is not a pytorch_lightning.Callback class")
 
 
-def build_callbacks(nodes: Mapping[str, Any], context: Mapping[str, Any]) -> Dict[str, Any]:
+def build_callbacks(nodes: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Every entry of ``nodes`` built, in order, as ``{name: callback}``; ``_partial_`` entries get the
     ``context`` values their constructor names (an entry's own settings win)."""
     import hydra
 
-    built: Dict[str, Any] = {}
+    built: dict[str, Any] = {}
     for name, node in nodes.items():
         if node is None:
             continue
         callback = hydra.utils.instantiate(node, _convert_="all")
         if isinstance(callback, functools.partial):
             accepted = inspect.signature(callback.func).parameters
-            given = {key: value for key, value in context.items()
-                     if key in accepted and key not in callback.keywords}
+            given = {key: value for key, value in context.items() if key in accepted and key not in callback.keywords}
             callback = callback(**given)
         built[name] = callback
     return built

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
@@ -26,11 +26,12 @@ class RunInterrupted(RuntimeError):
     exit_code = SIGTERM_EXIT_CODE
 
     @classmethod
-    def after_sigterm(cls, step: int, checkpoint: Optional[Path], run_dir: Path, ctrl_c: bool = False
-                      ) -> "RunInterrupted":
+    def after_sigterm(cls, step: int, checkpoint: Path | None, run_dir: Path, ctrl_c: bool = False) -> RunInterrupted:
         signal = "Ctrl-C (SIGINT)" if ctrl_c else "SIGTERM"
-        stopped = cls(f"stopped by {signal} at step {step}; checkpoint saved: {checkpoint}; resume with ckpt_path=last "
-                      f"hydra.run.dir={run_dir} (and the same other arguments)")
+        stopped = cls(
+            f"stopped by {signal} at step {step}; checkpoint saved: {checkpoint}; resume with ckpt_path=last "
+            f"hydra.run.dir={run_dir} (and the same other arguments)"
+        )
         stopped.exit_code = SIGINT_EXIT_CODE if ctrl_c else SIGTERM_EXIT_CODE
         return stopped
 
@@ -46,7 +47,7 @@ def say(message: str) -> None:
         log.info(message)
 
 
-def write_results(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
+def write_results(run_dir: os.PathLike | str, results: dict[str, Any]) -> Path:
     """Write ``results.json`` atomically (main process only; a crash never leaves a half-written file)."""
     path = Path(run_dir) / RESULTS_FILE
     if is_main_process():
@@ -56,7 +57,7 @@ def write_results(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
     return path
 
 
-def format_summary(results: Dict[str, Any]) -> str:
+def format_summary(results: dict[str, Any]) -> str:
     """Human-readable table of the final figures (and the untrained baseline when present)."""
     final, untrained = results.get("final") or {}, results.get("untrained") or {}
     lines = [f"{'metric':<14}{'trained':>10}" + (f"{'untrained':>12}" if untrained else "")]
@@ -69,7 +70,7 @@ def format_summary(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def publish_results(run_dir: os.PathLike | str, results: Dict[str, Any]) -> Path:
+def publish_results(run_dir: os.PathLike | str, results: dict[str, Any]) -> Path:
     """Write ``results.json`` and print the summary."""
     path = write_results(run_dir, results)
     say(format_summary(results))
@@ -89,7 +90,7 @@ def close_logger(cfg: DictConfig, logger) -> None:
         wandb.finish()
 
 
-def finish(cfg: DictConfig, results: Dict[str, Any]) -> None:
+def finish(cfg: DictConfig, results: dict[str, Any]) -> None:
     """The end of an evaluation stage: ``results.json`` and the summary first (a logger that fails, W&B offline
     without a key, loses nothing), then the figures to the logger (main process only)."""
     from ..loggers import build_logger
@@ -97,14 +98,18 @@ def finish(cfg: DictConfig, results: Dict[str, Any]) -> None:
     if not is_main_process():
         return
     publish_results(cfg.run_dir, results)
-    logger = build_logger(cfg.logger, str(cfg.run_dir), f"{results['stage']}_{results['method']}_{results['dataset']}",
-                          config=results["config"])
+    logger = build_logger(
+        cfg.logger,
+        str(cfg.run_dir),
+        f"{results['stage']}_{results['method']}_{results['dataset']}",
+        config=results["config"],
+    )
     if logger is not None:
         logger.log_metrics({f"{results['stage']}/{k}": v for k, v in results["final"].items()})
     close_logger(cfg, logger)
 
 
-def job_overrides() -> List[str]:
+def job_overrides() -> list[str]:
     """The command-line overrides of this Hydra job (``[]`` outside Hydra, e.g. with the compose API)."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -113,5 +118,5 @@ def job_overrides() -> List[str]:
     return list(OmegaConf.to_container(HydraConfig.get().overrides.task))
 
 
-def resolved(cfg: DictConfig) -> Dict[str, Any]:
+def resolved(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
@@ -15,7 +15,7 @@ from ..eval.online import FEATURE_DTYPES
 from .common import say
 
 
-def probe_source(cfg: DictConfig) -> Tuple[LoadedEncoder, Dict[str, Any]]:
+def probe_source(cfg: DictConfig) -> tuple[LoadedEncoder, dict[str, Any]]:
     """The encoder of ``cfg.ckpt`` (the backbone the loader built, used as is) and the dataset to evaluate on."""
     # the command line's dataset (its root may be unset, "???", when the checkpoint names the dataset)
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False)
@@ -34,15 +34,22 @@ def probe_source(cfg: DictConfig) -> Tuple[LoadedEncoder, Dict[str, Any]]:
     return encoder, dataset
 
 
-def eval_datamodule(cfg: DictConfig, dataset: Dict[str, Any]) -> EvalDataModule:
+def eval_datamodule(cfg: DictConfig, dataset: dict[str, Any]) -> EvalDataModule:
     """The labelled splits of ``dataset`` (what :func:`probe_source` returns) with the evaluation transform."""
-    return EvalDataModule(dataset["name"], root=dataset["root"], download=dataset.get("download", False),
-                          eval_batch_size=dataset.get("eval_batch_size", 256), num_workers=dataset.get("num_workers", 0),
-                          on_bad_image=cfg.data.on_bad_image, **(dataset.get("options") or {}))
+    return EvalDataModule(
+        dataset["name"],
+        root=dataset["root"],
+        download=dataset.get("download", False),
+        eval_batch_size=dataset.get("eval_batch_size", 256),
+        num_workers=dataset.get("num_workers", 0),
+        on_bad_image=cfg.data.on_bad_image,
+        **(dataset.get("options") or {}),
+    )
 
 
-def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: Dict[str, Any],
-                      knn_k: Optional[int] = None):
+def labelled_features(
+    cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, dataset: dict[str, Any], knn_k: int | None = None
+):
     """Features and labels of the labelled train and test splits (main process; ``None`` elsewhere).
     ``knn_k``: refuse (every process, before any image is embedded) a k-NN with more neighbours than images."""
     datamodule = eval_datamodule(cfg, dataset)
@@ -57,14 +64,28 @@ def labelled_features(cfg: DictConfig, fabric: Fabric, encoder: LoadedEncoder, d
     dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
     shown = bool(cfg.trainer.get("enable_progress_bar", True))
     with fabric.autocast():
-        train = extract_features(backbone, train_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
-                                 dtype=dtype, progress="features of the training images" if shown else None)
-        test = extract_features(backbone, test_set, datamodule.eval_batch_size, fabric.device, datamodule.num_workers,
-                                dtype=dtype, progress="features of the test images" if shown else None)
+        train = extract_features(
+            backbone,
+            train_set,
+            datamodule.eval_batch_size,
+            fabric.device,
+            datamodule.num_workers,
+            dtype=dtype,
+            progress="features of the training images" if shown else None,
+        )
+        test = extract_features(
+            backbone,
+            test_set,
+            datamodule.eval_batch_size,
+            fabric.device,
+            datamodule.num_workers,
+            dtype=dtype,
+            progress="features of the test images" if shown else None,
+        )
     return train, test
 
 
-def base_results(cfg: DictConfig, encoder: LoadedEncoder, dataset: Dict[str, Any]) -> Dict[str, Any]:
+def base_results(cfg: DictConfig, encoder: LoadedEncoder, dataset: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": encoder.method_name or cfg.method.name,
         "dataset": dataset["name"],

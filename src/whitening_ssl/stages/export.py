@@ -9,19 +9,27 @@ A ``torchvision`` or ``timm`` export prints the Python that builds the module it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from omegaconf import DictConfig
 
-from ..checkpoints import (EXPORT_FORMATS, CheckpointError, export_backbone, export_format, export_path, export_problem,
-                           format_problem, rebuild_snippet)
+from ..checkpoints import (
+    EXPORT_FORMATS,
+    CheckpointError,
+    export_backbone,
+    export_format,
+    export_path,
+    export_problem,
+    format_problem,
+    rebuild_snippet,
+)
 from ..validation import Checks, ConfigError
-from .stage_checks import check_ckpt
 from .common import say
 from .encoder import probe_source
+from .stage_checks import check_ckpt
 
 
-def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
+def check(checks: Checks, cfg: DictConfig, run_dir: Path | None) -> None:
     before = len(checks.problems)
     check_ckpt(checks, cfg)
     fmt = checks.choice(cfg.export, "format", "export.format", ("auto", *EXPORT_FORMATS))
@@ -41,7 +49,7 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
         checks.add(problem)
 
 
-def _saved_backbone(ckpt) -> Optional[Dict[str, Any]]:
+def _saved_backbone(ckpt) -> dict[str, Any] | None:
     """The backbone settings saved in this project's checkpoint ``ckpt`` (``None``: another format)."""
     from ..checkpoints.resume_settings import saved_run_config
 
@@ -53,7 +61,7 @@ def _saved_backbone(ckpt) -> Optional[Dict[str, Any]]:
     return dict(backbone) if isinstance(backbone, dict) else None
 
 
-def run(cfg: DictConfig) -> Dict[str, Any]:
+def run(cfg: DictConfig) -> dict[str, Any]:
     fmt = export_format(cfg.export.format, _saved_backbone(cfg.ckpt))
     output = export_path(cfg.export.get("output"), Path(str(cfg.run_dir)), fmt)
     problem = export_problem(output, cfg.ckpt, bool(cfg.export.get("overwrite", False)))
@@ -66,8 +74,13 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     path = export_backbone(encoder.backbone, output, fmt)
     say(f"exported {encoder.backbone_cfg.get('name')} backbone ({encoder.format} checkpoint) as {fmt}: {path}")
     if fmt in ("torchvision", "timm"):
-        code = rebuild_snippet(encoder.backbone_cfg) + f"\nmodel.load_state_dict(torch.load({str(path)!r}, weights_only=True))"
+        code = (
+            rebuild_snippet(encoder.backbone_cfg)
+            + f"\nmodel.load_state_dict(torch.load({str(path)!r}, weights_only=True))"
+        )
         built = f"stem={encoder.backbone_cfg.get('stem')}" if fmt == "torchvision" else "timm's, with its settings"
-        say(f"note: to use it, build the module for this backbone ({built}) and load it:\n"
-            + "\n".join(f"    {line}" for line in code.splitlines()))
+        say(
+            f"note: to use it, build the module for this backbone ({built}) and load it:\n"
+            + "\n".join(f"    {line}" for line in code.splitlines())
+        )
     return {"stage": "export", "format": fmt, "output": str(path), "checkpoint": str(cfg.ckpt)}

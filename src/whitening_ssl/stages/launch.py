@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Optional
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -21,7 +22,7 @@ PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
 LAUNCHER_ENVIRONMENT = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
-def trainer_kwargs(cfg: DictConfig) -> Dict[str, Any]:
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     """``cfg.trainer`` as a dict (without ``_target_``)."""
     options = OmegaConf.to_container(cfg.trainer, resolve=True)
     options.pop("_target_", None)
@@ -43,8 +44,12 @@ def build_trainer(cfg: DictConfig, callbacks: Iterable[pl.Callback] = (), logger
     options = {**trainer_kwargs(cfg), "enable_checkpointing": False, **overrides}
     if options.get("enable_progress_bar", True) and not interactive():
         callbacks = [*callbacks, ProgressLines()]
-    return hydra.utils.instantiate({"_target_": "pytorch_lightning.Trainer", **options}, callbacks=list(callbacks),
-                                   logger=logger or False, default_root_dir=str(cfg.run_dir))
+    return hydra.utils.instantiate(
+        {"_target_": "pytorch_lightning.Trainer", **options},
+        callbacks=list(callbacks),
+        logger=logger or False,
+        default_root_dir=str(cfg.run_dir),
+    )
 
 
 def prepare_ddp_children() -> None:
@@ -61,8 +66,11 @@ def prepare_ddp_children() -> None:
     if not HydraConfig.initialized():
         return
     hydra_cfg = HydraConfig.get()
-    overrides = [o for o in OmegaConf.to_container(hydra_cfg.overrides.task)
-                 if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))]
+    overrides = [
+        o
+        for o in OmegaConf.to_container(hydra_cfg.overrides.task)
+        if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))
+    ]
     sys.argv = [sys.argv[0], *overrides, "hydra/job_logging=stdout"]
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
@@ -72,9 +80,13 @@ def launch(cfg: DictConfig) -> Fabric:
     """Start the processes ``cfg.trainer`` asks for (one, or one per device under DDP) and join them."""
     prepare_ddp_children()
     options = trainer_kwargs(cfg)
-    fabric = Fabric(accelerator=options.get("accelerator", "auto"), devices=options.get("devices", 1),
-                    num_nodes=options.get("num_nodes", 1), strategy=options.get("strategy", "auto"),
-                    precision=options.get("precision", "32-true"))
+    fabric = Fabric(
+        accelerator=options.get("accelerator", "auto"),
+        devices=options.get("devices", 1),
+        num_nodes=options.get("num_nodes", 1),
+        strategy=options.get("strategy", "auto"),
+        precision=options.get("precision", "32-true"),
+    )
     fabric.launch()
     return fabric
 
@@ -110,8 +122,9 @@ def training_on_gpu(cfg: DictConfig) -> bool:
     return accelerator_wants_gpu(accelerator) or (accelerator == "auto" and torch.cuda.is_available())
 
 
-def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, resume: Optional[str],
-                  checkpoints, run_dir: Path) -> None:
+def fit_resumable(
+    trainer: pl.Trainer, module: pl.LightningModule, datamodule, resume: str | None, checkpoints, run_dir: Path
+) -> None:
     """``trainer.fit``, from the checkpoint ``resume`` when given (read with ``weights_only=True``: a file
     never runs code); a SIGTERM (``checkpoints``, the run's :class:`~whitening_ssl.training.RunCheckpoints`,
     has saved) ends it as :class:`RunInterrupted`; so does Ctrl-C (SIGINT), taken as a SIGTERM (a second Ctrl-C
@@ -127,14 +140,15 @@ def fit_resumable(trainer: pl.Trainer, module: pl.LightningModule, datamodule, r
         with ctrl_c_as_sigterm(trainer) as ctrl_c:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except SIGTERMException:
-        raise RunInterrupted.after_sigterm(trainer.global_step, checkpoints.last_path, run_dir, ctrl_c["pressed"]) \
-            from None
+        raise RunInterrupted.after_sigterm(
+            trainer.global_step, checkpoints.last_path, run_dir, ctrl_c["pressed"]
+        ) from None
     finally:
         close_progress_bar(trainer)
 
 
 @contextlib.contextmanager
-def ctrl_c_as_sigterm(trainer: pl.Trainer) -> Iterator[Dict[str, bool]]:
+def ctrl_c_as_sigterm(trainer: pl.Trainer) -> Iterator[dict[str, bool]]:
     """Ctrl-C (SIGINT) sets Lightning's SIGTERM flag: the run saves after the current step and stops
     (:class:`~whitening_ssl.training.RunCheckpoints`); a second Ctrl-C raises ``KeyboardInterrupt`` at once.
     Yields ``{"pressed": bool}``. Outside the main thread (where no handler can be set) Ctrl-C is left as it is."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -12,30 +12,44 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from ..data import SSLDataModule
-from ..data import auto_pipeline, check_dataset, check_pretraining_data, describe_bad_images, find_bad_images
+from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
+from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
+from ..data import (
+    SSLDataModule,
+    auto_pipeline,
+    check_dataset,
+    check_pretraining_data,
+    describe_bad_images,
+    find_bad_images,
+)
 from ..eval.online import OnlineEvaluation, check_eval_config
 from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wanted
 from ..loggers import build_logger, check_logger, wandb_run_id
 from ..methods import METHODS, get_method
+from ..models import (
+    build_backbone,
+    check_backbone,
+    resolve_stem,
+    synchronize_batchnorm,
+    view_sizes,
+    wants_channels_last,
+)
 from ..own_code import check_method
-from ..models import build_backbone, check_backbone, resolve_stem, synchronize_batchnorm, view_sizes, wants_channels_last
 from ..plugins import LookupFailed, is_import_path
-from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
 from ..training import TrainingDivergedError
-from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
 from ..validation import Checks, ConfigError
-from .stage_checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
 from .callbacks import build_callbacks, check_callbacks
 from .common import close_logger, is_main_process, job_overrides, publish_results, resolved, say
 from .launch import build_trainer, fit_resumable, training_on_gpu
+from .stage_checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
+
 
 def run_name(cfg: DictConfig) -> str:
     return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
 
 
-def backbone_feature_dim(backbone) -> Optional[int]:
+def backbone_feature_dim(backbone) -> int | None:
     """The backbone's feature size, from a build on the meta device (no memory, no time); ``None`` when it
     cannot be built (the backbone's own check says why)."""
     try:
@@ -44,11 +58,11 @@ def backbone_feature_dim(backbone) -> Optional[int]:
             settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
         with torch.device("meta"):
             return build_backbone(**settings)[1]
-    except Exception:  # noqa: BLE001 (reported by the backbone's checks)
+    except Exception:
         return None
 
 
-def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
+def check(checks: Checks, cfg: DictConfig, run_dir: Path | None) -> None:
     """Everything pretraining reads, checked before any data is loaded."""
     checks.integer(cfg, "epochs", "epochs", minimum=1)
     checks.integer(cfg, "seed", "seed", minimum=0)
@@ -86,8 +100,9 @@ def check(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]) -> None:
     if analysis is not None:
         check_analysis_config(checks, analysis)
     check_callbacks(checks, cfg.get("callbacks"))
-    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True)) or \
-        bool(probe is not None and probe.get("enabled") is True)
+    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True)) or bool(
+        probe is not None and probe.get("enabled") is True
+    )
     located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
     if data is not None:
         check_pretraining_data(checks, data, located, world_size)
@@ -121,7 +136,7 @@ def _verify_images(datamodule: SSLDataModule, mode: str) -> None:
         raise ConfigError(describe_bad_images(bad))
 
 
-def run(cfg: DictConfig) -> Dict[str, Any]:
+def run(cfg: DictConfig) -> dict[str, Any]:
     """Pretrain; returns what ``results.json`` holds."""
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -132,21 +147,32 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         data_cfg["pipeline"], problem = auto_pipeline(training_on_gpu(cfg), dataset_cfg)
         if problem:
             say(f"data.pipeline=auto: the views are made on the CPU, as the device pipeline {problem}")
-    datamodule = SSLDataModule(dataset_cfg["name"], root=dataset_cfg["root"], download=dataset_cfg["download"],
-                               batch_size=data_cfg["batch_size"], eval_batch_size=data_cfg["eval_batch_size"],
-                               num_views=data_cfg["num_views"], num_workers=data_cfg["num_workers"],
-                               on_bad_image=data_cfg["on_bad_image"], pipeline=data_cfg["pipeline"],
-                               **(dataset_cfg.get("options") or {}))
+    datamodule = SSLDataModule(
+        dataset_cfg["name"],
+        root=dataset_cfg["root"],
+        download=dataset_cfg["download"],
+        batch_size=data_cfg["batch_size"],
+        eval_batch_size=data_cfg["eval_batch_size"],
+        num_views=data_cfg["num_views"],
+        num_workers=data_cfg["num_workers"],
+        on_bad_image=data_cfg["on_bad_image"],
+        pipeline=data_cfg["pipeline"],
+        **(dataset_cfg.get("options") or {}),
+    )
     if is_main_process():  # under DDP the other processes wait for it in Lightning's prepare_data barrier
         datamodule.prepare_data()  # downloads the dataset once when it is missing (dataset.download=true)
         _verify_images(datamodule, data_cfg["verify_images"])
-    backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem,
-                            datamodule.spec.image_size)
+    backbone = resolve_stem(
+        OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem, datamodule.spec.image_size
+    )
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
     model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)
     # auto: on a GPU, for a convolutional backbone (a ViT's one convolution is its patch embedding)
-    channels_last = training_on_gpu(cfg) and wants_channels_last(model.backbone) if cfg.channels_last == "auto" \
+    channels_last = (
+        training_on_gpu(cfg) and wants_channels_last(model.backbone)
+        if cfg.channels_last == "auto"
         else bool(cfg.channels_last)
+    )
     model.speed_up(channels_last=channels_last, compile=bool(cfg.compile))
 
     config = resolved(cfg)
@@ -154,15 +180,23 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     config["data"]["pipeline"] = data_cfg["pipeline"]
     resume = resolve_resume_checkpoint(cfg.ckpt_path, run_dir)
     previous = read_meta(Path(resume).parent) if resume else {}
-    logger = build_logger(cfg.logger, str(run_dir), run_name(cfg), config=config,
-                          resume_id=previous.get("wandb_run_id"))
-    context = {"run_dir": run_dir, "dirpath": run_dir / CHECKPOINT_DIR, "meta": {"wandb_run_id": wandb_run_id(logger)},
-               "check_model": lambda trainer, module: module.raise_if_diverged(blocking=True),
-               "config": {**config, "overrides": job_overrides()}, "figures_dir": str(run_dir / ANALYSIS_DIR)}
+    logger = build_logger(
+        cfg.logger, str(run_dir), run_name(cfg), config=config, resume_id=previous.get("wandb_run_id")
+    )
+    context = {
+        "run_dir": run_dir,
+        "dirpath": run_dir / CHECKPOINT_DIR,
+        "meta": {"wandb_run_id": wandb_run_id(logger)},
+        "check_model": lambda trainer, module: module.raise_if_diverged(blocking=True),
+        "config": {**config, "overrides": job_overrides()},
+        "figures_dir": str(run_dir / ANALYSIS_DIR),
+    }
     callbacks = list(build_callbacks(cfg.callbacks, context).values())
     checkpoints = next(c for c in callbacks if isinstance(c, RunCheckpoints))
     if not probe_wanted(OmegaConf.to_container(cfg.online_probe, resolve=True), cfg.eval.enabled):
-        callbacks = [c for c in callbacks if not isinstance(c, OnlineProbe)]  # online_probe.enabled: false, or auto without labels
+        callbacks = [
+            c for c in callbacks if not isinstance(c, OnlineProbe)
+        ]  # online_probe.enabled: false, or auto without labels
     evaluation = next((c for c in callbacks if isinstance(c, OnlineEvaluation)), None)
     if evaluation is not None and evaluation.after_evaluation is None:  # the figures go into last.ckpt at once
         evaluation.after_evaluation = checkpoints.refresh
@@ -176,8 +210,11 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     try:
         fit_resumable(trainer, model, datamodule, resume, checkpoints, run_dir)
     except TrainingDivergedError as error:
-        kept = f"the last good checkpoint is {checkpoints.last_path}" if checkpoints.last_path else \
-            "no checkpoint was written before it"
+        kept = (
+            f"the last good checkpoint is {checkpoints.last_path}"
+            if checkpoints.last_path
+            else "no checkpoint was written before it"
+        )
         raise TrainingDivergedError(f"{error}; {kept}", error.step) from None
     finally:
         skipped = datamodule.skipped_images()

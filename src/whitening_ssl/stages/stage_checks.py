@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -20,7 +20,7 @@ from .common import is_main_process
 from .launch import PRECISIONS, accelerator_wants_gpu
 
 
-def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
+def check_trainer(checks: Checks, trainer: Any) -> int | None:
     """``trainer.*``: a GPU when one is asked for, SyncBatchNorm only on GPUs, a known precision.
 
     Returns the number of processes when it is known from the configuration (for the batch check).
@@ -38,15 +38,27 @@ def check_trainer(checks: Checks, trainer: Any) -> Optional[int]:
     has_gpu = torch.cuda.is_available()
     gpus = torch.cuda.device_count() if has_gpu else 0
     if accelerator_wants_gpu(accelerator) and not has_gpu:
-        checks.add(f"trainer.accelerator={accelerator} but this machine has no GPU (torch.cuda.is_available() is "
-                   "False): use trainer=cpu (or trainer.accelerator=cpu)")
-    on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not has_gpu) or \
-        (accelerator_wants_gpu(accelerator) and not has_gpu)
+        checks.add(
+            f"trainer.accelerator={accelerator} but this machine has no GPU (torch.cuda.is_available() is "
+            "False): use trainer=cpu (or trainer.accelerator=cpu)"
+        )
+    on_cpu = (
+        str(accelerator) == "cpu"
+        or (str(accelerator) == "auto" and not has_gpu)
+        or (accelerator_wants_gpu(accelerator) and not has_gpu)
+    )
     if sync_bn and on_cpu:
-        checks.add("trainer.sync_batchnorm=true needs GPUs (SyncBatchNorm runs on CUDA only): set "
-                   "trainer.sync_batchnorm=false on CPU (trainer=ddp implies it: use trainer=cpu)")
-    if isinstance(devices, int) and not isinstance(devices, bool) and accelerator_wants_gpu(accelerator) \
-            and has_gpu and devices > gpus:
+        checks.add(
+            "trainer.sync_batchnorm=true needs GPUs (SyncBatchNorm runs on CUDA only): set "
+            "trainer.sync_batchnorm=false on CPU (trainer=ddp implies it: use trainer=cpu)"
+        )
+    if (
+        isinstance(devices, int)
+        and not isinstance(devices, bool)
+        and accelerator_wants_gpu(accelerator)
+        and has_gpu
+        and devices > gpus
+    ):
         checks.add(f"trainer.devices={devices} but this machine has {gpus} GPU(s): lower trainer.devices")
     if isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1 and num_nodes:
         return devices * num_nodes
@@ -63,7 +75,7 @@ def check_ckpt(checks: Checks, cfg: DictConfig) -> None:
         check_checkpoint_file(checks, ckpt, "ckpt", trust=bool(trust))
 
 
-def check_encoder_stage(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], resuming: bool = False) -> None:
+def check_encoder_stage(checks: Checks, cfg: DictConfig, run_dir: Path | None, resuming: bool = False) -> None:
     """What every stage that reads an encoder checkpoint checks (linear, knn, analyze)."""
     check_ckpt(checks, cfg)
     check_trainer(checks, cfg.trainer)
@@ -76,11 +88,14 @@ def check_encoder_stage(checks: Checks, cfg: DictConfig, run_dir: Optional[Path]
         check_output_dir(checks, run_dir, resuming=resuming)
 
 
-def _given_settings(cfg: DictConfig, prefixes) -> Dict[str, Any]:
+def _given_settings(cfg: DictConfig, prefixes) -> dict[str, Any]:
     """The parts of ``cfg`` that ``prefixes`` name, resolved (the hydra node is never touched)."""
     heads = {prefix.split(".")[0] for prefix in prefixes}
-    return {head: OmegaConf.to_container(cfg[head], resolve=True) if OmegaConf.is_config(cfg[head]) else cfg[head]
-            for head in heads if head in cfg}
+    return {
+        head: OmegaConf.to_container(cfg[head], resolve=True) if OmegaConf.is_config(cfg[head]) else cfg[head]
+        for head in heads
+        if head in cfg
+    }
 
 
 def resume_changes(cfg: DictConfig, checkpoint: str, prefixes) -> list:
@@ -91,15 +106,14 @@ def resume_changes(cfg: DictConfig, checkpoint: str, prefixes) -> list:
     return setting_changes(saved or {}, _given_settings(cfg, prefixes), prefixes) if saved is not None else []
 
 
-def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefixes=None) -> bool:
+def check_resume(checks: Checks, cfg: DictConfig, run_dir: Path | None, prefixes=None) -> bool:
     """``ckpt_path``: ``last`` (the newest checkpoint of the run directory) or a checkpoint file to resume
     from; returns whether the run resumes into its run directory.
 
     The checkpoint must come from the same stage, with the same settings ``prefixes`` (default: what
     shapes a pretraining run's model and data), unless ``allow_resume_changes=true``.
     """
-    from ..checkpoints import resolve_resume_checkpoint
-    from ..checkpoints import CheckpointError
+    from ..checkpoints import CheckpointError, resolve_resume_checkpoint
     from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
 
     ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
@@ -112,8 +126,10 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefi
             return True
         resolved_path = resolve_resume_checkpoint("last", run_dir)
         if resolved_path is None:
-            checks.add(f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
-                       "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>")
+            checks.add(
+                f"ckpt_path=last: {run_dir / CHECKPOINT_DIR} holds no checkpoint; give hydra.run.dir= the run "
+                "to resume (outputs/<date>/<time>_<method>_<dataset>) or ckpt_path=<file>"
+            )
             return True
     else:
         before = len(checks.problems)
@@ -128,23 +144,32 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Optional[Path], prefi
         return resuming_here
     stage = cfg.get("stage", "pretrain")
     if saved is None:
-        checks.add(f"ckpt_path={ckpt_path}: {resolved_path} holds no run settings, so it is not a checkpoint of this "
-                   f"project's stage={stage}: resume from a run's checkpoints/last.ckpt (stage=linear|knn|analyze "
-                   "take other checkpoints with ckpt=)")
+        checks.add(
+            f"ckpt_path={ckpt_path}: {resolved_path} holds no run settings, so it is not a checkpoint of this "
+            f"project's stage={stage}: resume from a run's checkpoints/last.ckpt (stage=linear|knn|analyze "
+            "take other checkpoints with ckpt=)"
+        )
         return resuming_here
     if saved.get("stage", "pretrain") != stage:
-        kind = "a linear-probe checkpoint (stage=linear)" if saved.get("stage") == "linear" else \
-            f"a checkpoint of stage={saved.get('stage')}"
-        checks.add(f"ckpt_path={ckpt_path}: {resolved_path} is {kind}, not of stage={stage}: resume stage={stage} from "
-                   f"its own checkpoints/last.ckpt" + (f" (this probe evaluated ckpt={saved.get('ckpt')})"
-                                                     if saved.get("ckpt") else ""))
+        kind = (
+            "a linear-probe checkpoint (stage=linear)"
+            if saved.get("stage") == "linear"
+            else f"a checkpoint of stage={saved.get('stage')}"
+        )
+        checks.add(
+            f"ckpt_path={ckpt_path}: {resolved_path} is {kind}, not of stage={stage}: resume stage={stage} from "
+            f"its own checkpoints/last.ckpt"
+            + (f" (this probe evaluated ckpt={saved.get('ckpt')})" if saved.get("ckpt") else "")
+        )
         return resuming_here
     prefixes = prefixes or PRETRAIN_SETTINGS
     changes = resume_changes(cfg, resolved_path, prefixes)
     if changes and not allow:
-        checks.add(f"ckpt_path={ckpt_path}: the checkpoint was trained with other settings ({describe_changes(changes)}): "
-                   "resume with the checkpoint's settings, or add allow_resume_changes=true to change them on "
-                   "purpose (the changes are recorded in results.json)")
+        checks.add(
+            f"ckpt_path={ckpt_path}: the checkpoint was trained with other settings ({describe_changes(changes)}): "
+            "resume with the checkpoint's settings, or add allow_resume_changes=true to change them on "
+            "purpose (the changes are recorded in results.json)"
+        )
     return resuming_here
 
 
@@ -169,8 +194,10 @@ def check_output_dir(checks: Checks, run_dir: Path, resuming: bool) -> None:
         with tempfile.TemporaryFile(dir=ancestor):
             pass
     except OSError as error:
-        checks.add(f"cannot write to {ancestor} ({error.strerror or error}): choose a writable hydra.run.dir "
-                   "(or start from a writable folder)")
+        checks.add(
+            f"cannot write to {ancestor} ({error.strerror or error}): choose a writable hydra.run.dir "
+            "(or start from a writable folder)"
+        )
         return
     if run_dir.is_dir() and not resuming and is_main_process():
         problem = finished_run(run_dir)

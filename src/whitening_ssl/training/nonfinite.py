@@ -15,13 +15,13 @@ Each training step records ``torch.isfinite(loss)`` into a device-side "first ba
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
-DIVERGENCE_HINT = ("lower method.lr, raise method.eps (covariance shrinkage) or the sub-batch size method.w_size "
-                   "(batch whitening), or lower method.groups (channel whitening)")
+DIVERGENCE_HINT = (
+    "lower method.lr, raise method.eps (covariance shrinkage) or the sub-batch size method.w_size "
+    "(batch whitening), or lower method.groups (channel whitening)"
+)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -35,30 +35,34 @@ class TrainingDivergedError(RuntimeError):
 class NonFiniteLossError(TrainingDivergedError):
     """The loss became NaN or infinite."""
 
-    def __init__(self, step: int, epoch: Optional[int] = None) -> None:
+    def __init__(self, step: int, epoch: int | None = None) -> None:
         where = f"step {step}" + (f" (epoch {epoch})" if epoch is not None else "")
-        super().__init__(f"the loss became non-finite (nan or inf) at {where}: training diverged; {DIVERGENCE_HINT}",
-                         step)
+        super().__init__(
+            f"the loss became non-finite (nan or inf) at {where}: training diverged; {DIVERGENCE_HINT}", step
+        )
 
 
 class WhiteningFailedError(TrainingDivergedError):
     """A covariance could not be factorised (not positive definite) or an eigendecomposition failed."""
 
-    def __init__(self, step: int, reason: str, epoch: Optional[int] = None) -> None:
+    def __init__(self, step: int, reason: str, epoch: int | None = None) -> None:
         where = f"step {step}" + (f" (epoch {epoch})" if epoch is not None else "")
         reason = " ".join(str(reason).split()).rstrip(".")
-        super().__init__(f"whitening failed at {where} ({reason}): a sub-batch covariance is singular or not "
-                         f"positive definite, or the embeddings are not finite; {DIVERGENCE_HINT}", step)
+        super().__init__(
+            f"whitening failed at {where} ({reason}): a sub-batch covariance is singular or not "
+            f"positive definite, or the embeddings are not finite; {DIVERGENCE_HINT}",
+            step,
+        )
 
 
 class NonFiniteWatch:
     """Remembers the first step whose loss was not finite; see the module docstring for when it is read."""
 
     def __init__(self) -> None:
-        self._first: Optional[Tensor] = None  # device tensor: first bad step, -1 while all are finite
-        self._host: Optional[Tensor] = None  # pinned host copy (CUDA)
+        self._first: Tensor | None = None  # device tensor: first bad step, -1 while all are finite
+        self._host: Tensor | None = None  # pinned host copy (CUDA)
         self._event = None  # marks the latest copy into _host
-        self._known: Optional[int] = None  # a bad step already read from _host
+        self._known: int | None = None  # a bad step already read from _host
 
     def record(self, loss: Tensor, step: int) -> None:
         """Fold ``isfinite(loss)`` of step ``step`` into the device-side flag (no sync)."""
@@ -76,7 +80,7 @@ class NonFiniteWatch:
             self._event = torch.cuda.Event()
             self._event.record()
 
-    def first_bad_step(self, blocking: bool = False) -> Optional[int]:
+    def first_bad_step(self, blocking: bool = False) -> int | None:
         """The first non-finite step known now (``blocking=False``: without waiting for the device)."""
         if self._first is None:
             return None
@@ -87,7 +91,7 @@ class NonFiniteWatch:
         value = int(self._first)
         return value if value >= 0 else None
 
-    def _host_value(self) -> Optional[int]:
+    def _host_value(self) -> int | None:
         value = int(self._host)
         return value if value >= 0 else None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -36,7 +36,7 @@ def _batch_size(batch: Any) -> int:
     return 0
 
 
-def _loss(outputs: Any) -> Optional[torch.Tensor]:
+def _loss(outputs: Any) -> torch.Tensor | None:
     if isinstance(outputs, dict):
         outputs = outputs.get("loss")
     return outputs.detach() if isinstance(outputs, torch.Tensor) else None
@@ -45,12 +45,12 @@ def _loss(outputs: Any) -> Optional[torch.Tensor]:
 class ProgressLines(ProgressBar):
     """Lightning's progress bar as plain lines: step, epoch, loss, throughput, elapsed and remaining time."""
 
-    def __init__(self, every_seconds: Optional[float] = None) -> None:
+    def __init__(self, every_seconds: float | None = None) -> None:
         super().__init__()
         self.every_seconds = progress.LINE_SECONDS if every_seconds is None else every_seconds
         self._enabled = True
         self._start, self._first_step, self._last_line, self._images = 0.0, 0, 0.0, 0
-        self._loss: Optional[torch.Tensor] = None
+        self._loss: torch.Tensor | None = None
 
     def disable(self) -> None:
         self._enabled = False
@@ -62,8 +62,9 @@ class ProgressLines(ProgressBar):
         self._start = self._last_line = time.monotonic()
         self._first_step, self._images, self._loss = trainer.global_step, 0, None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._images += _batch_size(batch) * trainer.world_size
         loss = _loss(outputs)
         self._loss = loss if loss is not None else self._loss

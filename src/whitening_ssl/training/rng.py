@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Dict, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 
-def capture_rng_state() -> Dict[str, Any]:
+def capture_rng_state() -> dict[str, Any]:
     """The state of Python's, NumPy's, torch's CPU and (when initialised) CUDA generators.
 
     Only tensors and plain Python values, so checkpoints holding it load with ``weights_only=True``.
@@ -32,7 +33,7 @@ def capture_rng_state() -> Dict[str, Any]:
     return state
 
 
-def restore_rng_state(state: Dict[str, Any]) -> None:
+def restore_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`capture_rng_state` captured (CUDA: into the current device)."""
     if not state:
         return

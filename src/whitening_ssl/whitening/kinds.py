@@ -17,8 +17,9 @@ without registering; see ``docs/extending.md``). The tests check every registere
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any
 
 from torch import Tensor
 
@@ -33,13 +34,13 @@ class WhiteningKind:
     transform: Callable[..., Tensor]
     uses_covariance: bool = True
     full_rank: bool = True
-    check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None
+    check: Callable[[Any, Mapping[str, Any], str], None] | None = None
     #: the kind's own size rules: ``check_shape(checks, settings, samples, channels, path)`` with the block
     #: size (``samples`` = ``w_size``, ``channels`` = ``emb``) and every ``method.*`` setting
-    check_shape: Optional[Callable[[Any, Mapping[str, Any], int, int, str], None]] = None
+    check_shape: Callable[[Any, Mapping[str, Any], int, int, str], None] | None = None
 
     @property
-    def settings(self) -> Dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         """The kind's own settings and their defaults: ``transform``'s keyword-only parameters."""
         parameters = inspect.signature(self.transform).parameters.values()
         return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -48,12 +49,15 @@ class WhiteningKind:
         return self.transform(x, eps, denom_offset, **settings)
 
 
-def whitening_kind(uses_covariance: bool = True, full_rank: bool = True,
-                   check: Optional[Callable[[Any, Mapping[str, Any], str], None]] = None,
-                   name: Optional[str] = None,
-                   check_shape: Optional[Callable[[Any, Mapping[str, Any], int, int, str], None]] = None
-                   ) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
+def whitening_kind(
+    uses_covariance: bool = True,
+    full_rank: bool = True,
+    check: Callable[[Any, Mapping[str, Any], str], None] | None = None,
+    name: str | None = None,
+    check_shape: Callable[[Any, Mapping[str, Any], int, int, str], None] | None = None,
+) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
     """Decorator: a function ``transform(x, eps, denom_offset, *, settings...)`` as a :class:`WhiteningKind`."""
+
     def make(transform: Callable[..., Tensor]) -> WhiteningKind:
         return WhiteningKind(name or transform.__name__, transform, uses_covariance, full_rank, check, check_shape)
 
@@ -61,7 +65,7 @@ def whitening_kind(uses_covariance: bool = True, full_rank: bool = True,
 
 
 #: name -> kind: the choices of ``method.whiten``
-WHITENINGS: Dict[str, WhiteningKind] = {}
+WHITENINGS: dict[str, WhiteningKind] = {}
 
 
 def register_whitening(kind: WhiteningKind) -> WhiteningKind:

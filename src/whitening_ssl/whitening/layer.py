@@ -4,7 +4,8 @@ registered kind, with running statistics for evaluation."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +31,7 @@ def _bn(cov: Tensor, eps: float) -> Tensor:  # the variance plus eps, as the kin
 #: kind name -> ``matrix(covariance [..., d, d], eps, **the kind's settings) -> W`` (output ``(x - mean) W``),
 #: the form a kind's running statistics take, ``eps`` applied as the kind applies it; a kind without one
 #: cannot be a layer
-RUNNING_MATRICES: Dict[str, Callable[..., Tensor]] = {
+RUNNING_MATRICES: dict[str, Callable[..., Tensor]] = {
     "zca": _zca,
     "pca": lambda cov, eps: pca_matrix(_shrunk(cov, eps)),
     "cholesky": lambda cov, eps: torch.linalg.inv(torch.linalg.cholesky(_shrunk(cov, eps))).transpose(-1, -2),
@@ -42,12 +43,11 @@ RUNNING_MATRICES: Dict[str, Callable[..., Tensor]] = {
 EVALUATE = ("whitened", "raw")
 
 
-def layer_problem(kind: Any, momentum: Any, evaluate: Any) -> Optional[str]:
+def layer_problem(kind: Any, momentum: Any, evaluate: Any) -> str | None:
     """Why a layer of these settings cannot be made (one line), or ``None``."""
     name = getattr(kind_of(kind, "feature_whitening"), "name", kind)
     if name not in RUNNING_MATRICES:
-        return (f"feature_whitening={kind} has no running form for evaluation: use one of "
-                f"{', '.join(RUNNING_MATRICES)}")
+        return f"feature_whitening={kind} has no running form for evaluation: use one of {', '.join(RUNNING_MATRICES)}"
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum <= 1:
         return f"feature_whitening_momentum={momentum!r} must be a number in (0, 1] (the source: 0.1)"
     if evaluate not in EVALUATE:
@@ -67,8 +67,15 @@ class FeatureWhitening(nn.Module):
     diagonal ``W``. Runs in float32 (or wider) under AMP. No learnable parameters (the source: affine off).
     """
 
-    def __init__(self, dim: int, kind: Any = "iternorm", momentum: float = 0.1, eps: float = 1e-5,
-                 denom_offset: int = 0, **kind_settings: Any) -> None:
+    def __init__(
+        self,
+        dim: int,
+        kind: Any = "iternorm",
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        denom_offset: int = 0,
+        **kind_settings: Any,
+    ) -> None:
         super().__init__()
         self.whitening = Whitening(kind, axis="batch", eps=eps, denom_offset=denom_offset, **kind_settings)
         problem = layer_problem(self.whitening.spec, momentum, "whitened")

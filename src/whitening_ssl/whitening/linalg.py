@@ -38,7 +38,8 @@ class CholeskyWhitening(torch.autograd.Function):
             raise torch.linalg.LinAlgError(
                 "whitening covariance is not positive definite (singular or rank-deficient embeddings): "
                 "use eps > 0 (shrinkage), a larger sub-batch for batch whitening or fewer groups for "
-                "channel whitening")
+                "channel whitening"
+            )
         white = torch.linalg.solve_triangular(chol, x.transpose(-1, -2), upper=False).transpose(-1, -2)
         ctx.save_for_backward(white, chol)
         ctx.scale = (1 - eps) / (x.shape[-2] - denom_offset)
@@ -116,8 +117,6 @@ def newton_schulz_inverse_sqrt(cov: Tensor, iters: int) -> Tensor:
         t = 0.5 * (3.0 * eye - z @ y)
         y, z = y @ t, t @ z
     return z / scale.sqrt()
-
-
 
 
 def iternorm_matrix(cov: Tensor, iters: int) -> Tensor:

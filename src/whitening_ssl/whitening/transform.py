@@ -8,7 +8,8 @@ both call) and whitens a stack of independent blocks ``[..., m, d]`` in one batc
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +24,9 @@ WHITENING_AXES = ("batch", "channel")
 GENERIC_SETTINGS = ("axis", "groups", "random_groups", "eps", "denom_offset")
 
 
-def draw_channel_permutations(num_blocks: int, num_channels: int, device=None,
-                              generator: Optional[torch.Generator] = None) -> Tensor:
+def draw_channel_permutations(
+    num_blocks: int, num_channels: int, device=None, generator: torch.Generator | None = None
+) -> Tensor:
     """One independent random permutation of ``range(num_channels)`` per block: ``[num_blocks, d]``.
 
     Drawn with a single ``torch.rand`` + ``argsort`` (no host sync, no Python loop), from ``generator``
@@ -60,17 +62,37 @@ class Whitening(nn.Module):
         **kind_settings: the kind's own settings (e.g. ZCA's ``solver``, ``newton_iters``).
     """
 
-    def __init__(self, kind: Any = "zca", axis: str = "batch", groups: int = 1, random_groups: bool = False,
-                 eps: float = 0.0, denom_offset: int = 1, **kind_settings: Any) -> None:
+    def __init__(
+        self,
+        kind: Any = "zca",
+        axis: str = "batch",
+        groups: int = 1,
+        random_groups: bool = False,
+        eps: float = 0.0,
+        denom_offset: int = 1,
+        **kind_settings: Any,
+    ) -> None:
         super().__init__()
         checks = Checks(check_machine=False)
-        chosen = self.check(checks, {"whiten": kind, "axis": axis, "groups": groups, "random_groups": random_groups,
-                                     "eps": eps, "denom_offset": denom_offset, **kind_settings})
+        chosen = self.check(
+            checks,
+            {
+                "whiten": kind,
+                "axis": axis,
+                "groups": groups,
+                "random_groups": random_groups,
+                "eps": eps,
+                "denom_offset": denom_offset,
+                **kind_settings,
+            },
+        )
         if chosen is not None:  # (another kind's settings are reported by check)
             others = {key for other in WHITENINGS.values() for key in other.settings}
             for key in sorted(set(kind_settings) - set(chosen.settings) - others):
-                checks.add(f"{key}={kind_settings[key]!r} is not a setting of whitening kind {chosen.name} (its "
-                           f"settings: {', '.join(chosen.settings) or 'none'})")
+                checks.add(
+                    f"{key}={kind_settings[key]!r} is not a setting of whitening kind {chosen.name} (its "
+                    f"settings: {', '.join(chosen.settings) or 'none'})"
+                )
         checks.raise_if_any()
         self.spec = chosen
         self.kind, self.axis, self.groups, self.random_groups = chosen.name, axis, groups, random_groups
@@ -80,7 +102,7 @@ class Whitening(nn.Module):
     # --- the settings: defaults and rules ----------------------------------------------------------------
 
     @classmethod
-    def check(cls, checks: Checks, settings: Mapping[str, Any], path: str = "") -> Optional[WhiteningKind]:
+    def check(cls, checks: Checks, settings: Mapping[str, Any], path: str = "") -> WhiteningKind | None:
         """Record every problem of ``settings`` (configuration keys: ``whiten``, ``axis``, ...; ``path`` is
         their prefix, e.g. ``method.``) in ``checks``; returns the kind when it exists."""
         name = checks.get(settings, "whiten", f"{path}whiten")
@@ -100,15 +122,25 @@ class Whitening(nn.Module):
         for other in WHITENINGS.values():  # another kind's setting changed: it would do nothing
             for key, default in other.settings.items():
                 if other is not kind and key not in kind.settings and key in settings and settings[key] != default:
-                    checks.add(f"{path}{key}={settings[key]} applies to {path}whiten={other.name} only "
-                               f"({path}whiten={kind.name}): remove it or use {path}{key}={default}")
+                    checks.add(
+                        f"{path}{key}={settings[key]} applies to {path}whiten={other.name} only "
+                        f"({path}whiten={kind.name}): remove it or use {path}{key}={default}"
+                    )
         if kind.check is not None:
             kind.check(checks, {**kind.settings, **{k: settings[k] for k in kind.settings if k in settings}}, path)
         return kind
 
     @classmethod
-    def check_shape(cls, checks: Checks, settings: Mapping[str, Any], samples: int, channels: int, path: str = "",
-                    samples_key: str = "w_size", channels_key: str = "emb") -> None:
+    def check_shape(
+        cls,
+        checks: Checks,
+        settings: Mapping[str, Any],
+        samples: int,
+        channels: int,
+        path: str = "",
+        samples_key: str = "w_size",
+        channels_key: str = "emb",
+    ) -> None:
         """The block shape ``[samples, channels]`` the settings can whiten: groups that divide the channels,
         for kinds that factorise the covariance one that is not singular, and the kind's own size rules; a kind
         of the user's own is called once on a block of that shape (:mod:`whitening_ssl.own_code`)."""
@@ -117,8 +149,10 @@ class Whitening(nn.Module):
         if not isinstance(groups, int) or groups < 1:
             return
         if channels % groups:
-            checks.add(f"{d}={channels} is not divisible by {path}groups={groups}: choose groups that divide the "
-                       "embedding size")
+            checks.add(
+                f"{d}={channels} is not divisible by {path}groups={groups}: choose groups that divide the "
+                "embedding size"
+            )
             return
         try:
             spec = kind_of(kind)
@@ -133,25 +167,32 @@ class Whitening(nn.Module):
             probe_kind(checks, spec, settings, samples, channels, path)
         per_group = channels // groups
         if full_rank and axis == "channel" and per_group <= samples:
-            checks.add(f"channel whitening needs {d} / {path}groups > {m} (the {samples}x{samples} covariance over "
-                       f"{per_group} channels per group is singular): raise {d}, lower {path}groups or lower {m} "
-                       f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})")
+            checks.add(
+                f"channel whitening needs {d} / {path}groups > {m} (the {samples}x{samples} covariance over "
+                f"{per_group} channels per group is singular): raise {d}, lower {path}groups or lower {m} "
+                f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})"
+            )
         if full_rank and axis == "batch" and samples <= per_group:
-            checks.add(f"batch whitening needs {m} > {d} / {path}groups (the {per_group}x{per_group} covariance "
-                       f"from {samples} samples is singular): raise {m} or {path}groups, or lower {d} "
-                       f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})")
+            checks.add(
+                f"batch whitening needs {m} > {d} / {path}groups (the {per_group}x{per_group} covariance "
+                f"from {samples} samples is singular): raise {m} or {path}groups, or lower {d} "
+                f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})"
+            )
 
     @classmethod
-    def default_settings(cls) -> Dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         """Every setting with its default, as configuration keys: the transform's and every registered kind's."""
         parameters = inspect.signature(cls.__init__).parameters
-        settings = {"whiten": parameters["kind"].default, **{name: parameters[name].default for name in GENERIC_SETTINGS}}
+        settings = {
+            "whiten": parameters["kind"].default,
+            **{name: parameters[name].default for name in GENERIC_SETTINGS},
+        }
         for kind in WHITENINGS.values():
             settings.update({key: value for key, value in kind.settings.items() if key not in settings})
         return settings
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> "Whitening":
+    def from_settings(cls, settings: Mapping[str, Any]) -> Whitening:
         """The transform a configuration node describes (``method.whiten``, ``method.axis``, ...)."""
         kind = kind_of(settings["whiten"])
         generic = {name: settings[name] for name in GENERIC_SETTINGS if name in settings}
@@ -159,8 +200,7 @@ class Whitening(nn.Module):
 
     # --- the transform -----------------------------------------------------------------------------------
 
-    def forward(self, x: Tensor, permutation: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, x: Tensor, permutation: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Whiten every block of ``x`` (``[..., m, d]``) independently; returns the same shape.
 
         ``permutation``: explicit channel permutations ``[blocks, d]`` (implies random groups), for tests
@@ -177,7 +217,7 @@ class Whitening(nn.Module):
                 return self.spec(blocks, self.eps, self.denom_offset, **self.kind_settings).reshape(*lead, m, d)
             return self._grouped(blocks, permutation, generator).reshape(*lead, m, d)
 
-    def _grouped(self, blocks: Tensor, permutation: Optional[Tensor], generator) -> Tensor:
+    def _grouped(self, blocks: Tensor, permutation: Tensor | None, generator) -> Tensor:
         num_blocks, m, d = blocks.shape
         if permutation is None and self.random_groups:
             permutation = draw_channel_permutations(num_blocks, d, device=blocks.device, generator=generator)
@@ -204,11 +244,19 @@ class Whitening(nn.Module):
 
     def extra_repr(self) -> str:
         own = "".join(f", {key}={value}" for key, value in self.kind_settings.items())
-        return (f"kind={self.kind}, axis={self.axis}, groups={self.groups}, random_groups={self.random_groups}, "
-                f"eps={self.eps}, denom_offset={self.denom_offset}{own}")
+        return (
+            f"kind={self.kind}, axis={self.axis}, groups={self.groups}, random_groups={self.random_groups}, "
+            f"eps={self.eps}, denom_offset={self.denom_offset}{own}"
+        )
 
 
-def whiten(x: Tensor, kind: Any, *args: Any, permutation: Optional[Tensor] = None,
-           generator: Optional[torch.Generator] = None, **settings: Any) -> Tensor:
+def whiten(
+    x: Tensor,
+    kind: Any,
+    *args: Any,
+    permutation: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    **settings: Any,
+) -> Tensor:
     """Whiten every block of ``x`` (``[..., m, d]``) with ``Whitening(kind, *args, **settings)``; see :class:`Whitening`."""
     return Whitening(kind, *args, **settings)(x, permutation=permutation, generator=generator)
