@@ -19,6 +19,12 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 _MISSING = object()
 
 
+def shown(value: Any, limit: int = 160) -> str:
+    """A value read from a file, fit for one line of a message (no control characters, bounded)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class ConfigError(ValueError):
     """One or more configuration values that cannot work; each line says what to change."""
 

@@ -109,7 +109,7 @@ def test_the_soft_whitening_interpolates_between_none_and_zca():
 
 
 def test_a_checkpoint_naming_your_code_is_refused_unless_you_name_it_too(tmp_path, capsys):
-    from whitening_ssl import cli
+    from whitening_ssl.cli import entry as cli
 
     _trained([OWN_KIND], tmp_path / "run")
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"

@@ -210,13 +210,13 @@ def test_bad_input_and_the_dry_run_leave_nothing_behind(tmp_path):
 def test_a_check_that_crashes_stops_everything(sweep, tmp_path, monkeypatch):
     """Hydra only warns when a callback raises and then starts the run: a bug in the checks must end the command
     (exit 1, one line) with nothing trained and no folder left."""
-    import whitening_ssl.cli
+    import whitening_ssl.cli.entry
 
     def crash(*args, **kwargs):
         raise KeyError("w_size")
 
     # a run's checks; a sweep's dry-run summary (where INTL's missing w_size once let a sweep train)
-    monkeypatch.setattr(whitening_ssl.cli, "summary" if sweep else "check_config", crash)
+    monkeypatch.setattr(whitening_ssl.cli.entry, "summary" if sweep else "check_config", crash)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     args = ["-m", "check=true", "debug=smoke", "method.whiten=zca,cholesky"] if sweep else ["debug=smoke"]
     proc = run_cli_in_process(args, cwd=tmp_path)
@@ -232,7 +232,7 @@ def test_a_check_that_crashes_stops_everything(sweep, tmp_path, monkeypatch):
 def test_the_dry_run_summary_of_every_method_preset(method, tmp_path):
     """``check=true``'s summary reads only settings the preset has (INTL has no w_size: a failing summary let
     Hydra go on and train)."""
-    from whitening_ssl.preflight import summary
+    from whitening_ssl.cli.preflight import summary
 
     lines = summary(compose_config([f"method={method}", "dataset=synthetic"], run_dir=tmp_path), tmp_path)
     assert lines[0].startswith("checked: no problem found") and any(f"method:   {method} " in line for line in lines)

@@ -24,7 +24,7 @@ from whitening_ssl.checkpoints import (
     trusted_targets,
     verify_resume_file,
 )
-from whitening_ssl.cli import main
+from whitening_ssl.cli.entry import main
 from whitening_ssl.methods import build_method
 from whitening_ssl.models import BACKBONES, STEMS, build_backbone
 from whitening_ssl.stages import check_config, run

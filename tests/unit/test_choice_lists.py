@@ -6,7 +6,7 @@ import re
 import pytest
 from helpers import CONF, ROOT
 
-from whitening_ssl.help import yaml_comments
+from whitening_ssl.cli.conf_text import yaml_comments
 
 
 def _registries():
@@ -17,6 +17,7 @@ def _registries():
     from whitening_ssl.eval.knn import KNN_WEIGHTINGS
     from whitening_ssl.eval.online_probe import ENABLED as PROBE_ENABLED
     from whitening_ssl.loggers import WANDB_MODES
+    from whitening_ssl.models.timm_backbones import POOLS, POS_EMBEDS
     from whitening_ssl.optim import OPTIMIZERS
     from whitening_ssl.schedules import SCHEDULES
     from whitening_ssl.stages import MATMUL_PRECISIONS, STAGES
@@ -42,6 +43,7 @@ def _registries():
         "dataset.options.augmentation": ("default", *RECIPES),
         "online_probe.optimizer": OPTIMIZERS,
         "online_probe.enabled": tuple(str(v).lower() for v in PROBE_ENABLED),
+        "backbone.pos_embed": POS_EMBEDS,
     }
 
 
@@ -97,7 +99,7 @@ def test_the_configuration_nodes_named_in_code_docs_and_comments_exist():
 
 
 def test_the_readme_lists_every_option_of_every_group():
-    from whitening_ssl.help import config_groups
+    from whitening_ssl.cli.conf_text import config_groups
 
     rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", (ROOT / "README.md").read_text(), re.M))
     groups = config_groups(CONF)

@@ -6,7 +6,7 @@ import string
 import pytest
 from helpers import CONF, ROOT, compose_config, run_cli_in_process
 
-from whitening_ssl.help import WIDTH
+from whitening_ssl.cli.conf_text import WIDTH
 from whitening_ssl.stages import STAGES
 
 
@@ -127,7 +127,7 @@ def test_help_lists_usage_and_docs(help_run):
 
 def test_help_marks_the_current_choices():
     """The page is made for the composed configuration: overrides move the marks and the values."""
-    import whitening_ssl.help  # noqa: F401 (registers the resolver, as run.py does through whitening_ssl.cli)
+    import whitening_ssl.cli.help  # noqa: F401 (registers the resolver, as run.py does through whitening_ssl.cli.entry)
 
     cfg = compose_config(["method=w_mse2", "stage=knn", "knn.k=20"], with_hydra=True)
     text = string.Template(cfg.hydra.help.template).substitute()  # as Hydra prints it: $$ -> $

@@ -8,10 +8,10 @@ import pytest
 from helpers import CONF, ROOT, cli_env, compose_config
 from omegaconf import OmegaConf
 
-from whitening_ssl.help import help_page
+from whitening_ssl.cli.help import help_page
 from whitening_ssl.losses import LOSSES, WhiteningMSELoss, loss_defaults
-from whitening_ssl.method_settings import FAMILY_DEFAULTS, whitening_defaults
-from whitening_ssl.method_settings import loss_defaults as source_loss_defaults
+from whitening_ssl.settings.methods import FAMILY_DEFAULTS, whitening_defaults
+from whitening_ssl.settings.methods import loss_defaults as source_loss_defaults
 from whitening_ssl.methods import METHODS
 from whitening_ssl.whitening import Whitening
 

@@ -3,7 +3,7 @@
 import pytest
 from helpers import run_cli_in_process
 
-from whitening_ssl import install
+from whitening_ssl.cli import install
 
 
 def test_a_matched_pair_has_no_problem():
@@ -40,6 +40,6 @@ def test_a_failing_operator_registration_is_one_line_and_exit_2(monkeypatch, tmp
 
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["check=true"]])
 def test_printing_and_checking_do_not_import_torchvision(args):
-    from whitening_ssl.preflight import runs_nothing
+    from whitening_ssl.cli.preflight import runs_nothing
 
     assert runs_nothing(args) and not runs_nothing(["epochs=1"])

@@ -855,7 +855,7 @@ def test_an_evaluation_on_another_dataset_is_a_row_of_its_own(tmp_path):
 def test_a_sweep_of_jobs_that_ran_elsewhere_prints_each_jobs_table_in_job_order(tmp_path):
     from omegaconf import OmegaConf
 
-    from whitening_ssl.sweep_summary import jobs_ran_elsewhere, remove_unformatted_folder, summary_lines
+    from whitening_ssl.cli.sweep_summary import jobs_ran_elsewhere, remove_unformatted_folder, summary_lines
 
     for number, overrides, final in ((10, ["method.emb=64"], {"knn_top1": 50.0}), (2, ["method.emb=128"], None)):
         hydra = tmp_path / f"{number}_cw_rgp4_synthetic" / ".hydra"

@@ -20,7 +20,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .reading import CheckpointError, container_problem, read_checkpoint, saved_config, shown
+from ..validation import shown
+from .reading import CheckpointError, container_problem, read_checkpoint, saved_config
 
 CHECKPOINT_FORMATS = ("lightning", "paper", "torchvision")
 PAPER_PREFIX = "module.model."

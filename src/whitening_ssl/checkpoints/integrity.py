@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .reading import shown
+from ..validation import shown
 
 
 def checksum_problem(path: Path) -> str | None:

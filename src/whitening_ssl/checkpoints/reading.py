@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from ..validation import shown
+
 #: types that ``weights_only`` loading accepts beyond torch's own list: none is needed (checked on this
 #: project's pretraining and linear-probe checkpoints, CPU and GPU, the paper's release and torchvision files)
 SAFE_GLOBALS: tuple = ()
@@ -33,12 +35,6 @@ _TRUST_HINT = "if you made it yourself and trust it, add trust_checkpoint=true"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
-
-
-def shown(value: Any, limit: int = 160) -> str:
-    """A value read from a file, fit for one line of a message (no control characters, bounded)."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_legacy(head: bytes) -> bool:

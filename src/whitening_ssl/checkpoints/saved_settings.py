@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .reading import CheckpointError, shown
+from ..validation import shown
+from .reading import CheckpointError
 
 
 def safe_name(value: Any) -> str:

@@ -55,7 +55,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        from ..method_settings import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
+        from ..settings.methods import FAMILY_DEFAULTS  # (the configuration's node: the same dict)
 
         return FAMILY_DEFAULTS["intl"]()
 

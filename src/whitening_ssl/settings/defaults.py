@@ -30,7 +30,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 #: the package's own conf/ (editable install, source tree)
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[3] / "conf"
 COMMAND = "python -m whitening_ssl.config_defaults --write"
 #: the generated folders: (folder under conf/, Hydra package of its nodes)
 WIDTH = 110
@@ -41,8 +41,8 @@ FILES = {"method/_shared/extras.yaml": "method"}
 
 def generated_nodes() -> dict[str, tuple[str, dict[str, Any]]]:
     """``{path under conf/: (what it holds, node)}`` of every generated file, made from the registries."""
-    from .losses import LOSSES, loss_defaults
-    from .methods import METHODS, PretrainModule
+    from ..losses import LOSSES, loss_defaults
+    from ..methods import METHODS, PretrainModule
 
     nodes: dict[str, tuple[str, dict[str, Any]]] = {}
     for family, method_class in METHODS.items():

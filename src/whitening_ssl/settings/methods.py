@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import settings_source as source
+from . import source
 
 TRANSFORM = ("whitening.transform", "Whitening")
 KINDS = "whitening.kinds"
 #: the whitening papers whose methods this project reproduces, by family (the help's title)
-PAPERS = {"whitening_mse": "W-MSE, CW-RGP", "intl": "INTL"}
+PAPERS = {"whitening_mse": "W-MSE, CW-RGP", "intl": "INTL", "resa": "ReSA", "lejepa": "LeJEPA"}
 
 
 def papers() -> str:

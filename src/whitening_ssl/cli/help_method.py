@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .help import setting_lines, wrap, yaml_comments
-from .method_settings import loss_meanings, meanings
+from ..settings.methods import loss_meanings, meanings
+from .conf_text import setting_lines, wrap, yaml_comments
 
 SHARED = "_shared"
 SHRINKAGE = (

@@ -26,15 +26,15 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from ..checkpoints import CheckpointError, CheckpointWriteError
+from ..data import BadImageError, DatasetNotFoundError
+from ..run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
+from ..stages import check_config, prepare, run
+from ..stages.common import RunInterrupted, job_overrides
+from ..training import TrainingDivergedError
+from ..validation import ConfigError
 from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
-from .checkpoints import CheckpointError, CheckpointWriteError
-from .data import BadImageError, DatasetNotFoundError
 from .preflight import summary, sweep_jobs
-from .run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
-from .stages import check_config, prepare, run
-from .stages.common import RunInterrupted, job_overrides
-from .training import TrainingDivergedError
-from .validation import ConfigError
 
 log = logging.getLogger("whitening_ssl")
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 _ARGS_HEADER = re.compile(r"^\s*Args:\s*$")
 _ARG_LINE = re.compile(r"^(?P<indent>\s+)\**(?P<name>\w+)(?: \([^)]*\))?:\s*(?P<text>.*)$")
 

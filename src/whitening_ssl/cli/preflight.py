@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .help import conf_dir, config_groups
+from .conf_text import conf_dir, config_groups
 
 EXIT_BAD_INPUT = 2
 
@@ -29,14 +29,14 @@ def _get(cfg: DictConfig, key: str, default: Any = "?") -> Any:
 
 
 def _dataset_line(cfg: DictConfig) -> str:
-    from .data import DATASETS
+    from ..data import DATASETS
 
     name, root = _get(cfg, "dataset.name"), _get(cfg, "dataset.root")
     entry = DATASETS.get(name)
     where = f"{Path(str(root)).absolute()}"
     if entry is None or OmegaConf.is_missing(cfg.dataset, "root"):
         return f"{name} in {where}"
-    from .data import parse
+    from ..data import parse
 
     try:
         entry, options = parse(name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})

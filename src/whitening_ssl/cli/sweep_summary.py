@@ -18,8 +18,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .run_folder import RESULTS_FILE
-from .stages.common import format_summary
+from ..run_folder import RESULTS_FILE
+from ..stages.common import format_summary
 
 SUBMITIT_FOLDER = ".submitit"
 
