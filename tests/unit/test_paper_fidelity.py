@@ -108,6 +108,18 @@ ZERO_INIT = {
         )
         for epochs in ("100ep", "200ep")
     },
+    **{
+        f"paper_resa/imagenet_{epochs}": (
+            16,
+            "winci-ai/resa src/model.py: torchvision resnet50(zero_init_residual=True), 16 Bottlenecks",
+        )
+        for epochs in ("100ep", "200ep", "800ep")
+    },
+    "paper_lejepa/imagenet_resnet50": (
+        16,
+        "rbalestr-lab/lejepa builds its backbones with timm, whose resnet50 zero-initialises each block's last "
+        "BatchNorm by default (zero_init_last=True)",
+    ),
 }
 
 
@@ -141,6 +153,11 @@ LINEAR = {
         1e-5,
         IMAGENET,
         "winci-ai/INTL evaluate.py + cfg.py --wd default 1e-5; scripts/ep100/200/400_multi-crop_ema.sh pass none",
+    ),
+    "paper_resa/imagenet_linear": (
+        0.0,
+        IMAGENET,
+        "winci-ai/resa eval_linear.py: SGD momentum 0.9, weight_decay 0; ImageNet's statistics",
     ),
     "paper_intl/imagenet100_linear": (
         1e-5,

@@ -204,8 +204,8 @@ def test_multi_crop_views_train_the_new_methods(overrides):
     views = [torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16), torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8)]
     module.on_train_batch_start(views, 0) if hasattr(type(module), "on_train_batch_start") else None
     embeddings = module.encode(views)
-    loss, logs = module.compute_loss(embeddings, views)
-    loss = module.add_sigreg(loss, embeddings, logs)
+    output = module.add_sigreg(module.compute_loss(embeddings, views), embeddings)
+    loss, logs = output.loss, output.terms
     loss.backward()
     assert torch.isfinite(loss)
     grads = [p.grad for p in module.backbone.parameters() if p.grad is not None]

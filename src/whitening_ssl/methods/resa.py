@@ -129,8 +129,11 @@ class ReSAMethod(PretrainModule):
             )
             target_features = _gather(F.normalize(features[: views[0].shape[0]].float(), dim=-1))
             world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+            online_features = self.online_features  # view 0's, kept by this step's encode
+            if online_features is None or online_features.shape[0] != views[0].shape[0]:  # called without encode
+                online_features = self.backbone(views[0])
             assignment = sinkhorn_assignment(
-                F.normalize(self.online_features.float(), dim=-1),
+                F.normalize(online_features.float(), dim=-1),
                 target_features,
                 m["sinkhorn_eps"],
                 m["sinkhorn_iters"],
