@@ -226,10 +226,10 @@ class CheckBeforeRunning(Callback):
                 lines.append(f"job #{number} ({' '.join(job)}): {' '.join(str(error).split())}")
         if lines:
             _fail(
-                lines
-                + [
+                [
+                    *lines,
                     f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
-                    f"job(s) above (of {len(jobs)})"
+                    f"job(s) above (of {len(jobs)})",
                 ]
             )
         if config.get("check"):
@@ -244,7 +244,7 @@ class CheckBeforeRunning(Callback):
         try:
             _prepare(configs)
         except DatasetNotFoundError as error:
-            _fail(error_lines(error) + ["no job was started"])
+            _fail([*error_lines(error), "no job was started"])
         _, taken = claim_sweep_folders(config, configs)  # every job's folder, before Hydra writes .hydra/ into any
         if taken:
             _fail(

@@ -11,6 +11,7 @@ and ``conf/method/_losses/<name>.yaml`` that the presets in ``conf/method/`` com
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -101,10 +102,8 @@ def meanings() -> dict[str, str]:
         {k: v for k, v in source.argument_docs("losses.whitening_mse", "WhiteningMSELoss").items() if k != "whitening"}
     )
     for module, cls in source.registry("methods", "METHODS").values():
-        try:
+        with contextlib.suppress(LookupError):  # LookupError: a family without settings of its own
             found.update(source.key_comments(module, f"{cls}.OWN_SETTINGS"))
-        except LookupError:
-            pass  # a family without settings of its own
     found["family"] = (
         "the method family (its training module): "
         + ", ".join(source.registry("methods", "METHODS"))

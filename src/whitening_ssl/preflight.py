@@ -119,7 +119,7 @@ def hydra_error_line(error: BaseException) -> str:
     unknown = re.search(r"Could not override '([^']+)'", message)
     if unknown:
         key = unknown.group(1)
-        parent, _, leaf = key.rpartition(".")
+        parent = key.rpartition(".")[0]
         return (
             f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
             f"lists the settings), or add a new key on purpose with +{key}=..."

@@ -53,7 +53,7 @@ REFERENCE_PER_CHANNEL = {
 
 def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None, **settings):
     """Whiten one ``[m, d]`` block, group by group, as the paper's code does (``settings``: the kind's own)."""
-    m, d = h.shape
+    _m, d = h.shape
     if kind in REFERENCE_PER_CHANNEL:
         return REFERENCE_PER_CHANNEL[kind](h, eps)
     if kind not in REFERENCE_MATRICES:

@@ -33,7 +33,11 @@ def jobs_ran_elsewhere(config: DictConfig) -> bool:
 def _job_folders(sweep_dir: Path) -> list[Path]:
     """The sweep's job folders (``<num>_<label>``, each with ``.hydra/``), in job order."""
     folders = [path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")]
-    number = lambda folder: int(folder.name.split("_", 1)[0]) if folder.name.split("_", 1)[0].isdigit() else 1 << 30
+
+    def number(folder: Path) -> int:
+        head = folder.name.split("_", 1)[0]
+        return int(head) if head.isdigit() else 1 << 30
+
     return sorted(folders, key=lambda folder: (number(folder), folder.name))
 
 
@@ -65,4 +69,4 @@ def print_sweep_summary(config: DictConfig) -> None:
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
     remove_unformatted_folder(sweep_dir)
     lines = summary_lines(sweep_dir)
-    print("\n".join(lines + [f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]), flush=True)
+    print("\n".join([*lines, f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]), flush=True)

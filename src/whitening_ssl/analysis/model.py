@@ -107,7 +107,8 @@ def _read(loader: DataLoader, count: int, device, description: str, progress: bo
 
 
 def _chunks(parts: Iterable[Tensor], chunk: int) -> Iterator[Tensor]:
-    """``parts`` (``[V, n, ...]`` each, in order) cut again into consecutive ``chunk`` columns (the last one shorter)."""
+    """``parts`` (``[V, n, ...]`` each, in order) cut again into consecutive ``chunk`` columns (the last one
+    shorter)."""
     held, size = [], 0
     for part in parts:
         held.append(part)

@@ -47,7 +47,7 @@ def _whitened_tensors(reps: Representations, rank_tol: float):
     """Spectral measures per ``[m, d]`` block, averaged; cosines over all rows (view-aligned)."""
     m, d = reps.whitened_blocks.shape[-2:]
     names, values = (
-        SPECTRAL + ("negative_cosine",),
+        (*SPECTRAL, "negative_cosine"),
         [spectral_measures(reps.whitened_blocks.float().reshape(-1, m, d), rank_tol).mean(dim=1)],
     )
     rows = reps.whitened_views().float()

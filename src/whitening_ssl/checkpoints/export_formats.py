@@ -68,7 +68,10 @@ def export_problem(output: Path, ckpt: Any, overwrite: bool) -> str | None:
     if output.is_dir():
         return f"export.output={output} is a folder: give a file name, e.g. export.output={output / 'backbone.pth'}"
     if not overwrite:
-        return f"export.output={output} already exists: choose another export.output, or add export.overwrite=true to replace it"
+        return (
+            f"export.output={output} already exists: choose another export.output, "
+            "or add export.overwrite=true to replace it"
+        )
     return None
 
 
@@ -139,7 +142,10 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
             settings["global_pool"] = backbone_cfg["pool"]
         settings.update(backbone_cfg.get("model_args") or {})
         arguments = "".join(f", {key}={value!r}" for key, value in settings.items())
-        return f"import timm, torch\nmodel = timm.create_model({backbone_cfg['name']!r}, pretrained=False, num_classes=0{arguments})"
+        return (
+            "import timm, torch\n"
+            f"model = timm.create_model({backbone_cfg['name']!r}, pretrained=False, num_classes=0{arguments})"
+        )
     name, stem = backbone_cfg["name"], backbone_cfg.get("stem", "imagenet")
     model, _ = build_backbone(**backbone_cfg)
     if type(model) is not torchvision.models.ResNet or not callable(getattr(torchvision.models, name, None)):

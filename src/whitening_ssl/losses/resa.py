@@ -4,7 +4,6 @@ self-assignment of the encoder's own features as the target of a cross-entropy o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,7 @@ from torch import Tensor, nn
 from ..numerics import float32_math
 
 #: ``sum_all(tensor)`` in place over the processes (``torch.distributed.all_reduce``); ``None``: one process
-AllReduce = Optional[Callable[[Tensor], None]]
+AllReduce = Callable[[Tensor], None] | None
 
 
 def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> list[str]:

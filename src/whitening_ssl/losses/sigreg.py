@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 from ..numerics import float32_math
 
 #: ``mean over processes`` of a tensor, with gradients (``None``: one process)
-AllReduceMean = Optional[Callable[[Tensor], Tensor]]
+AllReduceMean = Callable[[Tensor], Tensor] | None
 #: where the invariance term's centre comes from (LeJEPA's prediction term)
 CENTRES = ("global", "all")
 

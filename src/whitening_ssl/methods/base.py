@@ -303,7 +303,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
             m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"], momentum=m["momentum"]
         )
         max_epochs = max(self.trainer.max_epochs or 1, 1)
-        self.trainer.estimated_stepping_batches
+        _ = self.trainer.estimated_stepping_batches  # sets up the train dataloader, so num_training_batches is known
         batches = self.trainer.num_training_batches
         steps_per_epoch = 1 if batches == float("inf") else max(int(batches) // self.trainer.accumulate_grad_batches, 1)
         # the schedule takes what is its own

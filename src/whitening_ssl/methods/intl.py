@@ -18,7 +18,7 @@ step's forward, ``m = 1 - (1 - m_0)(1 + cos(pi step / steps)) / 2`` (``method.mo
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -37,7 +37,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
     """Encoder + projector, iterative normalisation per view, the INTL loss; see the module docstring."""
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "trade_off": "auto",  # the trace loss's weight: auto (the authors' rule) or a number
         "gather": True,  # DDP: normalise the global batch (all-gather with gradients), as the authors' code
         "momentum_encoder": False,  # intl_m: view 0 through a momentum copy of backbone + projector

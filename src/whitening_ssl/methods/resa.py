@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -45,7 +45,7 @@ class ReSAMethod(PretrainModule):
     """See the module docstring."""
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "predictor": True,  # ImageNet: on (the authors' default); their CIFAR code: none
         "pred_hidden": 2048,
         "momentum_base": 0.996,  # m_0 of the momentum's cosine to 1 (per step)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
@@ -25,7 +25,7 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     """
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "gather": False,  # DDP: whiten the global batch (all-gather with gradients) instead of each process's part
         "cov_w": 0.0,  # ImageNet recipe: weight of the covariance penalty on head outputs ...
         "cov_stop": 0,  # ... until this epoch

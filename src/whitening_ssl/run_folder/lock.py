@@ -10,6 +10,7 @@ from here): the line says which host and how to remove it by hand if that run is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -104,8 +105,7 @@ class RunLock:
             return
         owner = read_lock(self.run_dir)
         if owner and owner.get("pid") == os.getpid():
-            try:
+            # OSError: a file system gone read-only: the lock stays, and is stale once this process ends
+            with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
-            except OSError:  # a file system gone read-only: the lock stays, and is stale once this process ends
-                pass
         self.held = False

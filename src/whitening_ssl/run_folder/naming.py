@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,10 +93,8 @@ def claim_folder(run_dir: Path, resuming: bool = False, dir_key: str = "hydra.ru
 
 
 def remove_empty(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass
 
 
 def job_folder(sweep_dir: str, job_config, number: int) -> Path:

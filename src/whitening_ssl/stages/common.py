@@ -1,4 +1,5 @@
-"""What every stage shares: its messages, the results file and its printed summary (publish_results), the logger's end."""
+"""What every stage shares: its messages, the results file and its printed summary (publish_results), the
+logger's end."""
 
 from __future__ import annotations
 

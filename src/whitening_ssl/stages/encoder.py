@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from lightning_fabric import Fabric
@@ -22,10 +23,8 @@ def probe_source(cfg: DictConfig) -> tuple[LoadedEncoder, dict[str, Any]]:
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
     stem = None  # the command line's dataset decides the max-pool of a foreign 3x3 stem
     if not OmegaConf.is_missing(cfg.dataset, "root"):
-        try:
+        with contextlib.suppress(ValueError, FileNotFoundError):
             stem = get_spec(dataset["name"], dataset["root"], **(dataset.get("options") or {})).stem
-        except (ValueError, FileNotFoundError):
-            pass
     encoder = load_encoder(cfg.ckpt, backbone, dataset_stem=stem, trust=bool(cfg.get("trust_checkpoint", False)))
     for note in encoder.notes:
         say(note)

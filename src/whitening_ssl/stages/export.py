@@ -3,7 +3,8 @@
 The output never overwrites an input: an existing file is refused unless ``export.overwrite=true``, and
 the checkpoint being exported is refused always (checked before anything runs, and again before writing).
 A ``torchvision`` or ``timm`` export prints the Python that builds the module it loads into. ``export.format=auto``:
-``timm`` for a timm backbone, else ``torchvision``; a format that cannot hold the backbone is refused before anything runs.
+``timm`` for a timm backbone, else ``torchvision``; a format that cannot hold the backbone is refused before
+anything runs.
 """
 
 from __future__ import annotations

@@ -258,5 +258,6 @@ def whiten(
     generator: torch.Generator | None = None,
     **settings: Any,
 ) -> Tensor:
-    """Whiten every block of ``x`` (``[..., m, d]``) with ``Whitening(kind, *args, **settings)``; see :class:`Whitening`."""
+    """Whiten every block of ``x`` (``[..., m, d]``) with ``Whitening(kind, *args, **settings)``; see
+    :class:`Whitening`."""
     return Whitening(kind, *args, **settings)(x, permutation=permutation, generator=generator)
