@@ -15,7 +15,7 @@ from ..numerics import float32_math
 AllReduce = Callable[[Tensor], None] | None
 
 
-def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> list[str]:
+def check_resa_settings(temperature: object, sinkhorn_eps: object, sinkhorn_iters: object) -> list[str]:
     """Why these settings cannot work (one line each; empty: they can): the one rule of the loss and the
     pre-run check."""
     problems = [
