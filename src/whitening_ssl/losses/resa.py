@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..numerics import float32_math
 
 #: ``sum_all(tensor)`` in place over the processes (``torch.distributed.all_reduce``); ``None``: one process
-AllReduce = Callable[[Tensor], None] | None
+AllReduce = Callable[[Tensor], object] | None
 
 
 def check_resa_settings(temperature: object, sinkhorn_eps: object, sinkhorn_iters: object) -> list[str]:
