@@ -25,6 +25,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from .config_values import plain_dict
+
 RESOLVER = "whitening_ssl_help"
 WIDTH = 100
 KEY_WIDTH = 34  # "  key = value" column before the comment
@@ -185,7 +187,7 @@ def _docs(conf: Path) -> list[str]:
 def help_page(root: Any) -> str:
     """The page, for the composed configuration ``root`` (with its ``hydra`` node)."""
     conf = conf_dir(root)
-    values = OmegaConf.to_container(root, resolve=False)
+    values = plain_dict(root, resolve=False)
     choices = (values.get(HYDRA_GROUP) or {}).get("runtime", {}).get("choices", {})
     from .help_method import method_section
     from .method_settings import papers

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from .config_values import plain_dict, plain_list
 from .help import conf_dir, config_groups
 
 EXIT_BAD_INPUT = 2
@@ -39,7 +40,7 @@ def _dataset_line(cfg: DictConfig) -> str:
     from .data import parse
 
     try:
-        entry, options = parse(name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
+        entry, options = parse(name, plain_dict(cfg.dataset.options) or {})
         present = entry.locate(Path(str(root)), options) is None
     except (ValueError, OSError):
         present = False
@@ -96,7 +97,7 @@ def sweep_jobs(config: DictConfig) -> list[tuple[list[str], Callable[[], DictCon
     parser = OverridesParser.create(config_loader=loader)
     params = config.hydra.sweeper.get("params")
     arguments = [f"{key}={value}" for key, value in (params or {}).items()]
-    arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
+    arguments += plain_list(config.hydra.overrides.task)
     overrides = parser.parse_overrides(overrides=arguments)
     jobs = [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
     return [(job, lambda job=job: loader.load_sweep_config(config, job)) for job in jobs]

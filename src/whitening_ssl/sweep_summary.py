@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from .config_values import plain_list
 from .run_folder import RESULTS_FILE
 from .stages.common import format_summary
 
@@ -45,7 +46,7 @@ def summary_lines(sweep_dir: Path) -> list[str]:
     """Per job: ``job #N (overrides):``, the figures' table and ``results: <path>`` (or where its log is)."""
     lines = []
     for folder in _job_folders(sweep_dir):
-        overrides = " ".join(OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml")))
+        overrides = " ".join(plain_list(OmegaConf.load(folder / ".hydra" / "overrides.yaml")))
         lines.append(f"job #{folder.name.split('_', 1)[0]} ({overrides}):")
         results = folder / RESULTS_FILE
         if results.is_file():

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
+from ..config_values import plain_dict, plain_list
 from ..run_folder import RESULTS_FILE
 
 log = logging.getLogger("whitening_ssl")
@@ -116,8 +117,8 @@ def job_overrides() -> list[str]:
 
     if not HydraConfig.initialized():
         return []
-    return list(OmegaConf.to_container(HydraConfig.get().overrides.task))
+    return plain_list(HydraConfig.get().overrides.task)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True)
+    return plain_dict(cfg)

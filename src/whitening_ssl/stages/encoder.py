@@ -9,6 +9,7 @@ from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoints import LoadedEncoder, check_saved_dataset, load_encoder
+from ..config_values import plain_dict
 from ..data import EvalDataModule, get_spec
 from ..eval.features import extract_features
 from ..eval.knn import check_knn_k
@@ -19,8 +20,8 @@ from .common import say
 def probe_source(cfg: DictConfig) -> tuple[LoadedEncoder, dict[str, Any]]:
     """The encoder of ``cfg.ckpt`` (the backbone the loader built, used as is) and the dataset to evaluate on."""
     # the command line's dataset (its root may be unset, "???", when the checkpoint names the dataset)
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False)
-    backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
+    dataset = plain_dict(cfg.dataset, throw_on_missing=False)
+    backbone = plain_dict(cfg.backbone)
     stem = None  # the command line's dataset decides the max-pool of a foreign 3x3 stem
     if not OmegaConf.is_missing(cfg.dataset, "root"):
         with contextlib.suppress(ValueError, FileNotFoundError):
