@@ -126,7 +126,7 @@ def main(cfg: DictConfig) -> float | None:
 def _is_child_process() -> bool:
     from pytorch_lightning.utilities import rank_zero_only
 
-    return rank_zero_only.rank != 0
+    return rank_zero_only.rank != 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
 def _fail(lines: list[str], run_dir: Path | None = None) -> None:

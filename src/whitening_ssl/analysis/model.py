@@ -13,8 +13,9 @@ positives), with the spectra and cosine samples the plots need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -163,7 +164,7 @@ def analyze_encoder(
         chunk = max(loss_fn.w_size, chunk - chunk % loss_fn.w_size)
     pin = torch.device(device).type == "cuda"
     try:
-        count = min(max_images, len(test_set))
+        count = min(max_images, len(cast(Sized, test_set)))
         if test_features is not None:
             test = _in_chunks(module, [test_features[:count].to(device).unsqueeze(0)], chunk, features=True)
         else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -186,7 +188,7 @@ class SSLDataModule(_DatasetModule):
         than the batches of all processes is an error, :func:`~whitening_ssl.data.registry.batch_problem`)."""
         if self.pretrain_dataset is not None:
             processes = self.trainer.world_size if self.trainer is not None else 1
-            problem = batch_problem(self.batch_size, len(self.pretrain_dataset), self.name, processes)
+            problem = batch_problem(self.batch_size, len(cast(Sized, self.pretrain_dataset)), self.name, processes)
             if problem:
                 raise ValueError(problem)
         return self._loader(self.pretrain_dataset, self.batch_size, train=True)

@@ -9,9 +9,9 @@ for ``("train", "test")`` and never load STL-10's 100k unlabeled images.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sized
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -60,10 +60,10 @@ def get_spec(name: str, root: str | os.PathLike = "./data", **options: Any) -> D
 
 def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     """Keep ``size`` items: the first ``size`` indices of a seeded permutation (sorted back into order)."""
-    if size is None or size >= len(dataset):
+    if size is None or size >= len(cast(Sized, dataset)):
         return dataset
     generator = torch.Generator().manual_seed(seed)
-    indices = sorted(torch.randperm(len(dataset), generator=generator)[:size].tolist())
+    indices = sorted(torch.randperm(len(cast(Sized, dataset)), generator=generator)[:size].tolist())
     if isinstance(dataset, ArrayImageDataset):
         return dataset.select(indices)
     return Subset(dataset, indices)

@@ -13,7 +13,8 @@ Memory: the main process preallocates the ``[N, D]`` feature matrix (optionally 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -88,7 +89,7 @@ def extract_features(
     of a progress bar over the batches (main process; ``None``: no bar).
     """
     rank, world_size = world()
-    num_items = len(dataset)
+    num_items = len(cast(Sized, dataset))
     sampler = ShardBatchSampler(num_items, batch_size, rank, world_size)
     # pinned batches on a GPU: the non_blocking copies to the device overlap with the forward passes
     loader = DataLoader(

@@ -40,7 +40,7 @@ class RunInterrupted(RuntimeError):
 
 def is_main_process() -> bool:
     """Rank 0 (also before the DDP processes are launched: Lightning reads the rank from the environment)."""
-    return rank_zero_only.rank == 0
+    return rank_zero_only.rank == 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
 def say(message: str) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Sized
+from typing import Any, cast
 
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
@@ -59,7 +60,7 @@ def labelled_features(
     datamodule.setup()
     train_set, test_set = datamodule.eval_datasets()
     if knn_k is not None:
-        check_knn_k(knn_k, len(train_set), "knn.k", dataset["name"])
+        check_knn_k(knn_k, len(cast(Sized, train_set)), "knn.k", dataset["name"])
     backbone = encoder.backbone.to(fabric.device)
     dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
     shown = bool(cfg.trainer.get("enable_progress_bar", True))

@@ -9,9 +9,9 @@ policy (:class:`~whitening_ssl.data.sources.verify.BadImageGuard`; why ``skip`` 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ class TransformedDataset(Dataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image, label = self.base[index]
