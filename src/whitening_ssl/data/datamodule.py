@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sized
-
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,12 +13,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
 from whitening_ssl.data.device.augment import DeviceAugmentation
-from whitening_ssl.data.device.pipeline import (IndexDataset, cpu_crop_views, device_pipeline_error,
-                                               device_pipeline_problem, image_tensor)
-from whitening_ssl.data.sources.download import download_dataset
-from whitening_ssl.data.sources.images import ImageFiles, TransformedDataset, skipped_images
+from whitening_ssl.data.device.pipeline import (
+    IndexDataset,
+    cpu_crop_views,
+    device_pipeline_error,
+    device_pipeline_problem,
+    image_tensor,
+)
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
+from whitening_ssl.data.sources.download import download_dataset
+from whitening_ssl.data.sources.images import ImageFiles, TransformedDataset, skipped_images
 from whitening_ssl.validation import ConfigError
 
 
@@ -28,9 +32,17 @@ class _DatasetModule(pl.LightningDataModule):
 
     splits: tuple[str, ...] = ()
 
-    def __init__(self, name: str, root: str = "./data", download: bool = False, eval_batch_size: int = 512,
-                 num_workers: int = 4, pin_memory: bool = True, on_bad_image: str = "skip",
-                 **dataset_options: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: str = "./data",
+        download: bool = False,
+        eval_batch_size: int = 512,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        on_bad_image: str = "skip",
+        **dataset_options: Any,
+    ) -> None:
         super().__init__()
         self.name, self.root, self.download, self.on_bad_image = name, root, download, on_bad_image
         self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
@@ -67,8 +79,14 @@ class _DatasetModule(pl.LightningDataModule):
         return self.spec.num_classes
 
     def _build(self):
-        return build_parsed(self.entry, self.options, Path(self.root), download=False, splits=self.splits,
-                            on_bad_image=self.on_bad_image)
+        return build_parsed(
+            self.entry,
+            self.options,
+            Path(self.root),
+            download=False,
+            splits=self.splits,
+            on_bad_image=self.on_bad_image,
+        )
 
     def image_files(self) -> ImageFiles:
         """The image files of the built splits (empty for datasets held in memory); call after ``setup()``."""
@@ -84,8 +102,11 @@ class _DatasetModule(pl.LightningDataModule):
         """The test images with the pretraining augmentation, ``num_views`` views each (the positives of the
         analysis; a recipe with its own views gives its first ``num_views``: multi-crop's two full-size
         crops); call after ``setup()``."""
-        base = self.test_eval_dataset.base if isinstance(self.test_eval_dataset, TransformedDataset) \
+        base = (
+            self.test_eval_dataset.base
+            if isinstance(self.test_eval_dataset, TransformedDataset)
             else self.test_eval_dataset
+        )
         return with_views(base, self.spec, self.options, num_views)
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
@@ -99,9 +120,15 @@ class _DatasetModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting dataloaders")
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-                          persistent_workers=train and self.num_workers > 0,
-                          pin_memory=self.pin_memory and torch.cuda.is_available())
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=train and self.num_workers > 0,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+        )
 
 
 class SSLDataModule(_DatasetModule):
@@ -121,11 +148,23 @@ class SSLDataModule(_DatasetModule):
 
     splits = ("pretrain", "train", "test")
 
-    def __init__(self, name: str, root: str = "./data", download: bool = False, batch_size: int = 256,
-                 eval_batch_size: int = 512, num_views: int = 2, num_workers: int = 4, pin_memory: bool = True,
-                 on_bad_image: str = "skip", pipeline: str = "cpu", **dataset_options: Any) -> None:
-        super().__init__(name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image,
-                         **dataset_options)
+    def __init__(
+        self,
+        name: str,
+        root: str = "./data",
+        download: bool = False,
+        batch_size: int = 256,
+        eval_batch_size: int = 512,
+        num_views: int = 2,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        on_bad_image: str = "skip",
+        pipeline: str = "cpu",
+        **dataset_options: Any,
+    ) -> None:
+        super().__init__(
+            name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image, **dataset_options
+        )
         if pipeline not in ("cpu", "device"):
             raise ValueError(f"pipeline={pipeline!r} is not available: use cpu or device")
         self.batch_size, self.num_views, self.pipeline = batch_size, num_views, pipeline
@@ -156,10 +195,12 @@ class SSLDataModule(_DatasetModule):
             self.images, labels = image_tensor(pretrain)
             self.pretrain_dataset = IndexDataset(labels)
         else:  # image folders: workers decode and crop (uint8), the device does the rest
-            self.pretrain_dataset = TransformedDataset(pretrain, cpu_crop_views(recipe, spec.image_size,
-                                                                                self.num_views))
-        self.device_augmentation = DeviceAugmentation(recipe, spec.image_size, spec.mean, spec.std,
-                                                      crop_on_device=self.entry.in_memory)
+            self.pretrain_dataset = TransformedDataset(
+                pretrain, cpu_crop_views(recipe, spec.image_size, self.num_views)
+            )
+        self.device_augmentation = DeviceAugmentation(
+            recipe, spec.image_size, spec.mean, spec.std, crop_on_device=self.entry.in_memory
+        )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Device pipeline: the batch's views, made on the device (training batches only)."""
