@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -129,7 +129,7 @@ def _is_child_process() -> bool:
     return rank_zero_only.rank != 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
-def _fail(lines: list[str], run_dir: Path | None = None) -> None:
+def _fail(lines: list[str], run_dir: Path | None = None) -> NoReturn:
     remove_if_created_and_empty(run_dir)
     report_error(lines)
     sys.exit(2)

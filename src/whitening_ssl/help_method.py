@@ -38,7 +38,7 @@ def _yaml_meanings(conf: Path, choice: Any) -> tuple[dict[str, str], dict[str, s
     return shared, own
 
 
-def method_section(conf: Path, method: Mapping[str, Any], choice: Any) -> list[str]:
+def method_section(conf: Path, method: Mapping[str, Any] | None, choice: Any) -> list[str]:
     """The lines of the help's method section for the composed ``method`` node."""
     if not isinstance(method, Mapping):
         return []

@@ -13,6 +13,7 @@ import difflib
 import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def sweep_jobs(config: DictConfig) -> list[tuple[list[str], Callable[[], DictCon
     arguments += plain_list(config.hydra.overrides.task)
     overrides = parser.parse_overrides(overrides=arguments)
     jobs = [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    return [(job, lambda job=job: loader.load_sweep_config(config, job)) for job in jobs]
+    return [(job, partial(loader.load_sweep_config, config, job)) for job in jobs]
 
 
 # --- Hydra's composition errors ----------------------------------------------------------------------
@@ -181,5 +182,5 @@ def one_line_hydra_errors() -> None:
 
         return original(guarded)
 
-    run_and_report.one_line = True
+    run_and_report.one_line = True  # type: ignore[attr-defined]  # a mark on the function Hydra calls
     hydra_utils.run_and_report = run_and_report

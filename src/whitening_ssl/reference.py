@@ -85,7 +85,7 @@ def whitening_mse_reference(h_views, subbatches, kind, axis, groups, norm=True, 
     """
     num_views = len(h_views)
     w_iter = subbatches.shape[0]
-    loss = 0.0
+    loss: torch.Tensor | float = 0.0
     for it in range(w_iter):
         z = [torch.empty_like(h) for h in h_views]
         for k, idx in enumerate(subbatches[it]):

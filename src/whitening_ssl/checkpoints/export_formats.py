@@ -15,7 +15,7 @@ import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -157,7 +157,7 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
     lines = ["import torch, torchvision", f"model = torchvision.models.{name}(weights=None)"]
     if STEMS[stem].small_conv1:
         lines.append(
-            f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, "
+            f"model.conv1 = torch.nn.Conv2d(3, {cast(nn.Conv2d, model.conv1).out_channels}, kernel_size=3, stride=1, "
             f"padding={1 + STEMS[stem].pad}, bias=False)"
         )
     if not STEMS[stem].maxpool:

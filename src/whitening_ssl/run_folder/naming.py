@@ -38,7 +38,7 @@ def unique_dir(path: str) -> str:
     """``path``, or ``path_2``, ``path_3``, ... : the first that does not exist, created atomically."""
     candidate, k = path, 1
     while True:
-        new = []  # the folders this call creates, deepest last (removed again if the checks fail)
+        new: list[str] = []  # the folders this call creates, deepest last (removed again if the checks fail)
         parent = os.path.abspath(candidate)
         while not os.path.exists(parent):
             new.insert(0, parent)

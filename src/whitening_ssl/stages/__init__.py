@@ -30,7 +30,7 @@ class Stage:
     #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
     prepare_name: str | None = None
 
-    def _function(self, name: str | None) -> Callable | None:
+    def _function(self, name: str | None) -> Any:  # the stage module's function (None: the stage has none)
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), name) if name else None
 
     @property

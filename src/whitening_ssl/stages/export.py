@@ -65,6 +65,7 @@ def _saved_backbone(ckpt) -> dict[str, Any] | None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     fmt = export_format(cfg.export.format, _saved_backbone(cfg.ckpt))
     output = export_path(cfg.export.get("output"), Path(str(cfg.run_dir)), fmt)
+    assert output is not None  # known: the run folder is given
     problem = export_problem(output, cfg.ckpt, bool(cfg.export.get("overwrite", False)))
     if problem:  # the check ran before, but the file may have appeared since
         raise ConfigError(problem)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import pytorch_lightning as pl
@@ -66,7 +66,7 @@ def prepare_ddp_children() -> None:
 
     if not HydraConfig.initialized():
         return
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a DictConfig at run time (typed as its schema)
     overrides = [
         o for o in plain_list(hydra_cfg.overrides.task) if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))
     ]
