@@ -69,7 +69,7 @@ class LoadedEncoder:
     dataset_cfg: dict[str, Any] | None = None
     method_name: str | None = None
     pretrain_epochs: int | None = None
-    pretrain_config: dict[str, Any] | None = None
+    pretrain_config: Mapping[str, Any] | None = None
     notes: list = field(default_factory=list)
 
 

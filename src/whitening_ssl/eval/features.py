@@ -119,9 +119,9 @@ def _gather_to_main(
 ):
     """Point-to-point: every rank sends its share to rank 0, which places the batches in dataset order."""
     # the feature size is known wherever at least one batch was embedded; agree on it
-    dim = torch.tensor([local.shape[1] if local is not None else 0], device=device)
-    dist.all_reduce(dim, op=dist.ReduceOp.MAX)
-    dim = int(dim)
+    dims = torch.tensor([local.shape[1] if local is not None else 0], device=device)
+    dist.all_reduce(dims, op=dist.ReduceOp.MAX)
+    dim = int(dims)
     if local is None:
         local = torch.empty(0, dim, dtype=dtype, device=device)
     if rank != 0:

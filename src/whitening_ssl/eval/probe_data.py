@@ -50,10 +50,12 @@ class ImageProbeDataModule(pl.LightningDataModule):
 
         if self.train_set is not None:
             return
+        assert self.name is not None  # (LightningDataModule declares name optional; this one is given)
         splits = build_datasets(
             self.name, self.root, download=self.download, splits=("train", "test"), **self.dataset_options
         )
         spec = splits.spec
+        assert splits.train is not None and splits.test is not None  # both asked for
         self.num_classes = spec.num_classes
         mean, std = spec.eval_normalisation
         self.train_set = TransformedDataset(splits.train, linear_train_transform(mean, std, crop_size=self.crop_size))
@@ -68,7 +70,9 @@ class ImageProbeDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "setup() first"
         rank, world_size = self._ranks()
-        sampler = DistributedSampler(self.train_set, num_replicas=world_size, rank=rank, shuffle=True)
+        sampler: DistributedSampler[Any] = DistributedSampler(
+            self.train_set, num_replicas=world_size, rank=rank, shuffle=True
+        )
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,

@@ -196,6 +196,7 @@ def _run_linear_standard(cfg: DictConfig, options: dict[str, Any], run_dir: Path
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:
         return None
+    assert datamodule.test_set is not None  # set up by the fit
     return _linear_results(
         cfg,
         encoder,
