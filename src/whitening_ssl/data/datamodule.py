@@ -94,7 +94,7 @@ class _DatasetModule(pl.LightningDataModule):
 
     def eval_datasets(self) -> tuple[Dataset, Dataset]:
         """The labelled (train, test) splits with the deterministic evaluation transform."""
-        if self.train_eval_dataset is None:
+        if self.train_eval_dataset is None or self.test_eval_dataset is None:  # (set up together)
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting the evaluation sets")
         return self.train_eval_dataset, self.test_eval_dataset
 
@@ -107,11 +107,15 @@ class _DatasetModule(pl.LightningDataModule):
             if isinstance(self.test_eval_dataset, TransformedDataset)
             else self.test_eval_dataset
         )
+        assert base is not None, "call setup() first"
         return with_views(base, self.spec, self.options, num_views)
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """(labelled train, test) loaders with the evaluation transform, in fixed order."""
-        return tuple(self._loader(dataset, self.eval_batch_size, train=False) for dataset in self.eval_datasets())
+        train, test = self.eval_datasets()
+        return self._loader(train, self.eval_batch_size, train=False), self._loader(
+            test, self.eval_batch_size, train=False
+        )
 
     def skipped_images(self) -> list[str]:
         """Undecodable files skipped so far (``data.on_bad_image=skip``)."""
@@ -211,6 +215,7 @@ class SSLDataModule(_DatasetModule):
     def make_views(self, batch):
         """``(indices or crops, labels)`` on the device -> ``(list of num_views views, labels)``, in view order."""
         inputs, labels = batch
+        assert self.device_augmentation is not None  # the device pipeline's (setup)
         augmentation = self.device_augmentation.to(labels.device)
         if self.images is not None:
             views = augmentation.make_views(self._device_images(labels.device)[inputs], self.num_views)
@@ -221,6 +226,7 @@ class SSLDataModule(_DatasetModule):
     def _device_images(self, device: torch.device) -> Tensor:
         key = str(device)
         if key not in self._images_on:
+            assert self.images is not None  # an in-memory dataset's (setup)
             self._images_on = {key: self.images.to(device, non_blocking=True)}
         return self._images_on[key]
 
@@ -229,7 +235,7 @@ class SSLDataModule(_DatasetModule):
         than the batches of all processes is an error, :func:`~whitening_ssl.data.registry.batch_problem`)."""
         if self.pretrain_dataset is not None:
             processes = self.trainer.world_size if self.trainer is not None else 1
-            problem = batch_problem(self.batch_size, len(cast(Sized, self.pretrain_dataset)), self.name, processes)
+            problem = batch_problem(self.batch_size, len(cast(Sized, self.pretrain_dataset)), str(self.name), processes)
             if problem:
                 raise ValueError(problem)
         return self._loader(self.pretrain_dataset, self.batch_size, train=True)

@@ -69,9 +69,9 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) ->
     parsed, root = parse_options(entry, options), Path(str(root))
     will_download = download and entry.downloadable
     try:
-        error = None if will_download else missing_error(entry, root, parsed)
-        if error is not None:
-            checks.add(str(error))
+        missing = None if will_download else missing_error(entry, root, parsed)
+        if missing is not None:
+            checks.add(str(missing))
             return None
         spec = dataset_spec(entry, root, parsed)
     except FileNotFoundError as error:  # e.g. a dataset.options.class_list that is not there

@@ -42,7 +42,7 @@ class Option:
         """Why ``value`` cannot be ``dataset.options.<key>`` (one line), or None."""
         if self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum):
             return f"dataset.options.{key}={value!r} must be a whole number >= {self.minimum}"
-        if self.kind == "choice" and value not in self.choices():
+        if self.kind == "choice" and self.choices is not None and value not in self.choices():
             return f"dataset.options.{key}={value!r} is not available: use one of {', '.join(self.choices())}"
         if self.kind == "path" and not isinstance(value, (str, os.PathLike)):
             return f"dataset.options.{key}={value!r} must be a file name"
@@ -67,7 +67,8 @@ COMMON_OPTIONS: dict[str, Option] = {
 class HasDefaultRecipe(Protocol):
     """What :meth:`DatasetOptions.augmentation_recipe` reads of a dataset's spec (its default recipe)."""
 
-    augmentation: str
+    @property
+    def augmentation(self) -> str: ...
 
 
 class DatasetOptions(SimpleNamespace):

@@ -130,7 +130,7 @@ class AugmentationRecipe:
         ]
         for prefix, mean, std in (("", self.mean, self.std), ("eval_", self.eval_mean, self.eval_std)):
             if (mean is None) != (std is None) or (
-                mean is not None and (len(mean) != 3 or len(std) != 3 or min(std) <= 0)
+                mean is not None and std is not None and (len(mean) != 3 or len(std) != 3 or min(std) <= 0)
             ):
                 problems.append(
                     f"{prefix}mean and {prefix}std must be both None or 3 values each (std > 0), got {mean}, {std}"
@@ -161,7 +161,7 @@ class AugmentationRecipe:
         with ``views`` has no more than it fixes (the pretraining asks for all: :meth:`views_problem`)."""
         if not self.views:
             return (self.default_view(crop_size),) * num_views
-        if num_views > self.fixed_views:
+        if self.fixed_views is not None and num_views > self.fixed_views:
             raise ValueError(self.views_problem(num_views))
         groups = zip(self.views, self.per_group("crop_scale"), *(self.per_group(f) for f in PER_VIEW_PROBABILITIES))
         return tuple(

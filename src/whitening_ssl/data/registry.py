@@ -55,7 +55,10 @@ class DatasetSpec:
     @property
     def eval_normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """``(mean, std)`` of the evaluation transforms (k-NN, linear probes)."""
-        return (self.mean, self.std) if self.eval_mean is None else (self.eval_mean, self.eval_std)
+        if self.eval_mean is None:
+            return self.mean, self.std
+        assert self.eval_std is not None  # (given together: the recipe's check)
+        return self.eval_mean, self.eval_std
 
 
 class Missing(NamedTuple):
@@ -99,7 +102,7 @@ class DatasetEntry:
     locate: Callable[[Path, DatasetOptions], Missing | None] = lambda root, options: None
     pretrain_size: int | Callable[[Path, DatasetOptions], int | None] | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
-    fetch: Callable[[Path], None] | None = None
+    fetch: Callable[[Path], object] | None = None
     fetched_folders: tuple[str, ...] = ()
     in_memory: bool = False
 
@@ -162,8 +165,8 @@ def option_problems(entry: DatasetEntry, given: Mapping[str, Any]) -> list[str]:
         if key not in declared:
             owners = "|".join(name for name, other in DATASETS.items() if key in other.options)
             found.append(f"dataset.options.{key} applies only to dataset={owners}: remove it for dataset={entry.name}")
-        elif declared[key].problem(key, value):
-            found.append(declared[key].problem(key, value))
+        elif problem := declared[key].problem(key, value):
+            found.append(problem)
     return found
 
 
@@ -203,7 +206,7 @@ def dataset_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Da
     place they apply, so the views of both pipelines normalise alike, and every evaluation transform of the run."""
     spec = entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
     recipe = get_recipe(options.augmentation_recipe(spec))
-    if recipe.mean is not None:
+    if recipe.mean is not None and recipe.std is not None:  # (given together: the recipe's check)
         spec = dataclasses.replace(spec, mean=recipe.mean, std=recipe.std)
     if recipe.eval_mean is not None:
         spec = dataclasses.replace(spec, eval_mean=recipe.eval_mean, eval_std=recipe.eval_std)

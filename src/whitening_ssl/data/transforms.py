@@ -55,7 +55,9 @@ class MultiViewTransform:
     sequence of transforms, one per view, in view order (``transform`` is then the first view's)."""
 
     def __init__(
-        self, transform: Callable[[Image.Image], torch.Tensor] | Sequence[Callable], num_views: int = 2
+        self,
+        transform: Callable[[Image.Image], torch.Tensor] | list[Callable] | tuple[Callable, ...],
+        num_views: int = 2,
     ) -> None:
         transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform] * max(num_views, 0)
         if len(transforms) < 1:

@@ -17,6 +17,7 @@ crop-first recipe gives the same views that way
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +41,9 @@ class DeviceAugmentation(nn.Module):
     they have one size; :meth:`apply` is deterministic given the parameters. With ``crop_on_device=False``
     the inputs are the workers' crops, one per view (:meth:`views_of_crops`).
     """
+
+    mean: Tensor  # [1, 3, 1, 1] buffers of the normalisation
+    std: Tensor
 
     def __init__(
         self,
@@ -98,7 +102,9 @@ class DeviceAugmentation(nn.Module):
 
     # --- deterministic application --------------------------------------------------------
 
-    def apply(self, images: Tensor, params: AugmentationParams, crop_size: int | None = None) -> Tensor:
+    def apply(  # type: ignore[override]  # (shadows nn.Module.apply(fn): never called on a parent of this module)
+        self, images: Tensor, params: AugmentationParams, crop_size: int | None = None
+    ) -> Tensor:
         """Views of ``images`` (uint8, or float in [0, 1], [B, C, H, W]; grey copied to three channels, as ToRGB)
         under ``params``: normalised float32 [B, 3, S, S] (S = ``crop_size``, default the dataset's); jitter,
         grayscale, crop + resize + flip (or the crop first), blur, solarise, normalise."""
@@ -125,7 +131,7 @@ class DeviceAugmentation(nn.Module):
             raise ValueError(f"num_views must be >= 1, got {num_views}")
         self._check_layout(images)
         batch, (height, width) = images.shape[0], images.shape[-2:]
-        views, made = self.view_list(num_views), [None] * num_views
+        views, made = self.view_list(num_views), cast(list[Tensor], [None] * num_views)
         for group in size_groups(views):
             size, count = views[group[0]].crop_size, len(group)
             params = self.sample_params(
@@ -139,7 +145,7 @@ class DeviceAugmentation(nn.Module):
     def views_of_crops(self, crops: Sequence[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
         """``crop_on_device=False``: the workers' uint8 crops, one [B, 3, S_v, S_v] per view in view order, become
         the views (the views of one size in one batch)."""
-        views, made = self.view_list(len(crops)), [None] * len(crops)
+        views, made = self.view_list(len(crops)), cast(list[Tensor], [None] * len(crops))
         for group in size_groups(views):
             size, count = views[group[0]].crop_size, len(group)
             batch = torch.cat([crops[i] for i in group])

@@ -105,6 +105,18 @@ def sample_params(
     blur = bernoulli(per_sample([view.blur_p for view in views]).float())
     blur_sigma = uniform(*recipe.blur_sigma, (batch_size,), generator, device)
     solarize = bernoulli(per_sample([view.solarize_p for view in views]).float())
+    brightness, contrast, saturation, hue = factors
     return AugmentationParams(
-        crop_boxes, flip, jitter_applied, *factors, jitter_order, grayscale, blur, blur_sigma, solarize
+        crop_boxes,
+        flip,
+        jitter_applied,
+        brightness,
+        contrast,
+        saturation,
+        hue,
+        jitter_order,
+        grayscale,
+        blur,
+        blur_sigma,
+        solarize,
     )

@@ -104,7 +104,7 @@ def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> tuple[Tensor
 
 
 #: dataset class -> (uint8 images, labels, their layout: a key of LAYOUTS) of all its items
-IMAGE_TENSORS: dict[type, Callable[[Dataset], tuple[Tensor, Tensor, str]]] = {
+IMAGE_TENSORS: dict[type, Callable[[Any], tuple[Tensor, Tensor, str]]] = {
     ArrayImageDataset: lambda dataset: (dataset.data, dataset.targets, "NHW" if dataset.data.ndim == 3 else "NHWC"),
     # numpy [N, 32, 32, 3]; CIFAR100 subclasses CIFAR10
     tv_datasets.CIFAR10: lambda dataset: (torch.from_numpy(dataset.data), _labels(dataset.targets), "NHWC"),

@@ -17,6 +17,7 @@ systems), into a compact :class:`FileListDataset`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -59,8 +60,7 @@ def read_class_list(path: str | os.PathLike | None = None) -> list[str]:
             ids.append(words[0])
     if not ids:
         raise ValueError(f"Class list {source} is empty")
-    seen: set[str] = set()
-    duplicates = sorted({wnid for wnid in ids if wnid in seen or seen.add(wnid)})
+    duplicates = sorted(wnid for wnid, count in Counter(ids).items() if count > 1)
     if duplicates:
         raise ValueError(f"Class list {source} repeats {len(duplicates)} id(s), e.g. {duplicates[0]}")
     return ids
@@ -118,7 +118,8 @@ def scan_split(split_dir: Path, classes: Sequence[str], on_bad_image: str = "ski
     """List ``split_dir/<class>/`` for each class (label = position in ``classes``), in a thread pool."""
     with ThreadPoolExecutor(max_workers=max(1, min(SCAN_THREADS, len(classes)))) as pool:
         listings = list(pool.map(lambda wnid: list_images(split_dir / wnid), classes))
-    files, targets = [], []
+    files: list[str] = []
+    targets: list[int] = []
     for label, (wnid, names) in enumerate(zip(classes, listings)):
         files.extend(f"{wnid}/{name}" for name in names)
         targets.extend([label] * len(names))

@@ -75,7 +75,7 @@ class _ImageFileDataset(Dataset):
     (``skip``: warn once naming the file and return the next decodable item; ``stop``: raise
     :class:`~whitening_ssl.data.sources.verify.BadImageError`), and the files skipped so far."""
 
-    targets: Sequence[int]
+    targets: Sequence[int] | np.ndarray
 
     def __init__(self, num_items: int, on_bad_image: str) -> None:
         self.bad_images = BadImageGuard(num_items, on_bad_image)
@@ -153,7 +153,7 @@ def scan_class_folders(directory: Path, class_to_idx: dict[str, int]) -> list[tu
     Class folders missing from ``directory`` are skipped, so a validation folder may hold a subset
     of the training classes and keep their indices.
     """
-    samples = []
+    samples: list[tuple[str, int]] = []
     for class_name, label in sorted(class_to_idx.items(), key=lambda item: item[1]):
         for folder, _, file_names in sorted(os.walk(directory / class_name, followlinks=True)):
             samples.extend(
@@ -184,7 +184,7 @@ class ImageFiles(Sequence):
     def __len__(self) -> int:
         return sum(self.sizes)
 
-    def __getitem__(self, index: int) -> str:
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]  # whole-number indices only, no slices
         for dataset, size in zip(self.datasets, self.sizes):
             if index < size:
                 return dataset.path(index)

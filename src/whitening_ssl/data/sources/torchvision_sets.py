@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -158,7 +159,7 @@ def find_fashion_mnist_files(root: Path) -> dict[str, tuple[Path, Path]] | None:
             for split, (images, labels) in FASHION_MNIST_FILES.items()
         }
         if all(None not in pair for pair in found.values()):
-            return found
+            return cast("dict[str, tuple[Path, Path]]", found)
     return None
 
 
