@@ -41,7 +41,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 def config(experiment: str):
     overrides = [] if experiment == "none" else [f"experiment={experiment}"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides + ["logger=none"])
+        return compose(config_name="config", overrides=[*overrides, "logger=none"])
 
 
 def median_ms(run, steps: int, warmup: int = 2) -> float:

@@ -54,9 +54,11 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    print(
-        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}"
-    )
+    if device.type == "cuda":
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        hardware = f"{torch.get_num_threads()} CPU threads"
+    print(f"device: {device} ({hardware}), torch {torch.__version__}")
     print(f"{'config':<10}{'batched ms':>12}{'loop ms':>12}{'speed-up':>10}")
     for name, views, batch, emb, w_size, groups, axis, kind, random_groups in CONFIGS:
         h = torch.randn(views, batch, emb, device=device).requires_grad_()

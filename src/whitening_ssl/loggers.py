@@ -65,10 +65,10 @@ def _wandb_logger(
     mode = resolve_wandb_mode(cfg.get("mode", "auto"))
     if mode == "disabled":
         return None
-    if mode == "offline" and rank_zero_only.rank == 0:
+    if mode == "offline" and rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets it
         log.info(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
     os.environ.setdefault("WANDB_SILENT", "true")
-    resume = {"id": resume_id, "resume": "allow"} if resume_id else {}
+    resume: dict[str, Any] = {"id": resume_id, "resume": "allow"} if resume_id else {}
     logger = WandbLogger(
         project=cfg.get("project", "whitening-ssl"),
         entity=cfg.get("entity"),
@@ -130,6 +130,6 @@ def build_logger(
 
 def wandb_run_id(logger: Logger | None) -> str | None:
     """The W&B run id of ``logger`` (created on the main process), ``None`` for other loggers."""
-    if not isinstance(logger, WandbLogger) or rank_zero_only.rank != 0:
+    if not isinstance(logger, WandbLogger) or rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # Lightning sets it
         return None
     return logger.experiment.id

@@ -88,7 +88,9 @@ def probe_kind(checks, kind, settings, samples: int, channels: int, path: str) -
     groups = settings.get("groups") or 1
     if kind.uses_covariance:
         per_group = channels // groups
-        shape = (1, groups, samples, per_group) if settings.get("axis") == "batch" else (1, groups, per_group, samples)
+        shape: tuple[int, ...] = (
+            (1, groups, samples, per_group) if settings.get("axis") == "batch" else (1, groups, per_group, samples)
+        )
     else:
         shape = (1, samples, channels)
     x = block(*shape)

@@ -73,7 +73,7 @@ PAPER_RESULTS: dict[tuple[str, str], dict[str, object]] = {
     (method, dataset): entry for method, row in _TABLE.items() for dataset, entry in row.items()
 }
 for _method, _by_epochs in PAPER_IMAGENET.items():
-    _epochs = max(_by_epochs, key=_by_epochs.get)
+    _epochs = max(_by_epochs, key=lambda epochs: _by_epochs[epochs])
     PAPER_RESULTS[(_method, "imagenet")] = {"linear_top1": _by_epochs[_epochs], "epochs": _epochs, "source": "paper"}
 
 #: INTL's README also gives the linear top-5 (percent): dataset -> figure.

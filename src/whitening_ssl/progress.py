@@ -81,7 +81,7 @@ class _Lines(_Silent):
 
 def bar(total: int | None, description: str, enabled: bool = True, unit: str = "batch"):
     """A bar of ``total`` steps (``update()``, ``set_postfix_str()``, ``close()``), or one that shows nothing."""
-    if not enabled or rank_zero_only.rank != 0:
+    if not enabled or rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # Lightning sets it
         return _Silent()
     if not interactive():
         return _Lines(total, description, unit)

@@ -53,7 +53,7 @@ REFERENCE_PER_CHANNEL = {
 
 def whiten_block_reference(h, kind, axis, groups, eps=0.0, denom_offset=1, permutation=None, **settings):
     """Whiten one ``[m, d]`` block, group by group, as the paper's code does (``settings``: the kind's own)."""
-    m, d = h.shape
+    _m, d = h.shape
     if kind in REFERENCE_PER_CHANNEL:
         return REFERENCE_PER_CHANNEL[kind](h, eps)
     if kind not in REFERENCE_MATRICES:
@@ -85,7 +85,7 @@ def whitening_mse_reference(h_views, subbatches, kind, axis, groups, norm=True, 
     """
     num_views = len(h_views)
     w_iter = subbatches.shape[0]
-    loss = 0.0
+    loss: torch.Tensor | float = 0.0
     for it in range(w_iter):
         z = [torch.empty_like(h) for h in h_views]
         for k, idx in enumerate(subbatches[it]):

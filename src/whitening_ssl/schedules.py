@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -71,7 +71,7 @@ def _constant(step: int, steps_per_epoch: int, max_epochs: int, warmup_steps: in
 
 #: name -> per-step multiplier of the base learning rate (see :func:`lr_factor`); a schedule's keyword-only
 #: parameters are its own settings (``step``: ``drops`` and ``gamma``)
-SCHEDULES = {
+SCHEDULES: dict[str, Callable[..., float]] = {
     "step": _step,
     "cosine": _cosine,
     "cosine_epoch": _cosine_epoch,

@@ -65,7 +65,7 @@ class Checks:
         missing = missing or f"{path} has no value: give it on the command line, e.g. {path}=..."
         try:
             if isinstance(node, DictConfig):
-                if key not in node.keys():
+                if key not in node:
                     if default is _MISSING:
                         self.add(f"{path} is not set: add {path}=... to the command line or the preset")
                         return None

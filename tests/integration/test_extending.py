@@ -54,7 +54,7 @@ def _moved(state, initial_state):
 def test_your_own_component_trains_checkpoints_and_is_evaluated(overrides, tmp_path):
     results, state = _trained(overrides, tmp_path)
     assert results["final"]["knn_top1"] is not None and results["global_step"] == 8
-    losses = [h for h in results["history"]]
+    losses = list(results["history"])
     assert losses and all(torch.isfinite(torch.tensor(h["knn_top1"])) for h in losses)
     fresh = compose_config([*SMALL, *overrides], run_dir=tmp_path / "fresh")
     from whitening_ssl.methods import build_method

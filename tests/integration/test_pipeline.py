@@ -68,7 +68,9 @@ def test_every_experiment_preset_sets_its_values(experiment):
         for key, value in _leaves({k: v for k, v in preset["hydra"].items() if k != "sweeper"}):
             assert OmegaConf.select(hydra_node, key) == value, (experiment, key)
         assert OmegaConf.to_container(hydra_node.sweeper.params) == preset["hydra"]["sweeper"]["params"]
-    groups = {list(d)[0].split("/")[-1]: list(d.values())[0] for d in preset.get("defaults", []) if isinstance(d, dict)}
+    groups = {
+        next(iter(d)).split("/")[-1]: next(iter(d.values())) for d in preset.get("defaults", []) if isinstance(d, dict)
+    }
     if "dataset" in groups:
         assert cfg.dataset.name == groups["dataset"]
     if "method" in groups:

@@ -13,8 +13,8 @@ import torch
 from helpers import TINY, compose_config, run_cli_in_process
 from PIL import Image
 
-from whitening_ssl.cli import entry as cli
 from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.cli import entry as cli
 from whitening_ssl.eval.online import OnlineEvaluation
 from whitening_ssl.methods import WhiteningMSEMethod
 from whitening_ssl.run_folder import naming as run_dirs

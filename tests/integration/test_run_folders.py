@@ -15,8 +15,8 @@ import pytest
 import torch
 from helpers import compose_config, run_cli_in_process
 
-from whitening_ssl.cli import entry as cli
 from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.cli import entry as cli
 from whitening_ssl.run_folder import naming as run_dirs
 from whitening_ssl.run_folder.lock import LOCK_FILE, RunLock, read_lock
 from whitening_ssl.stages import check_config, run

@@ -264,13 +264,13 @@ def test_export_round_trip_torchvision_and_detectron2(tmp_path):
     model = _random_resnet18()
     torch.save(model.state_dict(), tmp_path / "tv.pth")
     base = ["stage=export", f"ckpt={tmp_path / 'tv.pth'}", "backbone=resnet18", "logger=none"]
-    run(compose_config(base + [f"export.output={tmp_path / 'out.pth'}"], run_dir=tmp_path / "run"))
+    run(compose_config([*base, f"export.output={tmp_path / 'out.pth'}"], run_dir=tmp_path / "run"))
     fresh = torchvision.models.resnet18(weights=None)
     missing, unexpected = fresh.load_state_dict(torch.load(tmp_path / "out.pth"), strict=False)
     assert sorted(missing) == ["fc.bias", "fc.weight"] and not unexpected
     _assert_backbone_equals(fresh, model)
 
-    run(compose_config(base + ["export.format=detectron2"], run_dir=tmp_path / "run"))
+    run(compose_config([*base, "export.format=detectron2"], run_dir=tmp_path / "run"))
     with open(tmp_path / "run" / "backbone_detectron2.pkl", "rb") as handle:
         payload = pickle.load(handle)
     assert payload["matching_heuristics"] is True

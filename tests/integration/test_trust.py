@@ -218,7 +218,10 @@ def test_only_plain_types_load_unless_the_user_trusts_the_file(tmp_path):
 def _module_checkpoint(path, **method_changes):
     """A SimCLR checkpoint of this project's layout (untrained), whose saved method settings get ``method_changes``."""
     cfg = compose_config(["debug=smoke", "method=simclr", "backbone.width=8", "method.emb=32", "method.head_size=32"])
-    part = lambda key: OmegaConf.to_container(cfg[key], resolve=True)
+
+    def part(key):
+        return OmegaConf.to_container(cfg[key], resolve=True)
+
     hparams = {
         "backbone": {**part("backbone"), "stem": "cifar"},
         "method": part("method"),

@@ -3,6 +3,7 @@ groups, a CNN from timm, export then a strict timm load, the evaluation stages, 
 
 import json
 import logging
+import re
 
 import pytest
 import timm
@@ -152,8 +153,10 @@ def test_export_loads_strictly_into_timm_and_gives_the_same_features(vit_run, ca
     assert torch.equal(model.blocks[1].mlp.fc2.weight, trained["backbone.blocks.1.mlp.fc2.weight"])
     with pytest.raises(
         ConfigError,
-        match="export.format=torchvision holds torchvision ResNets only, and this "
-        "checkpoint's backbone is timm's vit_tiny_patch16_224: use export.format=timm",
+        match=re.escape(
+            "export.format=torchvision holds torchvision ResNets only, and this "
+            "checkpoint's backbone is timm's vit_tiny_patch16_224: use export.format=timm"
+        ),
     ):
         check_config(
             compose_config(["stage=export", f"ckpt={ckpt}", "export.format=torchvision"], run_dir=vit_run / "refused")

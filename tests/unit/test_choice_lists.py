@@ -17,7 +17,7 @@ def _registries():
     from whitening_ssl.eval.knn import KNN_WEIGHTINGS
     from whitening_ssl.eval.online_probe import ENABLED as PROBE_ENABLED
     from whitening_ssl.loggers import WANDB_MODES
-    from whitening_ssl.models.timm_backbones import POOLS, POS_EMBEDS
+    from whitening_ssl.models.timm_backbones import POS_EMBEDS
     from whitening_ssl.optim import OPTIMIZERS
     from whitening_ssl.schedules import SCHEDULES
     from whitening_ssl.stages import MATMUL_PRECISIONS, STAGES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import sys
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def test_a_dataset_of_your_own_is_one_register_dataset_call(tmp_path, monkeypatc
         )
         check_pretraining_data(checks, PRETRAINING_DATA, located, world_size=1)
         assert checks.problems == [batch_problem(128, 100, "my_squares")]
-        with pytest.raises(ValueError, match="dataset.options.count applies only to dataset=my_squares"):
+        with pytest.raises(ValueError, match=re.escape("dataset.options.count applies only to dataset=my_squares")):
             get_spec("synthetic", count=3)
         entry = DATASETS["my_squares"]
         with pytest.raises(ValueError, match="registered twice"):
@@ -200,7 +201,7 @@ def test_a_dataset_of_your_own_is_one_register_dataset_call(tmp_path, monkeypatc
                 name="clash", display_name="", hint="", build=entry.build, spec=entry.spec, options={"seed": Option(0)}
             )
         )
-    with pytest.raises(ValueError, match="its default dataset.options.count=0 must be a whole number >= 1"):
+    with pytest.raises(ValueError, match=re.escape("its default dataset.options.count=0 must be a whole number >= 1")):
         register_dataset(
             DatasetEntry(
                 name="bad", display_name="", hint="", build=entry.build, spec=entry.spec, options={"count": Option(0)}

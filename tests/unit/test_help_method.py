@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 
 from whitening_ssl.cli.help import help_page
 from whitening_ssl.losses import LOSSES, WhiteningMSELoss, loss_defaults
+from whitening_ssl.methods import METHODS
 from whitening_ssl.settings.methods import FAMILY_DEFAULTS, whitening_defaults
 from whitening_ssl.settings.methods import loss_defaults as source_loss_defaults
-from whitening_ssl.methods import METHODS
 from whitening_ssl.whitening import Whitening
 
 PRESETS = sorted(path.stem for path in (CONF / "method").glob("*.yaml"))

@@ -40,8 +40,10 @@ def test_the_layout_page_names_every_folder_and_top_level_module():
 
 def test_no_module_imports_another_in_a_circle():
     modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
-    graph = {name: {other for other in _imports(path, name) if other in modules and other != name}
-             for name, path in modules.items()}
+    graph = {
+        name: {other for other in _imports(path, name) if other in modules and other != name}
+        for name, path in modules.items()
+    }
     index, low, stack, on_stack, circles, counter = {}, {}, [], set(), [], [0]
 
     def visit(node):  # Tarjan's strongly connected components

@@ -183,7 +183,7 @@ def representation_tensors(
         spectral_measures(rows.unsqueeze(0), rank_tol, spectrum.reshape(1, -1))[:, 0],
         mean_negative_cosine(z).reshape(1),
     ]
-    names = SPECTRAL + ("negative_cosine",)
+    names: tuple[str, ...] = (*SPECTRAL, "negative_cosine")
     if z.ndim == 3 and z.shape[0] >= 2:
         values.append(mean_positive_cosine(z).reshape(1))
         names += ("positive_cosine",)

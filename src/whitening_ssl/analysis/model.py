@@ -13,8 +13,9 @@ positives), with the spectra and cosine samples the plots need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -40,6 +41,7 @@ def representations_of_views(module, views: Tensor | None, features: Tensor | No
     backbone features ``[V, N, f]`` of the images, already computed (``views`` is then not read): only
     the head (``encode``'s second half) and the whitening run."""
     if features is None:
+        assert views is not None  # read when the features are not given
         num_views, batch = views.shape[:2]
         if hasattr(module, "encode"):  # a pretraining module: its own one pass over the views (layout included)
             features, embedding = module.encode(list(views), return_features=True)
@@ -96,8 +98,9 @@ class Analysis:
 def _read(loader: DataLoader, count: int, device, description: str, progress: bool) -> Iterator[Tensor]:
     """The first ``count`` images of ``loader`` as ``[V, n, 3, H, W]`` batches on ``device`` (items: an image,
     V = 1, or a list of V views)."""
-    seen = 0
-    for images, _ in track(loader, -(-count // loader.batch_size), description, enabled=progress):
+    seen, batch_size = 0, loader.batch_size
+    assert batch_size is not None  # a loader of batches
+    for images, _ in track(loader, -(-count // batch_size), description, enabled=progress):
         images = torch.stack(list(images)) if isinstance(images, (list, tuple)) else images.unsqueeze(0)
         images = images[:, : count - seen].to(device, non_blocking=True)
         seen += images.shape[1]
@@ -107,7 +110,8 @@ def _read(loader: DataLoader, count: int, device, description: str, progress: bo
 
 
 def _chunks(parts: Iterable[Tensor], chunk: int) -> Iterator[Tensor]:
-    """``parts`` (``[V, n, ...]`` each, in order) cut again into consecutive ``chunk`` columns (the last one shorter)."""
+    """``parts`` (``[V, n, ...]`` each, in order) cut again into consecutive ``chunk`` columns (the last one
+    shorter)."""
     held, size = [], 0
     for part in parts:
         held.append(part)
@@ -127,7 +131,7 @@ def _in_chunks(module, parts: Iterable[Tensor], chunk: int, features: bool = Fal
         for part in _chunks(parts, chunk)
     ]
     backbone = torch.cat([p.backbone for p in found], dim=1)
-    embedding = torch.cat([p.embedding for p in found], dim=1) if found[0].embedding is not None else None
+    embedding = torch.cat([cast(Tensor, p.embedding) for p in found], dim=1) if found[0].embedding is not None else None
     blocks = [p.whitened_blocks for p in found if p.whitened_blocks is not None]
     whitened = torch.cat(blocks) if blocks else None
     if backbone.shape[0] == 1:
@@ -156,13 +160,13 @@ def analyze_encoder(
     order (e.g. the evaluation's, float32): the test images are then not read or embedded again."""
     was_training = module.training
     module.eval()
-    loss_fn = getattr(module, "loss_fn", None)
+    loss_fn: Any = getattr(module, "loss_fn", None)
     chunk = batch_size * 8
     if hasattr(loss_fn, "w_size"):
         chunk = max(loss_fn.w_size, chunk - chunk % loss_fn.w_size)
     pin = torch.device(device).type == "cuda"
     try:
-        count = min(max_images, len(test_set))
+        count = min(max_images, len(cast(Sized, test_set)))
         if test_features is not None:
             test = _in_chunks(module, [test_features[:count].to(device).unsqueeze(0)], chunk, features=True)
         else:

@@ -43,14 +43,14 @@ class Representations:
         return {name: z for name, z in found.items() if z is not None}
 
 
-def _whitened_tensors(reps: Representations, rank_tol: float):
+def _whitened_tensors(reps: Representations, rank_tol: float) -> tuple[tuple[str, ...], Tensor]:
     """Spectral measures per ``[m, d]`` block, averaged; cosines over all rows (view-aligned)."""
-    m, d = reps.whitened_blocks.shape[-2:]
-    names, values = (
-        SPECTRAL + ("negative_cosine",),
-        [spectral_measures(reps.whitened_blocks.float().reshape(-1, m, d), rank_tol).mean(dim=1)],
-    )
-    rows = reps.whitened_views().float()
+    blocks, views = reps.whitened_blocks, reps.whitened_views()
+    assert blocks is not None and views is not None  # called only where the whitened blocks are present
+    m, d = blocks.shape[-2:]
+    names: tuple[str, ...] = (*SPECTRAL, "negative_cosine")
+    values = [spectral_measures(blocks.float().reshape(-1, m, d), rank_tol).mean(dim=1)]
+    rows = views.float()
     values.append(mean_negative_cosine(rows).reshape(1))
     if rows.shape[0] > 1:
         names += ("positive_cosine",)

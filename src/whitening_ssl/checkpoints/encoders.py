@@ -29,7 +29,7 @@ def _examples(keys, limit: int = 3) -> str:
 
 
 def load_backbone_weights(
-    backbone: nn.Module, state_dict: Mapping[str, Tensor], source: str, backbone_name: str
+    backbone: nn.Module, state_dict: Mapping[str, Tensor], source: str, backbone_name: str | None
 ) -> None:
     """Strict load; every mismatch is reported in one line before anything is copied."""
     expected = backbone.state_dict()
@@ -69,7 +69,7 @@ class LoadedEncoder:
     dataset_cfg: dict[str, Any] | None = None
     method_name: str | None = None
     pretrain_epochs: int | None = None
-    pretrain_config: dict[str, Any] | None = None
+    pretrain_config: Mapping[str, Any] | None = None
     notes: list = field(default_factory=list)
 
 

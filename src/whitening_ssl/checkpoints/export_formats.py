@@ -15,7 +15,7 @@ import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -68,7 +68,10 @@ def export_problem(output: Path, ckpt: Any, overwrite: bool) -> str | None:
     if output.is_dir():
         return f"export.output={output} is a folder: give a file name, e.g. export.output={output / 'backbone.pth'}"
     if not overwrite:
-        return f"export.output={output} already exists: choose another export.output, or add export.overwrite=true to replace it"
+        return (
+            f"export.output={output} already exists: choose another export.output, "
+            "or add export.overwrite=true to replace it"
+        )
     return None
 
 
@@ -139,7 +142,10 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
             settings["global_pool"] = backbone_cfg["pool"]
         settings.update(backbone_cfg.get("model_args") or {})
         arguments = "".join(f", {key}={value!r}" for key, value in settings.items())
-        return f"import timm, torch\nmodel = timm.create_model({backbone_cfg['name']!r}, pretrained=False, num_classes=0{arguments})"
+        return (
+            "import timm, torch\n"
+            f"model = timm.create_model({backbone_cfg['name']!r}, pretrained=False, num_classes=0{arguments})"
+        )
     name, stem = backbone_cfg["name"], backbone_cfg.get("stem", "imagenet")
     model, _ = build_backbone(**backbone_cfg)
     if type(model) is not torchvision.models.ResNet or not callable(getattr(torchvision.models, name, None)):
@@ -151,7 +157,7 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
     lines = ["import torch, torchvision", f"model = torchvision.models.{name}(weights=None)"]
     if STEMS[stem].small_conv1:
         lines.append(
-            f"model.conv1 = torch.nn.Conv2d(3, {model.conv1.out_channels}, kernel_size=3, stride=1, "
+            f"model.conv1 = torch.nn.Conv2d(3, {cast(nn.Conv2d, model.conv1).out_channels}, kernel_size=3, stride=1, "
             f"padding={1 + STEMS[stem].pad}, bias=False)"
         )
     if not STEMS[stem].maxpool:

@@ -35,7 +35,7 @@ def _state_dict_like(obj: Any) -> bool:
 def checkpoint_kind(obj: Any) -> str:
     """``lightning``, ``paper``, ``torchvision``, ``probe``, ``classifier`` or ``unknown`` (see the module)."""
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        keys = [k for k in obj["state_dict"].keys() if isinstance(k, str)]
+        keys = [k for k in obj["state_dict"] if isinstance(k, str)]
         hparams = obj.get("hyper_parameters")
         if isinstance(hparams, Mapping):
             if "backbone" not in hparams and any(k.startswith("classifier.") for k in keys):

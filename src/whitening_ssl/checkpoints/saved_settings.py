@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ..validation import shown
 from .reading import CheckpointError
+
+#: a settings mapping, returned as the type it was given
+SettingsT = TypeVar("SettingsT", bound=Mapping[str, Any])
 
 
 def safe_name(value: Any) -> str:
@@ -127,7 +130,7 @@ def check_saved_backbone(hparams: Mapping[str, Any], source: str) -> None:
         )
 
 
-def check_saved_dataset(dataset: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+def check_saved_dataset(dataset: SettingsT, source: str) -> SettingsT:
     """``dataset``, the dataset settings saved in ``source``, when they name one of this project's datasets."""
     from ..data import DATASETS
 

@@ -19,6 +19,7 @@ Before writing, the model's divergence check runs (blocking): a diverged model i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -67,10 +68,8 @@ def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
 def _remove_partial(path: Path) -> None:
     """Remove a partly written file; on a file system that has gone read-only this fails too, and the first
     error is the one to report (nothing more could be written there either)."""
-    try:
+    with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def read_meta(checkpoint_dir: os.PathLike | str) -> dict[str, Any]:
@@ -206,12 +205,10 @@ class RunCheckpoints(Callback):
             self.save(trainer, pl_module, "epoch", trainer.current_epoch + 1)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):
-            if trainer.global_step != self._saved_at_step:
-                try:
-                    self.save(trainer, pl_module, "sigterm", trainer.current_epoch)
-                except TrainingDivergedError:  # a diverged model is not saved; the last good checkpoint stays
-                    pass
+        if isinstance(exception, SIGTERMException) and trainer.global_step != self._saved_at_step:
+            # a diverged model is not saved; the last good checkpoint stays
+            with contextlib.suppress(TrainingDivergedError):
+                self.save(trainer, pl_module, "sigterm", trainer.current_epoch)
 
     # --- state in the checkpoint ------------------------------------------------------------------
 

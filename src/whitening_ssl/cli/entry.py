@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -126,10 +126,10 @@ def main(cfg: DictConfig) -> float | None:
 def _is_child_process() -> bool:
     from pytorch_lightning.utilities import rank_zero_only
 
-    return rank_zero_only.rank != 0
+    return rank_zero_only.rank != 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
-def _fail(lines: list[str], run_dir: Path | None = None) -> None:
+def _fail(lines: list[str], run_dir: Path | None = None) -> NoReturn:
     remove_if_created_and_empty(run_dir)
     report_error(lines)
     sys.exit(2)
@@ -226,10 +226,10 @@ class CheckBeforeRunning(Callback):
                 lines.append(f"job #{number} ({' '.join(job)}): {' '.join(str(error).split())}")
         if lines:
             _fail(
-                lines
-                + [
+                [
+                    *lines,
                     f"no job was started: fix the {len({line.split(')')[0] for line in lines})} "
-                    f"job(s) above (of {len(jobs)})"
+                    f"job(s) above (of {len(jobs)})",
                 ]
             )
         if config.get("check"):
@@ -244,7 +244,7 @@ class CheckBeforeRunning(Callback):
         try:
             _prepare(configs)
         except DatasetNotFoundError as error:
-            _fail(error_lines(error) + ["no job was started"])
+            _fail([*error_lines(error), "no job was started"])
         _, taken = claim_sweep_folders(config, configs)  # every job's folder, before Hydra writes .hydra/ into any
         if taken:
             _fail(

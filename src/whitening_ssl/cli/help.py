@@ -10,7 +10,7 @@ here (at import, through :mod:`whitening_ssl.cli.entry`) builds the page when Hy
   files, and Hydra's own groups (``conf/hydra/``) are not choices: both are left out;
 - the main settings of ``conf/config.yaml`` (its top-level keys and the keys of its sections that
   are not Hydra targets), each with its current value and the file's own ``# ...`` comment;
-- every setting of the chosen method (:mod:`whitening_ssl.help_method`), with its meaning;
+- every setting of the chosen method (:mod:`whitening_ssl.cli.help_method`), with its meaning;
 - where the documentation is (``README.md``, ``docs/*.md``).
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ..config_values import plain_dict
 from .conf_text import (
     HYDRA_GROUP,
     SKIPPED_SECTIONS,
@@ -97,7 +98,7 @@ def _docs(conf: Path) -> list[str]:
 def help_page(root: Any) -> str:
     """The page, for the composed configuration ``root`` (with its ``hydra`` node)."""
     conf = conf_dir(root)
-    values = OmegaConf.to_container(root, resolve=False)
+    values = plain_dict(root, resolve=False)
     choices = (values.get(HYDRA_GROUP) or {}).get("runtime", {}).get("choices", {})
     from ..settings.methods import papers
     from .help_method import method_section

@@ -1,7 +1,7 @@
 """``python run.py [method=NAME] --help``: every setting of the chosen method, its value and one line of meaning.
 
 The values are the composed configuration's (the same as ``--cfg job`` shows); the meanings come from
-where the defaults do: the code's docstrings and comments (:func:`whitening_ssl.method_settings.meanings`,
+where the defaults do: the code's docstrings and comments (:func:`whitening_ssl.settings.methods.meanings`,
 read without importing torch), the shared nodes' ``# ...`` comments (``conf/method/_shared/*.yaml``),
 else the preset's own (``conf/method/<name>.yaml``).
 """
@@ -38,7 +38,7 @@ def _yaml_meanings(conf: Path, choice: Any) -> tuple[dict[str, str], dict[str, s
     return shared, own
 
 
-def method_section(conf: Path, method: Mapping[str, Any], choice: Any) -> list[str]:
+def method_section(conf: Path, method: Mapping[str, Any] | None, choice: Any) -> list[str]:
     """The lines of the help's method section for the composed ``method`` node."""
     if not isinstance(method, Mapping):
         return []

@@ -73,7 +73,7 @@ def pair_problem(
         return None
     needs = (
         f"torchvision {vision_version} needs torch 2.{vision_minor[1] - OFFSET}"
-        if mismatch
+        if mismatch and vision_minor is not None
         else f"torchvision cannot be imported ({' '.join(str(import_error).split())})"
     )
     return (

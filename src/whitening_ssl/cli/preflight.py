@@ -13,11 +13,13 @@ import difflib
 import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..config_values import plain_dict, plain_list
 from .conf_text import conf_dir, config_groups
 
 EXIT_BAD_INPUT = 2
@@ -39,7 +41,7 @@ def _dataset_line(cfg: DictConfig) -> str:
     from ..data import parse
 
     try:
-        entry, options = parse(name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
+        entry, options = parse(name, plain_dict(cfg.dataset.options) or {})
         present = entry.locate(Path(str(root)), options) is None
     except (ValueError, OSError):
         present = False
@@ -96,10 +98,10 @@ def sweep_jobs(config: DictConfig) -> list[tuple[list[str], Callable[[], DictCon
     parser = OverridesParser.create(config_loader=loader)
     params = config.hydra.sweeper.get("params")
     arguments = [f"{key}={value}" for key, value in (params or {}).items()]
-    arguments += list(OmegaConf.to_container(config.hydra.overrides.task))
+    arguments += plain_list(config.hydra.overrides.task)
     overrides = parser.parse_overrides(overrides=arguments)
     jobs = [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    return [(job, lambda job=job: loader.load_sweep_config(config, job)) for job in jobs]
+    return [(job, partial(loader.load_sweep_config, config, job)) for job in jobs]
 
 
 # --- Hydra's composition errors ----------------------------------------------------------------------
@@ -119,7 +121,7 @@ def hydra_error_line(error: BaseException) -> str:
     unknown = re.search(r"Could not override '([^']+)'", message)
     if unknown:
         key = unknown.group(1)
-        parent, _, leaf = key.rpartition(".")
+        parent = key.rpartition(".")[0]
         return (
             f"{key} is not a setting{f' of {parent}' if parent else ''}: check the spelling (python run.py --help "
             f"lists the settings), or add a new key on purpose with +{key}=..."
@@ -180,5 +182,5 @@ def one_line_hydra_errors() -> None:
 
         return original(guarded)
 
-    run_and_report.one_line = True
+    run_and_report.one_line = True  # type: ignore[attr-defined]  # a mark on the function Hydra calls
     hydra_utils.run_and_report = run_and_report

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..config_values import plain_list
 from ..run_folder import RESULTS_FILE
 from ..stages.common import format_summary
 
@@ -33,7 +34,11 @@ def jobs_ran_elsewhere(config: DictConfig) -> bool:
 def _job_folders(sweep_dir: Path) -> list[Path]:
     """The sweep's job folders (``<num>_<label>``, each with ``.hydra/``), in job order."""
     folders = [path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")]
-    number = lambda folder: int(folder.name.split("_", 1)[0]) if folder.name.split("_", 1)[0].isdigit() else 1 << 30
+
+    def number(folder: Path) -> int:
+        head = folder.name.split("_", 1)[0]
+        return int(head) if head.isdigit() else 1 << 30
+
     return sorted(folders, key=lambda folder: (number(folder), folder.name))
 
 
@@ -41,7 +46,7 @@ def summary_lines(sweep_dir: Path) -> list[str]:
     """Per job: ``job #N (overrides):``, the figures' table and ``results: <path>`` (or where its log is)."""
     lines = []
     for folder in _job_folders(sweep_dir):
-        overrides = " ".join(OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml")))
+        overrides = " ".join(plain_list(OmegaConf.load(folder / ".hydra" / "overrides.yaml")))
         lines.append(f"job #{folder.name.split('_', 1)[0]} ({overrides}):")
         results = folder / RESULTS_FILE
         if results.is_file():
@@ -65,4 +70,4 @@ def print_sweep_summary(config: DictConfig) -> None:
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
     remove_unformatted_folder(sweep_dir)
     lines = summary_lines(sweep_dir)
-    print("\n".join(lines + [f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]), flush=True)
+    print("\n".join([*lines, f"sweep: {sweep_dir} (the jobs' own output: {sweep_dir / SUBMITIT_FOLDER}/)"]), flush=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -12,12 +13,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
 from whitening_ssl.data.device.augment import DeviceAugmentation
-from whitening_ssl.data.device.pipeline import (IndexDataset, cpu_crop_views, device_pipeline_error,
-                                               device_pipeline_problem, image_tensor)
-from whitening_ssl.data.sources.download import download_dataset
-from whitening_ssl.data.sources.images import ImageFiles, TransformedDataset, skipped_images
+from whitening_ssl.data.device.pipeline import (
+    IndexDataset,
+    cpu_crop_views,
+    device_pipeline_error,
+    device_pipeline_problem,
+    image_tensor,
+)
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
+from whitening_ssl.data.sources.download import download_dataset
+from whitening_ssl.data.sources.images import ImageFiles, TransformedDataset, skipped_images
 from whitening_ssl.validation import ConfigError
 
 
@@ -26,9 +32,17 @@ class _DatasetModule(pl.LightningDataModule):
 
     splits: tuple[str, ...] = ()
 
-    def __init__(self, name: str, root: str = "./data", download: bool = False, eval_batch_size: int = 512,
-                 num_workers: int = 4, pin_memory: bool = True, on_bad_image: str = "skip",
-                 **dataset_options: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: str = "./data",
+        download: bool = False,
+        eval_batch_size: int = 512,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        on_bad_image: str = "skip",
+        **dataset_options: Any,
+    ) -> None:
         super().__init__()
         self.name, self.root, self.download, self.on_bad_image = name, root, download, on_bad_image
         self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
@@ -65,8 +79,14 @@ class _DatasetModule(pl.LightningDataModule):
         return self.spec.num_classes
 
     def _build(self):
-        return build_parsed(self.entry, self.options, Path(self.root), download=False, splits=self.splits,
-                            on_bad_image=self.on_bad_image)
+        return build_parsed(
+            self.entry,
+            self.options,
+            Path(self.root),
+            download=False,
+            splits=self.splits,
+            on_bad_image=self.on_bad_image,
+        )
 
     def image_files(self) -> ImageFiles:
         """The image files of the built splits (empty for datasets held in memory); call after ``setup()``."""
@@ -74,7 +94,7 @@ class _DatasetModule(pl.LightningDataModule):
 
     def eval_datasets(self) -> tuple[Dataset, Dataset]:
         """The labelled (train, test) splits with the deterministic evaluation transform."""
-        if self.train_eval_dataset is None:
+        if self.train_eval_dataset is None or self.test_eval_dataset is None:  # (set up together)
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting the evaluation sets")
         return self.train_eval_dataset, self.test_eval_dataset
 
@@ -82,13 +102,20 @@ class _DatasetModule(pl.LightningDataModule):
         """The test images with the pretraining augmentation, ``num_views`` views each (the positives of the
         analysis; a recipe with its own views gives its first ``num_views``: multi-crop's two full-size
         crops); call after ``setup()``."""
-        base = self.test_eval_dataset.base if isinstance(self.test_eval_dataset, TransformedDataset) \
+        base = (
+            self.test_eval_dataset.base
+            if isinstance(self.test_eval_dataset, TransformedDataset)
             else self.test_eval_dataset
+        )
+        assert base is not None, "call setup() first"
         return with_views(base, self.spec, self.options, num_views)
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """(labelled train, test) loaders with the evaluation transform, in fixed order."""
-        return tuple(self._loader(dataset, self.eval_batch_size, train=False) for dataset in self.eval_datasets())
+        train, test = self.eval_datasets()
+        return self._loader(train, self.eval_batch_size, train=False), self._loader(
+            test, self.eval_batch_size, train=False
+        )
 
     def skipped_images(self) -> list[str]:
         """Undecodable files skipped so far (``data.on_bad_image=skip``)."""
@@ -97,9 +124,15 @@ class _DatasetModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must be called before requesting dataloaders")
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-                          persistent_workers=train and self.num_workers > 0,
-                          pin_memory=self.pin_memory and torch.cuda.is_available())
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=train and self.num_workers > 0,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+        )
 
 
 class SSLDataModule(_DatasetModule):
@@ -119,11 +152,23 @@ class SSLDataModule(_DatasetModule):
 
     splits = ("pretrain", "train", "test")
 
-    def __init__(self, name: str, root: str = "./data", download: bool = False, batch_size: int = 256,
-                 eval_batch_size: int = 512, num_views: int = 2, num_workers: int = 4, pin_memory: bool = True,
-                 on_bad_image: str = "skip", pipeline: str = "cpu", **dataset_options: Any) -> None:
-        super().__init__(name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image,
-                         **dataset_options)
+    def __init__(
+        self,
+        name: str,
+        root: str = "./data",
+        download: bool = False,
+        batch_size: int = 256,
+        eval_batch_size: int = 512,
+        num_views: int = 2,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        on_bad_image: str = "skip",
+        pipeline: str = "cpu",
+        **dataset_options: Any,
+    ) -> None:
+        super().__init__(
+            name, root, download, eval_batch_size, num_workers, pin_memory, on_bad_image, **dataset_options
+        )
         if pipeline not in ("cpu", "device"):
             raise ValueError(f"pipeline={pipeline!r} is not available: use cpu or device")
         self.batch_size, self.num_views, self.pipeline = batch_size, num_views, pipeline
@@ -154,10 +199,12 @@ class SSLDataModule(_DatasetModule):
             self.images, labels = image_tensor(pretrain)
             self.pretrain_dataset = IndexDataset(labels)
         else:  # image folders: workers decode and crop (uint8), the device does the rest
-            self.pretrain_dataset = TransformedDataset(pretrain, cpu_crop_views(recipe, spec.image_size,
-                                                                                self.num_views))
-        self.device_augmentation = DeviceAugmentation(recipe, spec.image_size, spec.mean, spec.std,
-                                                      crop_on_device=self.entry.in_memory)
+            self.pretrain_dataset = TransformedDataset(
+                pretrain, cpu_crop_views(recipe, spec.image_size, self.num_views)
+            )
+        self.device_augmentation = DeviceAugmentation(
+            recipe, spec.image_size, spec.mean, spec.std, crop_on_device=self.entry.in_memory
+        )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Device pipeline: the batch's views, made on the device (training batches only)."""
@@ -168,6 +215,7 @@ class SSLDataModule(_DatasetModule):
     def make_views(self, batch):
         """``(indices or crops, labels)`` on the device -> ``(list of num_views views, labels)``, in view order."""
         inputs, labels = batch
+        assert self.device_augmentation is not None  # the device pipeline's (setup)
         augmentation = self.device_augmentation.to(labels.device)
         if self.images is not None:
             views = augmentation.make_views(self._device_images(labels.device)[inputs], self.num_views)
@@ -178,6 +226,7 @@ class SSLDataModule(_DatasetModule):
     def _device_images(self, device: torch.device) -> Tensor:
         key = str(device)
         if key not in self._images_on:
+            assert self.images is not None  # an in-memory dataset's (setup)
             self._images_on = {key: self.images.to(device, non_blocking=True)}
         return self._images_on[key]
 
@@ -186,7 +235,7 @@ class SSLDataModule(_DatasetModule):
         than the batches of all processes is an error, :func:`~whitening_ssl.data.registry.batch_problem`)."""
         if self.pretrain_dataset is not None:
             processes = self.trainer.world_size if self.trainer is not None else 1
-            problem = batch_problem(self.batch_size, len(self.pretrain_dataset), self.name, processes)
+            problem = batch_problem(self.batch_size, len(cast(Sized, self.pretrain_dataset)), str(self.name), processes)
             if problem:
                 raise ValueError(problem)
         return self._loader(self.pretrain_dataset, self.batch_size, train=True)

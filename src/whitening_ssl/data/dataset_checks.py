@@ -8,14 +8,23 @@ the entry's ``locate`` and ``spec``, :func:`~whitening_ssl.data.registry.batch_p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from whitening_ssl.data.datasets import missing_error
 from whitening_ssl.data.device.pipeline import device_pipeline_error, device_pipeline_problem
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.recipes import get_recipe
-from whitening_ssl.data.registry import (PIPELINES, DatasetEntry, DatasetSpec, batch_problem, dataset_spec, get_entry,
-                                         option_problems, parse_options, pretrain_size)
+from whitening_ssl.data.registry import (
+    PIPELINES,
+    DatasetEntry,
+    DatasetSpec,
+    batch_problem,
+    dataset_spec,
+    get_entry,
+    option_problems,
+    parse_options,
+    pretrain_size,
+)
 from whitening_ssl.data.sources.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
 from whitening_ssl.validation import Checks
 
@@ -29,15 +38,21 @@ class Located(NamedTuple):
     spec: DatasetSpec
 
 
-def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) -> Optional[Located]:
+def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) -> Located | None:
     """``dataset.*``: a registered name, a root, valid options, files present (cheap), >= 2 classes.
 
     Returns the dataset when everything checked is fine (for further checks); the files only when
     ``checks.check_machine``.
     """
     name = checks.get(dataset, "name", "dataset.name")
-    root = checks.get(dataset, "root", "dataset.root", missing=f"dataset={name} needs its location: add "
-                      "dataset.root=/path/to/the/images" if name is not None else None)
+    root = checks.get(
+        dataset,
+        "root",
+        "dataset.root",
+        missing=f"dataset={name} needs its location: add dataset.root=/path/to/the/images"
+        if name is not None
+        else None,
+    )
     download = checks.boolean(dataset, "download", "dataset.download", default=False)
     options = dict(checks.get(dataset, "options", "dataset.options", default={}) or {})
     try:
@@ -54,9 +69,9 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) ->
     parsed, root = parse_options(entry, options), Path(str(root))
     will_download = download and entry.downloadable
     try:
-        error = None if will_download else missing_error(entry, root, parsed)
-        if error is not None:
-            checks.add(str(error))
+        missing = None if will_download else missing_error(entry, root, parsed)
+        if missing is not None:
+            checks.add(str(missing))
             return None
         spec = dataset_spec(entry, root, parsed)
     except FileNotFoundError as error:  # e.g. a dataset.options.class_list that is not there
@@ -67,12 +82,14 @@ def check_dataset(checks: Checks, dataset: Any, *, needs_labels: bool = True) ->
         checks.add(str(error))
         return None
     if needs_labels and spec.num_classes < 2:
-        checks.add(f"dataset={name} has {spec.num_classes} class under {root}: the evaluation (k-NN, linear "
-                   "probe) needs at least 2 classes; add class folders, or set eval.enabled=false to pretrain only")
+        checks.add(
+            f"dataset={name} has {spec.num_classes} class under {root}: the evaluation (k-NN, linear "
+            "probe) needs at least 2 classes; add class folders, or set eval.enabled=false to pretrain only"
+        )
     return Located(entry, parsed, root, spec)
 
 
-def check_pretraining_data(checks: Checks, data: Any, located: Optional[Located], world_size: Optional[int]) -> None:
+def check_pretraining_data(checks: Checks, data: Any, located: Located | None, world_size: int | None) -> None:
     """``data.*`` of pretraining: batch size, views (as many as a recipe with its own views makes), workers,
     pipeline (``device``: it makes the CPU pipeline's views of this dataset and recipe); the batch fits in the
     dataset."""

@@ -9,20 +9,27 @@ for ``("train", "test")`` and never load STL-10's 100k unlabeled images.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sized
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
 
-from whitening_ssl.data.sources.download import download_dataset
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.sources.images import ArrayImageDataset, TransformedDataset
 from whitening_ssl.data.options import DatasetOptions
-from whitening_ssl.data.registry import (SPLITS, DatasetEntry, DatasetSpec, SplitDatasets, dataset_spec, get_entry,
-                                         parse_options)
 from whitening_ssl.data.recipes import get_recipe
+from whitening_ssl.data.registry import (
+    SPLITS,
+    DatasetEntry,
+    DatasetSpec,
+    SplitDatasets,
+    dataset_spec,
+    get_entry,
+    parse_options,
+)
+from whitening_ssl.data.sources.download import download_dataset
+from whitening_ssl.data.sources.images import ArrayImageDataset, TransformedDataset
 from whitening_ssl.data.transforms import eval_transform, view_transforms
 
 
@@ -32,7 +39,7 @@ def parse(name: str, options: dict[str, Any] | None = None) -> tuple[DatasetEntr
     return entry, parse_options(entry, options)
 
 
-def missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[DatasetNotFoundError]:
+def missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetNotFoundError | None:
     """The one-line error for ``entry``'s files missing under ``root`` (``None``: they are there; paths only)."""
     missing = entry.locate(root, options)
     if missing is None:
@@ -40,8 +47,9 @@ def missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> O
     return DatasetNotFoundError.for_dataset(entry.name, root, looked_in=list(missing.looked_in), detail=missing.detail)
 
 
-def check_dataset_available(name: str, root: str | os.PathLike = "./data", download: bool = False,
-                            **options: Any) -> None:
+def check_dataset_available(
+    name: str, root: str | os.PathLike = "./data", download: bool = False, **options: Any
+) -> None:
     """Raise :class:`DatasetNotFoundError` if ``name`` cannot be loaded from ``root`` (cheap: paths only).
 
     A dataset that can be downloaded counts as available when ``download`` is true.
@@ -60,17 +68,23 @@ def get_spec(name: str, root: str | os.PathLike = "./data", **options: Any) -> D
 
 def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     """Keep ``size`` items: the first ``size`` indices of a seeded permutation (sorted back into order)."""
-    if size is None or size >= len(dataset):
+    if size is None or size >= len(cast(Sized, dataset)):
         return dataset
     generator = torch.Generator().manual_seed(seed)
-    indices = sorted(torch.randperm(len(dataset), generator=generator)[:size].tolist())
+    indices = sorted(torch.randperm(len(cast(Sized, dataset)), generator=generator)[:size].tolist())
     if isinstance(dataset, ArrayImageDataset):
         return dataset.select(indices)
     return Subset(dataset, indices)
 
 
-def build_datasets(name: str, root: str | os.PathLike = "./data", download: bool = False,
-                   splits: Collection[str] = SPLITS, on_bad_image: str = "skip", **options: Any) -> SplitDatasets:
+def build_datasets(
+    name: str,
+    root: str | os.PathLike = "./data",
+    download: bool = False,
+    splits: Collection[str] = SPLITS,
+    on_bad_image: str = "skip",
+    **options: Any,
+) -> SplitDatasets:
     """The untransformed ``splits`` of ``name`` (others are ``None``), subsets applied.
 
     ``on_bad_image`` (``skip`` | ``stop``): what an undecodable image file does. With ``download``, a
@@ -81,8 +95,14 @@ def build_datasets(name: str, root: str | os.PathLike = "./data", download: bool
     return build_parsed(entry, parsed, Path(root), download, splits, on_bad_image)
 
 
-def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, download: bool = False,
-                 splits: Collection[str] = SPLITS, on_bad_image: str = "skip") -> SplitDatasets:
+def build_parsed(
+    entry: DatasetEntry,
+    options: DatasetOptions,
+    root: Path,
+    download: bool = False,
+    splits: Collection[str] = SPLITS,
+    on_bad_image: str = "skip",
+) -> SplitDatasets:
     """:func:`build_datasets` with the options already parsed (the DataModules parse once per run)."""
     unknown = set(splits) - set(SPLITS)
     if unknown:
@@ -99,8 +119,15 @@ def build_parsed(entry: DatasetEntry, options: DatasetOptions, root: Path, downl
     return SplitDatasets(subsets.get("pretrain"), subsets.get("train"), subsets.get("test"), spec)
 
 
-def make_split_datasets(name: str, root: str | os.PathLike = "./data", download: bool = False, num_views: int = 2,
-                        splits: Collection[str] = SPLITS, on_bad_image: str = "skip", **options: Any) -> SplitDatasets:
+def make_split_datasets(
+    name: str,
+    root: str | os.PathLike = "./data",
+    download: bool = False,
+    num_views: int = 2,
+    splits: Collection[str] = SPLITS,
+    on_bad_image: str = "skip",
+    **options: Any,
+) -> SplitDatasets:
     """:func:`build_datasets` with the transforms: ``pretrain`` items ``(list of num_views augmented tensors,
     label)``, ``train`` / ``test`` items ``(eval-transformed tensor, label)``."""
     entry, parsed = parse(name, options)
@@ -119,12 +146,14 @@ def transform_splits(bases: SplitDatasets, options: DatasetOptions, num_views: i
     """The multi-view augmentation on ``pretrain`` (all of a recipe's views: ``num_views`` must be the number it
     fixes, if it fixes one), the evaluation transform on ``train`` and ``test``."""
     spec = bases.spec
-    problem = get_recipe(options.augmentation_recipe(spec)).views_problem(num_views) \
-        if bases.pretrain is not None else None
+    problem = (
+        get_recipe(options.augmentation_recipe(spec)).views_problem(num_views) if bases.pretrain is not None else None
+    )
     if problem:
         raise ValueError(problem)
-    evaluation = eval_transform(*spec.eval_normalisation, spec.eval_resize, spec.eval_center_crop,
-                                interpolation=spec.eval_interpolation)
+    evaluation = eval_transform(
+        *spec.eval_normalisation, spec.eval_resize, spec.eval_center_crop, interpolation=spec.eval_interpolation
+    )
     return SplitDatasets(
         pretrain=with_views(bases.pretrain, spec, options, num_views) if bases.pretrain is not None else None,
         train=TransformedDataset(bases.train, evaluation) if bases.train is not None else None,

@@ -16,9 +16,13 @@ class DatasetNotFoundError(FileNotFoundError):
         return str(self.args[0])
 
     @classmethod
-    def for_dataset(cls, name: str, root: str | os.PathLike,
-                    looked_in: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-                    detail: str | None = None) -> "DatasetNotFoundError":
+    def for_dataset(
+        cls,
+        name: str,
+        root: str | os.PathLike,
+        looked_in: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+        detail: str | None = None,
+    ) -> DatasetNotFoundError:
         """The standard one-line error for dataset ``name`` (display name and hint from its registry entry).
 
         ``looked_in`` lists the place(s) searched (defaults to ``root``); ``detail`` is an optional
@@ -36,16 +40,19 @@ class DatasetNotFoundError(FileNotFoundError):
         return cls(f"{display_name} not found in {places}{reason}: {offer}{hint}")
 
     @classmethod
-    def download_failed(cls, name: str, root: str | os.PathLike, reason: object,
-                        left_behind: str = "") -> "DatasetNotFoundError":
+    def download_failed(
+        cls, name: str, root: str | os.PathLike, reason: object, left_behind: str = ""
+    ) -> DatasetNotFoundError:
         """The error for a requested download that failed (typically: no network on a compute node):
         the failure itself, how to put the files in place by hand and what ``left_behind`` (if given)."""
         display_name, hint, _ = _describe(name, root)
         where = os.path.abspath(os.fspath(root))
         failure = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
         left = f"; {left_behind}" if left_behind else ""
-        return cls(f"{display_name} could not be downloaded into {where} ({failure}): check the network "
-                   f"connection, or {hint}{left}")
+        return cls(
+            f"{display_name} could not be downloaded into {where} ({failure}): check the network "
+            f"connection, or {hint}{left}"
+        )
 
 
 def _describe(name: str, root: str | os.PathLike) -> tuple[str, str, bool]:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from whitening_ssl.data.recipes import RECIPES
 
@@ -29,19 +29,20 @@ class Option:
     default: Any
     kind: str = "int"
     minimum: int = 1
-    choices: Optional[Callable[[], Sequence[str]]] = None
+    choices: Callable[[], Sequence[str]] | None = None
     doc: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS or (self.kind == "choice") != (self.choices is not None):
-            raise ValueError(f"Option kind {self.kind!r}: use one of {', '.join(OPTION_KINDS)} (choices only with "
-                             "kind='choice')")
+            raise ValueError(
+                f"Option kind {self.kind!r}: use one of {', '.join(OPTION_KINDS)} (choices only with kind='choice')"
+            )
 
-    def problem(self, key: str, value: Any) -> Optional[str]:
+    def problem(self, key: str, value: Any) -> str | None:
         """Why ``value`` cannot be ``dataset.options.<key>`` (one line), or None."""
         if self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum):
             return f"dataset.options.{key}={value!r} must be a whole number >= {self.minimum}"
-        if self.kind == "choice" and value not in self.choices():
+        if self.kind == "choice" and self.choices is not None and value not in self.choices():
             return f"dataset.options.{key}={value!r} is not available: use one of {', '.join(self.choices())}"
         if self.kind == "path" and not isinstance(value, (str, os.PathLike)):
             return f"dataset.options.{key}={value!r} must be a file name"
@@ -54,15 +55,20 @@ COMMON_OPTIONS: dict[str, Option] = {
     "pretrain_subset": Option(None, doc="keep a seeded random subset of K pretraining images"),
     "train_subset": Option(None, doc="keep a seeded random subset of K labelled training images"),
     "test_subset": Option(None, doc="keep a seeded random subset of K test images"),
-    "augmentation": Option("default", kind="choice", choices=lambda: ("default", *RECIPES),
-                           doc="the pretraining recipe (a key of RECIPES); default: the dataset's own"),
+    "augmentation": Option(
+        "default",
+        kind="choice",
+        choices=lambda: ("default", *RECIPES),
+        doc="the pretraining recipe (a key of RECIPES); default: the dataset's own",
+    ),
 }
 
 
 class HasDefaultRecipe(Protocol):
     """What :meth:`DatasetOptions.augmentation_recipe` reads of a dataset's spec (its default recipe)."""
 
-    augmentation: str
+    @property
+    def augmentation(self) -> str: ...
 
 
 class DatasetOptions(SimpleNamespace):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Sequence, Union
+from typing import Any, NamedTuple
 
 from torch.utils.data import Dataset
 
@@ -55,22 +55,25 @@ class DatasetSpec:
     @property
     def eval_normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """``(mean, std)`` of the evaluation transforms (k-NN, linear probes)."""
-        return (self.mean, self.std) if self.eval_mean is None else (self.eval_mean, self.eval_std)
+        if self.eval_mean is None:
+            return self.mean, self.std
+        assert self.eval_std is not None  # (given together: the recipe's check)
+        return self.eval_mean, self.eval_std
 
 
 class Missing(NamedTuple):
     """Why a dataset is not available: the places looked in and an optional detail."""
 
     looked_in: Sequence[os.PathLike | str]
-    detail: Optional[str] = None
+    detail: str | None = None
 
 
 class SplitDatasets(NamedTuple):
     """The splits of a dataset plus its spec (unpackable as a tuple); unbuilt splits are ``None``."""
 
-    pretrain: Optional[Dataset]
-    train: Optional[Dataset]
-    test: Optional[Dataset]
+    pretrain: Dataset | None
+    train: Dataset | None
+    test: Dataset | None
     spec: DatasetSpec
 
 
@@ -94,12 +97,12 @@ class DatasetEntry:
     name: str
     display_name: str
     hint: str
-    spec: Union[DatasetSpec, Callable[[Path, DatasetOptions], DatasetSpec]]
+    spec: DatasetSpec | Callable[[Path, DatasetOptions], DatasetSpec]
     build: Callable[[Path, DatasetOptions, Collection[str], str], dict[str, Dataset]]
-    locate: Callable[[Path, DatasetOptions], Optional[Missing]] = lambda root, options: None
-    pretrain_size: Union[int, Callable[[Path, DatasetOptions], Optional[int]], None] = None
+    locate: Callable[[Path, DatasetOptions], Missing | None] = lambda root, options: None
+    pretrain_size: int | Callable[[Path, DatasetOptions], int | None] | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
-    fetch: Optional[Callable[[Path], None]] = None
+    fetch: Callable[[Path], object] | None = None
     fetched_folders: tuple[str, ...] = ()
     in_memory: bool = False
 
@@ -122,8 +125,10 @@ def register_dataset(entry: DatasetEntry) -> DatasetEntry:
         raise ValueError(f"dataset {entry.name!r} is registered twice")
     clash = sorted(set(entry.options) & set(COMMON_OPTIONS))
     if clash:
-        raise ValueError(f"dataset {entry.name!r} declares {', '.join(clash)}: options of every dataset, declared "
-                         "once in COMMON_OPTIONS; remove them from its options")
+        raise ValueError(
+            f"dataset {entry.name!r} declares {', '.join(clash)}: options of every dataset, declared "
+            "once in COMMON_OPTIONS; remove them from its options"
+        )
     for key, option in entry.options.items():
         problem = None if option.default is None else option.problem(key, option.default)
         if problem:
@@ -150,16 +155,18 @@ def option_problems(entry: DatasetEntry, given: Mapping[str, Any]) -> list[str]:
     owned = {key for other in DATASETS.values() for key in other.options}
     unknown = sorted(key for key in given if key not in declared and key not in owned)
     if unknown:
-        found.append(f"unknown dataset option(s) {', '.join(unknown)} for dataset={entry.name}: valid options are "
-                     f"{', '.join(declared)}")
+        found.append(
+            f"unknown dataset option(s) {', '.join(unknown)} for dataset={entry.name}: valid options are "
+            f"{', '.join(declared)}"
+        )
     for key, value in given.items():
         if value is None or key in unknown:
             continue
         if key not in declared:
             owners = "|".join(name for name, other in DATASETS.items() if key in other.options)
             found.append(f"dataset.options.{key} applies only to dataset={owners}: remove it for dataset={entry.name}")
-        elif declared[key].problem(key, value):
-            found.append(declared[key].problem(key, value))
+        elif problem := declared[key].problem(key, value):
+            found.append(problem)
     return found
 
 
@@ -169,8 +176,9 @@ def parse_options(entry: DatasetEntry, given: Mapping[str, Any] | None = None) -
     problems = option_problems(entry, given)
     if problems:
         raise ValueError("; ".join(problems))
-    values = {key: option.default if given.get(key) is None else given[key]
-              for key, option in entry.all_options.items()}
+    values = {
+        key: option.default if given.get(key) is None else given[key] for key, option in entry.all_options.items()
+    }
     for key, option in entry.all_options.items():
         if option.kind == "path" and values[key] is not None:
             values[key] = os.fspath(values[key])
@@ -181,6 +189,7 @@ def splits_from(sources: Mapping[str, Any], load: Callable[[Path, DatasetOptions
     """A ``DatasetEntry.build`` that loads each source once: ``sources`` maps each split to a source key
     (splits with the same key share one dataset, e.g. pretrain and train), ``load(root, options, key,
     on_bad_image)`` loads one."""
+
     def build(root: Path, options: DatasetOptions, splits: Collection[str], on_bad_image: str) -> dict[str, Dataset]:
         loaded: dict[Any, Dataset] = {}
         for split in splits:
@@ -197,14 +206,14 @@ def dataset_spec(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Da
     place they apply, so the views of both pipelines normalise alike, and every evaluation transform of the run."""
     spec = entry.spec if isinstance(entry.spec, DatasetSpec) else entry.spec(root, options)
     recipe = get_recipe(options.augmentation_recipe(spec))
-    if recipe.mean is not None:
+    if recipe.mean is not None and recipe.std is not None:  # (given together: the recipe's check)
         spec = dataclasses.replace(spec, mean=recipe.mean, std=recipe.std)
     if recipe.eval_mean is not None:
         spec = dataclasses.replace(spec, eval_mean=recipe.eval_mean, eval_std=recipe.eval_std)
     return spec
 
 
-def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> Optional[int]:
+def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> int | None:
     """Pretraining images after ``pretrain_subset`` (``None``: unknown without a scan)."""
     size = entry.pretrain_size(root, options) if callable(entry.pretrain_size) else entry.pretrain_size
     if size is not None and options.pretrain_subset is not None:
@@ -212,11 +221,13 @@ def pretrain_size(entry: DatasetEntry, root: Path, options: DatasetOptions) -> O
     return size
 
 
-def batch_problem(batch_size: int, size: Optional[int], name: str, processes: int = 1) -> Optional[str]:
+def batch_problem(batch_size: int, size: int | None, name: str, processes: int = 1) -> str | None:
     """The one rule of batch against dataset size: whitening needs full batches, so ``processes`` batches of
     ``batch_size`` must fit in the ``size`` pretraining images (``None``: unknown, nothing to say)."""
     if size is None or batch_size * processes <= size:
         return None
     per = f" x {processes} processes" if processes > 1 else ""
-    return (f"data.batch_size={batch_size}{per} is larger than the {size} pretraining images of dataset={name}: "
-            "no full batch can be formed; lower data.batch_size")
+    return (
+        f"data.batch_size={batch_size}{per} is larger than the {size} pretraining images of dataset={name}: "
+        "no full batch can be formed; lower data.batch_size"
+    )

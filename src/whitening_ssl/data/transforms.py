@@ -22,6 +22,7 @@ from whitening_ssl.data.recipes import IMAGENET_MEAN, IMAGENET_STD, Augmentation
 BICUBIC = T.InterpolationMode.BICUBIC
 BILINEAR = T.InterpolationMode.BILINEAR
 
+
 class ToRGB:
     """Convert a PIL image to RGB so grayscale datasets yield 3-channel tensors (16-bit ones scaled to 8 bits)."""
 
@@ -53,8 +54,11 @@ class MultiViewTransform:
     """An image becomes a list of views: ``transform`` applied ``num_views`` times (every view alike), or a
     sequence of transforms, one per view, in view order (``transform`` is then the first view's)."""
 
-    def __init__(self, transform: Callable[[Image.Image], torch.Tensor] | Sequence[Callable], num_views: int = 2
-                 ) -> None:
+    def __init__(
+        self,
+        transform: Callable[[Image.Image], torch.Tensor] | list[Callable] | tuple[Callable, ...],
+        num_views: int = 2,
+    ) -> None:
         transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform] * max(num_views, 0)
         if len(transforms) < 1:
             raise ValueError(f"num_views must be >= 1, got {len(transforms) or num_views}")
@@ -71,15 +75,25 @@ class MultiViewTransform:
         return f"{type(self).__name__}(num_views={self.num_views}, {shown})"
 
 
-def random_resized_crop(recipe: AugmentationRecipe, crop_size: int,
-                        scale: tuple[float, float] | None = None) -> T.RandomResizedCrop:
+def random_resized_crop(
+    recipe: AugmentationRecipe, crop_size: int, scale: tuple[float, float] | None = None
+) -> T.RandomResizedCrop:
     """The recipe's RandomResizedCrop (``scale``, default the recipe's; ratio, interpolation) to ``crop_size``."""
-    return T.RandomResizedCrop(crop_size, scale=scale or recipe.crop_scale, ratio=recipe.crop_ratio,
-                               interpolation=T.InterpolationMode(recipe.crop_interpolation))
+    return T.RandomResizedCrop(
+        crop_size,
+        scale=scale or recipe.crop_scale,
+        ratio=recipe.crop_ratio,
+        interpolation=T.InterpolationMode(recipe.crop_interpolation),
+    )
 
 
-def make_augmentation(recipe: str | AugmentationRecipe, crop_size: int, mean: Sequence[float],
-                      std: Sequence[float], view: View | None = None) -> T.Compose:
+def make_augmentation(
+    recipe: str | AugmentationRecipe,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    view: View | None = None,
+) -> T.Compose:
     """The torchvision pipeline of one view of ``recipe`` (a name of :data:`RECIPES` or a recipe), in its op order.
 
     :class:`ToRGB` first (grey images become 3-channel); then RandomApply(ColorJitter);
@@ -93,12 +107,17 @@ def make_augmentation(recipe: str | AugmentationRecipe, crop_size: int, mean: Se
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     view = view or recipe.default_view(crop_size)
     crop = random_resized_crop(recipe, view.crop_size, view.crop_scale)
-    colour = [T.RandomApply([T.ColorJitter(*recipe.jitter_strength)], p=view.jitter_p),
-              T.RandomGrayscale(p=view.grayscale_p)]
+    colour = [
+        T.RandomApply([T.ColorJitter(*recipe.jitter_strength)], p=view.jitter_p),
+        T.RandomGrayscale(p=view.grayscale_p),
+    ]
     steps: list[Callable] = [ToRGB(), crop, *colour] if recipe.crop_first else [ToRGB(), *colour, crop]
     if view.blur_p > 0:
-        blur = PILGaussianBlur(recipe.blur_sigma) if recipe.blur_filter == "pil" else \
-            T.GaussianBlur(recipe.blur_kernel_size(view.crop_size), sigma=recipe.blur_sigma)
+        blur = (
+            PILGaussianBlur(recipe.blur_sigma)
+            if recipe.blur_filter == "pil"
+            else T.GaussianBlur(recipe.blur_kernel_size(view.crop_size), sigma=recipe.blur_sigma)
+        )
         steps.append(T.RandomApply([blur], p=view.blur_p))
     if view.solarize_p > 0:  # PIL's ImageOps.solarize: pixels >= 128 become 255 - p
         steps.append(T.RandomSolarize(128, p=view.solarize_p))
@@ -106,8 +125,9 @@ def make_augmentation(recipe: str | AugmentationRecipe, crop_size: int, mean: Se
     return T.Compose(steps)
 
 
-def view_transforms(recipe: str | AugmentationRecipe, crop_size: int, mean: Sequence[float], std: Sequence[float],
-                    num_views: int) -> MultiViewTransform:
+def view_transforms(
+    recipe: str | AugmentationRecipe, crop_size: int, mean: Sequence[float], std: Sequence[float], num_views: int
+) -> MultiViewTransform:
     """The first ``num_views`` views of ``recipe`` (:meth:`AugmentationRecipe.view_list`): one pipeline shared
     by all views when they are alike, else one per view, in view order."""
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
@@ -117,8 +137,13 @@ def view_transforms(recipe: str | AugmentationRecipe, crop_size: int, mean: Sequ
     return MultiViewTransform([make_augmentation(recipe, crop_size, mean, std, view) for view in views])
 
 
-def eval_transform(mean: Sequence[float], std: Sequence[float], resize: int | None = None,
-                   center_crop: int | None = None, interpolation: str | T.InterpolationMode = BICUBIC) -> T.Compose:
+def eval_transform(
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize: int | None = None,
+    center_crop: int | None = None,
+    interpolation: str | T.InterpolationMode = BICUBIC,
+) -> T.Compose:
     """Deterministic transform for evaluation (linear probe, k-NN): ToRGB; Resize(``resize``, shorter side;
     bicubic unless ``interpolation`` says otherwise) and CenterCrop(``center_crop``) when given; ToTensor;
     Normalize."""
@@ -134,12 +159,20 @@ def eval_transform(mean: Sequence[float], std: Sequence[float], resize: int | No
 def linear_train_transform(mean: Sequence[float], std: Sequence[float], crop_size: int = 224) -> T.Compose:
     """Training transform of the standard ImageNet linear protocol: ToRGB; RandomResizedCrop(``crop_size``,
     scale 0.08-1, bilinear); RandomHorizontalFlip; ToTensor; Normalize."""
-    return T.Compose([ToRGB(), T.RandomResizedCrop(crop_size, interpolation=BILINEAR), T.RandomHorizontalFlip(),
-                      T.ToTensor(), T.Normalize(mean, std)])
+    return T.Compose(
+        [
+            ToRGB(),
+            T.RandomResizedCrop(crop_size, interpolation=BILINEAR),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
-def linear_eval_transform(mean: Sequence[float], std: Sequence[float], resize: int = 256,
-                          crop_size: int = 224) -> T.Compose:
+def linear_eval_transform(
+    mean: Sequence[float], std: Sequence[float], resize: int = 256, crop_size: int = 224
+) -> T.Compose:
     """Validation transform of the standard ImageNet linear protocol: Resize(``resize``, shorter side,
     bilinear); CenterCrop(``crop_size``); ToTensor; Normalize (after :class:`ToRGB`)."""
     return eval_transform(mean, std, resize=resize, center_crop=crop_size, interpolation=BILINEAR)

@@ -13,7 +13,8 @@ Memory: the main process preallocates the ``[N, D]`` feature matrix (optionally 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -88,7 +89,7 @@ def extract_features(
     of a progress bar over the batches (main process; ``None``: no bar).
     """
     rank, world_size = world()
-    num_items = len(dataset)
+    num_items = len(cast(Sized, dataset))
     sampler = ShardBatchSampler(num_items, batch_size, rank, world_size)
     # pinned batches on a GPU: the non_blocking copies to the device overlap with the forward passes
     loader = DataLoader(
@@ -118,9 +119,9 @@ def _gather_to_main(
 ):
     """Point-to-point: every rank sends its share to rank 0, which places the batches in dataset order."""
     # the feature size is known wherever at least one batch was embedded; agree on it
-    dim = torch.tensor([local.shape[1] if local is not None else 0], device=device)
-    dist.all_reduce(dim, op=dist.ReduceOp.MAX)
-    dim = int(dim)
+    dims = torch.tensor([local.shape[1] if local is not None else 0], device=device)
+    dist.all_reduce(dims, op=dist.ReduceOp.MAX)
+    dim = int(dims)
     if local is None:
         local = torch.empty(0, dim, dtype=dtype, device=device)
     if rank != 0:

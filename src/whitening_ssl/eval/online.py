@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -101,7 +102,9 @@ def embed_sets(
         dtype=dtype,
         progress="features of the test images" if progress else None,
     )
-    return None if train_x is None else (train_x, train_y, test_x, test_y)
+    if train_x is None or train_y is None or test_x is None or test_y is None:  # (not the main process)
+        return None
+    return train_x, train_y, test_x, test_y
 
 
 def evaluate_encoder(
@@ -149,11 +152,18 @@ def check_eval_config(checks: Checks, eval_cfg) -> None:
         checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
+def _datamodule(trainer: pl.Trainer) -> Any:
+    """The trainer's DataModule (a :class:`~whitening_ssl.data.SSLDataModule` here)."""
+    return trainer.datamodule  # type: ignore[attr-defined]  # set on the Trainer while it runs
+
+
 def evaluated_encoder(pl_module: pl.LightningModule) -> torch.nn.Module:
     """What the evaluation embeds images with: the module's ``evaluated_encoder()`` (a whitening layer, a
     momentum encoder), else its backbone."""
     chooser = getattr(pl_module, "evaluated_encoder", None)
-    return chooser() if chooser is not None else pl_module.backbone
+    encoder = chooser() if chooser is not None else pl_module.backbone
+    assert isinstance(encoder, torch.nn.Module)
+    return encoder
 
 
 class OnlineEvaluation(Callback):
@@ -204,7 +214,7 @@ class OnlineEvaluation(Callback):
         self._last_evaluated_step: int | None = None
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str = "") -> dict[str, float]:
-        datamodule = trainer.datamodule
+        datamodule = _datamodule(trainer)
         train_set, test_set = datamodule.eval_datasets()
         progress = trainer.progress_bar_callback is not None
         start = time.perf_counter()
@@ -226,9 +236,10 @@ class OnlineEvaluation(Callback):
                     *features, knn_k=self.knn_k, linear_epochs=self.linear_epochs, seed=self.seed, progress=progress
                 )
             )
-            for extra in self.feature_metrics if metrics is not None else ():
-                metrics.update(extra(*features))
-        if metrics is not None:
+            if metrics is not None and features is not None:
+                for extra in self.feature_metrics:
+                    metrics.update(extra(*features))
+        if metrics is not None and features is not None:
             metrics["eval_seconds"] = time.perf_counter() - start
             if self.analysis.get("at_evaluation"):
                 start = time.perf_counter()
@@ -246,7 +257,7 @@ class OnlineEvaluation(Callback):
         ``test_features``: the evaluation's backbone features of the test images (not embedded again)."""
         from ..analysis.model import analyze_encoder
 
-        datamodule = trainer.datamodule
+        datamodule = _datamodule(trainer)
         _, test_set = datamodule.eval_datasets()
         with preserved_rng():
             analysis = analyze_encoder(
@@ -262,7 +273,7 @@ class OnlineEvaluation(Callback):
             )
             metrics = analysis.metrics(rank_tol=self.analysis["rank_tol"])
             if stem != "untrained_":
-                pl_module.watch_collapse(metrics)
+                pl_module.watch_collapse(metrics)  # type: ignore[operator]  # a PretrainModule's
             if self.figures_dir:
                 from ..analysis.plots import write_analysis_figures
 
@@ -289,8 +300,8 @@ class OnlineEvaluation(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.enabled:
             return
-        train_set, _ = trainer.datamodule.eval_datasets()  # before the first step: a k-NN that cannot run is refused
-        check_knn_k(self.knn_k, len(train_set), "eval.knn_k", trainer.datamodule.name)
+        train_set, _ = _datamodule(trainer).eval_datasets()  # before the first step: a k-NN that cannot run is refused
+        check_knn_k(self.knn_k, len(train_set), "eval.knn_k", _datamodule(trainer).name)
         if self.evaluate_untrained and self.untrained is None and trainer.global_step == 0:
             start = time.perf_counter()
             self.untrained = self._evaluate(trainer, pl_module, stem="untrained_")

@@ -19,7 +19,7 @@ optimiser state are the callback's checkpoint state (tensors and plain values: t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -30,10 +30,13 @@ from torch import Tensor, nn
 
 from ..optim import OPTIMIZERS, build_optimizer
 
+if TYPE_CHECKING:
+    from ..validation import Checks
+
 ENABLED = ("auto", True, False)
 
 
-def check_online_probe_config(checks, probe) -> None:
+def check_online_probe_config(checks: Checks, probe: Mapping[str, Any]) -> None:
     """``online_probe.*``: ``enabled`` auto/true/false, a known optimiser, a positive lr."""
     if checks.get(probe, "enabled", "online_probe.enabled") not in ENABLED:
         checks.add(f"online_probe.enabled={probe.get('enabled')!r} is not available: use auto, true or false")
@@ -49,7 +52,7 @@ def probe_wanted(probe: Mapping[str, Any], eval_enabled: bool) -> bool:
     return bool(eval_enabled) if probe["enabled"] == "auto" else bool(probe["enabled"])
 
 
-def global_view_count(views) -> int:
+def global_view_count(views: list[Tensor]) -> int:
     """How many leading views share the first view's size (multi-crop: the global views)."""
     count = 1
     while count < len(views) and views[count].shape == views[0].shape:
@@ -68,7 +71,12 @@ class OnlineProbe(Callback):
     def __init__(
         self, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9, seed: int = 0
     ) -> None:
-        self.settings = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "momentum": momentum}
+        self.settings: dict[str, Any] = {
+            "optimizer": optimizer,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+        }
         self.seed = seed
         self.classifier: nn.Linear | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -77,7 +85,7 @@ class OnlineProbe(Callback):
 
     # --- building -------------------------------------------------------------------------------
 
-    def build(self, feature_dim: int, num_classes: int, device) -> None:
+    def build(self, feature_dim: int, num_classes: int, device: torch.device) -> None:
         """The classifier (the same seeded weights on every process) and its optimiser."""
         generator = torch.Generator().manual_seed(self.seed)
         classifier = nn.Linear(feature_dim, num_classes)
@@ -97,12 +105,19 @@ class OnlineProbe(Callback):
         if self._pending is not None:
             self.load_state_dict(self._pending)
 
+    def _built(self) -> tuple[nn.Linear, torch.optim.Optimizer, Tensor]:
+        """The classifier, its optimiser and the epoch's tally (:meth:`build` made them)."""
+        assert self.classifier is not None and self.optimizer is not None and self._tally is not None, "build first"
+        return self.classifier, self.optimizer, self._tally
+
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        running: Any = trainer  # (its datamodule and callbacks are set while it runs)
+        module: Any = pl_module  # a PretrainModule
         if self.classifier is None:
-            self.build(pl_module.feature_dim, trainer.datamodule.num_classes, trainer.strategy.root_device)
+            self.build(module.feature_dim, running.datamodule.num_classes, trainer.strategy.root_device)
         from .online import OnlineEvaluation
 
-        for callback in trainer.callbacks:
+        for callback in running.callbacks:
             if isinstance(callback, OnlineEvaluation) and self.evaluate not in callback.feature_metrics:
                 callback.feature_metrics.append(self.evaluate)
 
@@ -113,24 +128,25 @@ class OnlineProbe(Callback):
         views = features.shape[0] // labels.shape[0]
         features = features[: views * labels.shape[0]].detach()
         labels = labels.repeat(views)
+        classifier, optimizer, tally = self._built()
         with torch.enable_grad(), torch.autocast(features.device.type, enabled=False):
-            logits = self.classifier(features.float())
+            logits = classifier(features.float())
             loss = F.cross_entropy(logits, labels.clamp(min=0), reduction="none")
             labelled = (labels >= 0).float()
             mean_loss = (loss * labelled).sum() / labelled.sum().clamp(min=1.0)
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             mean_loss.backward()
         self._average_gradients()
-        self.optimizer.step()
+        optimizer.step()
         with torch.no_grad():
             correct = ((logits.argmax(dim=1) == labels).float() * labelled).sum()
-            self._tally += torch.stack([correct, labelled.sum(), (loss.detach() * labelled).sum()])
+            tally += torch.stack([correct, labelled.sum(), (loss.detach() * labelled).sum()])
 
     def _average_gradients(self) -> None:
         """Under DDP: each process's gradient -> their mean (one all-reduce), so every copy takes the same step."""
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return
-        grads = [p.grad for p in self.classifier.parameters()]
+        grads = [p.grad for p in self._built()[0].parameters() if p.grad is not None]
         flat = torch.cat([g.flatten() for g in grads])
         dist.all_reduce(flat)
         flat /= dist.get_world_size()
@@ -140,21 +156,23 @@ class OnlineProbe(Callback):
             offset += grad.numel()
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         features = getattr(pl_module, "step_features", None)
         if features is None:
             return
-        pl_module.step_features = None
-        encoded = pl_module.training_views(list(batch[0]))
+        module: Any = pl_module  # a PretrainModule
+        module.step_features = None
+        encoded = module.training_views(list(batch[0]))
         labels = batch[1]
         self.learn(features[: global_view_count(encoded) * labels.shape[0]], labels)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        tally = self._tally.clone()
+        running = self._built()[2]
+        tally = running.clone()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(tally)
-        self._tally.zero_()
+        running.zero_()
         correct, seen, loss = tally.tolist()
         if seen > 0:
             pl_module.log_dict(
@@ -192,7 +210,7 @@ class OnlineProbe(Callback):
             return dict(self._pending or {})
         return {
             "classifier": {k: v.detach().cpu() for k, v in self.classifier.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self._built()[1].state_dict(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -202,4 +220,4 @@ class OnlineProbe(Callback):
         self._pending = None
         if "classifier" in state_dict:
             self.classifier.load_state_dict(state_dict["classifier"])
-            self.optimizer.load_state_dict(state_dict["optimizer"])
+            self._built()[1].load_state_dict(state_dict["optimizer"])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .features import ShardBatchSampler
+
+if TYPE_CHECKING:
+    from ..data import TransformedDataset
 
 
 class ImageProbeDataModule(pl.LightningDataModule):
@@ -29,14 +34,15 @@ class ImageProbeDataModule(pl.LightningDataModule):
         num_workers: int = 8,
         crop_size: int = 224,
         resize: int = 256,
-        **dataset_options,
+        **dataset_options: Any,
     ) -> None:
         super().__init__()
         self.name, self.root, self.download = name, root, download
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.crop_size, self.resize = crop_size, resize
         self.dataset_options = dict(dataset_options)
-        self.train_set = self.test_set = None
+        self.train_set: TransformedDataset | None = None
+        self.test_set: TransformedDataset | None = None
         self.num_classes: int | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -44,10 +50,12 @@ class ImageProbeDataModule(pl.LightningDataModule):
 
         if self.train_set is not None:
             return
+        assert self.name is not None  # (LightningDataModule declares name optional; this one is given)
         splits = build_datasets(
             self.name, self.root, download=self.download, splits=("train", "test"), **self.dataset_options
         )
         spec = splits.spec
+        assert splits.train is not None and splits.test is not None  # both asked for
         self.num_classes = spec.num_classes
         mean, std = spec.eval_normalisation
         self.train_set = TransformedDataset(splits.train, linear_train_transform(mean, std, crop_size=self.crop_size))
@@ -60,8 +68,11 @@ class ImageProbeDataModule(pl.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "setup() first"
         rank, world_size = self._ranks()
-        sampler = DistributedSampler(self.train_set, num_replicas=world_size, rank=rank, shuffle=True)
+        sampler: DistributedSampler[Any] = DistributedSampler(
+            self.train_set, num_replicas=world_size, rank=rank, shuffle=True
+        )
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -73,6 +84,7 @@ class ImageProbeDataModule(pl.LightningDataModule):
         )
 
     def _test_loader(self) -> DataLoader:
+        assert self.test_set is not None, "setup() first"
         rank, world_size = self._ranks()
         # every process gets at least one batch (Lightning refuses an empty loader on one rank)
         batch_size = min(self.eval_batch_size, max(1, -(-len(self.test_set) // world_size)))

@@ -37,7 +37,7 @@ are not in :data:`LOSSES`.
 
 import inspect
 from collections.abc import Mapping
-from typing import Any, Dict, Optional, Type
+from typing import Any
 
 from torch import nn
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+#: embeddings of the views: a ``[V, N, d]`` tensor or a list (tuple) of ``V`` tensors ``[N, d]``
+Views = Tensor | list[Tensor] | tuple[Tensor, ...]
+#: where a tensor is made (``None``: the default device)
+Device = torch.device | str | None
 
-def as_views(x, name: str = "embeddings") -> Tensor:
+
+def as_views(x: Views, name: str = "embeddings") -> Tensor:
     """``[V, N, d]`` tensor (stacking a list of views), float32 or wider."""
     if isinstance(x, (list, tuple)):
         x = torch.stack(list(x))
@@ -19,7 +24,7 @@ def as_views(x, name: str = "embeddings") -> Tensor:
     return x
 
 
-def as_view_pair_inputs(a, b, name_a: str, name_b: str) -> tuple[Tensor, Tensor]:
+def as_view_pair_inputs(a: Views, b: Views, name_a: str, name_b: str) -> tuple[Tensor, Tensor]:
     a, b = as_views(a, name_a), as_views(b, name_b)
     if a.shape != b.shape:
         raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same shape")
@@ -27,5 +32,5 @@ def as_view_pair_inputs(a, b, name_a: str, name_b: str) -> tuple[Tensor, Tensor]
     return a.to(dtype), b.to(dtype)
 
 
-def eye_mask(n: int, device) -> Tensor:
+def eye_mask(n: int, device: Device) -> Tensor:
     return torch.eye(n, dtype=torch.bool, device=device)

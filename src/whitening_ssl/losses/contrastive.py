@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..numerics import float32_math
-from ._views import as_views, eye_mask
+from ._views import Views, as_views, eye_mask
 from .pairs import view_pairs
 
 
@@ -37,7 +37,7 @@ class NTXentLoss(nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = temperature
 
-    def forward(self, z) -> Tensor:
+    def forward(self, z: Views) -> Tensor:
         z = as_views(z)
         with float32_math(z.device.type):
             z = F.normalize(z, dim=-1)

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from ..numerics import float32_math
 from ..whitening import WHITENING_AXES
-from ._views import as_views
+from ._views import Views, as_views
 from .pairs import view_pairs
 
 
@@ -45,7 +45,7 @@ def intl_trade_off(axis: str, batch_size: int, emb: int) -> float:
     return (math.log2(size) - 3) * 0.01
 
 
-def trade_off_problem(value) -> str | None:
+def trade_off_problem(value: object) -> str | None:
     """Why ``value`` cannot be the trace loss's weight (a number >= 0), or ``None``."""
     if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         return f"trade_off={value!r} must be a number >= 0"
@@ -70,7 +70,7 @@ class INTLLoss(nn.Module):
             raise ValueError(problem)
         self.trade_off, self.axis, self.anchor_trace = float(trade_off), axis, anchor_trace
 
-    def forward(self, t) -> Tensor:
+    def forward(self, t: Views) -> Tensor:
         t = as_views(t)
         with float32_math(t.device.type):
             t = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t

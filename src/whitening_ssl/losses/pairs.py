@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._views import Device
+
 
 def _view_pair_indices(
-    num_views: int, ordered: bool = False, device=None, to_first: bool = False
+    num_views: int, ordered: bool = False, device: Device = None, to_first: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Index tensors ``(first, second)`` of the view pairs; see :func:`view_pairs` for the order."""
     if num_views < 2:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..numerics import float32_math
-from ._views import as_view_pair_inputs
+from ._views import Views, as_view_pair_inputs
 from .pairs import view_pairs
 
 
@@ -34,7 +34,7 @@ class BYOLLoss(nn.Module):
         super().__init__()
         self.sum_directions = sum_directions
 
-    def forward(self, predictions, targets) -> Tensor:
+    def forward(self, predictions: Views, targets: Views) -> Tensor:
         predictions, targets = as_view_pair_inputs(predictions, targets, "predictions", "targets")
         with float32_math(predictions.device.type):
             both = torch.stack((F.normalize(predictions, dim=-1), F.normalize(targets.detach(), dim=-1)), dim=1)
@@ -54,7 +54,7 @@ class SimSiamLoss(nn.Module):
     Shapes: ``forward(predictions, projections)``, both ``[V, N, d]`` -> scalar.
     """
 
-    def forward(self, predictions, projections) -> Tensor:
+    def forward(self, predictions: Views, projections: Views) -> Tensor:
         predictions, projections = as_view_pair_inputs(predictions, projections, "predictions", "projections")
         with float32_math(predictions.device.type):
             both = torch.stack((F.normalize(predictions, dim=-1), F.normalize(projections.detach(), dim=-1)), dim=1)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..numerics import float32_math
-from ._views import as_views, eye_mask
+from ._views import Views, as_views, eye_mask
 from .pairs import view_pairs
 
 BARLOW_SCALES = ("embedding", "batch")
@@ -81,7 +81,7 @@ class BarlowTwinsLoss(nn.Module):
             return self.bn(z.reshape(views * batch, dim), num_views=views).view(views, batch, dim)
         return (z - z.mean(1, keepdim=True)) / torch.sqrt(z.var(1, unbiased=False, keepdim=True) + self.eps)
 
-    def forward(self, z) -> Tensor:
+    def forward(self, z: Views) -> Tensor:
         z = as_views(z)
         with float32_math(z.device.type):
             _, batch, dim = z.shape
@@ -146,7 +146,7 @@ class VICRegLoss(nn.Module):
         self.convention = convention
         self.var_factor, self.cov_factor = VICREG_CONVENTIONS[convention]
 
-    def forward(self, z) -> Tensor:
+    def forward(self, z: Views) -> Tensor:
         z = as_views(z)
         with float32_math(z.device.type):
             _, batch, dim = z.shape
@@ -201,7 +201,7 @@ class ZeroICLLoss(nn.Module):
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
         return (eigenvectors * (eigenvalues + self.eps).rsqrt().unsqueeze(-2)) @ eigenvectors.transpose(-1, -2)
 
-    def forward(self, z) -> Tensor:
+    def forward(self, z: Views) -> Tensor:
         z = as_views(z)
         with float32_math(z.device.type):
             dim = z.shape[-1]

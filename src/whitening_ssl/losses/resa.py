@@ -4,7 +4,6 @@ self-assignment of the encoder's own features as the target of a cross-entropy o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +12,10 @@ from torch import Tensor, nn
 from ..numerics import float32_math
 
 #: ``sum_all(tensor)`` in place over the processes (``torch.distributed.all_reduce``); ``None``: one process
-AllReduce = Optional[Callable[[Tensor], None]]
+AllReduce = Callable[[Tensor], object] | None
 
 
-def check_resa_settings(temperature, sinkhorn_eps, sinkhorn_iters) -> list[str]:
+def check_resa_settings(temperature: object, sinkhorn_eps: object, sinkhorn_iters: object) -> list[str]:
     """Why these settings cannot work (one line each; empty: they can): the one rule of the loss and the
     pre-run check."""
     problems = [

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from ..numerics import float32_math
+from ._views import Device
 
 #: ``mean over processes`` of a tensor, with gradients (``None``: one process)
-AllReduceMean = Optional[Callable[[Tensor], Tensor]]
+AllReduceMean = Callable[[Tensor], Tensor] | None
 #: where the invariance term's centre comes from (LeJEPA's prediction term)
 CENTRES = ("global", "all")
 
 
-def check_sigreg_settings(slices, knots, t_max) -> str | None:
+def check_sigreg_settings(slices: object, knots: object, t_max: object) -> str | None:
     """Why these settings cannot work (one line), or ``None``: the one rule of the loss and the pre-run check."""
     if isinstance(slices, bool) or not isinstance(slices, int) or slices < 1:
         return f"sigreg_slices={slices!r} must be a whole number >= 1 (LeJEPA: 1024)"
@@ -30,7 +30,9 @@ def check_sigreg_settings(slices, knots, t_max) -> str | None:
     return None
 
 
-def knots_and_weights(knots: int, t_max: float, dtype=torch.float32, device=None) -> tuple[Tensor, Tensor]:
+def knots_and_weights(
+    knots: int, t_max: float, dtype: torch.dtype = torch.float32, device: Device = None
+) -> tuple[Tensor, Tensor]:
     """``t_k = k t_max / (K - 1)``, ``k = 0..K-1``, and the trapezoid weights of ``int_{-t_max}^{t_max}`` by
     symmetry: ``2 Delta`` inside, ``Delta`` at both ends."""
     t = torch.linspace(0.0, t_max, knots, dtype=dtype, device=device)
@@ -61,7 +63,7 @@ def epps_pulley(
     return (error * gaussian * weights).sum(-1) * (x.shape[-2] * world_size)
 
 
-def sigreg_directions(dim: int, slices: int, seed: int, step: int, device=None) -> Tensor:
+def sigreg_directions(dim: int, slices: int, seed: int, step: int, device: Device = None) -> Tensor:
     """``slices`` random unit directions of ``R^dim`` (columns, ``[dim, slices]``) from a generator seeded with
     ``(seed, step)``: a resume, and every process, draw the same ones at the same step."""
     generator = torch.Generator(device=device)

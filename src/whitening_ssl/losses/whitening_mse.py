@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..validation import Checks
 from ..whitening import Whitening
-from ._views import as_views
+from ._views import Device, Views, as_views
 from .pairs import view_pair_mse
 
 
@@ -63,7 +63,9 @@ class WhiteningMSELoss(nn.Module):
         w_size = checks.integer(settings, "w_size", f"{path}w_size", minimum=2)
         checks.integer(settings, "w_iter", f"{path}w_iter", minimum=1)
         checks.boolean(settings, "norm", f"{path}norm")
-        problem = cls.batch_problem(batch_size, w_size, path, batch_key) if None not in (batch_size, w_size) else None
+        problem = None
+        if batch_size is not None and w_size is not None:
+            problem = cls.batch_problem(batch_size, w_size, path, batch_key)
         if problem:
             checks.add(problem)
 
@@ -83,7 +85,9 @@ class WhiteningMSELoss(nn.Module):
         parameters = inspect.signature(cls.__init__).parameters
         return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
-    def draw_subbatches(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> Tensor:
+    def draw_subbatches(
+        self, batch_size: int, device: Device = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Sub-batch indices ``[w_iter, N / w_size, w_size]``: one random permutation per iteration (the settings
         were checked by the constructor; only the batch size is new here)."""
         problem = self.batch_problem(batch_size, self.w_size, batch_key="batch size")
@@ -111,7 +115,9 @@ class WhiteningMSELoss(nn.Module):
         pairs of the (normalised, with ``norm``) squared distances."""
         return view_pair_mse(whitened, normalize=self.norm, view_dim=2)
 
-    def forward(self, embeddings, subbatches: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def forward(
+        self, embeddings: Views, subbatches: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         return self.pair_loss(self.whitened_blocks(as_views(embeddings), subbatches, generator))
 
 

@@ -1,4 +1,6 @@
-"""LightningModules of pretraining: the methods, one thin class per family (the linear probe's: :mod:`whitening_ssl.eval`).
+"""LightningModules of pretraining: the methods, one thin class per family.
+
+The linear probe's module is in :mod:`whitening_ssl.eval`.
 
 :data:`METHODS` maps ``method.family`` (set by each preset in ``conf/method/``) to its class;
 :func:`build_method` is the Hydra target that builds the pretraining module. Adding a method is one
@@ -8,7 +10,7 @@ entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML
 """
 
 from collections.abc import Mapping
-from typing import Any, Dict, Optional, Type
+from typing import Any
 
 from .base import PretrainModule
 from .byol import BYOLMethod

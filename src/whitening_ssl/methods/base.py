@@ -16,12 +16,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
 from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
 from ..optim import OPTIMIZERS, build_optimizer, cosine_weight_decay, parameter_groups
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
+from ..validation import Checks
 from .extras import EncoderExtras
 from .outputs import LossOutput
 
@@ -111,7 +113,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         backbone: nn.Module | None = None,
         head: nn.Module | None = None,
         return_features: bool = False,
-    ):
+    ) -> Any:
         """Head outputs of ``views``, ``[V, N, emb]`` (and the backbone features ``[V N, f]`` with
         ``return_features``): one backbone pass per resolution (views of one size concatenated; multi-crop
         views come in runs of equal size) and one head pass, each BatchNorm taking its statistics per view
@@ -141,7 +143,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
     # --- configuration checks --------------------------------------------------------------------
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """Record problems of ``method.*`` (and the ``data.*`` it depends on) in ``checks``; subclasses add theirs."""
         checks.integer(method, "emb", "method.emb", minimum=1)
         checks.integer(method, "head_size", "method.head_size", minimum=1)
@@ -187,7 +189,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         normalised = torch.nn.functional.normalize(embeddings.float(), dim=-1)
         return {"train/embedding_std": normalised.std(dim=1).mean()}
 
-    def training_step(self, batch, batch_idx: int) -> Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         views = list(batch[0])
         every = int(self.analysis.get("every_n_steps") or 0)
         analyze = every > 0 and self.global_step % every == 0
@@ -206,7 +208,8 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         if output.terms:
             self.log_dict(output.terms, on_step=True, on_epoch=False)
-        if batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:  # logging syncs anyway: check here
+        every = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning's logger connector
+        if batch_idx % max(every, 1) == 0:  # logging syncs anyway: check here
             self.raise_if_diverged(blocking=True)
             self.log_dict(self.batch_metrics(embeddings), on_step=True, on_epoch=False)
         if measured:
@@ -274,13 +277,13 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
 
     # --- optimisation --------------------------------------------------------------------------------
 
-    def optimized_named_parameters(self):
+    def optimized_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [(name, p) for name, p in self.named_parameters() if p.requires_grad]
 
-    def optimized_parameters(self):
+    def optimized_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.optimized_named_parameters()]
 
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         """``method.weight_decay_end``: the cosine weight-decay schedule (the groups that decay)."""
         if self.method.get("weight_decay_end") is not None:
             decay = cosine_weight_decay(
@@ -293,7 +296,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
                 if group.get("decays", True):
                     group["weight_decay"] = decay
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         m = self.method
         # no weight decay on norms, biases, position embeddings and tokens unless decay_norm_and_bias
         parameters = parameter_groups(self.optimized_named_parameters(), m["decay_norm_and_bias"])
@@ -303,7 +306,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
             m["optimizer"], parameters, lr=m["lr"], weight_decay=m["weight_decay"], momentum=m["momentum"]
         )
         max_epochs = max(self.trainer.max_epochs or 1, 1)
-        self.trainer.estimated_stepping_batches
+        _ = self.trainer.estimated_stepping_batches  # sets up the train dataloader, so num_training_batches is known
         batches = self.trainer.num_training_batches
         steps_per_epoch = 1 if batches == float("inf") else max(int(batches) // self.trainer.accumulate_grad_batches, 1)
         # the schedule takes what is its own

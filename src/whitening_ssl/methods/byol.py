@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..losses import BYOLLoss
 from ..models import Predictor
 from ..schedules import byol_tau
+from ..validation import Checks
 from .base import PretrainModule
 from .outputs import LossOutput
 
 
 @torch.no_grad()
-def momentum_update(pairs, rate: float, copy_buffers: bool) -> None:
+def momentum_update(pairs: Iterable[tuple[nn.Module, nn.Module]], rate: float, copy_buffers: bool) -> None:
     """``copy <- rate * copy + (1 - rate) * online`` for the parameters of each ``(online, copy)`` module
     pair, in one fused call per pair, outside autograd; ``copy_buffers``: the buffers are copied too."""
     for online, copied in pairs:
-        targets = list(copied.parameters())
+        targets: list[Tensor] = list(copied.parameters())
         torch._foreach_mul_(targets, rate)
         torch._foreach_add_(targets, list(online.parameters()), alpha=1 - rate)
         buffers = list(copied.buffers())
@@ -33,7 +36,14 @@ class BYOLMethod(PretrainModule):
     ``tau = 1 - (1 - tau_base)(cos(pi p) + 1) / 2``, ``p`` the fraction of training done.
     The predictor's BatchNorm follows ``method.head_per_view`` like the head's."""
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"]))
@@ -42,7 +52,7 @@ class BYOLMethod(PretrainModule):
         self.loss_fn = BYOLLoss()
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
         checks.number(method, "tau_base", "method.tau_base", minimum=0.0, below=1.0)
         checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
@@ -63,5 +73,5 @@ class BYOLMethod(PretrainModule):
         """``target <- tau * target + (1 - tau) * online`` for parameters; buffers are copied."""
         momentum_update(((self.backbone, self.target_backbone), (self.head, self.target_head)), tau, copy_buffers=True)
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.update_target(self.tau)

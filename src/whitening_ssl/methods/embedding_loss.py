@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from torch import Tensor, nn
 
 from ..losses import LOSSES, build_loss
 from ..plugins import LookupFailed, is_import_path
+from ..validation import Checks
 from .base import PretrainModule
 from .outputs import LossOutput
 
@@ -20,14 +24,21 @@ class EmbeddingLossMethod(PretrainModule):
     preset sets to ``${..emb}``) is trained with the rest of the model.
     """
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         if self.method["head_out_bn"]:
-            self.head.append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
+            cast(nn.Sequential, self.head).append(self.per_view_head(nn.BatchNorm1d(self.method["emb"])))
         self.loss_fn = build_loss(self.method["loss"])
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """The common settings and the loss: built once here, so its own constructor's rules are the check."""
         super().check_config(checks, method, data)
         checks.boolean(method, "head_out_bn", "method.head_out_bn")

@@ -12,7 +12,7 @@ w SIGReg(embeddings)``, 0: off), ``sigreg_slices``, ``sigreg_knots``, ``sigreg_t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..losses.sigreg import SIGReg, check_sigreg_settings, sigreg_directions
+from ..validation import Checks
 from ..whitening.kinds import WHITENINGS
 from ..whitening.layer import EVALUATE, FeatureWhitening, layer_problem
 from ..whitening.transform import Whitening
@@ -38,7 +39,7 @@ def kind_settings(method: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def layer_from_settings(dim: int, method: Mapping[str, Any]):
+def layer_from_settings(dim: int, method: Mapping[str, Any]) -> FeatureWhitening | None:
     """The layer ``method.feature_whitening`` asks for (``None``: off), with the chosen kind's settings only."""
     kind = method.get("feature_whitening")
     if not kind:
@@ -56,6 +57,12 @@ def layer_from_settings(dim: int, method: Mapping[str, Any]):
 
 class EncoderExtras:
     """Mixed into :class:`~whitening_ssl.methods.PretrainModule` (see the module docstring)."""
+
+    # the module's, which this mixin reads
+    method: dict[str, Any]
+    feature_dim: int
+    backbone: nn.Module
+    global_step: int
 
     #: the method's loss works on views' embeddings ``[V, N, d]`` (SIGReg averages over them)
     VIEW_EMBEDDINGS = True
@@ -87,7 +94,9 @@ class EncoderExtras:
         self.sigreg = SIGReg(m.get("sigreg_knots", 17), m.get("sigreg_t_max", 3.0)) if m.get("sigreg_weight") else None
 
     @classmethod
-    def check_extras(cls, checks, method, data, feature_dim=None) -> None:
+    def check_extras(
+        cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any], feature_dim: int | None = None
+    ) -> None:
         """The settings' rules; ``feature_dim``: the backbone's, for the singular-covariance check."""
         kind = checks.get(method, "feature_whitening", "method.feature_whitening", default=None)
         if kind:
@@ -156,7 +165,7 @@ class EncoderExtras:
         """What the evaluation embeds images with: the backbone, then the layer when it reads whitened features."""
         return self.with_layer(self.backbone, self.feature_whitening)
 
-    def with_layer(self, backbone: nn.Module, layer) -> nn.Module:
+    def with_layer(self, backbone: nn.Module, layer: FeatureWhitening | None) -> nn.Module:
         """``backbone`` followed by ``layer`` (evaluation mode: running statistics), unless the evaluation
         reads the raw features (``method.feature_whitening_eval=raw``) or there is no layer."""
         if layer is None or self.method.get("feature_whitening_eval") == "raw":
@@ -165,12 +174,12 @@ class EncoderExtras:
 
     # --- SIGReg -----------------------------------------------------------------------------------------
 
-    def sigreg_directions(self, dim: int, device) -> Tensor:
+    def sigreg_directions(self, dim: int, device: torch.device) -> Tensor:
         """This step's directions: seeded by the run's seed and the global step (the same after a resume and
         on every process)."""
         return sigreg_directions(dim, self.method["sigreg_slices"], torch.initial_seed(), self.global_step, device)
 
-    def sigreg_reduce(self):
+    def sigreg_reduce(self) -> tuple[Callable[[Tensor], Tensor] | None, int]:
         """``(all_reduce_mean, world_size)`` of ``method.sigreg_gather`` under DDP, else ``(None, 1)``."""
         if (
             self.method.get("sigreg_gather")

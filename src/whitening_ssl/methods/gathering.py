@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -17,7 +19,7 @@ class GatherBatch(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         x = x.contiguous()
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x)
@@ -25,7 +27,7 @@ class GatherBatch(torch.autograd.Function):
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous()
         dist.all_reduce(grad)
         return grad[:, ctx.rank * ctx.size : (ctx.rank + 1) * ctx.size]
@@ -33,6 +35,10 @@ class GatherBatch(torch.autograd.Function):
 
 class GlobalBatch:
     """Mixed into a :class:`~whitening_ssl.methods.PretrainModule` whose settings have ``gather``."""
+
+    # the module's, which this mixin reads
+    method: dict[str, Any]
+    global_step: int
 
     def gathering(self) -> bool:
         """``method.gather`` under DDP: the loss sees the global batch."""
@@ -53,7 +59,7 @@ class GlobalBatch:
             return embeddings
         return GatherBatch.apply(embeddings)
 
-    def shared_generator(self, device) -> torch.Generator | None:
+    def shared_generator(self, device: torch.device) -> torch.Generator | None:
         """With ``gather``: a generator seeded by (run seed, step), the same on every process, so all
         processes draw the same sub-batches and channel partitions without communicating."""
         if not self.gathering():
@@ -69,13 +75,13 @@ class _AllReduceMean(torch.autograd.Function):
     one-process gradient)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         x = x.clone()
         dist.all_reduce(x)
         return x / dist.get_world_size()
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
         return grad / dist.get_world_size()

@@ -18,7 +18,8 @@ step's forward, ``m = 1 - (1 - m_0)(1 + cos(pi step / steps)) / 2`` (``method.mo
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -26,6 +27,7 @@ from torch import Tensor
 from ..losses import INTLLoss, intl_trade_off
 from ..losses.intl import trade_off_problem
 from ..schedules import byol_tau
+from ..validation import Checks
 from ..whitening import Whitening
 from .base import PretrainModule
 from .byol import momentum_update
@@ -37,14 +39,21 @@ class INTLMethod(GlobalBatch, PretrainModule):
     """Encoder + projector, iterative normalisation per view, the INTL loss; see the module docstring."""
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "trade_off": "auto",  # the trace loss's weight: auto (the authors' rule) or a number
         "gather": True,  # DDP: normalise the global batch (all-gather with gradients), as the authors' code
         "momentum_encoder": False,  # intl_m: view 0 through a momentum copy of backbone + projector
         "momentum_base": 0.996,  # m_0 of the momentum's cosine schedule to 1
     }
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.whitening = Whitening.from_settings(m)
@@ -60,7 +69,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
         return FAMILY_DEFAULTS["intl"]()
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
         Whitening.check(checks, method, "method.")
         trade_off = checks.get(method, "trade_off", "method.trade_off")
@@ -82,7 +91,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
         """``m`` now (from training progress, so it survives a resume)."""
         return byol_tau(self.training_progress, self.method["momentum_base"])
 
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self.method["momentum_encoder"]:  # before the step's forward, as the authors' code
             momentum_update(
                 ((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),

@@ -8,12 +8,14 @@ stays 0, ``method.lam`` weighs LeJEPA's own SIGReg. Views: the first ``method.gl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
 
 from ..losses import loss_defaults
 from ..losses.sigreg import CENTRES, LeJEPALoss
+from ..validation import Checks
 from .base import PretrainModule
 from .outputs import LossOutput
 
@@ -21,7 +23,14 @@ from .outputs import LossOutput
 class LeJEPAMethod(PretrainModule):
     """See the module docstring."""
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.loss_fn = LeJEPALoss(m["lam"], m["global_views"], m["centre"], m["sigreg_knots"], m["sigreg_t_max"])
@@ -32,7 +41,7 @@ class LeJEPAMethod(PretrainModule):
         return {"family": "lejepa", **{key: own[key] for key in ("lam", "global_views", "centre")}}
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
         lam = checks.number(method, "lam", "method.lam", minimum=0.0)
         if lam is not None and lam > 1:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,7 @@ from ..losses import loss_defaults
 from ..losses.resa import ReSALoss, check_resa_settings, sinkhorn_assignment
 from ..models import Predictor
 from ..schedules import byol_tau
+from ..validation import Checks
 from .base import PretrainModule
 from .byol import momentum_update
 from .outputs import LossOutput
@@ -45,7 +47,7 @@ class ReSAMethod(PretrainModule):
     """See the module docstring."""
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "predictor": True,  # ImageNet: on (the authors' default); their CIFAR code: none
         "pred_hidden": 2048,
         "momentum_base": 0.996,  # m_0 of the momentum's cosine to 1 (per step)
@@ -53,7 +55,14 @@ class ReSAMethod(PretrainModule):
         "evaluate_momentum": True,  # the evaluation reads the momentum encoder, as the authors'
     }
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"])) if m["predictor"] else None
@@ -81,7 +90,7 @@ class ReSAMethod(PretrainModule):
         return nn.Sequential(super().build_head(), nn.BatchNorm1d(self.method["emb"], affine=False))
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
         values = [checks.get(method, key, f"method.{key}") for key in ("temperature", "sinkhorn_eps", "sinkhorn_iters")]
         checks.extend(f"method.{problem}" for problem in check_resa_settings(*values))
@@ -99,14 +108,20 @@ class ReSAMethod(PretrainModule):
         """``m`` now (from training progress, so it survives a resume)."""
         return byol_tau(self.training_progress, self.method["momentum_base"])
 
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:  # before the forward, as the authors' code
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:  # before the forward, as the authors' code
         momentum_update(
             ((self.backbone, self.momentum_backbone), (self.head, self.momentum_head)),
             self.momentum,
             copy_buffers=False,
         )
 
-    def encode(self, views, backbone=None, head=None, return_features=False):
+    def encode(
+        self,
+        views: list[Tensor],
+        backbone: nn.Module | None = None,
+        head: nn.Module | None = None,
+        return_features: bool = False,
+    ) -> Any:
         """As the base; the online pass keeps view 0's backbone features (detached) for the assignment."""
         features, embeddings = super().encode(views, backbone, head, return_features=True)
         if backbone is None:
@@ -123,6 +138,8 @@ class ReSAMethod(PretrainModule):
         online = embeddings
         if self.predictor is not None:
             online = self.predictor(embeddings.flatten(0, 1)).view(*embeddings.shape[:2], -1)
+        online_features = self.online_features
+        assert online_features is not None  # kept by this step's online encode
         with torch.no_grad():
             features, targets = self.encode(
                 views[: m["momentum_views"]], self.momentum_backbone, self.momentum_head, return_features=True

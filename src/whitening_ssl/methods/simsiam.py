@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
 from ..losses import SimSiamLoss
 from ..models import Predictor, SimSiamProjector
+from ..validation import Checks
 from .base import PretrainModule
 from .outputs import LossOutput
 
@@ -15,7 +19,14 @@ class SimSiamMethod(PretrainModule):
     ``head_size``; predictor ``Linear(emb, pred_hidden, no bias)-BN-ReLU-Linear(emb)``; negative
     cosine against the detached other branch. BatchNorm per view follows ``method.head_per_view``."""
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"], bias=False))
@@ -25,7 +36,7 @@ class SimSiamMethod(PretrainModule):
         return SimSiamProjector(self.feature_dim, self.method["emb"], self.method["head_size"])
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
         checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
 

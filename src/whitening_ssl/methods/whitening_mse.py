@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from torch import Tensor
 
 from ..losses import WhiteningMSELoss, covariance_penalty
+from ..validation import Checks
 from ..whitening import Whitening
 from .base import PretrainModule
 from .gathering import GlobalBatch
@@ -25,13 +27,20 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     """
 
     #: the method's own settings and their defaults
-    OWN_SETTINGS = {
+    OWN_SETTINGS: ClassVar[dict[str, Any]] = {
         "gather": False,  # DDP: whiten the global batch (all-gather with gradients) instead of each process's part
         "cov_w": 0.0,  # ImageNet recipe: weight of the covariance penalty on head outputs ...
         "cov_stop": 0,  # ... until this epoch
     }
 
-    def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
+    def __init__(
+        self,
+        backbone: Mapping[str, Any],
+        method: Mapping[str, Any],
+        num_views: int,
+        dataset: Mapping[str, Any] | None = None,
+        analysis: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
         self.loss_fn = WhiteningMSELoss(
@@ -45,7 +54,7 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
         return FAMILY_DEFAULTS["whitening_mse"]()
 
     @classmethod
-    def check_config(cls, checks, method, data) -> None:
+    def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """The whitening's, the loss's and the method's own settings, and sizes that give a non-singular covariance."""
         super().check_config(checks, method, data)
         Whitening.check(checks, method, "method.")
@@ -54,7 +63,8 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
         checks.boolean(method, "gather", "method.gather")
         checks.number(method, "cov_w", "method.cov_w", minimum=0.0)
         checks.integer(method, "cov_stop", "method.cov_stop", minimum=0)
-        emb, w_size = method.get("emb"), method.get("w_size")
+        emb: Any = method.get("emb")
+        w_size: Any = method.get("w_size")
         if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (emb, w_size)):
             Whitening.check_shape(checks, method, samples=w_size, channels=emb, path="method.")
 

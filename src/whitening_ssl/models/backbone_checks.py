@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ..config_values import plain_dict
 from .backbones import LIBRARIES, STEMS, build_backbone, resolve_stem
 from .timm_backbones import POOLS, POS_EMBEDS, name_problem, size_problems
 
@@ -58,7 +59,7 @@ def check_backbone(checks, backbone: Any, spec: Any | None = None, view_sizes: I
     ):
         checks.add(f"backbone.model_args={model_args!r} must be a mapping of plain values, e.g. {{depth: 2}}")
         return
-    settings = OmegaConf.to_container(backbone, resolve=True) if OmegaConf.is_config(backbone) else dict(backbone)
+    settings = plain_dict(backbone) if OmegaConf.is_config(backbone) else dict(backbone)
     if spec is None:
         if pool == "token":
             checks.extend(size_problems(name, 1, [], pool))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from torch import nn
 from torchvision import models
@@ -108,7 +108,7 @@ def build_backbone(
     stem: str | None = None,
     zero_init_residual: bool = True,
     library: str = "torchvision",
-    **settings: object,
+    **settings: Any,
 ) -> tuple[nn.Module, int]:
     """Encoder and its feature size.
 

@@ -19,7 +19,7 @@ class ProjectionHead(nn.Sequential):
     """
 
     def __init__(self, in_dim: int, emb: int, hidden: int, layers: int, batch_norm: bool, hidden_bias: bool) -> None:
-        blocks = []
+        blocks: list[nn.Module] = []
         size = in_dim
         if layers > 0:
             for _ in range(layers - 1):

@@ -154,14 +154,16 @@ def build_timm_backbone(
             f"({type(error).__name__}: {str(error).splitlines()[0][:160]}): connect to the network "
             "(the weights are cached for later runs) or set backbone.pretrained=false"
         ) from None
+    vision_or_cnn: Any = model  # a timm model: its num_features
     if vit and pos_embed == "sincos":
+        vision: Any = model  # a timm VisionTransformer
         fixed = sincos_pos_embed(
-            model.patch_embed.grid_size,
-            model.pos_embed.shape[-1],
-            model.pos_embed.shape[1] - model.patch_embed.num_patches,
+            vision.patch_embed.grid_size,
+            vision.pos_embed.shape[-1],
+            vision.pos_embed.shape[1] - vision.patch_embed.num_patches,
         )
         model.pos_embed = nn.Parameter(fixed, requires_grad=False)
-    return model, int(getattr(model, "head_hidden_size", None) or model.num_features)
+    return model, int(getattr(model, "head_hidden_size", None) or vision_or_cnn.num_features)
 
 
 def wants_channels_last(backbone: nn.Module) -> bool:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -112,8 +113,14 @@ class _ViewBatchNorm:
     num_views: int = 1
     #: take the statistics over all processes (SyncBatchNorm per view)
     sync: bool = False
+    # the BatchNorm layer's, which this mixin reads
+    training: bool
+    eps: float
+    momentum: float | None
+    affine: bool
+    track_running_stats: bool
 
-    def forward(self, x: Tensor, num_views: int | None = None) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, num_views: int | None = None) -> Tensor:
         views = num_views or self.num_views
         syncing = self._syncing()
         if not self.training or (views == 1 and not syncing):
@@ -124,12 +131,12 @@ class _ViewBatchNorm:
         xv = x.reshape(views, x.shape[0] // views, *x.shape[1:])  # a view of the same memory, any layout
         out, mean, var = _PerViewBatchNormFunction.apply(
             xv,
-            self.weight if self.affine else None,
+            self.weight if self.affine else None,  # type: ignore[attr-defined]
             self.bias if self.affine else None,  # type: ignore[attr-defined]
             self.eps,
             syncing,
-        )  # type: ignore[attr-defined]
-        if self.track_running_stats:  # type: ignore[attr-defined]
+        )
+        if self.track_running_stats:
             count = xv.numel() // (views * xv.shape[2]) * (dist.get_world_size() if syncing else 1)
             self._update_running_stats(mean, var, count)
         return out.reshape(x.shape)
@@ -151,8 +158,8 @@ class _ViewBatchNorm:
         m = self.momentum
         weights = m * (1 - m) ** torch.arange(views - 1, -1, -1, dtype=mean.dtype, device=mean.device)  # [V]
         keep = (1 - m) ** views
-        self.running_mean.mul_(keep).add_((weights[:, None] * mean).sum(0).to(self.running_mean.dtype))  # type: ignore
-        self.running_var.mul_(keep).add_((weights[:, None] * unbiased).sum(0).to(self.running_var.dtype))  # type: ignore
+        self.running_mean.mul_(keep).add_((weights[:, None] * mean).sum(0).to(self.running_mean.dtype))  # type: ignore[attr-defined]
+        self.running_var.mul_(keep).add_((weights[:, None] * unbiased).sum(0).to(self.running_var.dtype))  # type: ignore[attr-defined]
 
 
 class ViewBatchNorm1d(_ViewBatchNorm, nn.BatchNorm1d):
@@ -178,9 +185,9 @@ def per_view_batchnorm(module: nn.Module, num_views: int, sync: bool = False) ->
     buffers are kept (the same tensors), so an optimiser built before still holds them.
     """
     if type(module) in _CONVERSIONS:
-        converted = _convert(module)
+        converted = cast(_ViewBatchNorm, _convert(module))
         converted.num_views, converted.sync = num_views, sync
-        return converted
+        return cast(nn.Module, converted)
     for name, child in module.named_children():
         setattr(module, name, per_view_batchnorm(child, num_views, sync))
     return module
@@ -224,5 +231,5 @@ def synchronize_batchnorm(module: nn.Module) -> nn.Module:
 
 
 def _convert(layer: nn.Module) -> nn.Module:
-    layer.__class__ = _CONVERSIONS[type(layer)]  # a subclass without state of its own: the same tensors
+    layer.__class__ = _CONVERSIONS[type(layer)]  # type: ignore[index]  # (a BatchNorm: the caller checked) a subclass without state of its own: the same tensors
     return layer

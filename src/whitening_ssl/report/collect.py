@@ -96,6 +96,12 @@ def stage_of(result: dict[str, Any]) -> str:
     return result.get("stage", "pretrain")
 
 
+def _dict_at(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """``result[key]`` where it is a dict, else ``{}``."""
+    value = result.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _folder(path: Any) -> str | None:
     return os.path.realpath(str(path)) if isinstance(path, (str, os.PathLike)) and str(path) else None
 
@@ -109,7 +115,7 @@ def _int(value: Any) -> int | None:
 
 def _pretraining_folders(result: dict[str, Any]) -> set[str]:
     """The folder of a pretraining run, as each of its records names it."""
-    config = result.get("config") if isinstance(result.get("config"), dict) else {}
+    config = _dict_at(result, "config")
     path = str(result.get("_path", ""))
     own = os.path.dirname(path) if path.endswith(RESULTS_FILE) else path
     folders = {result.get("run_dir"), config.get("run_dir"), own}
@@ -118,8 +124,8 @@ def _pretraining_folders(result: dict[str, Any]) -> set[str]:
 
 def _evaluated_folders(result: dict[str, Any]) -> set[str]:
     """The folder of the pretraining run whose checkpoint an evaluation read (as far as it says)."""
-    config = result.get("config") if isinstance(result.get("config"), dict) else {}
-    pretrain = result.get("pretrain_config") if isinstance(result.get("pretrain_config"), dict) else {}
+    config = _dict_at(result, "config")
+    pretrain = _dict_at(result, "pretrain_config")
     folders = {pretrain.get("run_dir")}
     for checkpoint in (result.get("checkpoint"), config.get("ckpt")):
         if isinstance(checkpoint, str) and Path(checkpoint).parent.name == CHECKPOINT_DIR:
@@ -129,7 +135,7 @@ def _evaluated_folders(result: dict[str, Any]) -> set[str]:
 
 def _evaluation_identity(result: dict[str, Any]) -> str:
     """What tells two evaluations of one unseen checkpoint alike: its run folder, else the checkpoint, else the file."""
-    config = result.get("config") if isinstance(result.get("config"), dict) else {}
+    config = _dict_at(result, "config")
     folders = sorted(_evaluated_folders(result))
     checkpoint = _folder(result.get("checkpoint") or config.get("ckpt"))
     where = folders[0] if folders else checkpoint or result.get("_path")
@@ -182,7 +188,8 @@ def models(results: Iterable[dict[str, Any]]) -> list[Model]:
             m
             for folder in sorted(_evaluated_folders(result))
             for m in by_folder.get(folder, [])
-            if (m.pretrain["method"], m.pretrain["dataset"]) == (result["method"], result["dataset"])
+            if m.pretrain is not None
+            and (m.pretrain["method"], m.pretrain["dataset"]) == (result["method"], result["dataset"])
             and (epochs is None or m.epochs is None or m.epochs == epochs)
         ]
         if owners:

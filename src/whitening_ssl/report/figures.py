@@ -66,8 +66,8 @@ def run_labels(results: Sequence[dict[str, Any]]) -> dict[str, str]:
                 labels[result["_path"]] = f"{label} seed={_seed(result)}"
     for label, count in Counter(labels.values()).items():
         if count > 1:
-            alike = [path for path in labels if labels[path] == label]
-            labels.update({path: f"{label} ({folder})" for path, folder in _distinct_folders(alike).items()})
+            same = [path for path in labels if labels[path] == label]
+            labels.update({path: f"{label} ({folder})" for path, folder in _distinct_folders(same).items()})
     return labels
 
 

@@ -10,11 +10,13 @@ from here): the line says which host and how to remove it by hand if that run is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from ..validation import ConfigError
 from . import LOCK_FILE
@@ -38,7 +40,7 @@ def read_lock(run_dir: os.PathLike | str) -> dict | None:
         return None
 
 
-def _is_live(owner: dict | None) -> bool:
+def _is_live(owner: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     if not owner or not isinstance(owner.get("pid"), int):
         return False
     if owner.get("host") != socket.gethostname():
@@ -91,7 +93,7 @@ class RunLock:
         except OSError:
             return False
 
-    def _busy(self, owner: dict) -> str:
+    def _busy(self, owner: dict[str, Any]) -> str:
         who = f"process {owner.get('pid', '?')} on {owner.get('host', '?')}, started {owner.get('started', '?')}"
         return (
             f"the run folder {self.run_dir} is in use by another run ({who}): wait for it to finish, or choose "
@@ -104,8 +106,7 @@ class RunLock:
             return
         owner = read_lock(self.run_dir)
         if owner and owner.get("pid") == os.getpid():
-            try:
+            # OSError: a file system gone read-only: the lock stays, and is stale once this process ends
+            with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
-            except OSError:  # a file system gone read-only: the lock stays, and is stale once this process ends
-                pass
         self.held = False

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +38,7 @@ def unique_dir(path: str) -> str:
     """``path``, or ``path_2``, ``path_3``, ... : the first that does not exist, created atomically."""
     candidate, k = path, 1
     while True:
-        new = []  # the folders this call creates, deepest last (removed again if the checks fail)
+        new: list[str] = []  # the folders this call creates, deepest last (removed again if the checks fail)
         parent = os.path.abspath(candidate)
         while not os.path.exists(parent):
             new.insert(0, parent)
@@ -92,10 +93,8 @@ def claim_folder(run_dir: Path, resuming: bool = False, dir_key: str = "hydra.ru
 
 
 def remove_empty(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass
 
 
 def job_folder(sweep_dir: str, job_config, number: int) -> Path:

@@ -1,16 +1,17 @@
 """Each method family's settings: their defaults (the configuration's nodes) and one-line meanings (``--help``).
 
-The defaults are the signatures' and the registries' (:mod:`whitening_ssl.settings_source` reads them
+The defaults are the signatures' and the registries' (:mod:`whitening_ssl.settings.source` reads them
 from the source, so nothing here imports torch): the whitening transform's
 (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``, ``axis``, ``groups``, ``eps``, ...), every
 registered kind's own settings (ZCA's ``solver``, INTL's ``iters``), the loss's, and the method class's
 ``OWN_SETTINGS``. The method classes' ``default_settings`` return these dicts, and
-:mod:`whitening_ssl.config_defaults` writes them as the committed nodes ``conf/method/_defaults/<family>.yaml``
+:mod:`whitening_ssl.settings.defaults` writes them as the committed nodes ``conf/method/_defaults/<family>.yaml``
 and ``conf/method/_losses/<name>.yaml`` that the presets in ``conf/method/`` compose.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -101,10 +102,8 @@ def meanings() -> dict[str, str]:
         {k: v for k, v in source.argument_docs("losses.whitening_mse", "WhiteningMSELoss").items() if k != "whitening"}
     )
     for module, cls in source.registry("methods", "METHODS").values():
-        try:
+        with contextlib.suppress(LookupError):  # LookupError: a family without settings of its own
             found.update(source.key_comments(module, f"{cls}.OWN_SETTINGS"))
-        except LookupError:
-            pass  # a family without settings of its own
     found["family"] = (
         "the method family (its training module): "
         + ", ".join(source.registry("methods", "METHODS"))

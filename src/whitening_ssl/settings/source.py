@@ -34,8 +34,9 @@ def _source(module: str) -> tuple[ast.Module, tuple[str, ...]]:
     return ast.parse(text), tuple(text.splitlines())
 
 
-def node(module: str, name: str) -> ast.AST:
-    """The class, function or assignment ``name`` (``Class.method``) of ``module``."""
+def node(module: str, name: str) -> Any:
+    """The class, function or assignment ``name`` (``Class.method``) of ``module`` (its kind is the caller's to
+    know: ``Any``)."""
     current: ast.AST = _source(module)[0]
     for part in name.split("."):
         for child in getattr(current, "body", ()):

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -30,7 +30,7 @@ class Stage:
     #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
     prepare_name: str | None = None
 
-    def _function(self, name: str | None) -> Callable | None:
+    def _function(self, name: str | None) -> Any:  # the stage module's function (None: the stage has none)
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), name) if name else None
 
     @property

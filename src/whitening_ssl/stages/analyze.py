@@ -84,7 +84,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     encoder, dataset = probe_source(cfg)
-    module = None
+    module: Any = None  # the pretraining module, else a stand-in holding the backbone alone
     if encoder.format == "lightning":  # its saved settings are data: only targets the user names are built
         module, reason = load_pretrain_module(
             cfg.ckpt,

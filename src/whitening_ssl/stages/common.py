@@ -1,4 +1,5 @@
-"""What every stage shares: its messages, the results file and its printed summary (publish_results), the logger's end."""
+"""What every stage shares: its messages, the results file and its printed summary (publish_results), the
+logger's end."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
+from ..config_values import plain_dict, plain_list
 from ..run_folder import RESULTS_FILE
 
 log = logging.getLogger("whitening_ssl")
@@ -38,7 +40,7 @@ class RunInterrupted(RuntimeError):
 
 def is_main_process() -> bool:
     """Rank 0 (also before the DDP processes are launched: Lightning reads the rank from the environment)."""
-    return rank_zero_only.rank == 0
+    return rank_zero_only.rank == 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
 def say(message: str) -> None:
@@ -115,8 +117,8 @@ def job_overrides() -> list[str]:
 
     if not HydraConfig.initialized():
         return []
-    return list(OmegaConf.to_container(HydraConfig.get().overrides.task))
+    return plain_list(HydraConfig.get().overrides.task)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True)
+    return plain_dict(cfg)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Sized
+from typing import Any, cast
 
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoints import LoadedEncoder, check_saved_dataset, load_encoder
+from ..config_values import plain_dict
 from ..data import EvalDataModule, get_spec
 from ..eval.features import extract_features
 from ..eval.knn import check_knn_k
@@ -18,14 +21,12 @@ from .common import say
 def probe_source(cfg: DictConfig) -> tuple[LoadedEncoder, dict[str, Any]]:
     """The encoder of ``cfg.ckpt`` (the backbone the loader built, used as is) and the dataset to evaluate on."""
     # the command line's dataset (its root may be unset, "???", when the checkpoint names the dataset)
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False)
-    backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
+    dataset = plain_dict(cfg.dataset, throw_on_missing=False)
+    backbone = plain_dict(cfg.backbone)
     stem = None  # the command line's dataset decides the max-pool of a foreign 3x3 stem
     if not OmegaConf.is_missing(cfg.dataset, "root"):
-        try:
+        with contextlib.suppress(ValueError, FileNotFoundError):
             stem = get_spec(dataset["name"], dataset["root"], **(dataset.get("options") or {})).stem
-        except (ValueError, FileNotFoundError):
-            pass
     encoder = load_encoder(cfg.ckpt, backbone, dataset_stem=stem, trust=bool(cfg.get("trust_checkpoint", False)))
     for note in encoder.notes:
         say(note)
@@ -59,7 +60,7 @@ def labelled_features(
     datamodule.setup()
     train_set, test_set = datamodule.eval_datasets()
     if knn_k is not None:
-        check_knn_k(knn_k, len(train_set), "knn.k", dataset["name"])
+        check_knn_k(knn_k, len(cast(Sized, train_set)), "knn.k", dataset["name"])
     backbone = encoder.backbone.to(fabric.device)
     dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
     shown = bool(cfg.trainer.get("enable_progress_bar", True))

@@ -22,10 +22,11 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..checkpoints import RunCheckpoints, resolve_resume_checkpoint
 from ..checkpoints.resume_settings import PROBE_SETTINGS
+from ..config_values import plain_dict
 from ..eval.knn import KNN_WEIGHTINGS, knn_accuracy
 from ..eval.linear_fast import linear_probe
 from ..eval.probe_data import ImageProbeDataModule
@@ -117,7 +118,7 @@ def run_linear(cfg: DictConfig) -> dict[str, Any] | None:
     """Linear probe on the frozen backbone of ``cfg.ckpt`` (fast or standard protocol)."""
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    options = OmegaConf.to_container(cfg.linear, resolve=True)
+    options = plain_dict(cfg.linear)
     if options["protocol"] == "standard":
         return _run_linear_standard(cfg, options, run_dir)
     fabric = launch(cfg)
@@ -195,6 +196,7 @@ def _run_linear_standard(cfg: DictConfig, options: dict[str, Any], run_dir: Path
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:
         return None
+    assert datamodule.test_set is not None  # set up by the fit
     return _linear_results(
         cfg,
         encoder,

@@ -3,7 +3,8 @@
 The output never overwrites an input: an existing file is refused unless ``export.overwrite=true``, and
 the checkpoint being exported is refused always (checked before anything runs, and again before writing).
 A ``torchvision`` or ``timm`` export prints the Python that builds the module it loads into. ``export.format=auto``:
-``timm`` for a timm backbone, else ``torchvision``; a format that cannot hold the backbone is refused before anything runs.
+``timm`` for a timm backbone, else ``torchvision``; a format that cannot hold the backbone is refused before
+anything runs.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _saved_backbone(ckpt) -> dict[str, Any] | None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     fmt = export_format(cfg.export.format, _saved_backbone(cfg.ckpt))
     output = export_path(cfg.export.get("output"), Path(str(cfg.run_dir)), fmt)
+    assert output is not None  # known: the run folder is given
     problem = export_problem(output, cfg.ckpt, bool(cfg.export.get("overwrite", False)))
     if problem:  # the check ran before, but the file may have appeared since
         raise ConfigError(problem)

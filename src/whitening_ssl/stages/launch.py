@@ -7,14 +7,15 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import pytorch_lightning as pl
 import torch
 from lightning_fabric import Fabric
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from ..config_values import plain_dict, plain_list
 from .common import RunInterrupted, say
 
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
@@ -24,7 +25,7 @@ LAUNCHER_ENVIRONMENT = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK",
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     """``cfg.trainer`` as a dict (without ``_target_``)."""
-    options = OmegaConf.to_container(cfg.trainer, resolve=True)
+    options = plain_dict(cfg.trainer)
     options.pop("_target_", None)
     return options
 
@@ -65,11 +66,9 @@ def prepare_ddp_children() -> None:
 
     if not HydraConfig.initialized():
         return
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a DictConfig at run time (typed as its schema)
     overrides = [
-        o
-        for o in OmegaConf.to_container(hydra_cfg.overrides.task)
-        if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))
+        o for o in plain_list(hydra_cfg.overrides.task) if not o.startswith(("hydra/job_logging=", "hydra.run.dir="))
     ]
     sys.argv = [sys.argv[0], *overrides, "hydra/job_logging=stdout"]
     with read_write(hydra_cfg), open_dict(hydra_cfg):

@@ -9,11 +9,12 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
+from ..config_values import plain_dict
 from ..data import (
     SSLDataModule,
     auto_pipeline,
@@ -53,7 +54,7 @@ def backbone_feature_dim(backbone) -> int | None:
     """The backbone's feature size, from a build on the meta device (no memory, no time); ``None`` when it
     cannot be built (the backbone's own check says why)."""
     try:
-        settings = OmegaConf.to_container(backbone, resolve=True)
+        settings = plain_dict(backbone)
         if settings.get("library") != "timm":  # a ResNet: its stem changes no feature size
             settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
         with torch.device("meta"):
@@ -119,7 +120,7 @@ def prepare(cfg: DictConfig) -> None:
 
     if not cfg.dataset.get("download", False):
         return
-    entry, options = parse(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.options, resolve=True) or {})
+    entry, options = parse(cfg.dataset.name, plain_dict(cfg.dataset.options) or {})
     download_dataset(entry, Path(str(cfg.dataset.root)), options)
 
 
@@ -141,8 +142,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
-    dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    dataset_cfg = plain_dict(cfg.dataset)
+    data_cfg = plain_dict(cfg.data)
     if data_cfg["pipeline"] == "auto":  # views made on the device when training on a GPU, where it can make them
         data_cfg["pipeline"], problem = auto_pipeline(training_on_gpu(cfg), dataset_cfg)
         if problem:
@@ -162,9 +163,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if is_main_process():  # under DDP the other processes wait for it in Lightning's prepare_data barrier
         datamodule.prepare_data()  # downloads the dataset once when it is missing (dataset.download=true)
         _verify_images(datamodule, data_cfg["verify_images"])
-    backbone = resolve_stem(
-        OmegaConf.to_container(cfg.backbone, resolve=True), datamodule.spec.stem, datamodule.spec.image_size
-    )
+    backbone = resolve_stem(plain_dict(cfg.backbone), datamodule.spec.stem, datamodule.spec.image_size)
     # not recursive: nested _target_ nodes (e.g. method.loss) are built by the module itself
     model = hydra.utils.instantiate(cfg.model, backbone=backbone, _convert_="all", _recursive_=False)
     # auto: on a GPU, for a convolutional backbone (a ViT's one convolution is its patch embedding)
@@ -193,7 +192,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     callbacks = list(build_callbacks(cfg.callbacks, context).values())
     checkpoints = next(c for c in callbacks if isinstance(c, RunCheckpoints))
-    if not probe_wanted(OmegaConf.to_container(cfg.online_probe, resolve=True), cfg.eval.enabled):
+    if not probe_wanted(plain_dict(cfg.online_probe), cfg.eval.enabled):
         callbacks = [
             c for c in callbacks if not isinstance(c, OnlineProbe)
         ]  # online_probe.enabled: false, or auto without labels

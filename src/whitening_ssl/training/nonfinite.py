@@ -61,7 +61,7 @@ class NonFiniteWatch:
     def __init__(self) -> None:
         self._first: Tensor | None = None  # device tensor: first bad step, -1 while all are finite
         self._host: Tensor | None = None  # pinned host copy (CUDA)
-        self._event = None  # marks the latest copy into _host
+        self._event: torch.cuda.Event | None = None  # marks the latest copy into _host
         self._known: int | None = None  # a bad step already read from _host
 
     def record(self, loss: Tensor, step: int) -> None:
@@ -92,6 +92,7 @@ class NonFiniteWatch:
         return value if value >= 0 else None
 
     def _host_value(self) -> int | None:
+        assert self._host is not None  # read only after a copy into it
         value = int(self._host)
         return value if value >= 0 else None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ def capture_rng_state() -> dict[str, Any]:
 
     Only tensors and plain Python values, so checkpoints holding it load with ``weights_only=True``.
     """
-    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    legacy_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())  # legacy=True: the tuple
+    name, keys, position, has_gauss, cached_gaussian = legacy_state
     numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)]
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():

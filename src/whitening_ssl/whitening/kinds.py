@@ -19,9 +19,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from ..validation import Checks
 
 from .linalg import CholeskyWhitening, ZCAWhitening, covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca_matrix
 
@@ -84,7 +87,7 @@ def register_whitening(kind: WhiteningKind) -> WhiteningKind:
 ZCA_SOLVERS = ("eigh", "newton")
 
 
-def _check_zca(checks, settings: Mapping[str, Any], path: str) -> None:
+def _check_zca(checks: Checks, settings: Mapping[str, Any], path: str) -> None:
     checks.choice(settings, "solver", f"{path}solver", ZCA_SOLVERS)
     checks.integer(settings, "newton_iters", f"{path}newton_iters", minimum=1)
 
@@ -115,7 +118,7 @@ def cholesky(x: Tensor, eps: float, denom_offset: int) -> Tensor:
     return CholeskyWhitening.apply(x, eps, denom_offset)
 
 
-def _check_iternorm(checks, settings: Mapping[str, Any], path: str) -> None:
+def _check_iternorm(checks: Checks, settings: Mapping[str, Any], path: str) -> None:
     checks.integer(settings, "iters", f"{path}iters", minimum=1)
 
 

@@ -67,6 +67,9 @@ class FeatureWhitening(nn.Module):
     diagonal ``W``. Runs in float32 (or wider) under AMP. No learnable parameters (the source: affine off).
     """
 
+    running_mean: Tensor
+    running_matrix: Tensor
+
     def __init__(
         self,
         dim: int,

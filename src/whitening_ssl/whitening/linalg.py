@@ -6,6 +6,8 @@ into one call per operation; see :mod:`whitening_ssl.whitening` for how blocks a
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -30,7 +32,7 @@ class CholeskyWhitening(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    def forward(ctx: Any, x: Tensor, eps: float, denom_offset: int) -> Tensor:
         chol, info = torch.linalg.cholesky_ex(covariance(x, eps, denom_offset))
         # On the CPU check now (free); on a GPU a check would sync every step: a failed factorisation
         # gives NaNs there instead, which the training loop reports at its next logging step.
@@ -46,7 +48,7 @@ class CholeskyWhitening(torch.autograd.Function):
         return white
 
     @staticmethod
-    def backward(ctx, grad_white: Tensor):
+    def backward(ctx: Any, grad_white: Tensor) -> tuple[Tensor, None, None]:
         white, chol = ctx.saved_tensors
         phi = (grad_white.transpose(-1, -2) @ white).tril()
         phi.diagonal(dim1=-2, dim2=-1).mul_(0.5)
@@ -65,7 +67,7 @@ class ZCAWhitening(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, eps: float, denom_offset: int) -> Tensor:
+    def forward(ctx: Any, x: Tensor, eps: float, denom_offset: int) -> Tensor:
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance(x, eps, denom_offset))
         roots = eigenvalues.abs().sqrt()  # |l|: the singular values the reference SVD gives
         matrix = (eigenvectors / roots.unsqueeze(-2)) @ eigenvectors.transpose(-1, -2)
@@ -74,7 +76,7 @@ class ZCAWhitening(torch.autograd.Function):
         return x @ matrix
 
     @staticmethod
-    def backward(ctx, grad_white: Tensor):
+    def backward(ctx: Any, grad_white: Tensor) -> tuple[Tensor, None, None]:
         x, matrix, eigenvectors, roots = ctx.saved_tensors
         grad_matrix = x.transpose(-1, -2) @ grad_white
         grad_matrix = grad_matrix + grad_matrix.transpose(-1, -2)  # 2 sym(): W is symmetric

@@ -25,7 +25,10 @@ GENERIC_SETTINGS = ("axis", "groups", "random_groups", "eps", "denom_offset")
 
 
 def draw_channel_permutations(
-    num_blocks: int, num_channels: int, device=None, generator: torch.Generator | None = None
+    num_blocks: int,
+    num_channels: int,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """One independent random permutation of ``range(num_channels)`` per block: ``[num_blocks, d]``.
 
@@ -94,6 +97,7 @@ class Whitening(nn.Module):
                     f"settings: {', '.join(chosen.settings) or 'none'})"
                 )
         checks.raise_if_any()
+        assert chosen is not None  # a kind that was not found is a problem raised above
         self.spec = chosen
         self.kind, self.axis, self.groups, self.random_groups = chosen.name, axis, groups, random_groups
         self.eps, self.denom_offset = float(eps), int(denom_offset)
@@ -217,7 +221,7 @@ class Whitening(nn.Module):
                 return self.spec(blocks, self.eps, self.denom_offset, **self.kind_settings).reshape(*lead, m, d)
             return self._grouped(blocks, permutation, generator).reshape(*lead, m, d)
 
-    def _grouped(self, blocks: Tensor, permutation: Tensor | None, generator) -> Tensor:
+    def _grouped(self, blocks: Tensor, permutation: Tensor | None, generator: torch.Generator | None) -> Tensor:
         num_blocks, m, d = blocks.shape
         if permutation is None and self.random_groups:
             permutation = draw_channel_permutations(num_blocks, d, device=blocks.device, generator=generator)
@@ -258,5 +262,6 @@ def whiten(
     generator: torch.Generator | None = None,
     **settings: Any,
 ) -> Tensor:
-    """Whiten every block of ``x`` (``[..., m, d]``) with ``Whitening(kind, *args, **settings)``; see :class:`Whitening`."""
+    """Whiten every block of ``x`` (``[..., m, d]``) with ``Whitening(kind, *args, **settings)``; see
+    :class:`Whitening`."""
     return Whitening(kind, *args, **settings)(x, permutation=permutation, generator=generator)

@@ -17,6 +17,7 @@ crop-first recipe gives the same views that way
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -41,8 +42,17 @@ class DeviceAugmentation(nn.Module):
     the inputs are the workers' crops, one per view (:meth:`views_of_crops`).
     """
 
-    def __init__(self, recipe: AugmentationRecipe | str, crop_size: int, mean: Sequence[float], std: Sequence[float],
-                 crop_on_device: bool = True) -> None:
+    mean: Tensor  # [1, 3, 1, 1] buffers of the normalisation
+    std: Tensor
+
+    def __init__(
+        self,
+        recipe: AugmentationRecipe | str,
+        crop_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        crop_on_device: bool = True,
+    ) -> None:
         super().__init__()
         self.recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
         self.crop_size = int(crop_size)
@@ -64,9 +74,15 @@ class DeviceAugmentation(nn.Module):
 
     # --- random parameters ----------------------------------------------------------------
 
-    def sample_params(self, batch_size: int, height: int, width: int, generator: torch.Generator | None = None,
-                      device: torch.device | str | None = None, views: Sequence[View] | None = None
-                      ) -> AugmentationParams:
+    def sample_params(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        views: Sequence[View] | None = None,
+    ) -> AugmentationParams:
         """:func:`~whitening_ssl.data.device.params.sample_params` of ``batch_size`` views of ``height`` x
         ``width`` images: ``views`` (view-major blocks, each with its view's scale and probabilities), or
         None: all with the recipe's own numbers."""
@@ -76,15 +92,19 @@ class DeviceAugmentation(nn.Module):
         views = views or [recipe.default_view(self.crop_size)]
         return sample_params(recipe, views, batch_size, height, width, generator, device, self.crop_on_device)
 
-    def sample_crop_boxes(self, batch_size: int, height: int, width: int, generator: torch.Generator | None,
-                          device) -> Tensor:
+    def sample_crop_boxes(
+        self, batch_size: int, height: int, width: int, generator: torch.Generator | None, device
+    ) -> Tensor:
         """The recipe's :func:`~whitening_ssl.data.device.ops.random_crop_boxes`: [B, 4] (top, left, height, width)."""
-        return random_crop_boxes(batch_size, height, width, self.recipe.crop_scale, self.recipe.crop_ratio, generator,
-                                 device)
+        return random_crop_boxes(
+            batch_size, height, width, self.recipe.crop_scale, self.recipe.crop_ratio, generator, device
+        )
 
     # --- deterministic application --------------------------------------------------------
 
-    def apply(self, images: Tensor, params: AugmentationParams, crop_size: int | None = None) -> Tensor:
+    def apply(  # type: ignore[override]  # (shadows nn.Module.apply(fn): never called on a parent of this module)
+        self, images: Tensor, params: AugmentationParams, crop_size: int | None = None
+    ) -> Tensor:
         """Views of ``images`` (uint8, or float in [0, 1], [B, C, H, W]; grey copied to three channels, as ToRGB)
         under ``params``: normalised float32 [B, 3, S, S] (S = ``crop_size``, default the dataset's); jitter,
         grayscale, crop + resize + flip (or the crop first), blur, solarise, normalise."""
@@ -111,11 +131,12 @@ class DeviceAugmentation(nn.Module):
             raise ValueError(f"num_views must be >= 1, got {num_views}")
         self._check_layout(images)
         batch, (height, width) = images.shape[0], images.shape[-2:]
-        views, made = self.view_list(num_views), [None] * num_views
+        views, made = self.view_list(num_views), cast(list[Tensor], [None] * num_views)
         for group in size_groups(views):
             size, count = views[group[0]].crop_size, len(group)
-            params = self.sample_params(count * batch, height, width, generator, images.device,
-                                        [views[i] for i in group])
+            params = self.sample_params(
+                count * batch, height, width, generator, images.device, [views[i] for i in group]
+            )
             repeated = images.unsqueeze(0).expand(count, *images.shape).reshape(count * batch, *images.shape[1:])
             for index, view in zip(group, self.apply(repeated, params, size).view(count, batch, 3, size, size)):
                 made[index] = view
@@ -124,7 +145,7 @@ class DeviceAugmentation(nn.Module):
     def views_of_crops(self, crops: Sequence[Tensor], generator: torch.Generator | None = None) -> list[Tensor]:
         """``crop_on_device=False``: the workers' uint8 crops, one [B, 3, S_v, S_v] per view in view order, become
         the views (the views of one size in one batch)."""
-        views, made = self.view_list(len(crops)), [None] * len(crops)
+        views, made = self.view_list(len(crops)), cast(list[Tensor], [None] * len(crops))
         for group in size_groups(views):
             size, count = views[group[0]].crop_size, len(group)
             batch = torch.cat([crops[i] for i in group])
@@ -145,8 +166,10 @@ class DeviceAugmentation(nn.Module):
     @staticmethod
     def _check_layout(images: Tensor) -> None:
         if images.ndim != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"images must be a batch [B, C, H, W] with C = 1 (grey) or 3 (RGB), got shape "
-                             f"{tuple(images.shape)} (device.pipeline.image_tensor gives every dataset that layout)")
+            raise ValueError(
+                f"images must be a batch [B, C, H, W] with C = 1 (grey) or 3 (RGB), got shape "
+                f"{tuple(images.shape)} (device.pipeline.image_tensor gives every dataset that layout)"
+            )
 
     def _to_float_rgb(self, images: Tensor, size: int) -> Tensor:
         self._check_layout(images)
@@ -157,8 +180,9 @@ class DeviceAugmentation(nn.Module):
         else:
             raise TypeError(f"images must be uint8 (or float in [0, 1]), got {images.dtype}")
         if not self.crop_on_device and images.shape[-2:] != (size, size):
-            raise ValueError(f"crop_on_device=False expects {size}x{size} crops (cpu_crop_transform), got "
-                             f"{tuple(images.shape[-2:])}")
+            raise ValueError(
+                f"crop_on_device=False expects {size}x{size} crops (cpu_crop_transform), got {tuple(images.shape[-2:])}"
+            )
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
     def _crop_resize_flip(self, images: Tensor, params: AugmentationParams, size: int) -> Tensor:

@@ -26,11 +26,13 @@ def _separable(images: Tensor, kernels: Tensor, half: int, padding: str, passes:
     weights = kernels.to(images.dtype).repeat_interleave(channels, dim=0)  # [B * C, k]
     planes = images.reshape(1, batch * channels, height, width)
     for _ in range(passes):
-        planes = F.conv2d(F.pad(planes, (half, half, 0, 0), mode=padding), weights[:, None, None, :],
-                          groups=batch * channels)
+        planes = F.conv2d(
+            F.pad(planes, (half, half, 0, 0), mode=padding), weights[:, None, None, :], groups=batch * channels
+        )
     for _ in range(passes):
-        planes = F.conv2d(F.pad(planes, (0, 0, half, half), mode=padding), weights[:, None, :, None],
-                          groups=batch * channels)
+        planes = F.conv2d(
+            F.pad(planes, (0, 0, half, half), mode=padding), weights[:, None, :, None], groups=batch * channels
+        )
     return planes.view(batch, channels, height, width)
 
 
@@ -73,8 +75,11 @@ def pil_box_kernels(sigma: Tensor, max_sigma: float) -> tuple[Tensor, int]:
     far = torch.floor((_FIXED_POINT - (2 * whole + 1) * central) / 2)
     half = math.floor(float(pil_box_radius(max_sigma))) + 1
     distance = torch.arange(-half, half + 1, device=sigma.device, dtype=torch.float64).abs()[None, :]
-    kernels = torch.where(distance <= whole[:, None], central[:, None],
-                          torch.where(distance == whole[:, None] + 1, far[:, None], torch.zeros_like(distance)))
+    kernels = torch.where(
+        distance <= whole[:, None],
+        central[:, None],
+        torch.where(distance == whole[:, None] + 1, far[:, None], torch.zeros_like(distance)),
+    )
     return (kernels / _FIXED_POINT).float(), half
 
 
@@ -104,7 +109,8 @@ def solarize(images: Tensor, applied: Tensor) -> Tensor:
 
 #: ``AugmentationRecipe.blur_filter`` -> blur(images, sigma [B], recipe, crop_size)
 BLURS: dict[str, Callable] = {
-    "torchvision": lambda images, sigma, recipe, crop_size: gaussian_blur(images, sigma,
-                                                                          recipe.blur_kernel_size(crop_size)),
+    "torchvision": lambda images, sigma, recipe, crop_size: gaussian_blur(
+        images, sigma, recipe.blur_kernel_size(crop_size)
+    ),
     "pil": lambda images, sigma, recipe, crop_size: pil_gaussian_blur(images, sigma, recipe.blur_sigma[1]),
 }

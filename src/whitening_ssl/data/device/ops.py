@@ -61,15 +61,23 @@ def resampling_matrix(start: Tensor, length: Tensor, output_size: int, input_siz
     return (weights / weights.sum(dim=-1, keepdim=True)).to(torch.float32)
 
 
-def uniform(low: float | Tensor, high: float | Tensor, shape: Sequence[int], generator, device,
-            dtype=torch.float32) -> Tensor:
+def uniform(
+    low: float | Tensor, high: float | Tensor, shape: Sequence[int], generator, device, dtype=torch.float32
+) -> Tensor:
     """Samples of U(low, high) of ``shape`` (bounds: numbers, or tensors that broadcast to ``shape``;
     ``generator`` may be None: the global RNG)."""
     return low + (high - low) * torch.rand(*shape, generator=generator, device=device, dtype=dtype)
 
 
-def random_crop_boxes(batch_size: int, height: int, width: int, scale: tuple, ratio: tuple[float, float],
-                      generator: torch.Generator | None, device) -> Tensor:
+def random_crop_boxes(
+    batch_size: int,
+    height: int,
+    width: int,
+    scale: tuple,
+    ratio: tuple[float, float],
+    generator: torch.Generator | None,
+    device,
+) -> Tensor:
     """torchvision's ``RandomResizedCrop.get_params`` for a whole batch: [B, 4] (top, left, height, width).
 
     ``scale`` is (low, high): numbers, or tensors [B] of each sample's bounds (views of one size whose
@@ -90,9 +98,9 @@ def random_crop_boxes(batch_size: int, height: int, width: int, scale: tuple, ra
 
     fallback_height, fallback_width = height, width
     if width / height < min(ratio):
-        fallback_height = int(round(width / min(ratio)))
+        fallback_height = round(width / min(ratio))
     elif width / height > max(ratio):
-        fallback_width = int(round(height * max(ratio)))
+        fallback_width = round(height * max(ratio))
     crop_height = torch.where(found, heights.gather(1, first_valid).squeeze(1), float(fallback_height))
     crop_width = torch.where(found, widths.gather(1, first_valid).squeeze(1), float(fallback_width))
 
@@ -157,11 +165,29 @@ def jitter_step(images: Tensor, op: Tensor, factors: Tensor, with_hue: bool = Tr
 
 
 #: the recipe fields (ops and their parameters) that the device pipeline implements
-DEVICE_RECIPE_FIELDS = frozenset({
-    "name", "crop_first", "jitter_strength", "jitter_p", "grayscale_p", "crop_scale", "crop_interpolation",
-    "crop_ratio", "blur_p", "blur_sigma", "blur_kernel_fraction", "flip_p", "solarize_p", "blur_filter", "views",
-    "mean", "std", "eval_mean", "eval_std",  # the evaluation's statistics: CPU transforms, never a view
-})
+DEVICE_RECIPE_FIELDS = frozenset(
+    {
+        "name",
+        "crop_first",
+        "jitter_strength",
+        "jitter_p",
+        "grayscale_p",
+        "crop_scale",
+        "crop_interpolation",
+        "crop_ratio",
+        "blur_p",
+        "blur_sigma",
+        "blur_kernel_fraction",
+        "flip_p",
+        "solarize_p",
+        "blur_filter",
+        "views",
+        "mean",
+        "std",
+        "eval_mean",
+        "eval_std",  # the evaluation's statistics: CPU transforms, never a view
+    }
+)
 
 
 def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
@@ -169,18 +195,26 @@ def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
     :data:`DEVICE_RECIPE_FIELDS` switched on (a new op's probability), a resampling filter outside
     :data:`RESAMPLING_FILTERS` or blur outside :data:`~whitening_ssl.data.device.filters.BLURS`, a
     torchvision blur whose reflect padding (k // 2) reaches across a view's crop."""
-    problems = [f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
-                "pipeline does not have" for field in dataclasses.fields(recipe)
-                if field.name not in DEVICE_RECIPE_FIELDS and getattr(recipe, field.name)]
+    problems = [
+        f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
+        "pipeline does not have"
+        for field in dataclasses.fields(recipe)
+        if field.name not in DEVICE_RECIPE_FIELDS and getattr(recipe, field.name)
+    ]
     if recipe.crop_interpolation not in RESAMPLING_FILTERS:
-        problems.append(f"recipe {recipe.name} resizes with {recipe.crop_interpolation!r}; the device pipeline has "
-                        f"{', '.join(RESAMPLING_FILTERS)}")
+        problems.append(
+            f"recipe {recipe.name} resizes with {recipe.crop_interpolation!r}; the device pipeline has "
+            f"{', '.join(RESAMPLING_FILTERS)}"
+        )
     if recipe.has_blur and recipe.blur_filter not in BLURS:
-        problems.append(f"recipe {recipe.name} blurs with {recipe.blur_filter!r}; the device pipeline has "
-                        f"{', '.join(BLURS)}")
+        problems.append(
+            f"recipe {recipe.name} blurs with {recipe.blur_filter!r}; the device pipeline has {', '.join(BLURS)}"
+        )
     elif recipe.has_blur and recipe.blur_filter == "torchvision":  # PIL's blur repeats the edge: any size will do
         views = recipe.view_list(crop_size, recipe.fixed_views or 1)
-        problems += [f"crop_size {size} is too small for a {recipe.blur_kernel_size(size)}-tap blur; use at least 3 px"
-                     for size in sorted({view.crop_size for view in views if view.blur_p > 0})
-                     if recipe.blur_kernel_size(size) // 2 >= size]
+        problems += [
+            f"crop_size {size} is too small for a {recipe.blur_kernel_size(size)}-tap blur; use at least 3 px"
+            for size in sorted({view.crop_size for view in views if view.blur_p > 0})
+            if recipe.blur_kernel_size(size) // 2 >= size
+        ]
     return problems

@@ -62,8 +62,16 @@ def size_groups(views: Sequence[View]) -> list[list[int]]:
     return list(groups.values())
 
 
-def sample_params(recipe: AugmentationRecipe, views: Sequence[View], batch_size: int, height: int, width: int,
-                  generator: torch.Generator | None, device, crop_on_device: bool = True) -> AugmentationParams:
+def sample_params(
+    recipe: AugmentationRecipe,
+    views: Sequence[View],
+    batch_size: int,
+    height: int,
+    width: int,
+    generator: torch.Generator | None,
+    device,
+    crop_on_device: bool = True,
+) -> AugmentationParams:
     """Every random choice of ``batch_size`` views of ``height`` x ``width`` images, per sample as torchvision
     draws it: the crop box (:func:`~whitening_ssl.data.device.ops.random_crop_boxes`; the whole image when
     not ``crop_on_device``); Bernoulli(p) masks of jitter, grayscale, flip, blur and solarisation; jitter
@@ -97,5 +105,18 @@ def sample_params(recipe: AugmentationRecipe, views: Sequence[View], batch_size:
     blur = bernoulli(per_sample([view.blur_p for view in views]).float())
     blur_sigma = uniform(*recipe.blur_sigma, (batch_size,), generator, device)
     solarize = bernoulli(per_sample([view.solarize_p for view in views]).float())
-    return AugmentationParams(crop_boxes, flip, jitter_applied, *factors, jitter_order, grayscale, blur, blur_sigma,
-                              solarize)
+    brightness, contrast, saturation, hue = factors
+    return AugmentationParams(
+        crop_boxes,
+        flip,
+        jitter_applied,
+        brightness,
+        contrast,
+        saturation,
+        hue,
+        jitter_order,
+        grayscale,
+        blur,
+        blur_sigma,
+        solarize,
+    )

@@ -11,9 +11,10 @@ views of a dataset and recipe; the checks and ``data.pipeline=auto`` both ask it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,16 +25,16 @@ from torchvision import transforms as T
 
 from whitening_ssl.data.datasets import parse
 from whitening_ssl.data.device.ops import unsupported_ops
-from whitening_ssl.data.sources.images import ArrayImageDataset, ImagePathDataset
 from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
 from whitening_ssl.data.registry import DatasetEntry, dataset_spec
+from whitening_ssl.data.sources.images import ArrayImageDataset, ImagePathDataset
 from whitening_ssl.data.transforms import MultiViewTransform, ToRGB, random_resized_crop
 from whitening_ssl.validation import ConfigError
 
 USE_CPU = "use data.pipeline=cpu"
 
 #: stored layout -> its ``[N, C, H, W]`` view (N images, C channels, H x W pixels)
-LAYOUTS: Dict[str, Callable[[Tensor], Tensor]] = {
+LAYOUTS: dict[str, Callable[[Tensor], Tensor]] = {
     "NHW": lambda images: images.unsqueeze(1),  # grey without a channel axis (Fashion-MNIST)
     "NHWC": lambda images: images.permute(0, 3, 1, 2),  # CIFAR, decoded image files
     "NCHW": lambda images: images,  # STL-10
@@ -49,7 +50,7 @@ class IndexDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> Tuple[int, int]:
+    def __getitem__(self, index: int) -> tuple[int, int]:
         return index, int(self.labels[index])
 
 
@@ -65,8 +66,10 @@ def channels_first(images: Tensor, layout: str, source: str) -> Tensor:
         raise ConfigError(f"{source}: images are {images.dtype} {tuple(images.shape)}, not uint8 {layout}; {USE_CPU}")
     images = LAYOUTS[layout](images)
     if images.shape[1] not in (1, 3):
-        raise ConfigError(f"{source}: images have {images.shape[1]} channels; the device pipeline takes 1 (grey) or "
-                          f"3 (RGB); {USE_CPU}")
+        raise ConfigError(
+            f"{source}: images have {images.shape[1]} channels; the device pipeline takes 1 (grey) or "
+            f"3 (RGB); {USE_CPU}"
+        )
     return images
 
 
@@ -74,7 +77,7 @@ def _labels(labels) -> Tensor:
     return torch.as_tensor(labels, dtype=torch.long)
 
 
-def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor, Tensor, str]:
+def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> tuple[Tensor, Tensor, str]:
     """Every file decoded once (Tiny-ImageNet: 100k 64 x 64 images, 1.2 GB); all must share one size.
 
     PIL's arrays are ``[H, W]`` for one band, ``[H, W, 3]`` for RGB (what ``ImagePathDataset`` returns).
@@ -89,8 +92,10 @@ def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor
         image, label = dataset[index]
         array = np.asarray(image)
         if array.shape != first.shape:
-            raise ConfigError(f"{dataset.path(index)} is {array.shape[1]}x{array.shape[0]}, not "
-                              f"{first.shape[1]}x{first.shape[0]} like the others: {USE_CPU}")
+            raise ConfigError(
+                f"{dataset.path(index)} is {array.shape[1]}x{array.shape[0]}, not "
+                f"{first.shape[1]}x{first.shape[0]} like the others: {USE_CPU}"
+            )
         images[index].numpy()[...], labels[index] = array, label  # no tensor over PIL's read-only buffer
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -99,7 +104,7 @@ def _decoded_images(dataset: ImagePathDataset, threads: int = 8) -> Tuple[Tensor
 
 
 #: dataset class -> (uint8 images, labels, their layout: a key of LAYOUTS) of all its items
-IMAGE_TENSORS: Dict[Type, Callable[[Dataset], Tuple[Tensor, Tensor, str]]] = {
+IMAGE_TENSORS: dict[type, Callable[[Any], tuple[Tensor, Tensor, str]]] = {
     ArrayImageDataset: lambda dataset: (dataset.data, dataset.targets, "NHW" if dataset.data.ndim == 3 else "NHWC"),
     # numpy [N, 32, 32, 3]; CIFAR100 subclasses CIFAR10
     tv_datasets.CIFAR10: lambda dataset: (torch.from_numpy(dataset.data), _labels(dataset.targets), "NHWC"),
@@ -109,7 +114,7 @@ IMAGE_TENSORS: Dict[Type, Callable[[Dataset], Tuple[Tensor, Tensor, str]]] = {
 }
 
 
-def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
+def image_tensor(dataset: Dataset) -> tuple[Tensor, Tensor]:
     """The images of ``dataset`` as one uint8 ``[N, C, H, W]`` tensor (C = 1 or 3) and its labels.
 
     Read by the :data:`IMAGE_TENSORS` entry of its class and put channels first by
@@ -124,8 +129,10 @@ def image_tensor(dataset: Dataset) -> Tuple[Tensor, Tensor]:
         if kind in IMAGE_TENSORS:
             images, labels, layout = IMAGE_TENSORS[kind](dataset)
             return channels_first(images, layout, type(dataset).__name__), labels
-    raise ConfigError(f"data.pipeline=device cannot hold {type(dataset).__name__} images as one tensor (no reader "
-                      f"in data.device.pipeline.IMAGE_TENSORS); {USE_CPU}")
+    raise ConfigError(
+        f"data.pipeline=device cannot hold {type(dataset).__name__} images as one tensor (no reader "
+        f"in data.device.pipeline.IMAGE_TENSORS); {USE_CPU}"
+    )
 
 
 def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int, view: View | None = None) -> T.Compose:
@@ -133,19 +140,21 @@ def cpu_crop_transform(recipe: AugmentationRecipe | str, crop_size: int, view: V
     RandomResizedCrop (of ``view``'s size and scale, when given) -> uint8 [3, S, S];
     ``DeviceAugmentation(crop_on_device=False)`` does the rest."""
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    crop = random_resized_crop(recipe, view.crop_size, view.crop_scale) if view else random_resized_crop(recipe,
-                                                                                                       crop_size)
+    crop = (
+        random_resized_crop(recipe, view.crop_size, view.crop_scale) if view else random_resized_crop(recipe, crop_size)
+    )
     return T.Compose([ToRGB(), crop, T.PILToTensor()])
 
 
 def cpu_crop_views(recipe: AugmentationRecipe | str, crop_size: int, num_views: int) -> MultiViewTransform:
     """:func:`cpu_crop_transform` of each of the recipe's ``num_views`` views, in view order."""
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    return MultiViewTransform([cpu_crop_transform(recipe, crop_size, view)
-                               for view in recipe.view_list(crop_size, num_views)])
+    return MultiViewTransform(
+        [cpu_crop_transform(recipe, crop_size, view) for view in recipe.view_list(crop_size, num_views)]
+    )
 
 
-def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> Optional[str]:
+def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> str | None:
     """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
     at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
 
@@ -158,13 +167,16 @@ def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | st
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     problems = unsupported_ops(recipe, crop_size)
     if not entry.in_memory and not recipe.crop_first:
-        problems.append(f"its image files are cropped in DataLoader workers and recipe {recipe.name} jitters the "
-                        "full image before cropping (a crop-first recipe would do: dataset.options.augmentation="
-                        "imagenet)")
+        problems.append(
+            f"its image files are cropped in DataLoader workers and recipe {recipe.name} jitters the "
+            "full image before cropping (a crop-first recipe would do: dataset.options.augmentation="
+            "imagenet)"
+        )
     if not problems:
         return None
-    return f"cannot make the CPU pipeline's views of dataset={entry.name} with recipe {recipe.name}: " + \
-        "; ".join(problems)
+    return f"cannot make the CPU pipeline's views of dataset={entry.name} with recipe {recipe.name}: " + "; ".join(
+        problems
+    )
 
 
 def device_pipeline_error(problem: str) -> str:
@@ -172,7 +184,7 @@ def device_pipeline_error(problem: str) -> str:
     return f"data.pipeline=device {problem}; {USE_CPU} (data.pipeline=auto picks it here)"
 
 
-def auto_pipeline(on_gpu: bool, dataset: Dict[str, Any]) -> Tuple[str, Optional[str]]:
+def auto_pipeline(on_gpu: bool, dataset: dict[str, Any]) -> tuple[str, str | None]:
     """``data.pipeline=auto`` for the ``dataset.*`` configuration ``dataset``: ``(pipeline, why not device)``.
 
     ``device`` when training on a GPU and :func:`device_pipeline_problem` finds nothing, else ``cpu``

@@ -17,8 +17,8 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.options import DatasetOptions
@@ -43,8 +43,7 @@ def _exclusive(lock_path: Path, waiting_message: str) -> Iterator[None]:
     """
     waited = False
     while True:
-        handle = open(lock_path, "a")
-        try:
+        with open(lock_path, "a") as handle:  # closing releases the flock
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -59,8 +58,6 @@ def _exclusive(lock_path: Path, waiting_message: str) -> Iterator[None]:
             finally:
                 lock_path.unlink(missing_ok=True)
             return
-        finally:
-            handle.close()  # closing releases the flock
 
 
 def _clean_up_after_failure(staging: Path) -> str:
@@ -70,8 +67,10 @@ def _clean_up_after_failure(staging: Path) -> str:
         shutil.rmtree(staging, ignore_errors=True)
         return "nothing was kept (the lock and the empty staging folder were removed)"
     size = sum(path.stat().st_size for path in files) / 2**20
-    return (f"the {size:.0f} MB already fetched are kept in {staging.absolute()} and reused by the next try "
-            "(delete that folder to start afresh)")
+    return (
+        f"the {size:.0f} MB already fetched are kept in {staging.absolute()} and reused by the next try "
+        "(delete that folder to start afresh)"
+    )
 
 
 def _move_into_place(staging: Path, root: Path, folder: str) -> None:
@@ -104,7 +103,7 @@ def download_dataset(entry: DatasetEntry, root: Path, options: DatasetOptions) -
         log.info(f"downloading {entry.display_name} into {root.absolute()} (once; later runs read it from there)")
         try:
             entry.fetch(staging)
-        except Exception as error:  # noqa: BLE001 - URLError, checksum mismatch, full disk: all say the same
+        except Exception as error:
             left = _clean_up_after_failure(staging)
             raise DatasetNotFoundError.download_failed(entry.name, root, error, left) from None
         for folder in entry.fetched_folders:

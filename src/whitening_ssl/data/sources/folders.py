@@ -9,9 +9,9 @@ import torch
 from torch.utils.data import Dataset
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.sources.images import ImagePathDataset, class_folders, scan_class_folders
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
+from whitening_ssl.data.sources.images import ImagePathDataset, class_folders, scan_class_folders
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -41,12 +41,16 @@ def _load_tiny(root: Path, options: DatasetOptions, split: str, on_bad_image: st
     folder = tiny_imagenet_dir(root)
     wnids = class_folders(folder / "train")
     if not wnids:
-        raise DatasetNotFoundError.for_dataset("tiny_imagenet", root, looked_in=folder / "train",
-                                               detail="no class folders")
+        raise DatasetNotFoundError.for_dataset(
+            "tiny_imagenet", root, looked_in=folder / "train", detail="no class folders"
+        )
     class_to_idx = {wnid: index for index, wnid in enumerate(wnids)}
     if split == "train":
-        samples = [(str(path), label) for wnid, label in class_to_idx.items()
-                   for path in sorted((folder / "train" / wnid / "images").glob("*.JPEG"))]
+        samples = [
+            (str(path), label)
+            for wnid, label in class_to_idx.items()
+            for path in sorted((folder / "train" / wnid / "images").glob("*.JPEG"))
+        ]
         return ImagePathDataset(samples, wnids, on_bad_image=on_bad_image)
     samples, annotations = [], folder / "val" / "val_annotations.txt"
     for line in annotations.read_text().splitlines():
@@ -59,11 +63,18 @@ def _load_tiny(root: Path, options: DatasetOptions, split: str, on_bad_image: st
     return ImagePathDataset(samples, wnids, on_bad_image=on_bad_image)
 
 
-register_dataset(DatasetEntry(
-    name="tiny_imagenet", display_name="Tiny-ImageNet", hint=f"download {TINY_IMAGENET_URL} and unzip into {{root}}",
-    spec=DatasetSpec("tiny_imagenet", 200, 64, (0.480, 0.448, 0.398), (0.277, 0.269, 0.282)),
-    locate=_locate_tiny, build=splits_from({"pretrain": "train", "train": "train", "test": "val"}, _load_tiny),
-    pretrain_size=100_000, in_memory=True))
+register_dataset(
+    DatasetEntry(
+        name="tiny_imagenet",
+        display_name="Tiny-ImageNet",
+        hint=f"download {TINY_IMAGENET_URL} and unzip into {{root}}",
+        spec=DatasetSpec("tiny_imagenet", 200, 64, (0.480, 0.448, 0.398), (0.277, 0.269, 0.282)),
+        locate=_locate_tiny,
+        build=splits_from({"pretrain": "train", "train": "train", "test": "val"}, _load_tiny),
+        pretrain_size=100_000,
+        in_memory=True,
+    )
+)
 
 
 # --- image_folder: root/train/<class>/*, and root/val/<class>/* or a held-out 10% of train --------------------
@@ -72,15 +83,23 @@ register_dataset(DatasetEntry(
 def _image_folder_classes(root: Path) -> list[str]:
     classes = class_folders(root / "train")
     if not classes:
-        raise DatasetNotFoundError.for_dataset("image_folder", root, looked_in=root / "train",
-                                               detail="no class folders")
+        raise DatasetNotFoundError.for_dataset(
+            "image_folder", root, looked_in=root / "train", detail="no class folders"
+        )
     return classes
 
 
 def _image_folder_spec(root: Path, options: DatasetOptions) -> DatasetSpec:
     size = options.image_size
-    return DatasetSpec("image_folder", len(_image_folder_classes(root)), size, IMAGENET_MEAN, IMAGENET_STD,
-                       eval_resize=int(size * 1.1), eval_center_crop=size)
+    return DatasetSpec(
+        "image_folder",
+        len(_image_folder_classes(root)),
+        size,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        eval_resize=int(size * 1.1),
+        eval_center_crop=size,
+    )
 
 
 def _locate_image_folder(root: Path, options: DatasetOptions) -> Missing | None:
@@ -110,17 +129,24 @@ def _image_folder_samples(root: Path) -> tuple[list[str], list[tuple[str, int]],
     return classes, train, test
 
 
-def _build_image_folder(root: Path, options: DatasetOptions, splits: Collection[str],
-                        on_bad_image: str) -> dict[str, Dataset]:
+def _build_image_folder(
+    root: Path, options: DatasetOptions, splits: Collection[str], on_bad_image: str
+) -> dict[str, Dataset]:
     classes, train_samples, test_samples = _image_folder_samples(root)
     train = ImagePathDataset(train_samples, classes, on_bad_image=on_bad_image)
     built = {"pretrain": train, "train": train, "test": ImagePathDataset(test_samples, classes, on_bad_image)}
     return {name: built[name] for name in splits}
 
 
-register_dataset(DatasetEntry(
-    name="image_folder", display_name="Image folder dataset",
-    hint="set dataset.root to a folder with train/ (and optionally val/) subfolders of class folders",
-    spec=_image_folder_spec, locate=_locate_image_folder, build=_build_image_folder,
-    pretrain_size=lambda root, options: len(_image_folder_samples(root)[1]),
-    options={"image_size": Option(64, doc="the training crop (and the evaluation's centre crop) in pixels")}))
+register_dataset(
+    DatasetEntry(
+        name="image_folder",
+        display_name="Image folder dataset",
+        hint="set dataset.root to a folder with train/ (and optionally val/) subfolders of class folders",
+        spec=_image_folder_spec,
+        locate=_locate_image_folder,
+        build=_build_image_folder,
+        pretrain_size=lambda root, options: len(_image_folder_samples(root)[1]),
+        options={"image_size": Option(64, doc="the training crop (and the evaluation's centre crop) in pixels")},
+    )
+)

@@ -17,15 +17,16 @@ systems), into a compact :class:`FileListDataset`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
 from whitening_ssl.data.errors import DatasetNotFoundError
-from whitening_ssl.data.sources.images import IMAGE_EXTENSIONS, FileListDataset, class_folders
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
+from whitening_ssl.data.sources.images import IMAGE_EXTENSIONS, FileListDataset, class_folders
 from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 IMAGENET_FOLDERS = ("train", "val")
@@ -42,7 +43,9 @@ def read_class_list(path: str | os.PathLike | None = None) -> list[str]:
     """
     if path is None:
         source = f"whitening_ssl.data.sources/{IMAGENET100_CLASS_FILE}"
-        text = resources.files("whitening_ssl.data.sources").joinpath(IMAGENET100_CLASS_FILE).read_text(encoding="utf-8")
+        text = (
+            resources.files("whitening_ssl.data.sources").joinpath(IMAGENET100_CLASS_FILE).read_text(encoding="utf-8")
+        )
     else:
         source = os.fspath(Path(path).expanduser())
         if not os.path.isfile(source):
@@ -57,8 +60,7 @@ def read_class_list(path: str | os.PathLike | None = None) -> list[str]:
             ids.append(words[0])
     if not ids:
         raise ValueError(f"Class list {source} is empty")
-    seen: set[str] = set()
-    duplicates = sorted({wnid for wnid in ids if wnid in seen or seen.add(wnid)})
+    duplicates = sorted(wnid for wnid, count in Counter(ids).items() if count > 1)
     if duplicates:
         raise ValueError(f"Class list {source} repeats {len(duplicates)} id(s), e.g. {duplicates[0]}")
     return ids
@@ -89,8 +91,10 @@ def imagenet_missing(root: Path, classes: Callable[[], list[str]]) -> Missing | 
         present = set(class_folders(root / split))
         missing = [wnid for wnid in wanted if wnid not in present]
         if missing:
-            return Missing([root / split], f"{len(missing)} of the {len(wanted)} class folders are missing from "
-                                           f"{split}/, e.g. {missing[0]}")
+            return Missing(
+                [root / split],
+                f"{len(missing)} of the {len(wanted)} class folders are missing from {split}/, e.g. {missing[0]}",
+            )
     return None
 
 
@@ -114,7 +118,8 @@ def scan_split(split_dir: Path, classes: Sequence[str], on_bad_image: str = "ski
     """List ``split_dir/<class>/`` for each class (label = position in ``classes``), in a thread pool."""
     with ThreadPoolExecutor(max_workers=max(1, min(SCAN_THREADS, len(classes)))) as pool:
         listings = list(pool.map(lambda wnid: list_images(split_dir / wnid), classes))
-    files, targets = [], []
+    files: list[str] = []
+    targets: list[int] = []
     for label, (wnid, names) in enumerate(zip(classes, listings)):
         files.extend(f"{wnid}/{name}" for name in names)
         targets.extend([label] * len(names))
@@ -132,28 +137,54 @@ IMAGENET_HINT = (
 )
 
 
-def _imagenet_entry(name: str, display_name: str, classes: Callable[[Path, DatasetOptions], list[str]],
-                    options: dict[str, Option]) -> DatasetEntry:
+def _imagenet_entry(
+    name: str, display_name: str, classes: Callable[[Path, DatasetOptions], list[str]], options: dict[str, Option]
+) -> DatasetEntry:
     """An ImageNet folder dataset whose class ids (in label order) are ``classes(root, options)``."""
+
     def load(root: Path, options: DatasetOptions, folder: str, on_bad_image: str) -> FileListDataset:
         dataset = scan_split(root / folder, classes(root, options), on_bad_image)
         if len(dataset) == 0:
-            raise DatasetNotFoundError.for_dataset(name, root, looked_in=root / folder,
-                                                   detail=f"no images in {folder}/")
+            raise DatasetNotFoundError.for_dataset(
+                name, root, looked_in=root / folder, detail=f"no images in {folder}/"
+            )
         return dataset
 
     def spec(root: Path, options: DatasetOptions) -> DatasetSpec:
-        return DatasetSpec(name, len(classes(root, options)), IMAGENET_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD,
-                           eval_resize=IMAGENET_EVAL_RESIZE, eval_center_crop=IMAGENET_IMAGE_SIZE,
-                           eval_interpolation="bilinear", stem="imagenet", augmentation="imagenet")
+        return DatasetSpec(
+            name,
+            len(classes(root, options)),
+            IMAGENET_IMAGE_SIZE,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            eval_resize=IMAGENET_EVAL_RESIZE,
+            eval_center_crop=IMAGENET_IMAGE_SIZE,
+            eval_interpolation="bilinear",
+            stem="imagenet",
+            augmentation="imagenet",
+        )
 
-    return DatasetEntry(name=name, display_name=display_name, hint=IMAGENET_HINT, spec=spec,
-                        locate=lambda root, options: imagenet_missing(root, lambda: classes(root, options)),
-                        build=splits_from({"pretrain": "train", "train": "train", "test": "val"}, load),
-                        options=options)
+    return DatasetEntry(
+        name=name,
+        display_name=display_name,
+        hint=IMAGENET_HINT,
+        spec=spec,
+        locate=lambda root, options: imagenet_missing(root, lambda: classes(root, options)),
+        build=splits_from({"pretrain": "train", "train": "train", "test": "val"}, load),
+        options=options,
+    )
 
 
 register_dataset(_imagenet_entry("imagenet", "ImageNet", lambda root, options: train_classes(root), {}))
-register_dataset(_imagenet_entry(
-    "imagenet100", "ImageNet-100", lambda root, options: imagenet100_classes(options.class_list),
-    {"class_list": Option(None, kind="path", doc="a file of WordNet ids, one per line (default: the shipped list)")}))
+register_dataset(
+    _imagenet_entry(
+        "imagenet100",
+        "ImageNet-100",
+        lambda root, options: imagenet100_classes(options.class_list),
+        {
+            "class_list": Option(
+                None, kind="path", doc="a file of WordNet ids, one per line (default: the shipped list)"
+            )
+        },
+    )
+)

@@ -9,9 +9,9 @@ policy (:class:`~whitening_ssl.data.sources.verify.BadImageGuard`; why ``skip`` 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ class TransformedDataset(Dataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image, label = self.base[index]
@@ -75,7 +75,7 @@ class _ImageFileDataset(Dataset):
     (``skip``: warn once naming the file and return the next decodable item; ``stop``: raise
     :class:`~whitening_ssl.data.sources.verify.BadImageError`), and the files skipped so far."""
 
-    targets: Sequence[int]
+    targets: Sequence[int] | np.ndarray
 
     def __init__(self, num_items: int, on_bad_image: str) -> None:
         self.bad_images = BadImageGuard(num_items, on_bad_image)
@@ -113,8 +113,14 @@ class FileListDataset(_ImageFileDataset):
     """A compact file list for millions of files: ``root`` plus relative paths in one fixed-width bytes
     array and labels in one int64 array, which forked DataLoader workers share without copying."""
 
-    def __init__(self, root: str | os.PathLike, files: Sequence[str], targets: Sequence[int] | np.ndarray,
-                 classes: Sequence[str], on_bad_image: str = "skip") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        files: Sequence[str],
+        targets: Sequence[int] | np.ndarray,
+        classes: Sequence[str],
+        on_bad_image: str = "skip",
+    ) -> None:
         if len(files) != len(targets):
             raise ValueError(f"{len(files)} files but {len(targets)} targets")
         self.root = os.fspath(root)
@@ -127,8 +133,10 @@ class FileListDataset(_ImageFileDataset):
         return os.path.join(self.root, os.fsdecode(self.files[index]))
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(root={self.root!r}, len={len(self)}, classes={len(self.classes)}, "
-                f"on_bad_image={self.bad_images.on_bad_image!r})")
+        return (
+            f"{type(self).__name__}(root={self.root!r}, len={len(self)}, classes={len(self.classes)}, "
+            f"on_bad_image={self.bad_images.on_bad_image!r})"
+        )
 
 
 def class_folders(directory: Path) -> list[str]:
@@ -145,15 +153,18 @@ def scan_class_folders(directory: Path, class_to_idx: dict[str, int]) -> list[tu
     Class folders missing from ``directory`` are skipped, so a validation folder may hold a subset
     of the training classes and keep their indices.
     """
-    samples = []
+    samples: list[tuple[str, int]] = []
     for class_name, label in sorted(class_to_idx.items(), key=lambda item: item[1]):
         for folder, _, file_names in sorted(os.walk(directory / class_name, followlinks=True)):
-            samples.extend((os.path.join(folder, name), label) for name in sorted(file_names)
-                           if name.lower().endswith(IMAGE_EXTENSIONS))
+            samples.extend(
+                (os.path.join(folder, name), label)
+                for name in sorted(file_names)
+                if name.lower().endswith(IMAGE_EXTENSIONS)
+            )
     return samples
 
 
-def _file_dataset(dataset: Optional[Dataset]) -> Optional[_ImageFileDataset]:
+def _file_dataset(dataset: Dataset | None) -> _ImageFileDataset | None:
     """The dataset of image files under transforms and subsets (``None`` for in-memory data)."""
     while dataset is not None and not isinstance(dataset, _ImageFileDataset):
         dataset = getattr(dataset, "base", None) or getattr(dataset, "dataset", None)
@@ -163,7 +174,7 @@ def _file_dataset(dataset: Optional[Dataset]) -> Optional[_ImageFileDataset]:
 class ImageFiles(Sequence):
     """The files of several image-file datasets as one lazy sequence (no list of a million paths)."""
 
-    def __init__(self, *datasets: Optional[Dataset]) -> None:
+    def __init__(self, *datasets: Dataset | None) -> None:
         self.datasets: list[_ImageFileDataset] = []
         for dataset in map(_file_dataset, datasets):
             if dataset is not None and all(dataset is not seen for seen in self.datasets):
@@ -173,7 +184,7 @@ class ImageFiles(Sequence):
     def __len__(self) -> int:
         return sum(self.sizes)
 
-    def __getitem__(self, index: int) -> str:
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]  # whole-number indices only, no slices
         for dataset, size in zip(self.datasets, self.sizes):
             if index < size:
                 return dataset.path(index)
@@ -181,7 +192,7 @@ class ImageFiles(Sequence):
         raise IndexError(index)
 
 
-def skipped_images(*datasets: Optional[Dataset]) -> list[str]:
+def skipped_images(*datasets: Dataset | None) -> list[str]:
     """Undecodable image files skipped so far by any of ``datasets`` (through transforms and subsets)."""
     found: list[str] = []
     for dataset in map(_file_dataset, datasets):

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from whitening_ssl.data.sources.images import ArrayImageDataset
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, register_dataset
+from whitening_ssl.data.sources.images import ArrayImageDataset
 
 SYNTHETIC_TEST_SEED_OFFSET = 1_000_003
 NOISE_STD = 0.1
@@ -46,18 +46,27 @@ def _build(root: Path, options: DatasetOptions, splits: Collection[str], on_bad_
     generator = torch.Generator().manual_seed(options.seed)
     patterns = make_synthetic_patterns(options.num_classes, options.image_size, generator)
     train = make_synthetic_dataset(patterns, options.num_samples, generator)
-    test = make_synthetic_dataset(patterns, options.num_test,
-                                  torch.Generator().manual_seed(options.seed + SYNTHETIC_TEST_SEED_OFFSET))
+    test = make_synthetic_dataset(
+        patterns, options.num_test, torch.Generator().manual_seed(options.seed + SYNTHETIC_TEST_SEED_OFFSET)
+    )
     built = {"pretrain": train, "train": train, "test": test}
     return {name: built[name] for name in splits}
 
 
-register_dataset(DatasetEntry(
-    name="synthetic", display_name="Synthetic images", hint="nothing to get: the images are generated in memory",
-    spec=_spec, build=_build, pretrain_size=lambda root, options: options.num_samples, in_memory=True,
-    options={
-        "num_samples": Option(512, doc="images of the training split (pretraining and labelled training)"),
-        "num_test": Option(256, doc="images of the test split"),
-        "image_size": Option(32, doc="image side in pixels"),
-        "num_classes": Option(10, doc="classes, one colour pattern each"),
-    }))
+register_dataset(
+    DatasetEntry(
+        name="synthetic",
+        display_name="Synthetic images",
+        hint="nothing to get: the images are generated in memory",
+        spec=_spec,
+        build=_build,
+        pretrain_size=lambda root, options: options.num_samples,
+        in_memory=True,
+        options={
+            "num_samples": Option(512, doc="images of the training split (pretraining and labelled training)"),
+            "num_test": Option(256, doc="images of the test split"),
+            "image_size": Option(32, doc="image side in pixels"),
+            "num_classes": Option(10, doc="classes, one colour pattern each"),
+        },
+    )
+)

@@ -33,8 +33,10 @@ TRAILING_PADDING = b"\x00\xff \t\r\n"
 TAIL_BYTES = 4096
 MAX_CONSECUTIVE_BAD_IMAGES = 100
 ON_BAD_IMAGE_HINT = "set data.on_bad_image=skip to skip undecodable images"
-VERIFY_HINT = ("start anyway with data.verify_images=none (undecodable images are then skipped during training, "
-               "as data.on_bad_image=skip)")
+VERIFY_HINT = (
+    "start anyway with data.verify_images=none (undecodable images are then skipped during training, "
+    "as data.on_bad_image=skip)"
+)
 
 
 class BadImageError(RuntimeError):
@@ -64,8 +66,11 @@ def _one_line(error: BaseException) -> str:
 
 _JPEG_END = (JPEG_END_OF_IMAGE, "JPEG does not end with the end-of-image marker FFD9 (truncated?)")
 #: Pillow's format -> (the bytes a whole file ends with, the problem when it does not); MPO: multi-picture JPEGs
-END_MARKERS = {"JPEG": _JPEG_END, "MPO": _JPEG_END, "PNG": (PNG_IEND_CHUNK, "PNG does not end with an IEND chunk "
-                                                                         "(truncated?)")}
+END_MARKERS = {
+    "JPEG": _JPEG_END,
+    "MPO": _JPEG_END,
+    "PNG": (PNG_IEND_CHUNK, "PNG does not end with an IEND chunk (truncated?)"),
+}
 
 
 def check_image_file(path: str | os.PathLike) -> str | None:
@@ -110,8 +115,9 @@ VERIFY_MODES: dict[str, Callable[[int, int, int], np.ndarray]] = {
 }
 
 
-def find_bad_images(paths: Sequence[str | os.PathLike], mode: str = "sample", sample_size: int = 256, seed: int = 0,
-                    threads: int = 8) -> list[BadImage]:
+def find_bad_images(
+    paths: Sequence[str | os.PathLike], mode: str = "sample", sample_size: int = 256, seed: int = 0, threads: int = 8
+) -> list[BadImage]:
     """Run :func:`check_image_file` on ``paths`` and return the failures, in input order.
 
     ``mode``: ``all`` files, a ``sample`` of ``sample_size`` drawn with ``seed`` (all if fewer), or
@@ -163,19 +169,25 @@ def decode_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def _stop(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
-    raise BadImageError(f"Cannot decode image {path} ({_one_line(error)}): remove or replace the file, or "
-                        f"{ON_BAD_IMAGE_HINT}") from error
+    raise BadImageError(
+        f"Cannot decode image {path} ({_one_line(error)}): remove or replace the file, or {ON_BAD_IMAGE_HINT}"
+    ) from error
 
 
 def _flag_and_warn(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
     flags[index] = True
-    warnings.warn(f"Skipping undecodable image {path} ({_one_line(error)}); using the next image instead",
-                  BadImageWarning, stacklevel=2)
+    warnings.warn(
+        f"Skipping undecodable image {path} ({_one_line(error)}); using the next image instead",
+        BadImageWarning,
+        stacklevel=2,
+    )
 
 
 #: ``data.on_bad_image``: policy -> what an undecodable file does ``(path, error, index, flags)``
-BAD_IMAGE_POLICIES: dict[str, Callable[[str, BaseException, int, torch.Tensor], None]] = {"skip": _flag_and_warn,
-                                                                                         "stop": _stop}
+BAD_IMAGE_POLICIES: dict[str, Callable[[str, BaseException, int, torch.Tensor], None]] = {
+    "skip": _flag_and_warn,
+    "stop": _stop,
+}
 
 
 class BadImageGuard:
@@ -211,8 +223,10 @@ class BadImageGuard:
                 return candidate, decode_rgb(path)
             except DECODE_ERRORS as error:
                 handle_bad_image(path, error, candidate, self.flags)
-        raise BadImageError(f"{MAX_CONSECUTIVE_BAD_IMAGES} consecutive images from {path_of(index)} on cannot be "
-                            "decoded: the dataset looks broken; check that dataset.root holds readable image files")
+        raise BadImageError(
+            f"{MAX_CONSECUTIVE_BAD_IMAGES} consecutive images from {path_of(index)} on cannot be "
+            "decoded: the dataset looks broken; check that dataset.root holds readable image files"
+        )
 
     def flagged_indices(self) -> list[int]:
         """Indices flagged as bad so far, by this process or any DataLoader worker."""
