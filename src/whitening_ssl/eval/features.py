@@ -5,7 +5,10 @@ rest, so every image is embedded exactly once: no padding, no duplicate (a ``Dis
 repeats images to even the shares out, which biases an accuracy). Shares are whole batches: batch
 ``b`` of the single-process order goes to rank ``b % world_size``, so every forward pass sees
 exactly the batch a single process would, and the features are bit-identical to one process's on
-the same hardware. With one process nothing is sent anywhere.
+the same hardware. The encoder is the main process's on every process: DDP keeps the parameters equal but
+not the buffers (without SyncBatchNorm each process's BatchNorm running statistics follow its own last
+batches; DDP sends rank 0's only at its next forward), so rank 0's buffers, the checkpointed ones, are
+broadcast first. With one process nothing is sent anywhere.
 
 Memory: the main process preallocates the ``[N, D]`` feature matrix (optionally in half precision,
 ``dtype=torch.float16``) and copies each batch into place; nothing is concatenated or held twice.
@@ -96,6 +99,8 @@ def extract_features(
         dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=torch.device(device).type == "cuda"
     )
     local_rows = sum(end - start for start, end in sampler.ranges)
+    if world_size > 1:
+        _use_main_buffers(encoder)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -105,6 +110,12 @@ def extract_features(
     if world_size == 1:
         return local, local_labels
     return _gather_to_main(local, local_labels, num_items, batch_size, rank, world_size, device, dtype)
+
+
+def _use_main_buffers(encoder: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics, ...) on every process, in place."""
+    for buffer in encoder.buffers():
+        dist.broadcast(buffer, src=0)
 
 
 def _gather_to_main(
