@@ -7,7 +7,7 @@ import sys
 
 from helpers import CONF
 
-from whitening_ssl.settings.defaults import COMMAND, differences, generated_nodes
+from whitening_ssl.cli.write_defaults import COMMAND, differences, generated_nodes
 
 NOTEBOOK = """
 import json, sys

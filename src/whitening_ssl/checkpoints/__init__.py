@@ -17,6 +17,7 @@ registries (:mod:`.saved_settings`). Loading is strict (:mod:`.encoders`); expor
 input (:mod:`.export_formats`). Every problem is a :class:`CheckpointError` with one line that says what to do.
 """
 
+from ..run_folder import safe_name
 from .encoders import LoadedEncoder, load_backbone_weights, load_encoder, load_pretrain_module
 from .export_formats import (
     EXPORT_FORMATS,
@@ -39,7 +40,7 @@ from .formats import (
     detect_format,
 )
 from .reading import SAFE_GLOBALS, CheckpointError, read_checkpoint, saved_config, verify_resume_file
-from .saved_settings import check_saved_dataset, check_saved_settings, foreign_targets, safe_name, trusted_targets
+from .saved_settings import check_saved_dataset, check_saved_settings, foreign_targets, trusted_targets
 from .writing import CheckpointWriteError, RunCheckpoints, read_meta, resolve_resume_checkpoint
 
 __all__ = [

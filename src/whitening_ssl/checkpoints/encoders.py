@@ -17,10 +17,11 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..models import STEMS, build_backbone
+from ..run_folder import safe_name
 from .formats import backbone_state_dict, detect_format
 from .integrity import weights_problem
 from .reading import CheckpointError, read_checkpoint, saved_config
-from .saved_settings import check_saved_backbone, check_saved_settings, safe_name
+from .saved_settings import check_saved_backbone, check_saved_settings
 
 
 def _examples(keys, limit: int = 3) -> str:

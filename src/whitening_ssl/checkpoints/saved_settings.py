@@ -10,7 +10,6 @@ method name in ``results.json`` and the logger's run name) are sanitised by :fun
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -19,14 +18,6 @@ from .reading import CheckpointError
 
 #: a settings mapping, returned as the type it was given
 SettingsT = TypeVar("SettingsT", bound=Mapping[str, Any])
-
-
-def safe_name(value: Any) -> str:
-    """``value`` as one plain name that cannot become a path: no separators, no ``..``, no leading dot
-    (anything outside ``[A-Za-z0-9_.+-]`` becomes ``_``)."""
-    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(value))
-    name = re.sub(r"\.{2,}", "_", name).lstrip(".")[:100]
-    return name or "_"
 
 
 #: settings whose value may name code of the user's own as ``module.attribute`` (see :mod:`whitening_ssl.plugins`)

@@ -31,7 +31,7 @@ W-MSE's), unless a docstring says otherwise:
 ``name`` may also be ``module.Class`` of your own, and ``_target_`` works as in Hydra); :func:`build_loss`
 builds one. A loss's defaults are its constructor's: the presets compose ``method/_losses/<name>``,
 written from the signature (:func:`loss_defaults`) to ``conf/method/_losses/<name>.yaml`` by
-:mod:`whitening_ssl.settings.defaults`. The losses that a method family builds itself (whitening MSE, INTL)
+:mod:`whitening_ssl.cli.write_defaults`. The losses that a method family builds itself (whitening MSE, INTL)
 are not in :data:`LOSSES`.
 """
 

@@ -6,7 +6,7 @@ The linear probe's module is in :mod:`whitening_ssl.eval`.
 :func:`build_method` is the Hydra target that builds the pretraining module. Adding a method is one
 entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML preset. A family's
 ``default_settings()`` is written to ``conf/method/_defaults/<family>.yaml`` by
-``python -m whitening_ssl.settings.defaults --write`` (:mod:`whitening_ssl.settings.defaults`).
+``python -m whitening_ssl.cli.write_defaults --write`` (:mod:`whitening_ssl.cli.write_defaults`).
 """
 
 from collections.abc import Mapping

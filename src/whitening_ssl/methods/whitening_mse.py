@@ -21,7 +21,7 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     Its settings are the whitening transform's (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``,
     ``axis``, ``groups``, ...), the loss's (``w_size``, ``w_iter``, ``norm``) and :data:`OWN_SETTINGS`;
     :meth:`default_settings` gathers their defaults (``conf/method/_defaults/whitening_mse.yaml`` is written
-    from it by :mod:`whitening_ssl.settings.defaults`, so each default lives in one signature). The ImageNet
+    from it by :mod:`whitening_ssl.cli.write_defaults`, so each default lives in one signature). The ImageNet
     recipe adds ``cov_w`` times a covariance penalty on the head outputs
     (:func:`~whitening_ssl.losses.covariance_penalty`, summed over views) until epoch ``cov_stop``.
     """

@@ -1,4 +1,8 @@
-"""The files of a run folder, named once (the stages write them, the report and the resume read them)."""
+"""The files of a run folder, named once (the stages write them, the report and the resume read them), and the
+plain names a folder may be given."""
+
+import re
+from typing import Any
 
 RESULTS_FILE = "results.json"  # final and per-evaluation figures, configuration, overrides
 CHECKPOINT_DIR = "checkpoints"  # last.ckpt every epoch, epochNNNN.ckpt keeps, meta.json
@@ -7,6 +11,14 @@ META_FILE = "meta.json"  # epoch and step of last.ckpt, why it was written, the 
 LOCK_FILE = ".run.lock"  # the live run's process id and host
 ANALYSIS_DIR = "analysis"  # the figures of each evaluation's measurements
 CLASSIFIER_FILE = "linear_classifier.pt"  # stage=linear's trained classifier
+
+
+def safe_name(value: Any) -> str:
+    """``value`` as one plain name that cannot become a path: no separators, no ``..``, no leading dot
+    (anything outside ``[A-Za-z0-9_.+-]`` becomes ``_``)."""
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(value))
+    name = re.sub(r"\.{2,}", "_", name).lstrip(".")[:100]
+    return name or "_"
 
 
 def finished_run(run_dir, dir_key: str = "hydra.run.dir"):

@@ -4,7 +4,7 @@
   ``PATH_2``, ``PATH_3``, ... The folder is created atomically when chosen, so two runs started in
   the same second never share it. Resolved once per run (cached), also across sweep jobs.
 - ``${run_label:stage,method,dataset}`` is the folder's name: ``<method>_<dataset>`` for pretraining,
-  the stage for evaluations, made a plain name (:func:`~whitening_ssl.checkpoints.safe_name`: a
+  the stage for evaluations, made a plain name (:func:`~whitening_ssl.run_folder.safe_name`: a
   method name with a path in it never puts the folder elsewhere).
 - :func:`claim_folder` and :func:`claim_sweep_folders` take a run's (every sweep job's) folder before Hydra
   writes ``.hydra/`` into it: a folder that holds finished work or a live run is refused in one line, and
@@ -20,9 +20,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ..checkpoints import safe_name
 from ..validation import ConfigError
-from . import finished_run, name_too_long
+from . import finished_run, name_too_long, safe_name
 from .lock import RunLock, busy
 
 _CREATED_DIRS: dict = {}  # folder -> the folders its creation made, outermost first

@@ -5,7 +5,7 @@ from the source, so nothing here imports torch): the whitening transform's
 (:class:`~whitening_ssl.whitening.Whitening`: ``whiten``, ``axis``, ``groups``, ``eps``, ...), every
 registered kind's own settings (ZCA's ``solver``, INTL's ``iters``), the loss's, and the method class's
 ``OWN_SETTINGS``. The method classes' ``default_settings`` return these dicts, and
-:mod:`whitening_ssl.settings.defaults` writes them as the committed nodes ``conf/method/_defaults/<family>.yaml``
+:mod:`whitening_ssl.cli.write_defaults` writes them as the committed nodes ``conf/method/_defaults/<family>.yaml``
 and ``conf/method/_losses/<name>.yaml`` that the presets in ``conf/method/`` compose.
 """
 

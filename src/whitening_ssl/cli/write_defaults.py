@@ -12,8 +12,8 @@ This module writes them as the YAML files the presets compose,
 so that the configuration composes with Hydra alone (a notebook's ``compose`` needs no import of this
 package) and a user reads a method's settings under ``conf/``. The files are a committed copy:
 
-    python -m whitening_ssl.settings.defaults --write   # after changing a default, a kind, a loss or a family
-    python -m whitening_ssl.settings.defaults --check   # exit 1, naming the files that differ from the code
+    python -m whitening_ssl.cli.write_defaults --write   # after changing a default, a kind, a loss or a family
+    python -m whitening_ssl.cli.write_defaults --check   # exit 1, naming the files that differ from the code
 
 and a test fails when they drift from the code.
 """
@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 #: the package's own conf/ (editable install, source tree)
 CONF = Path(__file__).resolve().parents[3] / "conf"
-COMMAND = "python -m whitening_ssl.settings.defaults --write"
+COMMAND = "python -m whitening_ssl.cli.write_defaults --write"
 #: the generated folders: (folder under conf/, Hydra package of its nodes)
 WIDTH = 110
 FOLDERS = {"method/_defaults": "method", "method/_losses": "method.loss"}
@@ -112,7 +112,7 @@ def write(conf: Path = CONF) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m whitening_ssl.settings.defaults",
+        prog="python -m whitening_ssl.cli.write_defaults",
         description="The configuration's generated nodes (conf/method/_defaults, conf/method/_losses) from the code.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
