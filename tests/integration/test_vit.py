@@ -210,8 +210,11 @@ def test_bad_timm_settings_are_one_line_each():
 
 
 def test_pretrained_weights_without_the_network_are_one_error_line(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import: no network wait
     with pytest.raises(
         ValueError,
         match=r"^backbone.pretrained=true: timm could not load the published weights of "
