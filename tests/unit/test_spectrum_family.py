@@ -180,7 +180,7 @@ def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
                 )
             )
     assert budgets == {
-        ("fashion_mnist", "resnet_tiny", 3, 128, "adam", 2.0e-3, 1.0e-6, 10, "cosine", 5, 1280, 100, True)
+        ("fashion_mnist", "resnet_tiny", 3, 128, "adam", 2.0e-3, 1.0e-6, 10, "cosine", 5, 1280, 30, True)
     }
 
 
