@@ -56,9 +56,7 @@ class ReSAMethod(PretrainModule):
     def __init__(self, backbone, method, num_views: int, dataset=None, analysis=None) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
-        predictor = Predictor(
-            m["emb"], m["pred_hidden"], batch_norm=m["head_bn"], activation=m["head_activation"]
-        )
+        predictor = Predictor(m["emb"], m["pred_hidden"], batch_norm=m["head_bn"], activation=m["head_activation"])
         self.predictor = self.per_view_head(predictor) if m["predictor"] else None
         self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
