@@ -14,6 +14,11 @@ leaves blank ("-") are absent: there is no key for them, not a ``None``.
   k-NN top-1 (100 and 200 epochs at batch 256, 800 epochs at batch 1024). Its CIFAR numbers are
   unpublished.
 
+- ReSA's ViT code (the same repository, README): ImageNet ViT-S/16, 300 epochs at batch 1024, linear
+  top-1 (the class tokens of the last 4 blocks) and k-NN top-1. LeJEPA as lightly's ImageNet benchmark runs
+  it (lightly-ai/lightly README): ViT-S/16, 100 epochs at batch 512, linear and k-NN top-1, measured before
+  a fix of lightly's LeJEPA loss. :data:`PAPER_IMAGENET_VIT`, compared only with runs of that backbone.
+
 ImageNet (ResNet-50) has a linear top-1 (and for ReSA a k-NN top-1), and it depends on the number of pretraining epochs:
 :data:`PAPER_IMAGENET` maps method -> epochs -> figure, and :func:`paper_numbers` picks the entry that
 matches a run's epochs (none when the epochs differ from the published ones).
@@ -25,7 +30,8 @@ from __future__ import annotations
 CITATION = (
     "Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository "
     "(ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, "
-    "ICML), the official repository's README (ImageNet)"
+    "ICML), the official repository's README (ImageNet, ResNet-50 and ViT-S/16); LeJEPA (Balestriero & LeCun "
+    "2025) ViT-S/16 as lightly-ai/lightly's ImageNet benchmark (README)"
 )
 
 #: Methods and datasets with published numbers, in the report's order.
@@ -43,6 +49,15 @@ PAPER_IMAGENET: dict[str, dict[int, float]] = {
 #: ImageNet k-NN top-1 (the DINO weighted k-NN) where the paper gives one, as :data:`PAPER_IMAGENET`.
 PAPER_IMAGENET_KNN: dict[str, dict[int, float]] = {
     "resa": {100: 64.6, 200: 67.1, 800: 69.9},
+}
+
+#: ``backbone.name`` of the ResNet-50 runs the tables above are for, and of the ViT-S/16 ones below
+RESNET50, VIT_S16 = "resnet50", "vit_small_patch16_224"
+#: ImageNet ViT-S/16 (linear top-1, k-NN top-1) by method and pretraining epochs: ReSA's (batch 1024, two views of
+#: 224 px) and LeJEPA's as lightly's benchmark (batch 512, 2 x 224 + 6 x 96 px views; before its loss fix).
+PAPER_IMAGENET_VIT: dict[str, dict[int, tuple[float, float]]] = {
+    "resa": {300: (72.7, 68.3)},
+    "lejepa": {100: (64.0, 47.1)},
 }
 
 
@@ -80,12 +95,23 @@ for _method, _by_epochs in PAPER_IMAGENET.items():
 PAPER_INTL_TOP5 = {"cifar10": 99.80, "cifar100": 92.13, "imagenet100": 95.42}
 
 
-def paper_numbers(method: str, dataset: str, epochs: int | None = None) -> dict[str, object]:
+def paper_numbers(
+    method: str, dataset: str, epochs: int | None = None, backbone: str | None = None
+) -> dict[str, object]:
     """The published figures for a run of ``method`` on ``dataset`` (exact names; ``{}`` if none).
 
     On ImageNet the linear top-1 is chosen by ``epochs`` (the pretraining epochs) from
-    :data:`PAPER_IMAGENET`; with other or unknown epochs there is no comparable number.
+    :data:`PAPER_IMAGENET` (the ResNet-50 figures, for a ``backbone`` that is not a ViT) or
+    :data:`PAPER_IMAGENET_VIT` (``backbone`` :data:`VIT_S16`); with other or unknown epochs, or another ViT,
+    there is no comparable number.
     """
+    if dataset == "imagenet" and backbone == VIT_S16:
+        figures = PAPER_IMAGENET_VIT.get(method, {}).get(int(epochs)) if epochs is not None else None
+        if figures is None:
+            return {}
+        return {"linear_top1": figures[0], "knn_top1": figures[1], "epochs": int(epochs), "source": "paper"}
+    if dataset == "imagenet" and backbone is not None and backbone.startswith("vit"):
+        return {}  # another ViT: the ResNet-50 numbers do not compare
     entry = PAPER_RESULTS.get((method, dataset))
     if entry is None:
         return {}

@@ -40,6 +40,67 @@ def test_method_presets_hold_the_paper_values():
         assert list(method.drops) == [50, 25] and method.drop_gamma == 0.2 and method.norm
 
 
+VIT_PRESETS = {  # the authors' recipes, read back from the composed configuration
+    "paper_resa/imagenet_vits16": {
+        "method.name": "resa",
+        "backbone.name": "vit_small_patch16_224",
+        "backbone.pos_embed": "sincos",
+        "backbone.drop_path_rate": 0.0,
+        "epochs": 300,
+        "data.batch_size": 1024,
+        "data.num_views": 2,
+        "method.optimizer": "adamw",
+        "method.lr": 2.0e-3,
+        "method.weight_decay": 0.1,
+        "method.weight_decay_end": None,
+        "method.warmup_steps": 50040,
+        "method.head_bn": False,
+        "method.head_activation": "gelu",
+        "trainer.sync_batchnorm": False,
+        "trainer.gradient_clip_val": None,
+    },
+    "paper_lejepa/imagenet_vits16": {
+        "method.name": "lejepa",
+        "backbone.patch_size": 16,
+        "backbone.pos_embed": "learn",
+        "backbone.drop_path_rate": 0.1,
+        "epochs": 100,
+        "data.batch_size": 512,
+        "data.num_views": 8,
+        "dataset.options.augmentation": "lejepa_imagenet",
+        "method.optimizer": "adamw",
+        "method.lr": 5.0e-4,
+        "method.weight_decay": 0.05,
+        "method.warmup_steps": 2502,
+        "method.lam": 0.05,
+    },
+    "paper_lejepa/imagenette_vits8": {
+        "dataset.name": "image_folder",
+        "dataset.options.image_size": 128,
+        "backbone.patch_size": 8,
+        "backbone.drop_path_rate": 0.1,
+        "epochs": 800,
+        "data.batch_size": 256,
+        "data.num_views": 4,
+        "method.global_views": 4,
+        "method.lr": 2.0e-3,
+        "method.weight_decay": 0.05,
+        "method.emb": 16,
+        "method.lam": 0.02,
+        "trainer.precision": "bf16-mixed",
+    },
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(VIT_PRESETS))
+def test_vit_presets_hold_the_authors_recipes(experiment):
+    cfg = compose_config([f"experiment={experiment}", "dataset.root=/data/images"], run_dir="/tmp/unused")
+    for key, value in VIT_PRESETS[experiment].items():
+        assert OmegaConf.select(cfg, key) == value, (experiment, key)
+    if experiment == "paper_resa/imagenet_vits16":  # cosine to 1e-4
+        assert math.isclose(cfg.method.lr * cfg.method.final_lr_fraction, 1e-4)
+
+
 def _leaves(node, prefix=""):
     """Dotted keys -> values of a nested dict (what a preset sets)."""
     for key, value in node.items():

@@ -5,7 +5,14 @@ import re
 import pytest
 from helpers import ROOT
 
-from whitening_ssl.paper_results import PAPER_DATASETS, PAPER_IMAGENET, PAPER_RESULTS
+from whitening_ssl.paper_results import (
+    PAPER_DATASETS,
+    PAPER_IMAGENET,
+    PAPER_IMAGENET_VIT,
+    PAPER_RESULTS,
+    RESNET50,
+    VIT_S16,
+)
 
 README = (ROOT / "docs" / "reproduce.md").read_text()  # the presets' table of published numbers
 
@@ -50,9 +57,18 @@ def test_imagenet_table_equals_paper_results():
     found = {}
     for preset, figure in re.findall(r"\| `(paper\w*/imagenet\w*)` \|[^|]*\| ([\d.]+) \|", README):
         cfg = compose_config([f"experiment={preset}", "dataset.root=/data/images"])
-        found[(cfg.method.name, cfg.epochs)] = float(figure)
+        found[(cfg.method.name, cfg.epochs, cfg.backbone.name)] = float(figure)
     assert found == {
-        (method, epochs): figure for method, by_epochs in PAPER_IMAGENET.items() for epochs, figure in by_epochs.items()
+        **{
+            (method, epochs, RESNET50): figure
+            for method, by_epochs in PAPER_IMAGENET.items()
+            for epochs, figure in by_epochs.items()
+        },
+        **{
+            (method, epochs, VIT_S16): figures[0]
+            for method, by_epochs in PAPER_IMAGENET_VIT.items()
+            for epochs, figures in by_epochs.items()
+        },
     }
 
 

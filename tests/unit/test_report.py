@@ -11,7 +11,7 @@ from whitening_ssl.paper_results import PAPER_IMAGENET, PAPER_RESULTS, paper_num
 from whitening_ssl.report import build_rows, collect_results, flatten_settings, main, markdown_table
 
 NOTES = """
-Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, ICML), the official repository's README (ImageNet); † third-party copy
+Paper numbers: Weng et al. 2022 (CW-RGP, NeurIPS), table of Sec. 4.1 (small datasets) and the official repository (ImageNet); Weng et al. 2024 (INTL, ICLR), the official repository's README; Weng et al. 2025 (ReSA, ICML), the official repository's README (ImageNet, ResNet-50 and ViT-S/16); LeJEPA (Balestriero & LeCun 2025) ViT-S/16 as lightly-ai/lightly's ImageNet benchmark (README); † third-party copy
 Ours: mean over runs, ± sample standard deviation (n runs) when more than one; (n=...) also where fewer runs of the row have the figure. linear top-1, 5-NN top-1: the online evaluation at the end of pretraining{extra}. Δ = ours - paper. runs: models (pretraining runs) merged; the results of one model from several stages share its row.
 """
 STAGE_NOTE = (
@@ -243,6 +243,17 @@ def test_paper_results_data():
     assert PAPER_RESULTS[("intl", "imagenet100")] == {"linear_top1": 81.68, "knn_top1": 73.46, "source": "paper"}
     assert paper_numbers("intl_m", "imagenet", 400) == {"linear_top1": 76.1, "epochs": 400, "source": "paper"}
     assert paper_numbers("intl", "imagenet", 100) == {}
+    # ViT-S/16: ReSA's own and LeJEPA's as lightly's benchmark; compared with runs of that backbone only
+    assert paper_numbers("resa", "imagenet", 300, "vit_small_patch16_224") == {
+        "linear_top1": 72.7,
+        "knn_top1": 68.3,
+        "epochs": 300,
+        "source": "paper",
+    }
+    assert paper_numbers("lejepa", "imagenet", 100, "vit_small_patch16_224")["knn_top1"] == 47.1
+    assert paper_numbers("resa", "imagenet", 100, "vit_small_patch16_224") == {}  # no ViT number at 100 epochs
+    assert paper_numbers("resa", "imagenet", 100, "resnet50")["linear_top1"] == 71.9
+    assert paper_numbers("resa", "imagenet", 100, "vit_base_patch16_224") == {}  # another ViT: none
     assert PAPER_RESULTS[("cw_rgp4", "cifar10")] == {"linear_top1": 92.47, "knn_top1": 90.74, "source": "paper"}
     assert PAPER_RESULTS[("byol", "tiny_imagenet")] == {"linear_top1": 51.00, "knn_top1": 36.24, "source": "copy"}
     assert ("w_mse4", "stl10") not in PAPER_RESULTS

@@ -174,9 +174,14 @@ def test_the_spectrum_family_sweep_composes_and_every_job_passes_the_checks():
                     m.warmup_steps,
                     m.schedule,
                     m.feature_whitening_iters,
+                    cfg.dataset.options.pretrain_subset,
+                    cfg.eval.linear_epochs,
+                    cfg.eval.evaluate_untrained,
                 )
             )
-    assert budgets == {("fashion_mnist", "resnet_tiny", 3, 256, "adam", 2.0e-3, 1.0e-6, 50, "cosine", 5)}
+    assert budgets == {
+        ("fashion_mnist", "resnet_tiny", 3, 128, "adam", 2.0e-3, 1.0e-6, 10, "cosine", 5, 1280, 30, True)
+    }
 
 
 def _module(*overrides):
@@ -193,6 +198,7 @@ def _module(*overrides):
     "overrides",
     [
         ["method=resa", "method.predictor=true", "method.pred_hidden=32"],
+        ["method=resa", "method.pred_hidden=32", "method.head_bn=false", "method.head_activation=gelu"],
         ["method=lejepa"],
         ["method=byol", "method.pred_hidden=32", "method.feature_whitening=iternorm", "method.sigreg_weight=0.5"],
     ],
@@ -211,8 +217,26 @@ def test_multi_crop_views_train_the_new_methods(overrides):
     grads = [p.grad for p in module.backbone.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0
     if "method.sigreg_weight=0.5" in overrides:
-        assert logs["train/sigreg"] > 0
+        assert output.terms["train/sigreg"] > 0
         assert module.feature_whitening.running_mean.abs().sum() > 0  # the layer's statistics followed the pass
+
+
+def test_resa_vit_heads_have_gelu_and_no_batchnorm():
+    """``method.head_bn=false method.head_activation=gelu``: ReSA's ViT projector (``Linear-GELU`` x 2, ``Linear``)
+    and predictor (``LayerNorm(eps 1e-6)-Linear-GELU-Linear``)."""
+
+    def layers(module):
+        return [layer for layer in module.modules() if not list(layer.children())]
+
+    module = _module("method=resa", "method.head_bn=false", "method.head_activation=gelu", "method.pred_hidden=32")
+    assert [type(layer).__name__ for layer in layers(module.head)] == ["Linear", "GELU", "Linear", "GELU", "Linear"]
+    predictor = layers(module.predictor)
+    assert [type(layer).__name__ for layer in predictor] == ["LayerNorm", "Linear", "GELU", "Linear"]
+    assert predictor[0].eps == 1e-6 and predictor[0].normalized_shape == (16,)
+    default = _module("method=resa", "method.pred_hidden=32")  # the ResNet heads keep their BatchNorm and ReLU
+    names = [type(layer).__name__ for layer in layers(default.predictor)]
+    assert names[0] == "Linear" and "BatchNorm1d" in names[1] and names[2:] == ["ReLU", "Linear"]  # per view or not
+    assert "BatchNorm1d" in type(layers(default.head)[-1]).__name__
 
 
 def test_a_resume_and_every_process_draw_the_same_slices():

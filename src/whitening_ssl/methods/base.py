@@ -19,7 +19,7 @@ import torch
 from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
-from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
+from ..models import ACTIVATIONS, ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
 from ..optim import OPTIMIZERS, build_optimizer, cosine_weight_decay, parameter_groups
 from ..schedules import SCHEDULES, lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
@@ -96,7 +96,13 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         """The projection head (subclasses with another head override this)."""
         m = self.method
         return ProjectionHead(
-            self.feature_dim, m["emb"], m["head_size"], m["head_layers"], m["head_bn"], m["head_bias"]
+            self.feature_dim,
+            m["emb"],
+            m["head_size"],
+            m["head_layers"],
+            m["head_bn"],
+            m["head_bias"],
+            m["head_activation"],
         )
 
     def per_view_head(self, module: nn.Module) -> nn.Module:
@@ -150,6 +156,7 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
         checks.integer(method, "head_layers", "method.head_layers", minimum=0)
         for key in ("head_bn", "head_bias", "bn_per_view", "head_per_view", "decay_norm_and_bias"):
             checks.boolean(method, key, f"method.{key}")
+        checks.choice(method, "head_activation", "method.head_activation", ACTIVATIONS)
         checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
         checks.number(method, "lr", "method.lr", positive=True)
         checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)

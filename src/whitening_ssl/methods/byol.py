@@ -46,7 +46,8 @@ class BYOLMethod(PretrainModule):
     ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
-        self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"]))
+        predictor = Predictor(m["emb"], m["pred_hidden"], batch_norm=m["head_bn"], activation=m["head_activation"])
+        self.predictor = self.per_view_head(predictor)
         self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         self.target_head = copy.deepcopy(self.head).requires_grad_(False)
         self.loss_fn = BYOLLoss()

@@ -65,7 +65,8 @@ class ReSAMethod(PretrainModule):
     ) -> None:
         super().__init__(backbone, method, num_views, dataset, analysis)
         m = self.method
-        self.predictor = self.per_view_head(Predictor(m["emb"], m["pred_hidden"])) if m["predictor"] else None
+        predictor = Predictor(m["emb"], m["pred_hidden"], batch_norm=m["head_bn"], activation=m["head_activation"])
+        self.predictor = self.per_view_head(predictor) if m["predictor"] else None
         self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
         if self.feature_whitening is not None:  # the copy's layer keeps its own running statistics
@@ -86,7 +87,10 @@ class ReSAMethod(PretrainModule):
         }
 
     def build_head(self) -> nn.Module:
-        """The authors' projector: the head, then ``BatchNorm1d(emb, affine=False)``."""
+        """The authors' projector: the head, then ``BatchNorm1d(emb, affine=False)`` (``method.head_bn``;
+        their ViT projector has no BatchNorm)."""
+        if not self.method["head_bn"]:
+            return nn.Sequential(super().build_head())
         return nn.Sequential(super().build_head(), nn.BatchNorm1d(self.method["emb"], affine=False))
 
     @classmethod

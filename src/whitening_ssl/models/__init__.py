@@ -3,11 +3,12 @@ and predictors, per-view BatchNorm."""
 
 from .backbone_checks import check_backbone, view_sizes
 from .backbones import BACKBONES, LIBRARIES, STEMS, build_backbone, resolve_stem
-from .heads import Predictor, ProjectionHead, SimSiamProjector
+from .heads import ACTIVATIONS, Predictor, ProjectionHead, SimSiamProjector
 from .timm_backbones import PATCH_SIZES, wants_channels_last
 from .view_norm import ViewBatchNorm1d, ViewBatchNorm2d, per_view_batchnorm, synchronize_batchnorm, views_per_pass
 
 __all__ = [
+    "ACTIVATIONS",
     "BACKBONES",
     "LIBRARIES",
     "PATCH_SIZES",

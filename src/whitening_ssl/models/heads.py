@@ -9,16 +9,29 @@ from __future__ import annotations
 
 from torch import nn
 
+#: ``method.head_activation``: the non-linearity after each hidden layer of the head and the predictor
+ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "gelu": nn.GELU}
+
 
 class ProjectionHead(nn.Sequential):
-    """``(layers - 1) x [Linear(hidden), BatchNorm1d, ReLU]`` then ``Linear(emb)``; ``layers=0``: identity.
+    """``(layers - 1) x [Linear(hidden), BatchNorm1d, activation]`` then ``Linear(emb)``; ``layers=0``: identity.
 
     The head of W-MSE and CW-RGP (2 layers, hidden 1024 on the small datasets; 3 layers, hidden 2048,
     emb 1024 on ImageNet), of the baselines that use the same MLP, and INTL's projector (3 layers, the
-    hidden ``Linear`` layers without bias: ``hidden_bias=False``; the last one keeps its bias).
+    hidden ``Linear`` layers without bias: ``hidden_bias=False``; the last one keeps its bias). Without
+    ``batch_norm`` and with ``activation="gelu"``: the ViT projector of ReSA's code (``Linear-GELU`` x 2, ``Linear``).
     """
 
-    def __init__(self, in_dim: int, emb: int, hidden: int, layers: int, batch_norm: bool, hidden_bias: bool) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        emb: int,
+        hidden: int,
+        layers: int,
+        batch_norm: bool,
+        hidden_bias: bool,
+        activation: str = "relu",
+    ) -> None:
         blocks: list[nn.Module] = []
         size = in_dim
         if layers > 0:
@@ -26,7 +39,7 @@ class ProjectionHead(nn.Sequential):
                 blocks.append(nn.Linear(size, hidden, bias=hidden_bias))
                 if batch_norm:
                     blocks.append(nn.BatchNorm1d(hidden))
-                blocks.append(nn.ReLU(inplace=True))
+                blocks.append(ACTIVATIONS[activation]())
                 size = hidden
             blocks.append(nn.Linear(size, emb))
         super().__init__(*blocks)
@@ -51,9 +64,18 @@ class SimSiamProjector(nn.Sequential):
 
 class Predictor(nn.Sequential):
     """The predictor of BYOL (Grill et al., NeurIPS 2020) and SimSiam:
-    ``Linear(emb, hidden)-BatchNorm1d-ReLU-Linear(emb)`` (SimSiam: no bias in the first layer)."""
+    ``Linear(emb, hidden)-BatchNorm1d-ReLU-Linear(emb)`` (SimSiam: no bias in the first layer).
 
-    def __init__(self, emb: int, hidden: int, bias: bool = True) -> None:
-        super().__init__(
-            nn.Linear(emb, hidden, bias=bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, emb)
-        )
+    Without ``batch_norm`` it normalises its input instead, as ReSA's ViT code:
+    ``LayerNorm(emb, eps=1e-6)-Linear(emb, hidden)-activation-Linear(emb)``.
+    """
+
+    def __init__(
+        self, emb: int, hidden: int, bias: bool = True, batch_norm: bool = True, activation: str = "relu"
+    ) -> None:
+        first = nn.Linear(emb, hidden, bias=bias)
+        act = ACTIVATIONS[activation]()
+        if batch_norm:
+            super().__init__(first, nn.BatchNorm1d(hidden), act, nn.Linear(hidden, emb))
+        else:
+            super().__init__(nn.LayerNorm(emb, eps=1e-6), first, act, nn.Linear(hidden, emb))

@@ -146,6 +146,12 @@ def _numbers(records: Iterable[Any], metric: str) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
 
 
+def _backbone(group: Sequence[Model]) -> str | None:
+    """``backbone.name`` of the models' pretraining (one row's models share it), if recorded."""
+    name = group[0].pretrain_settings_source.get("backbone") if group else None
+    return name if isinstance(name, str) else None
+
+
 def _row(
     key: tuple[str, str, int | None],
     group: Sequence[Model],
@@ -162,7 +168,7 @@ def _row(
         epochs,
         models=len(group),
         paths=[str(r.get("_path", "?")) for m in group for r in m.results if r is m.pretrain or id(r) in chosen],
-        paper=paper_numbers(method, dataset, epochs),
+        paper=paper_numbers(method, dataset, epochs, _backbone(group)),
         settings={k: setting_text(v) for k, v in settings.items() if v != ABSENT},
         settings_order=tuple(settings.values()),
     )
