@@ -44,7 +44,7 @@ def bench(experiment: str, steps: int) -> None:
     cpu, wall = [], []
     for step in range(steps + 1):  # the first step warms up
         c0, w0 = time.process_time(), time.perf_counter()
-        loss, _ = module.compute_loss(module.encode(views), views)
+        loss = module.compute_loss(module.encode(views), views).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -101,7 +101,7 @@ def step_breakdown(cfg, steps: int, device: torch.device) -> dict:
             model.on_train_batch_start(batch, index)
             features, embeddings = model.encode(model.training_views(views), return_features=True)
             marks.append(clock())
-            loss, _ = model.compute_loss(model.gather_embeddings(embeddings), views)
+            loss = model.compute_loss(model.gather_embeddings(embeddings), views).loss
             marks.append(clock())
         loss.backward()
         marks.append(clock())
