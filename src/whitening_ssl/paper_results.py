@@ -109,7 +109,7 @@ def paper_numbers(
         figures = PAPER_IMAGENET_VIT.get(method, {}).get(int(epochs)) if epochs is not None else None
         if figures is None:
             return {}
-        return {"linear_top1": figures[0], "knn_top1": figures[1], "epochs": int(epochs), "source": "paper"}
+        return {"linear_top1": figures[0], "knn_top1": figures[1], "epochs": int(epochs or 0), "source": "paper"}
     if dataset == "imagenet" and backbone is not None and backbone.startswith("vit"):
         return {}  # another ViT: the ResNet-50 numbers do not compare
     entry = PAPER_RESULTS.get((method, dataset))

@@ -7,10 +7,17 @@ BatchNorm statistics are taken per view or over all views is decided by the meth
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
+
 #: ``method.head_activation``: the non-linearity after each hidden layer of the head and the predictor
-ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "gelu": nn.GELU}
+def _relu() -> nn.Module:
+    return nn.ReLU(inplace=True)
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": _relu, "gelu": nn.GELU}
 
 
 class ProjectionHead(nn.Sequential):
