@@ -17,6 +17,7 @@ def _registries():
     from whitening_ssl.eval.knn import KNN_WEIGHTINGS
     from whitening_ssl.eval.online_probe import ENABLED as PROBE_ENABLED
     from whitening_ssl.loggers import WANDB_MODES
+    from whitening_ssl.models.heads import ACTIVATIONS
     from whitening_ssl.models.timm_backbones import POS_EMBEDS
     from whitening_ssl.optim import OPTIMIZERS
     from whitening_ssl.schedules import SCHEDULES
@@ -44,6 +45,7 @@ def _registries():
         "online_probe.optimizer": OPTIMIZERS,
         "online_probe.enabled": tuple(str(v).lower() for v in PROBE_ENABLED),
         "backbone.pos_embed": POS_EMBEDS,
+        "method.head_activation": ACTIVATIONS,
     }
 
 
