@@ -65,14 +65,14 @@ class Checks:
         missing = missing or f"{path} has no value: give it on the command line, e.g. {path}=..."
         try:
             if isinstance(node, DictConfig):
+                if key in node.keys() and OmegaConf.is_missing(node, key):  # noqa: SIM118 (a ??? value is not "in" it)
+                    self.add(missing)
+                    return None
                 if key not in node:
                     if default is _MISSING:
                         self.add(f"{path} is not set: add {path}=... to the command line or the preset")
                         return None
                     return default
-                if OmegaConf.is_missing(node, key):
-                    self.add(missing)
-                    return None
                 value = node[key]
                 return (
                     OmegaConf.to_container(value, resolve=True)

@@ -142,8 +142,6 @@ class ReSAMethod(PretrainModule):
         online = embeddings
         if self.predictor is not None:
             online = self.predictor(embeddings.flatten(0, 1)).view(*embeddings.shape[:2], -1)
-        online_features = self.online_features
-        assert online_features is not None  # kept by this step's online encode
         with torch.no_grad():
             features, targets = self.encode(
                 views[: m["momentum_views"]], self.momentum_backbone, self.momentum_head, return_features=True
