@@ -4,26 +4,20 @@ Public API for use outside the training pipeline::
 
     from whitening_ssl import Whitening, WhiteningMSELoss, whiten
 
-The names are imported when first used (PEP 562), so ``python run.py --help`` and the configuration's
-modules start without importing torch.
+The names are imported when first used (:mod:`whitening_ssl.lazy`), so ``python run.py --help`` and the
+pre-run check start without importing torch.
 """
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_PUBLIC = {
-    "WhiteningMSELoss": ".losses",
-    "view_pair_mse": ".losses",
-    "WHITENING_AXES": ".whitening",
-    "WHITENINGS": ".whitening",
-    "Whitening": ".whitening",
-    "whiten": ".whitening",
-}
+from .lazy import lazy_namespace
 
-__all__ = sorted(_PUBLIC)
+if TYPE_CHECKING:
+    from .losses import WhiteningMSELoss as WhiteningMSELoss
+    from .losses import view_pair_mse as view_pair_mse
+    from .whitening import WHITENING_AXES as WHITENING_AXES
+    from .whitening import WHITENINGS as WHITENINGS
+    from .whitening import Whitening as Whitening
+    from .whitening import whiten as whiten
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+__getattr__, __dir__, __all__ = lazy_namespace(__name__, __file__)
