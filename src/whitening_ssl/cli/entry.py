@@ -26,12 +26,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from ..checkpoints import CheckpointError, CheckpointWriteError
-from ..data import BadImageError, DatasetNotFoundError
+from ..data.errors import DatasetNotFoundError
+from ..ranks import is_main_process
 from ..run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
 from ..stages import check_config, prepare, run
-from ..stages.common import RunInterrupted, job_overrides
-from ..training import TrainingDivergedError
 from ..validation import ConfigError
 from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
 from .preflight import summary, sweep_jobs
@@ -44,18 +42,25 @@ _FAILED_JOBS: list[tuple[int, list[str], str]] = []
 # --- errors -----------------------------------------------------------------------------------
 
 
-EXIT_CODES = (
-    (ConfigError, 2),
-    (DatasetNotFoundError, 2),
-    (CheckpointError, 2),
-    (CheckpointWriteError, 2),
-    (RunInterrupted, RunInterrupted.exit_code),
-    (TrainingDivergedError, 1),
-    (BadImageError, 1),
-    (MissingMandatoryValue, 2),
-)
-#: the errors a run ends with in one line (any other is a bug: its traceback is shown)
-EXPECTED_ERRORS = tuple(error_type for error_type, _ in EXIT_CODES)
+def exit_codes() -> tuple[tuple[type[BaseException], int], ...]:
+    """The errors a run ends with in one line, and their exit status (any other error is a bug: its traceback
+    is shown). Imported here, when a run ends: the checks before it import none of the run's modules."""
+    from ..checkpoints.reading import CheckpointError
+    from ..checkpoints.writing import CheckpointWriteError
+    from ..data.sources.verify import BadImageError
+    from ..stages.common import RunInterrupted
+    from ..training.nonfinite import TrainingDivergedError
+
+    return (
+        (ConfigError, 2),
+        (DatasetNotFoundError, 2),
+        (CheckpointError, 2),
+        (CheckpointWriteError, 2),
+        (RunInterrupted, RunInterrupted.exit_code),
+        (TrainingDivergedError, 1),
+        (BadImageError, 1),
+        (MissingMandatoryValue, 2),
+    )
 
 
 def error_lines(error: BaseException) -> list[str]:
@@ -84,9 +89,11 @@ def report_error(lines: list[str]) -> None:
 
 
 def _exit_code(error: BaseException) -> int | None:
+    from ..stages.common import RunInterrupted
+
     if isinstance(error, RunInterrupted):  # the signal's: 143 for SIGTERM, 130 for Ctrl-C
         return error.exit_code
-    return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
+    return next((code for error_type, code in exit_codes() if isinstance(error, error_type)), None)
 
 
 def _in_local_sweep() -> tuple[int, list[str]] | None:
@@ -95,6 +102,8 @@ def _in_local_sweep() -> tuple[int, list[str]] | None:
     launchers (SLURM: a process per job) a failed job exits with its code, so the launcher sees it."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from ..stages.common import job_overrides
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
@@ -106,9 +115,11 @@ def _in_local_sweep() -> tuple[int, list[str]] | None:
 
 def main(cfg: DictConfig) -> float | None:
     """What ``run.py`` runs (the configuration was checked by :class:`CheckBeforeRunning`)."""
+    from ..stages.common import RunInterrupted
+
     try:
         return run(cfg, checked=True)
-    except EXPECTED_ERRORS as error:
+    except tuple(error_type for error_type, _ in exit_codes()) as error:
         lines = error_lines(error)
         sweep = _in_local_sweep()
         if sweep is not None and not isinstance(error, RunInterrupted):
@@ -124,9 +135,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def _is_child_process() -> bool:
-    from pytorch_lightning.utilities import rank_zero_only
-
-    return rank_zero_only.rank != 0  # type: ignore[attr-defined]  # Lightning sets it
+    return not is_main_process()
 
 
 def _fail(lines: list[str], run_dir: Path | None = None) -> NoReturn:

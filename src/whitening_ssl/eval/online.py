@@ -29,7 +29,6 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from ..training.rng import preserved_rng
-from ..validation import Checks
 from .clock import RunClock
 from .features import broadcast_from_main, extract_features
 from .knn import check_knn_k, knn_accuracy
@@ -67,10 +66,6 @@ def evaluate_features(
     return metrics
 
 
-#: ``eval.feature_dtype``: how the evaluation keeps the features (float16 halves the memory at ImageNet scale)
-FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
 def embed_sets(
     encoder,
     train_set,
@@ -83,7 +78,7 @@ def embed_sets(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
     """``(train_x, train_y, test_x, test_y)``: both sets embedded by the frozen ``encoder``, on rank 0
     (``None`` elsewhere). ``progress``: bars over the batches."""
-    dtype = FEATURE_DTYPES[feature_dtype]
+    dtype = getattr(torch, feature_dtype)  # a name of eval_checks.FEATURE_DTYPES
     train_x, train_y = extract_features(
         encoder,
         train_set,
@@ -132,24 +127,6 @@ def _log_images(trainer: pl.Trainer, figures: dict[str, str], step: int) -> None
         if isinstance(logger, WandbLogger):
             for name, path in figures.items():
                 logger.log_image(key=f"analysis/{name}", images=[path], step=step)
-
-
-def check_eval_config(checks: Checks, eval_cfg) -> None:
-    """``eval.*``: k >= 1 neighbours, a probe of >= 0 epochs (0: k-NN only), evaluation periods >= 0."""
-    checks.boolean(eval_cfg, "enabled", "eval.enabled")
-    checks.integer(eval_cfg, "every_n_epochs", "eval.every_n_epochs", minimum=0)
-    checks.integer(eval_cfg, "every_n_epochs_after_drop", "eval.every_n_epochs_after_drop", minimum=0)
-    checks.integer(eval_cfg, "knn_k", "eval.knn_k", minimum=1)
-    checks.integer(eval_cfg, "linear_epochs", "eval.linear_epochs", minimum=0)
-    checks.boolean(eval_cfg, "evaluate_untrained", "eval.evaluate_untrained")
-    checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
-    checks.choice(eval_cfg, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
-    stop_at = checks.get(eval_cfg, "stop_at", "eval.stop_at", default={})
-    if not (
-        isinstance(stop_at, Mapping)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in stop_at.values())
-    ):
-        checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
 def _datamodule(trainer: pl.Trainer) -> Any:

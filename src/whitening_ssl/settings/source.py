@@ -162,3 +162,35 @@ def registry(module: str, name: str) -> dict[str, tuple[str, str]]:
     return {
         ast.literal_eval(key): origins.get(item.id, (module, item.id)) for key, item in zip(value.keys, value.values)
     }
+
+
+def _top_level(tree: ast.Module) -> list[ast.stmt]:
+    """A module's statements, with those under ``if TYPE_CHECKING:`` (a lazy package's names)."""
+    statements: list[ast.stmt] = []
+    for child in tree.body:
+        is_type_checking = isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING"
+        statements += child.body if is_type_checking else [child]
+    return statements
+
+
+def defines_class(target: str) -> bool:
+    """Whether the package's source defines the class ``target`` (``whitening_ssl.eval.OnlineEvaluation``),
+    following a package's ``from .module import Class``; read, not imported."""
+    module, _, name = target.removeprefix(f"{PACKAGE.name}.").rpartition(".")
+    try:
+        tree = _source(module)[0]
+    except OSError:
+        return False
+    package = module if (PACKAGE / module.replace(".", "/") / "__init__.py").is_file() else module.rpartition(".")[0]
+    for child in _top_level(tree):
+        if isinstance(child, ast.ClassDef) and child.name == name:
+            return True
+        if isinstance(child, ast.ImportFrom) and child.level:
+            for alias in child.names:
+                if (alias.asname or alias.name) == name:
+                    base = package.split(".") if package else []
+                    base = base[: len(base) - child.level + 1]
+                    return defines_class(
+                        ".".join([PACKAGE.name, *base, *([child.module] if child.module else [])]) + f".{alias.name}"
+                    )
+    return False
