@@ -1,7 +1,6 @@
 """``python run.py method=NAME --help`` lists every ``method.*`` setting ``--cfg job`` shows, with a meaning;
 the defaults and meanings read from the source (no torch) equal the imported code's."""
 
-
 import pytest
 from helpers import CONF, compose_config
 from omegaconf import OmegaConf

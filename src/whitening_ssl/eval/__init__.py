@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_namespace
 
 if TYPE_CHECKING:
+    from .fast_protocol import evaluate_encoder as evaluate_encoder
+    from .fast_protocol import evaluate_features as evaluate_features
     from .features import extract_features as extract_features
     from .knn import knn_accuracy as knn_accuracy
     from .knn import knn_predict as knn_predict
@@ -15,8 +17,6 @@ if TYPE_CHECKING:
     from .linear_fast import train_linear_classifier as train_linear_classifier
     from .linear_standard import LinearProbeModule as LinearProbeModule
     from .online import OnlineEvaluation as OnlineEvaluation
-    from .online import evaluate_encoder as evaluate_encoder
-    from .online import evaluate_features as evaluate_features
     from .probe_data import ImageProbeDataModule as ImageProbeDataModule
 
 __getattr__, __dir__, __all__ = lazy_namespace(__name__, __file__)
