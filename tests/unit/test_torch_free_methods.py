@@ -41,7 +41,7 @@ BAD = [
 
 
 def _overrides(preset, extra=()):
-    return TINY + [f"method={preset}", *extra]
+    return [*TINY, f"method={preset}", *extra]
 
 
 def _class_lines(preset, extra=()):

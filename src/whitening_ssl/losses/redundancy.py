@@ -60,7 +60,7 @@ class BarlowTwinsLoss(nn.Module):
         self.eps = eps
         self.normalization = normalization
         self.bn = None
-        if normalization == "learnable":
+        if normalization == "learnable" and num_features:  # (the rule above refuses learnable without it)
             from ..models.view_norm import ViewBatchNorm1d
 
             self.bn = ViewBatchNorm1d(num_features, eps=eps)
