@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..settings import source
+
 if TYPE_CHECKING:
     from ..validation import Checks
 
@@ -41,9 +43,7 @@ def check_online_probe_config(checks: Checks, probe: Mapping[str, Any]) -> None:
     """``online_probe.*``: ``enabled`` auto/true/false, a known optimiser, a positive lr."""
     if checks.get(probe, "enabled", "online_probe.enabled") not in PROBE_ENABLED:
         checks.add(f"online_probe.enabled={probe.get('enabled')!r} is not available: use auto, true or false")
-    from ..optim import OPTIMIZERS  # MERGE: the torch-free names
-
-    checks.choice(probe, "optimizer", "online_probe.optimizer", OPTIMIZERS)
+    checks.choice(probe, "optimizer", "online_probe.optimizer", source.keys("optim", "OPTIMIZERS"))
     checks.number(probe, "lr", "online_probe.lr", positive=True)
     checks.number(probe, "weight_decay", "online_probe.weight_decay", minimum=0.0)
     checks.number(probe, "momentum", "online_probe.momentum", minimum=0.0)

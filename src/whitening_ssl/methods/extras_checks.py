@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..losses.loss_rules import check_sigreg_settings
@@ -29,7 +29,7 @@ def check_extras_settings(
     checks: Checks,
     method: Mapping[str, Any],
     data: Mapping[str, Any],
-    feature_dim: int | None = None,
+    feature_dim: int | Callable[[], int | None] | None = None,
     view_embeddings: bool = True,
 ) -> None:
     """The settings' rules; ``feature_dim``: the backbone's, for the singular-covariance check;
@@ -61,7 +61,9 @@ def check_extras_settings(
             check_whitening(checks, settings, "method.feature_whitening_", kinds)
             batch = checks.get(data, "batch_size", "data.batch_size")
             full_rank = getattr(kinds.get(str(kind)), "full_rank", False)
-            if full_rank and feature_dim and isinstance(batch, int) and batch <= feature_dim:
+            if callable(feature_dim) and full_rank:  # computed only here (it imports torch)
+                feature_dim = feature_dim()
+            if full_rank and isinstance(feature_dim, int) and isinstance(batch, int) and batch <= feature_dim:
                 checks.add(
                     f"method.feature_whitening={kind} whitens each view's {feature_dim}-d backbone "
                     f"features over data.batch_size={batch} samples: the covariance is singular; "

@@ -10,7 +10,7 @@ code in one line (:func:`whitening_ssl.own_code.check_method`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..plugins import LookupFailed, is_import_path, lookup
@@ -33,10 +33,14 @@ def view_embeddings(module: str, cls: str) -> bool:
 
 
 def check_method_settings(
-    checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any], feature_dim: int | None
+    checks: Checks,
+    method: Mapping[str, Any],
+    data: Mapping[str, Any],
+    feature_dim: int | Callable[[], int | None] | None,
 ) -> None:
     """Record every problem of ``method.*`` in ``checks``; ``feature_dim``: the backbone's feature size (for
-    the layer's singular-covariance rule), ``None`` when unknown."""
+    the layer's singular-covariance rule), or a function that computes it where that rule needs it (it
+    imports torch), ``None`` when unknown."""
     family = checks.get(method, "family", "method.family")
     if family is None:
         return
@@ -59,4 +63,4 @@ def check_method_settings(
         checks.add(str(error))
         return
     check_method(checks, method_class, family, method, data)
-    method_class.check_extras(checks, method, data, feature_dim)
+    method_class.check_extras(checks, method, data, feature_dim() if callable(feature_dim) else feature_dim)

@@ -227,8 +227,10 @@ def _top_level(tree: ast.Module) -> list[ast.stmt]:
     """A module's statements, with those under ``if TYPE_CHECKING:`` (a lazy package's names)."""
     statements: list[ast.stmt] = []
     for child in tree.body:
-        is_type_checking = isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING"
-        statements += child.body if is_type_checking else [child]
+        if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
+            statements += child.body
+        else:
+            statements.append(child)
     return statements
 
 

@@ -130,13 +130,13 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Path | None, prefixes
     The checkpoint must come from the same stage, with the same settings ``prefixes`` (default: what
     shapes a pretraining run's model and data), unless ``allow_resume_changes=true``.
     """
-    from ..checkpoints import CheckpointError, check_checkpoint_file, resolve_resume_checkpoint
-    from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
-
     ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
     allow = checks.boolean(cfg, "allow_resume_changes", "allow_resume_changes", default=False)
     if not ckpt_path:
         return False
+    from ..checkpoints import CheckpointError, check_checkpoint_file, resolve_resume_checkpoint
+    from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
+
     resuming_here = ckpt_path == "last"
     if resuming_here:
         if run_dir is None or not checks.check_machine:
