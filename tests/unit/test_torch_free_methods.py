@@ -99,3 +99,32 @@ def test_every_family_with_rules_of_its_own_has_them_in_family_rules():
     for family, cls in METHODS.items():
         assert (cls.check_config.__func__ is not base) == (family in FAMILY_RULES), family  # type: ignore[attr-defined]
     assert set(FAMILY_RULES) <= set(METHODS)
+
+
+def test_what_the_check_reads_from_the_source_is_what_the_registries_hold():
+    from whitening_ssl.losses import LOSSES
+    from whitening_ssl.losses.loss_rules import LOSS_RULES, loss_names
+    from whitening_ssl.models import ACTIVATIONS
+    from whitening_ssl.optim import OPTIMIZERS
+    from whitening_ssl.schedules import SCHEDULES
+    from whitening_ssl.settings import source
+    from whitening_ssl.whitening import WHITENINGS
+    from whitening_ssl.whitening.kind_checks import builtin_kinds
+    from whitening_ssl.whitening.layer import RUNNING_MATRICES
+    from whitening_ssl.whitening.settings_checks import running_kinds
+
+    described = {
+        name: (k.name, k.settings, k.uses_covariance, k.full_rank, k.check, k.check_shape)
+        for name, k in builtin_kinds().items()
+    }
+    assert described == {
+        name: (k.name, k.settings, k.uses_covariance, k.full_rank, k.check, k.check_shape)
+        for name, k in WHITENINGS.items()
+    }
+    assert list(builtin_kinds()) == list(WHITENINGS)
+    assert running_kinds() == tuple(RUNNING_MATRICES)
+    assert loss_names() == tuple(LOSSES) and set(LOSS_RULES) <= set(LOSSES)
+    assert source.keys("models.heads", "ACTIVATIONS") == tuple(ACTIVATIONS)
+    assert source.keys("optim", "OPTIMIZERS") == tuple(OPTIMIZERS)
+    assert source.keys("schedules", "SCHEDULES") == tuple(SCHEDULES)
+    assert tuple(source.registry("methods.registry", "METHODS")) == tuple(METHODS)
