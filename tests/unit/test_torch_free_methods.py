@@ -8,7 +8,8 @@ set of bad settings with ``check_method_settings``; this process computes the sa
 import json
 
 import pytest
-from helpers import CONF, TINY, compose_config
+from helpers import CONF
+from omegaconf import OmegaConf
 from torch_free import json_torch_free
 
 from whitening_ssl.methods import METHODS, PretrainModule, get_method
@@ -40,13 +41,10 @@ BAD = [
 ]
 
 
-def _overrides(preset, extra=()):
-    return [*TINY, f"method={preset}", *extra]
-
-
-def _class_lines(preset, extra=()):
-    """What the classes record (the pre-run check's path before it was torch-free)."""
-    cfg = compose_config(_overrides(preset, extra))
+def _class_lines(config):
+    """What the classes record for the configuration ``config`` (the pre-run check's path before it was
+    torch-free)."""
+    cfg = OmegaConf.create(config)
     checks = Checks(check_machine=False)
     family = checks.get(cfg.method, "family", "method.family")
     try:
@@ -61,12 +59,14 @@ def _class_lines(preset, extra=()):
 
 @pytest.fixture(scope="module")
 def torch_free_lines():
-    """``{json of (preset, overrides): lines}`` from check_method_settings where torch cannot be imported."""
+    """``{json of (preset, overrides): (lines, the composed configuration)}`` from check_method_settings where
+    torch cannot be imported."""
     cases = [(preset, []) for preset in PRESETS] + [(preset, extra) for preset, extra, _ in BAD]
     return json_torch_free(
         f"""
         import json
         from helpers import TINY, compose_config
+        from omegaconf import OmegaConf
         from whitening_ssl.methods.method_checks import check_method_settings
         from whitening_ssl.validation import Checks
         found = {{}}
@@ -74,7 +74,7 @@ def torch_free_lines():
             cfg = compose_config(TINY + [f"method={{preset}}", *extra])
             checks = Checks(check_machine=False)
             check_method_settings(checks, cfg.method, cfg.data, {FEATURE_DIM})
-            found[json.dumps([preset, extra])] = checks.problems
+            found[json.dumps([preset, extra])] = checks.problems, {{key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("method", "data")}}
         print(json.dumps(found))
         """
     )
@@ -83,13 +83,14 @@ def torch_free_lines():
 def test_every_preset_is_checked_torch_free_and_has_no_problem(torch_free_lines):
     assert PRESETS
     for preset in PRESETS:
-        assert torch_free_lines[json.dumps([preset, []])] == [] == _class_lines(preset), preset
+        lines, config = torch_free_lines[json.dumps([preset, []])]
+        assert lines == [] == _class_lines(config), preset
 
 
 @pytest.mark.parametrize(("preset", "extra", "piece"), BAD, ids=[" ".join(extra) for _, extra, _ in BAD])
 def test_bad_settings_give_the_classes_lines_torch_free(torch_free_lines, preset, extra, piece):
-    lines = torch_free_lines[json.dumps([preset, extra])]
-    assert lines == _class_lines(preset, extra)
+    lines, config = torch_free_lines[json.dumps([preset, extra])]
+    assert lines == _class_lines(config)
     assert any(piece in line for line in lines), lines
 
 
@@ -99,3 +100,32 @@ def test_every_family_with_rules_of_its_own_has_them_in_family_rules():
     for family, cls in METHODS.items():
         assert (cls.check_config.__func__ is not base) == (family in FAMILY_RULES), family  # type: ignore[attr-defined]
     assert set(FAMILY_RULES) <= set(METHODS)
+
+
+def test_what_the_check_reads_from_the_source_is_what_the_registries_hold():
+    from whitening_ssl.losses import LOSSES
+    from whitening_ssl.losses.loss_rules import LOSS_RULES, loss_names
+    from whitening_ssl.models import ACTIVATIONS
+    from whitening_ssl.optim import OPTIMIZERS
+    from whitening_ssl.schedules import SCHEDULES
+    from whitening_ssl.settings import source
+    from whitening_ssl.whitening import WHITENINGS
+    from whitening_ssl.whitening.kind_checks import builtin_kinds
+    from whitening_ssl.whitening.layer import RUNNING_MATRICES
+    from whitening_ssl.whitening.settings_checks import running_kinds
+
+    described = {
+        name: (k.name, k.settings, k.uses_covariance, k.full_rank, k.check, k.check_shape)
+        for name, k in builtin_kinds().items()
+    }
+    assert described == {
+        name: (k.name, k.settings, k.uses_covariance, k.full_rank, k.check, k.check_shape)
+        for name, k in WHITENINGS.items()
+    }
+    assert list(builtin_kinds()) == list(WHITENINGS)
+    assert running_kinds() == tuple(RUNNING_MATRICES)
+    assert loss_names() == tuple(LOSSES) and set(LOSS_RULES) <= set(LOSSES)
+    assert source.keys("models.heads", "ACTIVATIONS") == tuple(ACTIVATIONS)
+    assert source.keys("optim", "OPTIMIZERS") == tuple(OPTIMIZERS)
+    assert source.keys("schedules", "SCHEDULES") == tuple(SCHEDULES)
+    assert tuple(source.registry("methods.registry", "METHODS")) == tuple(METHODS)

@@ -201,14 +201,6 @@ def decorator_keywords(module: str, function: str, decorator: str) -> dict[str, 
     return {}
 
 
-def imported_from(module: str, name: str) -> str | None:
-    """The package-relative module that ``module`` imports ``name`` from (``from .x import name``), or ``None``."""
-    for source_module, attribute in _imports(module).values():
-        if attribute == name:
-            return source_module
-    return None
-
-
 def _imports(module: str) -> dict[str, tuple[str, str]]:
     """``{local name: (package-relative module, attribute)}`` of the relative imports of ``module``."""
     tree = _source(module)[0]

@@ -8,6 +8,8 @@ Its own settings are its keyword-only parameters: their defaults are the only de
 ``method.<setting>`` keys of the configuration), and ``check`` holds their validity rules.
 ``full_rank``: the kind factorises the covariance, which must then be non-singular (the pre-run
 check refuses sizes that make it singular); ``check_shape`` holds a kind's own rules on the block size.
+A built-in kind's ``check`` and ``check_shape`` functions live in :mod:`.kind_checks`, which the pre-run
+check reads with this module's source (the decorators' arguments) without importing torch.
 
 Adding a kind is one decorated function; :func:`register_whitening` makes its name a choice of
 ``method.whiten`` (your own kind, in a module of yours, is used as ``method.whiten=module.function``
