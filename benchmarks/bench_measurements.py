@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 import whitening_ssl.methods  # noqa: F401 (the generated method defaults)
 from whitening_ssl.analysis.model import analyze_encoder, measure, representations_of_batch
 from whitening_ssl.data.registry import DatasetSpec, get_entry
-from whitening_ssl.eval.online import evaluate_features
+from whitening_ssl.eval.fast_protocol import evaluate_features
 from whitening_ssl.methods import build_method
 from whitening_ssl.models import resolve_stem
 

@@ -1,6 +1,6 @@
 """Run Python code in a fresh process where torch, torchvision, Lightning and timm cannot be imported.
 
-The pre-run check (``check=true``) and ``--help`` must not import them (seconds of start-up):
+The pre-run check (``check=true``) and ``--help`` must not import them (nor W&B or matplotlib) (seconds of start-up):
 ``run_torch_free(code)`` fails the test with the import chain that reached one of them.
 """
 
@@ -12,7 +12,7 @@ import textwrap
 from helpers import ROOT, cli_env
 
 TESTS = str(ROOT / "tests")
-HEAVY = ("torch", "torchvision", "pytorch_lightning", "lightning", "lightning_fabric", "timm")
+HEAVY = ("torch", "torchvision", "pytorch_lightning", "lightning", "lightning_fabric", "timm", "wandb", "matplotlib")
 
 _BLOCKER = """
 import sys, traceback
@@ -31,17 +31,30 @@ sys.meta_path.insert(0, _Blocker())
 """
 
 
-def run_torch_free(code: str, timeout: float = 120) -> str:
+def run_torch_free(code: str, timeout: float = 120, returncode: int = 0) -> str:
     """Run ``code`` (with ``tests``' helpers importable) where the heavy packages are blocked; returns its
-    stdout (the code may print JSON for the test to read). Fails with the import chain otherwise."""
+    stdout and stderr (the code may print JSON for the test to read). Fails with the import chain otherwise, or
+    when the process exits with another status than ``returncode``."""
     script = _BLOCKER.format(heavy=HEAVY) + f"sys.path.insert(0, {TESTS!r})\n" + textwrap.dedent(code)
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=timeout
     )
     heavy = [line for line in result.stderr.splitlines() if line.startswith("HEAVY-IMPORT")]
     assert not heavy, "\n".join(heavy)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    assert result.returncode == returncode, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def run_py_torch_free(*arguments: str, returncode: int = 0) -> str:
+    """``python run.py <arguments>`` where the heavy packages cannot be imported: its output."""
+    return run_torch_free(
+        f"""
+        import runpy
+        sys.argv = ["run.py", *{list(arguments)!r}]
+        runpy.run_path("run.py", run_name="__main__")
+        """,
+        returncode=returncode,
+    )
 
 
 def json_torch_free(code: str) -> object:

@@ -7,10 +7,12 @@ import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
+from .ranks import is_main_process
+
+if TYPE_CHECKING:
+    from pytorch_lightning.loggers import Logger
 
 log = logging.getLogger("whitening_ssl")
 
@@ -48,6 +50,8 @@ def _csv_logger(
 ) -> Logger:
     """``<run_dir>/csv/metrics.csv``; a run resumed into the same folder writes ``csv/resume_<k>/metrics.csv``
     (Lightning's CSV logger would otherwise delete the first file)."""
+    from pytorch_lightning.loggers import CSVLogger
+
     folder = Path(run_dir) / "csv"
     version = ""
     if (folder / "metrics.csv").exists():
@@ -65,9 +69,11 @@ def _wandb_logger(
     mode = resolve_wandb_mode(cfg.get("mode", "auto"))
     if mode == "disabled":
         return None
-    if mode == "offline" and rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets it
+    if mode == "offline" and is_main_process():
         log.info(f"W&B: logging offline to {run_dir}/wandb (sync later with: wandb sync {run_dir}/wandb/offline-run-*)")
     os.environ.setdefault("WANDB_SILENT", "true")
+    from pytorch_lightning.loggers import WandbLogger
+
     resume: dict[str, Any] = {"id": resume_id, "resume": "allow"} if resume_id else {}
     logger = WandbLogger(
         project=cfg.get("project", "whitening-ssl"),
@@ -130,6 +136,8 @@ def build_logger(
 
 def wandb_run_id(logger: Logger | None) -> str | None:
     """The W&B run id of ``logger`` (created on the main process), ``None`` for other loggers."""
-    if not isinstance(logger, WandbLogger) or rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # Lightning sets it
+    from pytorch_lightning.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger) or not is_main_process():
         return None
     return logger.experiment.id

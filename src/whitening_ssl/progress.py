@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from pytorch_lightning.utilities import rank_zero_only
+from .ranks import is_main_process
 
 T = TypeVar("T")
 REFRESH_SECONDS = 1.0
@@ -81,7 +81,7 @@ class _Lines(_Silent):
 
 def bar(total: int | None, description: str, enabled: bool = True, unit: str = "batch"):
     """A bar of ``total`` steps (``update()``, ``set_postfix_str()``, ``close()``), or one that shows nothing."""
-    if not enabled or rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # Lightning sets it
+    if not enabled or not is_main_process():
         return _Silent()
     if not interactive():
         return _Lines(total, description, unit)

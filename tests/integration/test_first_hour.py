@@ -244,7 +244,7 @@ def test_the_dry_run_summary_of_every_method_preset(method, tmp_path):
 def test_the_long_evaluation_phases_show_progress(capsys):
     from torch.utils.data import TensorDataset
 
-    from whitening_ssl.eval.online import evaluate_encoder
+    from whitening_ssl.eval.fast_protocol import evaluate_encoder
 
     images, labels = torch.randn(64, 3, 8, 8), torch.arange(64) % 4
     dataset = TensorDataset(images, labels)

@@ -14,11 +14,11 @@ def _registries():
     from whitening_ssl.data import RECIPES
     from whitening_ssl.data.registry import PIPELINES
     from whitening_ssl.data.sources.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
+    from whitening_ssl.eval.eval_checks import PROBE_ENABLED
     from whitening_ssl.eval.knn import KNN_WEIGHTINGS
-    from whitening_ssl.eval.online_probe import ENABLED as PROBE_ENABLED
     from whitening_ssl.loggers import WANDB_MODES
     from whitening_ssl.models.heads import ACTIVATIONS
-    from whitening_ssl.models.timm_backbones import POS_EMBEDS
+    from whitening_ssl.models.timm_settings import POS_EMBEDS
     from whitening_ssl.optim import OPTIMIZERS
     from whitening_ssl.schedules import SCHEDULES
     from whitening_ssl.stages import MATMUL_PRECISIONS, STAGES

@@ -346,7 +346,7 @@ def test_an_empty_root_says_once_that_the_system_copy_of_fashion_mnist_is_read(t
     # issue 23.6: the system copy was read without a word
     import logging
 
-    from whitening_ssl.data.sources.torchvision_sets import _load_fashion_mnist
+    from whitening_ssl.data.sources.fashion_mnist import _load_fashion_mnist
 
     with caplog.at_level(logging.INFO, logger="whitening_ssl"):
         for _ in range(2):

@@ -1,12 +1,10 @@
 """``python run.py method=NAME --help`` lists every ``method.*`` setting ``--cfg job`` shows, with a meaning;
 the defaults and meanings read from the source (no torch) equal the imported code's."""
 
-import subprocess
-import sys
-
 import pytest
-from helpers import CONF, ROOT, cli_env, compose_config
+from helpers import CONF, compose_config
 from omegaconf import OmegaConf
+from torch_free import run_py_torch_free
 
 from whitening_ssl.cli.help import help_page
 from whitening_ssl.losses import LOSSES, WhiteningMSELoss, loss_defaults
@@ -66,14 +64,4 @@ def test_the_source_read_defaults_are_the_code_s():
 
 
 def test_help_imports_no_heavy_module():
-    code = (
-        "import runpy, sys; sys.argv = ['run.py', 'method=intl', '--help']\n"
-        "try:\n    runpy.run_path('run.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "heavy = ('torch', 'torchvision', 'pytorch_lightning', 'wandb', 'matplotlib')\n"
-        "print('imported:', sorted(name for name in heavy if name in sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert "INTL" in done.stdout and done.stdout.strip().splitlines()[-1] == "imported: []"
+    assert "INTL" in run_py_torch_free("method=intl", "--help")

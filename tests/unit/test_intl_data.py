@@ -40,7 +40,7 @@ from whitening_ssl.data import (
     solarize,
     view_transforms,
 )
-from whitening_ssl.data.device.pipeline import device_pipeline_problem
+from whitening_ssl.data.device.support import device_pipeline_problem
 from whitening_ssl.stages import check_config
 from whitening_ssl.validation import ConfigError
 

@@ -12,7 +12,7 @@ from helpers import CONF, compose_config
 from omegaconf import OmegaConf
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from whitening_ssl.data.datasets import get_spec
+from whitening_ssl.data.lookup import get_spec
 from whitening_ssl.models import build_backbone, resolve_stem
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -133,7 +133,7 @@ def rebuild_snippet(backbone_cfg: Mapping[str, Any]) -> str:
     import torchvision
 
     if backbone_cfg.get("library") == "timm":
-        from ..models.timm_backbones import is_vit
+        from ..models.timm_settings import is_vit
 
         vit = is_vit(backbone_cfg["name"])
         settings = {key: backbone_cfg[key] for key in ("img_size", "patch_size") if vit}

@@ -10,8 +10,7 @@
   run folder's lock, still before Hydra writes into it. ``check=true`` stops after the checks with
   a summary (status 0): the dry run.
 - :func:`main` runs the stage and turns the errors users can fix into one line on stderr (and in
-  ``run.log``) with an exit status: 2 bad input, 1 a run that failed (diverged, unreadable image),
-  143 stopped by SIGTERM (130: Ctrl-C) after saving a checkpoint. In a sweep a failed job is reported and the
+  ``run.log``) with an exit status (:mod:`.errors`). In a sweep a failed job is reported and the
   sweep goes on; the sweep exits with status 1 at the end, listing the failed jobs.
 """
 
@@ -26,67 +25,18 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from ..checkpoints import CheckpointError, CheckpointWriteError
-from ..data import BadImageError, DatasetNotFoundError
+from ..data.errors import DatasetNotFoundError
+from ..ranks import is_main_process
 from ..run_folder.naming import claim_folder, claim_sweep_folders, remove_if_created_and_empty
 from ..stages import check_config, prepare, run
-from ..stages.common import RunInterrupted, job_overrides
-from ..training import TrainingDivergedError
 from ..validation import ConfigError
 from . import help as _help  # noqa: F401 (registers ${whitening_ssl_help:}: python run.py --help)
+from .errors import error_lines, exit_code, exit_codes, report_error
 from .preflight import summary, sweep_jobs
 
 log = logging.getLogger("whitening_ssl")
 
 _FAILED_JOBS: list[tuple[int, list[str], str]] = []
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-EXIT_CODES = (
-    (ConfigError, 2),
-    (DatasetNotFoundError, 2),
-    (CheckpointError, 2),
-    (CheckpointWriteError, 2),
-    (RunInterrupted, RunInterrupted.exit_code),
-    (TrainingDivergedError, 1),
-    (BadImageError, 1),
-    (MissingMandatoryValue, 2),
-)
-#: the errors a run ends with in one line (any other is a bug: its traceback is shown)
-EXPECTED_ERRORS = tuple(error_type for error_type, _ in EXIT_CODES)
-
-
-def error_lines(error: BaseException) -> list[str]:
-    if isinstance(error, ConfigError):
-        return list(error.problems)
-    if isinstance(error, MissingMandatoryValue):
-        key = getattr(error, "full_key", None) or "a required value"
-        return [f"{key} has no value: give it on the command line, e.g. {key}=..."]
-    message = str(error)
-    if "Original Traceback" in message:  # raised in a DataLoader worker: the original message is the last line
-        last = [line for line in message.splitlines() if line.strip()][-1]
-        message = last.split(": ", 1)[1] if ": " in last else last
-    return [" ".join(message.split())]
-
-
-def report_error(lines: list[str]) -> None:
-    """``error: ...`` on stderr, and in ``run.log`` when the run has one."""
-    for line in lines:
-        print(f"error: {line}", file=sys.stderr)
-    for handler in log.handlers:
-        if isinstance(handler, logging.FileHandler):
-            for line in lines:
-                handler.emit(
-                    logging.LogRecord("whitening_ssl", logging.ERROR, __file__, 0, f"error: {line}", None, None)
-                )
-
-
-def _exit_code(error: BaseException) -> int | None:
-    if isinstance(error, RunInterrupted):  # the signal's: 143 for SIGTERM, 130 for Ctrl-C
-        return error.exit_code
-    return next((code for error_type, code in EXIT_CODES if isinstance(error, error_type)), None)
 
 
 def _in_local_sweep() -> tuple[int, list[str]] | None:
@@ -95,6 +45,8 @@ def _in_local_sweep() -> tuple[int, list[str]] | None:
     launchers (SLURM: a process per job) a failed job exits with its code, so the launcher sees it."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from ..stages.common import job_overrides
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
@@ -106,9 +58,11 @@ def _in_local_sweep() -> tuple[int, list[str]] | None:
 
 def main(cfg: DictConfig) -> float | None:
     """What ``run.py`` runs (the configuration was checked by :class:`CheckBeforeRunning`)."""
+    from ..stages.common import RunInterrupted
+
     try:
         return run(cfg, checked=True)
-    except EXPECTED_ERRORS as error:
+    except tuple(error_type for error_type, _ in exit_codes()) as error:
         lines = error_lines(error)
         sweep = _in_local_sweep()
         if sweep is not None and not isinstance(error, RunInterrupted):
@@ -117,16 +71,14 @@ def main(cfg: DictConfig) -> float | None:
             _FAILED_JOBS.append((number, overrides, lines[0]))
             return None
         report_error(lines)
-        sys.exit(_exit_code(error))
+        sys.exit(exit_code(error))
 
 
 # --- Hydra callback -----------------------------------------------------------------------------
 
 
 def _is_child_process() -> bool:
-    from pytorch_lightning.utilities import rank_zero_only
-
-    return rank_zero_only.rank != 0  # type: ignore[attr-defined]  # Lightning sets it
+    return not is_main_process()
 
 
 def _fail(lines: list[str], run_dir: Path | None = None) -> NoReturn:

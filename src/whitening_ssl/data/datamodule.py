@@ -11,15 +11,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from whitening_ssl.data.datasets import build_parsed, missing_error, parse, transform_splits, with_views
+from whitening_ssl.data.datasets import build_parsed, transform_splits, with_views
 from whitening_ssl.data.device.augment import DeviceAugmentation
-from whitening_ssl.data.device.pipeline import (
-    IndexDataset,
-    cpu_crop_views,
-    device_pipeline_error,
-    device_pipeline_problem,
-    image_tensor,
-)
+from whitening_ssl.data.device.pipeline import IndexDataset, cpu_crop_views, image_tensor
+from whitening_ssl.data.device.support import device_pipeline_error, device_pipeline_problem
+from whitening_ssl.data.lookup import missing_error, parse
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import DatasetSpec, batch_problem, dataset_spec
 from whitening_ssl.data.sources.download import download_dataset

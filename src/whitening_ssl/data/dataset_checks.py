@@ -2,7 +2,8 @@
 
 They collect the errors the data layer itself raises (:func:`~whitening_ssl.data.registry.option_problems`,
 the entry's ``locate`` and ``spec``, :func:`~whitening_ssl.data.registry.batch_problem`,
-:func:`~whitening_ssl.data.device.pipeline.device_pipeline_problem`), one line each, instead of restating them.
+:func:`~whitening_ssl.data.device.support.device_pipeline_problem`), one line each, instead of restating them.
+Torch-free, like everything it imports: ``python run.py check=true`` never imports torch.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from whitening_ssl.data.datasets import missing_error
-from whitening_ssl.data.device.pipeline import device_pipeline_error, device_pipeline_problem
+from whitening_ssl.data.device.support import device_pipeline_error, device_pipeline_problem
+from whitening_ssl.data.lookup import missing_error
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.recipes import get_recipe
 from whitening_ssl.data.registry import (
@@ -25,7 +26,7 @@ from whitening_ssl.data.registry import (
     parse_options,
     pretrain_size,
 )
-from whitening_ssl.data.sources.verify import BAD_IMAGE_POLICIES, VERIFY_MODES
+from whitening_ssl.data.sources.image_policies import BAD_IMAGE_POLICIES, VERIFY_MODES
 from whitening_ssl.validation import Checks
 
 

@@ -1,4 +1,5 @@
-"""Dataset functions over the registry: availability, specs and the splits, with or without transforms.
+"""The splits of a dataset, with or without transforms (finding one without loading it:
+:mod:`~whitening_ssl.data.lookup`).
 
 :func:`build_datasets` returns the untransformed splits (items ``(PIL image, int label)``);
 :func:`make_split_datasets` adds the multi-view augmentation (``pretrain``) and the evaluation
@@ -16,54 +17,13 @@ from typing import Any, cast
 import torch
 from torch.utils.data import Dataset, Subset
 
-from whitening_ssl.data.errors import DatasetNotFoundError
+from whitening_ssl.data.lookup import missing_error, parse
 from whitening_ssl.data.options import DatasetOptions
 from whitening_ssl.data.recipes import get_recipe
-from whitening_ssl.data.registry import (
-    SPLITS,
-    DatasetEntry,
-    DatasetSpec,
-    SplitDatasets,
-    dataset_spec,
-    get_entry,
-    parse_options,
-)
+from whitening_ssl.data.registry import SPLITS, DatasetEntry, DatasetSpec, SplitDatasets, dataset_spec
 from whitening_ssl.data.sources.download import download_dataset
 from whitening_ssl.data.sources.images import ArrayImageDataset, TransformedDataset
 from whitening_ssl.data.transforms import eval_transform, view_transforms
-
-
-def parse(name: str, options: dict[str, Any] | None = None) -> tuple[DatasetEntry, DatasetOptions]:
-    """The registry entry of ``name`` and its checked options (``ValueError``, one line, otherwise)."""
-    entry = get_entry(name)
-    return entry, parse_options(entry, options)
-
-
-def missing_error(entry: DatasetEntry, root: Path, options: DatasetOptions) -> DatasetNotFoundError | None:
-    """The one-line error for ``entry``'s files missing under ``root`` (``None``: they are there; paths only)."""
-    missing = entry.locate(root, options)
-    if missing is None:
-        return None
-    return DatasetNotFoundError.for_dataset(entry.name, root, looked_in=list(missing.looked_in), detail=missing.detail)
-
-
-def check_dataset_available(
-    name: str, root: str | os.PathLike = "./data", download: bool = False, **options: Any
-) -> None:
-    """Raise :class:`DatasetNotFoundError` if ``name`` cannot be loaded from ``root`` (cheap: paths only).
-
-    A dataset that can be downloaded counts as available when ``download`` is true.
-    """
-    entry, parsed = parse(name, options)
-    error = None if download and entry.downloadable else missing_error(entry, Path(root), parsed)
-    if error is not None:
-        raise error
-
-
-def get_spec(name: str, root: str | os.PathLike = "./data", **options: Any) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``name`` without loading any image (folder datasets list class folders)."""
-    entry, parsed = parse(name, options)
-    return dataset_spec(entry, Path(root), parsed)
 
 
 def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:

@@ -1,4 +1,5 @@
-"""A missing dataset, in one line: which one, where it was looked for, and what to do (the entry's hint)."""
+"""The data errors, each one line: a missing dataset (which one, where it was looked for, what to do: the entry's
+hint) and an image file that cannot be decoded. Torch-free: the pre-run check and ``run.py`` catch them."""
 
 from __future__ import annotations
 
@@ -63,3 +64,19 @@ def _describe(name: str, root: str | os.PathLike) -> tuple[str, str, bool]:
     if entry is None:
         return name, "check dataset.root", False
     return entry.display_name, entry.hint.format(root=os.path.abspath(os.fspath(root))), entry.downloadable
+
+
+class BadImageError(RuntimeError):
+    """An image file cannot be decoded; ``str(error)`` is one line naming the file and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class BadImageWarning(UserWarning):
+    """An undecodable image file was skipped (``on_bad_image="skip"``)."""
+
+
+def one_line(error: BaseException) -> str:
+    """``error``'s message on one line (its type's name when it has none)."""
+    return " ".join(str(error).split()) or type(error).__name__

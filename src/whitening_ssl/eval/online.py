@@ -29,99 +29,10 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from ..training.rng import preserved_rng
-from ..validation import Checks
 from .clock import RunClock
-from .features import broadcast_from_main, extract_features
-from .knn import check_knn_k, knn_accuracy
-from .linear_fast import linear_probe
-
-
-def evaluate_features(
-    train_x: Tensor,
-    train_y: Tensor,
-    test_x: Tensor,
-    test_y: Tensor,
-    knn_k: int = 5,
-    linear_epochs: int = 500,
-    seed: int = 0,
-    knn_weighting: str = "majority",
-    knn_temperature: float = 0.07,
-    progress: bool = False,
-) -> dict[str, float]:
-    """k-NN top-1 and (``linear_epochs > 0``) linear top-1/top-5, in percent, from precomputed features."""
-    knn = knn_accuracy(
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        k=knn_k,
-        weighting=knn_weighting,
-        temperature=knn_temperature,
-        progress=progress,
-    )
-    metrics = {"knn_top1": 100.0 * knn}
-    if linear_epochs > 0:
-        accuracies = linear_probe(train_x, train_y, test_x, test_y, epochs=linear_epochs, seed=seed, progress=progress)
-        metrics["linear_top1"] = 100.0 * accuracies[1]
-        metrics["linear_top5"] = 100.0 * accuracies[5]
-    return metrics
-
-
-#: ``eval.feature_dtype``: how the evaluation keeps the features (float16 halves the memory at ImageNet scale)
-FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def embed_sets(
-    encoder,
-    train_set,
-    test_set,
-    device,
-    batch_size: int = 512,
-    num_workers: int = 0,
-    feature_dtype: str = "float32",
-    progress: bool = False,
-) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
-    """``(train_x, train_y, test_x, test_y)``: both sets embedded by the frozen ``encoder``, on rank 0
-    (``None`` elsewhere). ``progress``: bars over the batches."""
-    dtype = FEATURE_DTYPES[feature_dtype]
-    train_x, train_y = extract_features(
-        encoder,
-        train_set,
-        batch_size,
-        device,
-        num_workers,
-        dtype=dtype,
-        progress="features of the training images" if progress else None,
-    )
-    test_x, test_y = extract_features(
-        encoder,
-        test_set,
-        batch_size,
-        device,
-        num_workers,
-        dtype=dtype,
-        progress="features of the test images" if progress else None,
-    )
-    if train_x is None or train_y is None or test_x is None or test_y is None:  # (not the main process)
-        return None
-    return train_x, train_y, test_x, test_y
-
-
-def evaluate_encoder(
-    encoder,
-    train_set,
-    test_set,
-    device,
-    batch_size: int = 512,
-    num_workers: int = 0,
-    feature_dtype: str = "float32",
-    progress: bool = False,
-    **kwargs,
-) -> dict[str, float] | None:
-    """Embed both sets with the frozen ``encoder`` and evaluate; the figures on rank 0, ``None`` elsewhere.
-    ``progress``: bars over the feature extraction, the k-NN search and the probe's epochs."""
-    features = embed_sets(encoder, train_set, test_set, device, batch_size, num_workers, feature_dtype, progress)
-    return None if features is None else evaluate_features(*features, progress=progress, **kwargs)
+from .fast_protocol import embed_sets, evaluate_features
+from .features import broadcast_from_main
+from .knn import check_knn_k
 
 
 def _log_images(trainer: pl.Trainer, figures: dict[str, str], step: int) -> None:
@@ -132,24 +43,6 @@ def _log_images(trainer: pl.Trainer, figures: dict[str, str], step: int) -> None
         if isinstance(logger, WandbLogger):
             for name, path in figures.items():
                 logger.log_image(key=f"analysis/{name}", images=[path], step=step)
-
-
-def check_eval_config(checks: Checks, eval_cfg) -> None:
-    """``eval.*``: k >= 1 neighbours, a probe of >= 0 epochs (0: k-NN only), evaluation periods >= 0."""
-    checks.boolean(eval_cfg, "enabled", "eval.enabled")
-    checks.integer(eval_cfg, "every_n_epochs", "eval.every_n_epochs", minimum=0)
-    checks.integer(eval_cfg, "every_n_epochs_after_drop", "eval.every_n_epochs_after_drop", minimum=0)
-    checks.integer(eval_cfg, "knn_k", "eval.knn_k", minimum=1)
-    checks.integer(eval_cfg, "linear_epochs", "eval.linear_epochs", minimum=0)
-    checks.boolean(eval_cfg, "evaluate_untrained", "eval.evaluate_untrained")
-    checks.integer(eval_cfg, "seed", "eval.seed", minimum=0)
-    checks.choice(eval_cfg, "feature_dtype", "eval.feature_dtype", FEATURE_DTYPES)
-    stop_at = checks.get(eval_cfg, "stop_at", "eval.stop_at", default={})
-    if not (
-        isinstance(stop_at, Mapping)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in stop_at.values())
-    ):
-        checks.add(f"eval.stop_at={stop_at!r} must map metrics to thresholds, e.g. eval.stop_at={{knn_top1:75}}")
 
 
 def _datamodule(trainer: pl.Trainer) -> Any:

@@ -18,8 +18,7 @@ optimiser state are the callback's checkpoint state (tensors and plain values: t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -28,28 +27,7 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import Callback
 from torch import Tensor, nn
 
-from ..optim import OPTIMIZERS, build_optimizer
-
-if TYPE_CHECKING:
-    from ..validation import Checks
-
-ENABLED = ("auto", True, False)
-
-
-def check_online_probe_config(checks: Checks, probe: Mapping[str, Any]) -> None:
-    """``online_probe.*``: ``enabled`` auto/true/false, a known optimiser, a positive lr."""
-    if checks.get(probe, "enabled", "online_probe.enabled") not in ENABLED:
-        checks.add(f"online_probe.enabled={probe.get('enabled')!r} is not available: use auto, true or false")
-    checks.choice(probe, "optimizer", "online_probe.optimizer", OPTIMIZERS)
-    checks.number(probe, "lr", "online_probe.lr", positive=True)
-    checks.number(probe, "weight_decay", "online_probe.weight_decay", minimum=0.0)
-    checks.number(probe, "momentum", "online_probe.momentum", minimum=0.0)
-    checks.integer(probe, "seed", "online_probe.seed", minimum=0)
-
-
-def probe_wanted(probe: Mapping[str, Any], eval_enabled: bool) -> bool:
-    """``online_probe.enabled``: ``auto`` is on where the online evaluation runs (labelled splits to test on)."""
-    return bool(eval_enabled) if probe["enabled"] == "auto" else bool(probe["enabled"])
+from ..optim import build_optimizer
 
 
 def global_view_count(views: list[Tensor]) -> int:

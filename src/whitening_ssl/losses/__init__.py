@@ -33,99 +33,40 @@ builds one. A loss's defaults are its constructor's: the presets compose ``metho
 written from the signature (:func:`loss_defaults`) to ``conf/method/_losses/<name>.yaml`` by
 :mod:`whitening_ssl.cli.write_defaults`. The losses that a method family builds itself (whitening MSE, INTL)
 are not in :data:`LOSSES`.
+
+The names are imported when first used (:mod:`whitening_ssl.lazy`): the rules of :mod:`.loss_rules` are
+imported without torch.
 """
 
-import inspect
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from torch import nn
+from ..lazy import lazy_namespace
 
-from ..plugins import lookup
-from .contrastive import NTXentLoss
-from .intl import INTLLoss, intl_trade_off, trace_loss
-from .pairs import view_pair_mse, view_pairs
-from .predictive import BYOLLoss, SimSiamLoss
-from .redundancy import (
-    BARLOW_NORMALIZATIONS,
-    BARLOW_SCALES,
-    VICREG_CONVENTIONS,
-    BarlowTwinsLoss,
-    VICRegLoss,
-    ZeroICLLoss,
-)
-from .resa import ReSALoss, sinkhorn_assignment
-from .sigreg import LeJEPALoss, SIGReg, epps_pulley
-from .whitening_mse import WhiteningMSELoss, covariance_penalty
+if TYPE_CHECKING:
+    from .contrastive import NTXentLoss as NTXentLoss
+    from .intl import INTLLoss as INTLLoss
+    from .intl import intl_trade_off as intl_trade_off
+    from .intl import trace_loss as trace_loss
+    from .loss_rules import BARLOW_NORMALIZATIONS as BARLOW_NORMALIZATIONS
+    from .loss_rules import BARLOW_SCALES as BARLOW_SCALES
+    from .loss_rules import VICREG_CONVENTIONS as VICREG_CONVENTIONS
+    from .pairs import view_pair_mse as view_pair_mse
+    from .pairs import view_pairs as view_pairs
+    from .predictive import BYOLLoss as BYOLLoss
+    from .predictive import SimSiamLoss as SimSiamLoss
+    from .redundancy import BarlowTwinsLoss as BarlowTwinsLoss
+    from .redundancy import VICRegLoss as VICRegLoss
+    from .redundancy import ZeroICLLoss as ZeroICLLoss
+    from .registry import LOSSES as LOSSES
+    from .registry import build_loss as build_loss
+    from .registry import loss_defaults as loss_defaults
+    from .registry import registered_loss as registered_loss
+    from .resa import ReSALoss as ReSALoss
+    from .resa import sinkhorn_assignment as sinkhorn_assignment
+    from .sigreg import LeJEPALoss as LeJEPALoss
+    from .sigreg import SIGReg as SIGReg
+    from .sigreg import epps_pulley as epps_pulley
+    from .whitening_mse import WhiteningMSELoss as WhiteningMSELoss
+    from .whitening_mse import covariance_penalty as covariance_penalty
 
-#: ``method.loss`` name -> loss class (the ``name`` key of a loss node; ``_target_`` paths of these are the same)
-LOSSES: dict[str, type[nn.Module]] = {
-    "ntxent": NTXentLoss,
-    "barlow_twins": BarlowTwinsLoss,
-    "vicreg": VICRegLoss,
-    "zero_cl": ZeroICLLoss,
-    "byol": BYOLLoss,
-    "simsiam": SimSiamLoss,
-}
-
-
-def registered_loss(target: Any) -> type[nn.Module] | None:
-    """The registered loss class that the dotted path ``target`` names (its public or defining module), or ``None``."""
-    for cls in LOSSES.values():
-        if target in (f"{__name__}.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"):
-            return cls
-    return None
-
-
-def loss_defaults(cls: type[nn.Module]) -> dict[str, Any]:
-    """The arguments of loss ``cls`` that have a default (the configuration's ``method/_losses/<name>`` node)."""
-    parameters = inspect.signature(cls.__init__).parameters
-    return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
-
-
-def build_loss(node: Mapping[str, Any]) -> nn.Module:
-    """The loss of a ``method.loss`` node: ``name`` (a key of :data:`LOSSES`, or ``module.Class`` of your own)
-    or ``_target_``, with its arguments; the loss's constructor checks them (one line for a bad one).
-
-    Checkpoints' saved settings never reach this with code of their own: see
-    :mod:`whitening_ssl.checkpoints.saved_settings`.
-    """
-    arguments = dict(node)
-    name, target = arguments.pop("name", None), arguments.pop("_target_", None)
-    if target is None:
-        return lookup(LOSSES, name, "method.loss.name", subclass_of=nn.Module)(**arguments)
-    cls = registered_loss(target)
-    if cls is not None and not any(str(key).startswith("_") for key in arguments):  # (Hydra's _args_ etc.: Hydra)
-        return cls(**arguments)
-    import hydra
-
-    return hydra.utils.instantiate({"_target_": target, **arguments})
-
-
-__all__ = [
-    "BARLOW_NORMALIZATIONS",
-    "BARLOW_SCALES",
-    "LOSSES",
-    "VICREG_CONVENTIONS",
-    "BYOLLoss",
-    "BarlowTwinsLoss",
-    "INTLLoss",
-    "LeJEPALoss",
-    "NTXentLoss",
-    "ReSALoss",
-    "SIGReg",
-    "SimSiamLoss",
-    "VICRegLoss",
-    "WhiteningMSELoss",
-    "ZeroICLLoss",
-    "build_loss",
-    "covariance_penalty",
-    "epps_pulley",
-    "intl_trade_off",
-    "loss_defaults",
-    "registered_loss",
-    "sinkhorn_assignment",
-    "trace_loss",
-    "view_pair_mse",
-    "view_pairs",
-]
+__getattr__, __dir__, __all__ = lazy_namespace(__name__, __file__)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from ..numerics import float32_math
 from ._views import Views, as_views, eye_mask
+from .loss_rules import ntxent_problem
 from .pairs import view_pairs
 
 
@@ -33,8 +34,9 @@ class NTXentLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.5) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        problem = ntxent_problem(temperature)
+        if problem:
+            raise ValueError(problem)
         self.temperature = temperature
 
     def forward(self, z: Views) -> Tensor:

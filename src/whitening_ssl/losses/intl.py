@@ -25,8 +25,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..numerics import float32_math
-from ..whitening import WHITENING_AXES
+from ..whitening.settings_checks import WHITENING_AXES
 from ._views import Views, as_views
+from .loss_rules import trade_off_problem
 from .pairs import view_pairs
 
 
@@ -43,13 +44,6 @@ def intl_trade_off(axis: str, batch_size: int, emb: int) -> float:
     ``(log2(embedding size) - 3) / 100`` for batch normalisation (0.05 for a batch of 256)."""
     size = batch_size if axis == "channel" else emb
     return (math.log2(size) - 3) * 0.01
-
-
-def trade_off_problem(value: object) -> str | None:
-    """Why ``value`` cannot be the trace loss's weight (a number >= 0), or ``None``."""
-    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        return f"trade_off={value!r} must be a number >= 0"
-    return None
 
 
 class INTLLoss(nn.Module):

@@ -8,12 +8,8 @@ from torch import Tensor, nn
 
 from ..numerics import float32_math
 from ._views import Views, as_views, eye_mask
+from .loss_rules import VICREG_CONVENTIONS, barlow_twins_problem, vicreg_problem, zero_cl_problem
 from .pairs import view_pairs
-
-BARLOW_SCALES = ("embedding", "batch")
-
-
-BARLOW_NORMALIZATIONS = ("learnable", "fixed")
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -56,20 +52,15 @@ class BarlowTwinsLoss(nn.Module):
         num_features: int | None = None,
     ) -> None:
         super().__init__()
-        if scale not in BARLOW_SCALES:
-            raise ValueError(f"unknown Barlow Twins scale {scale!r}: use one of {', '.join(BARLOW_SCALES)}")
-        if normalization not in BARLOW_NORMALIZATIONS:
-            raise ValueError(
-                f"unknown Barlow Twins normalization {normalization!r}: use one of {', '.join(BARLOW_NORMALIZATIONS)}"
-            )
+        problem = barlow_twins_problem(scale, normalization, num_features)
+        if problem:
+            raise ValueError(problem)
         self.lambd = lambd
         self.scale = scale
         self.eps = eps
         self.normalization = normalization
         self.bn = None
-        if normalization == "learnable":
-            if not num_features:
-                raise ValueError("the learnable Barlow Twins BatchNorm needs num_features (the embedding size)")
+        if normalization == "learnable" and num_features:  # (the rule above refuses learnable without it)
             from ..models.view_norm import ViewBatchNorm1d
 
             self.bn = ViewBatchNorm1d(num_features, eps=eps)
@@ -90,14 +81,6 @@ class BarlowTwinsLoss(nn.Module):
             on_diag = (c.diagonal(dim1=-2, dim2=-1) - 1).square().sum(-1)
             off_diag = c.square().masked_fill(eye_mask(dim, z.device), 0).sum((-2, -1))
             return (on_diag + self.lambd * off_diag).mean()
-
-
-VICREG_CONVENTIONS = {
-    # name: (factor on the sum of the two views' variance terms, factor on the covariance terms)
-    "paper": (1.0, 1.0),  # CW-RGP's base/methods/vicreg.py: both summed over the two views
-    "official": (0.5, 1.0),  # facebookresearch/vicreg main_vicreg.py: variance averaged, cov summed
-    "mean": (0.5, 0.5),  # both averaged over the two views
-}
 
 
 class VICRegLoss(nn.Module):
@@ -137,8 +120,9 @@ class VICRegLoss(nn.Module):
         convention: str = "paper",
     ) -> None:
         super().__init__()
-        if convention not in VICREG_CONVENTIONS:
-            raise ValueError(f"unknown VICReg convention {convention!r}: use one of {', '.join(VICREG_CONVENTIONS)}")
+        problem = vicreg_problem(convention)
+        if problem:
+            raise ValueError(problem)
         self.sim_weight = sim_weight
         self.var_weight = var_weight
         self.cov_weight = cov_weight
@@ -187,8 +171,9 @@ class ZeroICLLoss(nn.Module):
 
     def __init__(self, shrinkage: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
-        if not 0.0 <= shrinkage < 1.0:
-            raise ValueError(f"Zero-ICL shrinkage must be in [0, 1), got {shrinkage}")
+        problem = zero_cl_problem(shrinkage)
+        if problem:
+            raise ValueError(problem)
         self.shrinkage = shrinkage
         self.eps = eps
 

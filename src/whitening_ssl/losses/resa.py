@@ -10,22 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..numerics import float32_math
+from .loss_rules import check_resa_settings
 
 #: ``sum_all(tensor)`` in place over the processes (``torch.distributed.all_reduce``); ``None``: one process
 AllReduce = Callable[[Tensor], object] | None
-
-
-def check_resa_settings(temperature: object, sinkhorn_eps: object, sinkhorn_iters: object) -> list[str]:
-    """Why these settings cannot work (one line each; empty: they can): the one rule of the loss and the
-    pre-run check."""
-    problems = [
-        f"{name}={value!r} must be a positive number (ReSA: temperature 0.4, sinkhorn_eps 0.05)"
-        for name, value in (("temperature", temperature), ("sinkhorn_eps", sinkhorn_eps))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-    ]
-    if isinstance(sinkhorn_iters, bool) or not isinstance(sinkhorn_iters, int) or sinkhorn_iters < 1:
-        problems.append(f"sinkhorn_iters={sinkhorn_iters!r} must be a whole number >= 1 (ReSA: 3)")
-    return problems
 
 
 @torch.no_grad()

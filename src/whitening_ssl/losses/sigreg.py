@@ -12,22 +12,10 @@ from torch import Tensor, nn
 
 from ..numerics import float32_math
 from ._views import Device
+from .loss_rules import check_sigreg_settings, lejepa_problem
 
 #: ``mean over processes`` of a tensor, with gradients (``None``: one process)
 AllReduceMean = Callable[[Tensor], Tensor] | None
-#: where the invariance term's centre comes from (LeJEPA's prediction term)
-CENTRES = ("global", "all")
-
-
-def check_sigreg_settings(slices: object, knots: object, t_max: object) -> str | None:
-    """Why these settings cannot work (one line), or ``None``: the one rule of the loss and the pre-run check."""
-    if isinstance(slices, bool) or not isinstance(slices, int) or slices < 1:
-        return f"sigreg_slices={slices!r} must be a whole number >= 1 (LeJEPA: 1024)"
-    if isinstance(knots, bool) or not isinstance(knots, int) or knots < 3 or knots % 2 == 0:
-        return f"sigreg_knots={knots!r} must be an odd whole number >= 3 (LeJEPA: 17)"
-    if isinstance(t_max, bool) or not isinstance(t_max, (int, float)) or not t_max > 0:
-        return f"sigreg_t_max={t_max!r} must be a positive number (LeJEPA: 3)"
-    return None
 
 
 def knots_and_weights(
@@ -108,10 +96,9 @@ class LeJEPALoss(nn.Module):
         self, lam: float = 0.02, global_views: int = 2, centre: str = "global", knots: int = 17, t_max: float = 3.0
     ) -> None:
         super().__init__()
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
-            raise ValueError(f"lam={lam!r} must be a number in [0, 1]")
-        if centre not in CENTRES:
-            raise ValueError(f"centre={centre!r} is not one of {', '.join(CENTRES)}")
+        problem = lejepa_problem(lam, centre)
+        if problem:
+            raise ValueError(problem)
         self.lam, self.global_views, self.centre = float(lam), int(global_views), centre
         self.sigreg = SIGReg(knots, t_max)
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ..validation import Checks
 from ..whitening import Whitening
 from ._views import Device, Views, as_views
+from .loss_rules import check_whitening_mse_loss, subbatch_problem
 from .pairs import view_pair_mse
 
 
@@ -59,25 +60,14 @@ class WhiteningMSELoss(nn.Module):
         batch_key: str = "data.batch_size",
     ) -> None:
         """Record the problems of the loss's settings (``w_size``, ``w_iter``, ``norm``; ``path`` their prefix)
-        and, given the ``batch_size`` the loss will see, whether ``w_size`` divides it."""
-        w_size = checks.integer(settings, "w_size", f"{path}w_size", minimum=2)
-        checks.integer(settings, "w_iter", f"{path}w_iter", minimum=1)
-        checks.boolean(settings, "norm", f"{path}norm")
-        problem = None
-        if batch_size is not None and w_size is not None:
-            problem = cls.batch_problem(batch_size, w_size, path, batch_key)
-        if problem:
-            checks.add(problem)
+        and, given the ``batch_size`` the loss will see, whether ``w_size`` divides it
+        (:func:`~whitening_ssl.losses.loss_rules.check_whitening_mse_loss`, which the pre-run check calls too)."""
+        check_whitening_mse_loss(checks, settings, path, batch_size, batch_key)
 
     @staticmethod
     def batch_problem(batch_size: int, w_size: int, path: str = "", batch_key: str = "data.batch_size") -> str | None:
         """Why a batch of ``batch_size`` samples cannot be cut into sub-batches of ``w_size``, or ``None``."""
-        if batch_size % w_size:
-            return (
-                f"{batch_key}={batch_size} is not divisible by {path}w_size={w_size}: change one so that the batch "
-                "is a multiple of w_size"
-            )
-        return None
+        return subbatch_problem(batch_size, w_size, path, batch_key)
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:

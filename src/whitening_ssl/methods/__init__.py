@@ -4,65 +4,30 @@ The linear probe's module is in :mod:`whitening_ssl.eval`.
 
 :data:`METHODS` maps ``method.family`` (set by each preset in ``conf/method/``) to its class;
 :func:`build_method` is the Hydra target that builds the pretraining module. Adding a method is one
-entry here, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML preset. A family's
+entry in :mod:`.registry`, one module (over a loss of :mod:`whitening_ssl.losses`) and one YAML preset. A family's
 ``default_settings()`` is written to ``conf/method/_defaults/<family>.yaml`` by
 ``python -m whitening_ssl.cli.write_defaults --write`` (:mod:`whitening_ssl.cli.write_defaults`).
+
+The names are imported when first used (:mod:`whitening_ssl.lazy`): the pre-run check
+(:func:`~whitening_ssl.methods.method_checks.check_method_settings`) imports no torch.
 """
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .base import PretrainModule
-from .byol import BYOLMethod
-from .embedding_loss import EmbeddingLossMethod
-from .intl import INTLMethod
-from .lejepa import LeJEPAMethod
-from .outputs import LossOutput
-from .resa import ReSAMethod
-from .simsiam import SimSiamMethod
-from .whitening_mse import WhiteningMSEMethod
+from ..lazy import lazy_namespace
 
-METHODS: dict[str, type[PretrainModule]] = {
-    "whitening_mse": WhiteningMSEMethod,
-    "embedding_loss": EmbeddingLossMethod,
-    "byol": BYOLMethod,
-    "simsiam": SimSiamMethod,
-    "intl": INTLMethod,
-    "resa": ReSAMethod,
-    "lejepa": LeJEPAMethod,
-}
+if TYPE_CHECKING:
+    from .base import PretrainModule as PretrainModule
+    from .byol import BYOLMethod as BYOLMethod
+    from .embedding_loss import EmbeddingLossMethod as EmbeddingLossMethod
+    from .intl import INTLMethod as INTLMethod
+    from .lejepa import LeJEPAMethod as LeJEPAMethod
+    from .outputs import LossOutput as LossOutput
+    from .registry import METHODS as METHODS
+    from .registry import build_method as build_method
+    from .registry import get_method as get_method
+    from .resa import ReSAMethod as ReSAMethod
+    from .simsiam import SimSiamMethod as SimSiamMethod
+    from .whitening_mse import WhiteningMSEMethod as WhiteningMSEMethod
 
-
-def get_method(family: str) -> type[PretrainModule]:
-    """The class of ``method.family``: a registered family, or ``module.Class`` of your own (a
-    :class:`PretrainModule` subclass); one line listing the families otherwise."""
-    from ..plugins import lookup
-
-    return lookup(METHODS, family, "method.family", subclass_of=PretrainModule)
-
-
-def build_method(
-    backbone: Mapping[str, Any],
-    method: Mapping[str, Any],
-    num_views: int,
-    dataset: Mapping[str, Any] | None = None,
-    analysis: Mapping[str, Any] | None = None,
-) -> PretrainModule:
-    """The pretraining module of ``method.family`` (the ``model`` node of ``conf/config.yaml``)."""
-    return get_method(method["family"])(backbone, method, num_views, dataset, analysis)
-
-
-__all__ = [
-    "METHODS",
-    "BYOLMethod",
-    "EmbeddingLossMethod",
-    "INTLMethod",
-    "LeJEPAMethod",
-    "LossOutput",
-    "PretrainModule",
-    "ReSAMethod",
-    "SimSiamMethod",
-    "WhiteningMSEMethod",
-    "build_method",
-    "get_method",
-]
+__getattr__, __dir__, __all__ = lazy_namespace(__name__, __file__)

@@ -19,12 +19,13 @@ import torch
 from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
-from ..models import ACTIVATIONS, ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
-from ..optim import OPTIMIZERS, build_optimizer, cosine_weight_decay, parameter_groups
-from ..schedules import SCHEDULES, lr_factor, schedule_settings
+from ..models import ProjectionHead, build_backbone, per_view_batchnorm, views_per_pass
+from ..optim import build_optimizer, cosine_weight_decay, parameter_groups
+from ..schedules import lr_factor, schedule_settings
 from ..training.nonfinite import NonFiniteLossError, NonFiniteWatch, WhiteningFailedError
 from ..validation import Checks
 from .extras import EncoderExtras
+from .family_checks import check_common
 from .outputs import LossOutput
 
 log = logging.getLogger("whitening_ssl")
@@ -150,29 +151,9 @@ class PretrainModule(EncoderExtras, pl.LightningModule):
 
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
-        """Record problems of ``method.*`` (and the ``data.*`` it depends on) in ``checks``; subclasses add theirs."""
-        checks.integer(method, "emb", "method.emb", minimum=1)
-        checks.integer(method, "head_size", "method.head_size", minimum=1)
-        checks.integer(method, "head_layers", "method.head_layers", minimum=0)
-        for key in ("head_bn", "head_bias", "bn_per_view", "head_per_view", "decay_norm_and_bias"):
-            checks.boolean(method, key, f"method.{key}")
-        checks.choice(method, "head_activation", "method.head_activation", ACTIVATIONS)
-        checks.choice(method, "optimizer", "method.optimizer", OPTIMIZERS)
-        checks.number(method, "lr", "method.lr", positive=True)
-        checks.number(method, "weight_decay", "method.weight_decay", minimum=0.0)
-        if checks.get(method, "weight_decay_end", "method.weight_decay_end", default=None) is not None:
-            checks.number(method, "weight_decay_end", "method.weight_decay_end", minimum=0.0)
-        checks.number(method, "momentum", "method.momentum", minimum=0.0)
-        checks.integer(method, "warmup_steps", "method.warmup_steps", minimum=0)
-        checks.number(method, "final_lr_fraction", "method.final_lr_fraction", minimum=0.0, below=1.0)
-        checks.choice(method, "schedule", "method.schedule", SCHEDULES)
-        checks.number(method, "drop_gamma", "method.drop_gamma", positive=True)
-        drops = checks.get(method, "drops", "method.drops")
-        if drops is not None and not (
-            isinstance(drops, (list, tuple))
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in drops)
-        ):
-            checks.add(f"method.drops={drops!r} must be a list of whole numbers of epochs before the end, e.g. [50,25]")
+        """Record problems of ``method.*`` (and the ``data.*`` it depends on) in ``checks``; subclasses add theirs
+        (the rules: :mod:`whitening_ssl.methods.family_checks`, which the pre-run check calls without torch)."""
+        check_common(checks, method, data)
 
     # --- the step ----------------------------------------------------------------------------------
 

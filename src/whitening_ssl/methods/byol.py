@@ -14,6 +14,7 @@ from ..models import Predictor
 from ..schedules import byol_tau
 from ..validation import Checks
 from .base import PretrainModule
+from .family_checks import check_byol
 from .outputs import LossOutput
 
 
@@ -55,8 +56,7 @@ class BYOLMethod(PretrainModule):
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
-        checks.number(method, "tau_base", "method.tau_base", minimum=0.0, below=1.0)
-        checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
+        check_byol(checks, method, data)
 
     @property
     def tau(self) -> float:

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from ..losses import LOSSES, build_loss
-from ..plugins import LookupFailed, is_import_path
+from ..losses import build_loss
 from ..validation import Checks
 from .base import PretrainModule
+from .family_checks import check_embedding_loss
 from .outputs import LossOutput
 
 
@@ -41,23 +41,7 @@ class EmbeddingLossMethod(PretrainModule):
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """The common settings and the loss: built once here, so its own constructor's rules are the check."""
         super().check_config(checks, method, data)
-        checks.boolean(method, "head_out_bn", "method.head_out_bn")
-        loss = checks.get(method, "loss", "method.loss")
-        if not isinstance(loss, dict) or not (loss.get("name") or loss.get("_target_")):
-            checks.add(
-                f"method.loss must name the loss: method.loss.name=<one of {', '.join(LOSSES)}, or "
-                "module.Class of your own>"
-            )
-            return
-        try:
-            built = build_loss(loss)
-        except (LookupFailed, TypeError, ValueError) as error:  # the constructor's own message, one line
-            checks.add(" ".join(f"method.loss ({loss.get('name') or loss.get('_target_')}): {error}".split()))
-            return
-        if is_import_path(loss.get("name")) and loss.get("name") not in LOSSES:  # the user's own: called once
-            from ..own_code import probe_loss
-
-            probe_loss(checks, built, str(loss["name"]), method, data)
+        check_embedding_loss(checks, method, data)
 
     def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         return LossOutput(self.loss_fn(embeddings))

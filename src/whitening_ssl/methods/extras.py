@@ -20,23 +20,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..losses.sigreg import SIGReg, check_sigreg_settings, sigreg_directions
+from ..losses.sigreg import SIGReg, sigreg_directions
 from ..validation import Checks
 from ..whitening.kinds import WHITENINGS
-from ..whitening.layer import EVALUATE, FeatureWhitening, layer_problem
-from ..whitening.transform import Whitening
+from ..whitening.layer import EVALUATE, FeatureWhitening
+from .extras_checks import check_extras_settings, kind_settings
 from .gathering import all_reduce_mean
 from .outputs import LossOutput
-
-
-def kind_settings(method: Mapping[str, Any]) -> dict[str, Any]:
-    """The layer's kind's own settings: ``method.feature_whitening_<setting>`` of every registered kind."""
-    return {
-        key: method[f"feature_whitening_{key}"]
-        for kind in WHITENINGS.values()
-        for key in kind.settings
-        if f"feature_whitening_{key}" in method
-    }
 
 
 def layer_from_settings(dim: int, method: Mapping[str, Any]) -> FeatureWhitening | None:
@@ -97,54 +87,9 @@ class EncoderExtras:
     def check_extras(
         cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any], feature_dim: int | None = None
     ) -> None:
-        """The settings' rules; ``feature_dim``: the backbone's, for the singular-covariance check."""
-        kind = checks.get(method, "feature_whitening", "method.feature_whitening", default=None)
-        if kind:
-            try:
-                problem = layer_problem(
-                    kind,
-                    checks.get(method, "feature_whitening_momentum", "method.feature_whitening_momentum"),
-                    checks.get(method, "feature_whitening_eval", "method.feature_whitening_eval"),
-                )
-            except Exception as error:  # an unknown kind: the lookup's line
-                problem = str(error)
-            if problem:
-                checks.add(f"method.{problem}")
-            else:
-                settings = {
-                    "whiten": kind,
-                    "axis": "batch",
-                    "groups": 1,
-                    "random_groups": False,
-                    "denom_offset": 0,
-                    "eps": checks.get(method, "feature_whitening_eps", "method.feature_whitening_eps"),
-                    **kind_settings(method),
-                }
-                Whitening.check(checks, settings, "method.feature_whitening_")
-                batch = checks.get(data, "batch_size", "data.batch_size")
-                full_rank = getattr(WHITENINGS.get(str(kind)), "full_rank", False)
-                if full_rank and feature_dim and isinstance(batch, int) and batch <= feature_dim:
-                    checks.add(
-                        f"method.feature_whitening={kind} whitens each view's {feature_dim}-d backbone "
-                        f"features over data.batch_size={batch} samples: the covariance is singular; "
-                        f"use data.batch_size >= {feature_dim + 1} or method.feature_whitening=iternorm"
-                    )
-        weight = checks.number(method, "sigreg_weight", "method.sigreg_weight", minimum=0.0, default=0.0)
-        if weight:
-            problem = check_sigreg_settings(
-                checks.get(method, "sigreg_slices", "method.sigreg_slices"),
-                checks.get(method, "sigreg_knots", "method.sigreg_knots"),
-                checks.get(method, "sigreg_t_max", "method.sigreg_t_max"),
-            )
-            if problem:
-                checks.add(f"method.{problem}")
-            views = checks.get(data, "num_views", "data.num_views", default=None)
-            if not cls.VIEW_EMBEDDINGS or not isinstance(views, int) or views < 1:
-                checks.add(
-                    f"method.sigreg_weight={weight} needs a method whose loss takes the views' embeddings "
-                    f"(method.family={method.get('family')}, data.num_views={views}): set "
-                    "method.sigreg_weight=0"
-                )
+        """The settings' rules (:func:`~whitening_ssl.methods.extras_checks.check_extras_settings`, which the
+        pre-run check calls too); ``feature_dim``: the backbone's, for the singular-covariance check."""
+        check_extras_settings(checks, method, data, feature_dim, cls.VIEW_EMBEDDINGS)
 
     # --- the layer -------------------------------------------------------------------------------------
 

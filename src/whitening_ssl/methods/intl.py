@@ -25,12 +25,12 @@ import torch
 from torch import Tensor
 
 from ..losses import INTLLoss, intl_trade_off
-from ..losses.intl import trade_off_problem
 from ..schedules import byol_tau
 from ..validation import Checks
 from ..whitening import Whitening
 from .base import PretrainModule
 from .byol import momentum_update
+from .family_checks import check_intl
 from .gathering import GlobalBatch
 from .outputs import LossOutput
 
@@ -71,15 +71,7 @@ class INTLMethod(GlobalBatch, PretrainModule):
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
-        Whitening.check(checks, method, "method.")
-        trade_off = checks.get(method, "trade_off", "method.trade_off")
-        problem = None if trade_off == "auto" else trade_off_problem(trade_off)
-        if problem:
-            checks.add(f"method.{problem} (or auto: the authors' rule)")
-        checks.boolean(method, "gather", "method.gather")
-        checks.boolean(method, "momentum_encoder", "method.momentum_encoder")
-        checks.number(method, "momentum_base", "method.momentum_base", minimum=0.0, below=1.0)
-        checks.integer(data, "num_views", "data.num_views", minimum=2)
+        check_intl(checks, method, data)
 
     # --- the momentum copy ----------------------------------------------------------------------------
 

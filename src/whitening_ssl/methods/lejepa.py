@@ -14,9 +14,10 @@ from typing import Any
 from torch import Tensor
 
 from ..losses import loss_defaults
-from ..losses.sigreg import CENTRES, LeJEPALoss
+from ..losses.sigreg import LeJEPALoss
 from ..validation import Checks
 from .base import PretrainModule
+from .family_checks import check_lejepa
 from .outputs import LossOutput
 
 
@@ -43,26 +44,7 @@ class LeJEPAMethod(PretrainModule):
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
-        lam = checks.number(method, "lam", "method.lam", minimum=0.0)
-        if lam is not None and lam > 1:
-            checks.add(f"method.lam={lam} must be at most 1 (L = lam SIGReg + (1 - lam) invariance)")
-        checks.choice(method, "centre", "method.centre", CENTRES)
-        global_views = checks.integer(method, "global_views", "method.global_views", minimum=1)
-        views = checks.integer(data, "num_views", "data.num_views", minimum=2)
-        if global_views and views and global_views > views:
-            checks.add(f"method.global_views={global_views} is more than data.num_views={views}")
-        if checks.get(method, "sigreg_weight", "method.sigreg_weight", default=0.0):
-            checks.add(
-                "method.sigreg_weight adds a second SIGReg to LeJEPA, whose method.lam weighs its own: "
-                "set method.sigreg_weight=0"
-            )
-        from ..losses.sigreg import check_sigreg_settings
-
-        problem = check_sigreg_settings(
-            *(checks.get(method, f"sigreg_{key}", f"method.sigreg_{key}") for key in ("slices", "knots", "t_max"))
-        )
-        if problem:
-            checks.add(f"method.{problem}")
+        check_lejepa(checks, method, data)
 
     def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         directions = self.sigreg_directions(embeddings.shape[-1], embeddings.device)

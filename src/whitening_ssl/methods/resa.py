@@ -25,12 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import loss_defaults
-from ..losses.resa import ReSALoss, check_resa_settings, sinkhorn_assignment
+from ..losses.resa import ReSALoss, sinkhorn_assignment
 from ..models import Predictor
 from ..schedules import byol_tau
 from ..validation import Checks
 from .base import PretrainModule
 from .byol import momentum_update
+from .family_checks import check_resa
 from .outputs import LossOutput
 
 
@@ -96,16 +97,7 @@ class ReSAMethod(PretrainModule):
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
-        values = [checks.get(method, key, f"method.{key}") for key in ("temperature", "sinkhorn_eps", "sinkhorn_iters")]
-        checks.extend(f"method.{problem}" for problem in check_resa_settings(*values))
-        checks.boolean(method, "predictor", "method.predictor")
-        checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
-        checks.number(method, "momentum_base", "method.momentum_base", minimum=0.0, below=1.0)
-        checks.boolean(method, "evaluate_momentum", "method.evaluate_momentum")
-        momentum_views = checks.integer(method, "momentum_views", "method.momentum_views", minimum=1)
-        views = checks.integer(data, "num_views", "data.num_views", minimum=2)
-        if momentum_views and views and momentum_views > views:
-            checks.add(f"method.momentum_views={momentum_views} is more than data.num_views={views}")
+        check_resa(checks, method, data)
 
     @property
     def momentum(self) -> float:

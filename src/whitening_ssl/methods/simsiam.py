@@ -11,6 +11,7 @@ from ..losses import SimSiamLoss
 from ..models import Predictor, SimSiamProjector
 from ..validation import Checks
 from .base import PretrainModule
+from .family_checks import check_simsiam
 from .outputs import LossOutput
 
 
@@ -38,7 +39,7 @@ class SimSiamMethod(PretrainModule):
     @classmethod
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         super().check_config(checks, method, data)
-        checks.integer(method, "pred_hidden", "method.pred_hidden", minimum=1)
+        check_simsiam(checks, method, data)
 
     def compute_loss(self, embeddings: Tensor, views: list[Tensor], measure: bool = False) -> LossOutput:
         num_views, batch, emb = embeddings.shape

@@ -11,6 +11,7 @@ from ..losses import WhiteningMSELoss, covariance_penalty
 from ..validation import Checks
 from ..whitening import Whitening
 from .base import PretrainModule
+from .family_checks import check_whitening_mse
 from .gathering import GlobalBatch
 from .outputs import LossOutput
 
@@ -57,16 +58,7 @@ class WhiteningMSEMethod(GlobalBatch, PretrainModule):
     def check_config(cls, checks: Checks, method: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """The whitening's, the loss's and the method's own settings, and sizes that give a non-singular covariance."""
         super().check_config(checks, method, data)
-        Whitening.check(checks, method, "method.")
-        batch = checks.integer(data, "batch_size", "data.batch_size", minimum=2)
-        WhiteningMSELoss.check(checks, method, "method.", batch_size=batch)
-        checks.boolean(method, "gather", "method.gather")
-        checks.number(method, "cov_w", "method.cov_w", minimum=0.0)
-        checks.integer(method, "cov_stop", "method.cov_stop", minimum=0)
-        emb: Any = method.get("emb")
-        w_size: Any = method.get("w_size")
-        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (emb, w_size)):
-            Whitening.check_shape(checks, method, samples=w_size, channels=emb, path="method.")
+        check_whitening_mse(checks, method, data)
 
     def cov_weight(self, epoch: int) -> float:
         """``cov_w`` before epoch ``cov_stop``, 0 from then on (as the paper's ``step(epoch)``)."""

@@ -1,7 +1,9 @@
 """The pre-run check of ``backbone.*``: a ResNet's stem, or a timm backbone's name, settings and image sizes.
 
 The rules are the builders' own (:func:`~.timm_backbones.name_problem`, :func:`~.timm_backbones.size_problems`),
-so a run is refused, one line each, before any folder is made with what the constructor would raise.
+so a run is refused, one line each, before any folder is made with what the constructor would raise. Torch-free
+to import: torch (and timm) are imported for a timm backbone's name and sizes, for published weights, and for
+:func:`feature_dim`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ..config_values import plain_dict
-from .backbones import LIBRARIES, STEMS, build_backbone, resolve_stem
-from .timm_backbones import POOLS, POS_EMBEDS, name_problem, size_problems
+from .stems import LIBRARIES, STEMS, resolve_stem
+from .timm_settings import POOLS, POS_EMBEDS, name_problem, size_problems
 
 #: the settings of a ``library: timm`` backbone (``conf/backbone/_timm_recipe.yaml``), besides ``name`` and ``library``
 TIMM_SETTINGS = ("img_size", "patch_size", "pool", "pos_embed", "drop_path_rate", "pretrained", "model_args")
@@ -74,6 +76,8 @@ def check_backbone(checks, backbone: Any, spec: Any | None = None, view_sizes: I
     sizes += [("the evaluation crop", spec.eval_center_crop)] if spec.eval_center_crop else []
     checks.extend(size_problems(name, settings["patch_size"], sizes, pool))
     if pretrained and not checks.problems and checks.check_machine:  # fetch (or find cached) the weights now
+        from .backbones import build_backbone
+
         try:
             build_backbone(**settings)
         except ValueError as error:
@@ -92,3 +96,20 @@ def view_sizes(located: Any | None, data: Any) -> tuple:
         return tuple(sorted({view.crop_size for view in recipe.view_list(located.spec.image_size, num_views)}))
     except (ValueError, KeyError):  # the data checks name the problem
         return ()
+
+
+def feature_dim(backbone: Any) -> int | None:
+    """The backbone's feature size, from a build on the meta device (no memory, no time); ``None`` when it
+    cannot be built (the backbone's own check says why). Imports torch: called only where a rule needs it."""
+    import torch
+
+    from .backbones import build_backbone
+
+    try:
+        settings = plain_dict(backbone)
+        if settings.get("library") != "timm":  # a ResNet: its stem changes no feature size
+            settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
+        with torch.device("meta"):
+            return build_backbone(**settings)[1]
+    except Exception:
+        return None

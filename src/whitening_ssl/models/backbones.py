@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from .timm_backbones import build_timm_backbone, resolve_timm
+from .stems import LIBRARIES, STEMS
+from .timm_backbones import build_timm_backbone
 
 
 class _ScaledResNet(ResNet):
@@ -44,31 +45,6 @@ class _ScaledResNet(ResNet):
             for module in self.modules():
                 if isinstance(module, BasicBlock):
                     nn.init.zeros_(module.bn2.weight)
-
-
-class Stem(NamedTuple):
-    """A ResNet stem: a 3x3 stride-1 ``conv1`` (else torchvision's 7x7 stride 2), the max-pool kept, and
-    ``pad`` pixels of zeros added around the image before the 3x3 ``conv1`` (0: none). That ``conv1`` pads by
-    1 itself, so ``pad=1`` is one 3x3 ``conv1`` padded by 2: a 32 px image gives 34x34 features, not 32x32.
-    The weights have the same shapes either way, so a checkpoint loads into both."""
-
-    small_conv1: bool
-    maxpool: bool
-    pad: int = 0
-
-
-#: ``cifar``: 3x3 ``conv1``, no max-pool (32 px images); ``cifar_padded``: the INTL authors' CIFAR stem, their
-#: ResNet padding every image with one pixel of zeros before a 3x3 ``conv1`` without max-pool (34x34 after
-#: ``conv1`` on 32 px; their ImageNet stem pads 1 + 2 = torchvision's 3, the ``imagenet`` stem exactly);
-#: ``small``: 3x3 ``conv1`` with the max-pool (STL-10 and Tiny-ImageNet at 64 px, as the paper's
-#: ``get_model``); ``imagenet``: 7x7 stride-2 ``conv1`` and max-pool (ImageNet, ImageNet-100). A dataset names
-#: its stem (``DatasetSpec.stem``) for ``backbone.stem=auto``.
-STEMS = {
-    "cifar": Stem(small_conv1=True, maxpool=False),
-    "cifar_padded": Stem(small_conv1=True, maxpool=False, pad=1),
-    "small": Stem(small_conv1=True, maxpool=True),
-    "imagenet": Stem(small_conv1=False, maxpool=True),
-}
 
 
 def _torchvision(constructor):
@@ -97,10 +73,6 @@ def backbone_settings(name: str) -> tuple[str, ...]:
     """The own settings of backbone ``name`` (its factory's keyword-only parameters)."""
     parameters = inspect.signature(BACKBONES[name]).parameters.values()
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
-
-
-#: ``backbone.library``: who builds the backbone; ``timm``: :func:`~.timm_backbones.build_timm_backbone`
-LIBRARIES = ("torchvision", "timm")
 
 
 def build_backbone(
@@ -160,18 +132,3 @@ def build_backbone(
     feature_dim = model.fc.in_features
     model.fc = nn.Identity()
     return model, feature_dim
-
-
-def resolve_stem(backbone: dict, dataset_stem: str | None, image_size: int | None = None) -> dict:
-    """``backbone`` with ``stem: auto`` replaced by the dataset's stem (other values kept); for a timm backbone
-    ``img_size`` / ``patch_size: auto`` by the dataset's training crop and its stem's patch size."""
-    backbone = dict(backbone)
-    if backbone.get("library") == "timm":
-        return resolve_timm(backbone, dataset_stem, image_size)
-    if backbone.get("stem", "auto") == "auto":
-        if dataset_stem is None:
-            raise ValueError(
-                f"backbone.stem=auto needs a dataset to take the stem from: give backbone.stem={'|'.join(STEMS)}"
-            )
-        backbone["stem"] = dataset_stem
-    return backbone

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from ..whitening.settings_checks import GENERIC_SETTINGS
 from . import source
 
 TRANSFORM = ("whitening.transform", "Whitening")
@@ -25,7 +26,7 @@ PAPERS = {"whitening_mse": "W-MSE, CW-RGP", "intl": "INTL", "resa": "ReSA", "lej
 
 def papers() -> str:
     """The papers of the registered method families (``W-MSE, CW-RGP, INTL``): the help's title."""
-    return ", ".join(PAPERS[family] for family in source.registry("methods", "METHODS") if family in PAPERS)
+    return ", ".join(PAPERS[family] for family in source.registry("methods.registry", "METHODS") if family in PAPERS)
 
 
 def whitening_defaults() -> dict[str, Any]:
@@ -34,7 +35,7 @@ def whitening_defaults() -> dict[str, Any]:
     signature = source.parameters(module, f"{cls}.__init__")
     settings = {
         "whiten": signature["kind"],
-        **{name: signature[name] for name in source.constant(module, "GENERIC_SETTINGS")},
+        **{name: signature[name] for name in GENERIC_SETTINGS},
     }
     for kind in source.decorated(KINDS, "whitening_kind"):
         settings.update(
@@ -57,7 +58,7 @@ def _whitening_mse() -> dict[str, Any]:
         **whitening_defaults(),
         "w_size": "???",
         **source.parameters("losses.whitening_mse", "WhiteningMSELoss.__init__"),
-        **_own(*source.registry("methods", "METHODS")["whitening_mse"]),
+        **_own(*source.registry("methods.registry", "METHODS")["whitening_mse"]),
     }
 
 
@@ -67,7 +68,7 @@ def _intl() -> dict[str, Any]:
         **whitening_defaults(),
         "whiten": "iternorm",
         "axis": "channel",
-        **_own(*source.registry("methods", "METHODS")["intl"]),
+        **_own(*source.registry("methods.registry", "METHODS")["intl"]),
     }
 
 
@@ -79,7 +80,7 @@ def loss_defaults() -> dict[str, dict[str, Any]]:
     """``{name: the arguments with a default}`` of every loss of :data:`whitening_ssl.losses.LOSSES`."""
     return {
         name: source.parameters(module, f"{cls}.__init__")
-        for name, (module, cls) in source.registry("losses", "LOSSES").items()
+        for name, (module, cls) in source.registry("losses.registry", "LOSSES").items()
     }
 
 
@@ -93,7 +94,7 @@ def meanings() -> dict[str, str]:
         + ", ".join(source.decorated(KINDS, "whitening_kind"))
         + ", or module.function of your own"
     )
-    found.update({name: transform[name] for name in source.constant(module, "GENERIC_SETTINGS") if name in transform})
+    found.update({name: transform[name] for name in GENERIC_SETTINGS if name in transform})
     for kind in source.decorated(KINDS, "whitening_kind"):
         docs = source.argument_docs(KINDS, kind)
         for key in source.parameters(KINDS, kind, keyword_only=True):
@@ -101,12 +102,12 @@ def meanings() -> dict[str, str]:
     found.update(
         {k: v for k, v in source.argument_docs("losses.whitening_mse", "WhiteningMSELoss").items() if k != "whitening"}
     )
-    for module, cls in source.registry("methods", "METHODS").values():
+    for module, cls in source.registry("methods.registry", "METHODS").values():
         with contextlib.suppress(LookupError):  # LookupError: a family without settings of its own
             found.update(source.key_comments(module, f"{cls}.OWN_SETTINGS"))
     found["family"] = (
         "the method family (its training module): "
-        + ", ".join(source.registry("methods", "METHODS"))
+        + ", ".join(source.registry("methods.registry", "METHODS"))
         + ", or module.Class of your own"
     )
     found["name"] = "the preset's name (run folders, results.json, the report)"
@@ -115,7 +116,7 @@ def meanings() -> dict[str, str]:
 
 def loss_meanings(name: str) -> dict[str, str]:
     """``{argument: one line}`` of the loss called ``name`` (its docstring's ``Args:``)."""
-    entry = source.registry("losses", "LOSSES").get(name)
+    entry = source.registry("losses.registry", "LOSSES").get(name)
     return {k: _plain(v) for k, v in source.argument_docs(*entry).items()} if entry else {}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,59 @@ def decorated(module: str, decorator: str) -> list[str]:
 def registry(module: str, name: str) -> dict[str, tuple[str, str]]:
     """``{key: (module, attribute)}`` of a registry dict literal ``{"key": Class, ...}`` of ``module``, each
     value resolved through the module's own ``from .x import Class`` statements."""
+    origins = _imports(module)
+    value = node(module, name).value
+    return {
+        ast.literal_eval(key): origins.get(item.id, (module, item.id)) for key, item in zip(value.keys, value.values)
+    }
+
+
+def keys(module: str, name: str) -> tuple[str, ...]:
+    """The keys of the dict literal assigned to ``name`` (a registry's names, in order), nothing imported."""
+    return tuple(ast.literal_eval(key) for key in node(module, name).value.keys)
+
+
+def signature(module: str, function: str) -> inspect.Signature:
+    """The signature of ``function`` (``Class.__init__``: without ``self``), its defaults the literals written."""
+    args = node(module, function).args
+    positional = args.posonlyargs + args.args
+    if function.endswith(".__init__") or (positional and positional[0].arg in ("self", "cls")):
+        positional = positional[1:]
+    first_default = len(positional) - len(args.defaults)
+    kind = inspect.Parameter
+    found = [
+        kind(
+            arg.arg,
+            kind.POSITIONAL_OR_KEYWORD,
+            default=ast.literal_eval(args.defaults[i - first_default]) if i >= first_default else kind.empty,
+        )
+        for i, arg in enumerate(positional)
+    ]
+    if args.vararg:
+        found.append(kind(args.vararg.arg, kind.VAR_POSITIONAL))
+    found += [
+        kind(arg.arg, kind.KEYWORD_ONLY, default=kind.empty if default is None else ast.literal_eval(default))
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults)
+    ]
+    if args.kwarg:
+        found.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
+    return inspect.Signature(found)
+
+
+def decorator_keywords(module: str, function: str, decorator: str) -> dict[str, Any]:
+    """The keyword arguments of ``@decorator(...)`` on ``function``: literals as values, names as their text."""
+    for item in node(module, function).decorator_list:
+        if isinstance(item, ast.Call) and getattr(item.func, "id", getattr(item.func, "attr", None)) == decorator:
+            return {
+                k.arg: k.value.id if isinstance(k.value, ast.Name) else ast.literal_eval(k.value)
+                for k in item.keywords
+                if k.arg
+            }
+    return {}
+
+
+def _imports(module: str) -> dict[str, tuple[str, str]]:
+    """``{local name: (package-relative module, attribute)}`` of the relative imports of ``module``."""
     tree = _source(module)[0]
     package = module if (PACKAGE / module.replace(".", "/") / "__init__.py").is_file() else module.rpartition(".")[0]
     origins = {}
@@ -158,7 +212,38 @@ def registry(module: str, name: str) -> dict[str, tuple[str, str]]:
             base = base[: len(base) - child.level + 1] if child.level > 1 else base
             source = ".".join(base + ([child.module] if child.module else []))
             origins.update({alias.asname or alias.name: (source, alias.name) for alias in child.names})
-    value = node(module, name).value
-    return {
-        ast.literal_eval(key): origins.get(item.id, (module, item.id)) for key, item in zip(value.keys, value.values)
-    }
+    return origins
+
+
+def _top_level(tree: ast.Module) -> list[ast.stmt]:
+    """A module's statements, with those under ``if TYPE_CHECKING:`` (a lazy package's names)."""
+    statements: list[ast.stmt] = []
+    for child in tree.body:
+        if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
+            statements += child.body
+        else:
+            statements.append(child)
+    return statements
+
+
+def defines_class(target: str) -> bool:
+    """Whether the package's source defines the class ``target`` (``whitening_ssl.eval.OnlineEvaluation``),
+    following a package's ``from .module import Class``; read, not imported."""
+    module, _, name = target.removeprefix(f"{PACKAGE.name}.").rpartition(".")
+    try:
+        tree = _source(module)[0]
+    except OSError:
+        return False
+    package = module if (PACKAGE / module.replace(".", "/") / "__init__.py").is_file() else module.rpartition(".")[0]
+    for child in _top_level(tree):
+        if isinstance(child, ast.ClassDef) and child.name == name:
+            return True
+        if isinstance(child, ast.ImportFrom) and child.level:
+            for alias in child.names:
+                if (alias.asname or alias.name) == name:
+                    base = package.split(".") if package else []
+                    base = base[: len(base) - child.level + 1]
+                    return defines_class(
+                        ".".join([PACKAGE.name, *base, *([child.module] if child.module else [])]) + f".{alias.name}"
+                    )
+    return False

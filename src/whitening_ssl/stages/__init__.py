@@ -20,57 +20,60 @@ from ..validation import Checks
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage: its module (imported when the stage is checked or run, so ``--help`` imports none) and the
-    names of its functions there."""
+    """A stage: where its functions are (``module:function`` in this package; imported when the stage is checked
+    or run, so ``--help`` imports none, and its check imports no torch) and what it does."""
 
-    module: str  # of this package: whitening_ssl.stages.<module>
-    check_name: str
-    run_name: str
+    check_at: str
+    run_at: str
     description: str  # one line, shown by `python run.py --help`
     #: fetch what the stage needs before anything starts (a dataset to download), after the checks passed
-    prepare_name: str | None = None
+    prepare_at: str | None = None
 
-    def _function(self, name: str | None) -> Any:  # the stage module's function (None: the stage has none)
-        return getattr(importlib.import_module(f"{__name__}.{self.module}"), name) if name else None
+    def _function(self, location: str | None) -> Any:  # the function at ``module:function`` (None: none)
+        if location is None:
+            return None
+        module, _, name = location.partition(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
     @property
     def check(self) -> Callable[[Checks, DictConfig, Path | None], None]:
-        return self._function(self.check_name)
+        return self._function(self.check_at)
 
     @property
     def run(self) -> Callable[[DictConfig], dict[str, Any] | None]:
-        return self._function(self.run_name)
+        return self._function(self.run_at)
 
     @property
     def prepare(self) -> Callable[[DictConfig], None] | None:
-        return self._function(self.prepare_name)
+        return self._function(self.prepare_at)
 
 
 STAGES: dict[str, Stage] = {
     "pretrain": Stage(
-        "pretrain",
-        "check",
-        "run",
+        "pretrain_checks:check",
+        "pretrain:run",
         "self-supervised pretraining (method=, dataset=) with online k-NN / linear evaluation",
-        prepare_name="prepare",
+        prepare_at="pretrain_checks:prepare",
     ),
     "linear": Stage(
-        "evaluate",
-        "check_linear",
-        "run_linear",
+        "evaluate:check_linear",
+        "evaluate:run_linear",
         "linear probe on the frozen backbone of a checkpoint (ckpt=...; linear.*)",
     ),
     "knn": Stage(
-        "evaluate",
-        "check_knn",
-        "run_knn",
+        "evaluate:check_knn",
+        "evaluate:run_knn",
         "k-NN classification with the frozen backbone of a checkpoint (ckpt=...; knn.*)",
     ),
     "export": Stage(
-        "export", "check", "run", "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)"
+        "export:check",
+        "export:run",
+        "write a checkpoint's backbone for torchvision or detectron2 (ckpt=...; export.*)",
     ),
     "analyze": Stage(
-        "analyze", "check", "run", "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)"
+        "analyze:check",
+        "analyze:run",
+        "measure a checkpoint: spectra, ranks, cosine similarities, with figures (ckpt=...)",
     ),
 }
 

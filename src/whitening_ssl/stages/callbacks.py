@@ -23,8 +23,9 @@ RUN_CONTEXT = ("run_dir", "dirpath", "config", "meta", "check_model", "figures_d
 
 def check_callbacks(checks: Checks, nodes: Any) -> None:
     """Each entry names an importable :class:`pytorch_lightning.Callback` (imported, not built), and the run's
-    checkpoints are kept."""
-    from pytorch_lightning import Callback
+    checkpoints are kept. This package's own callbacks are found in its source, not imported (the check imports
+    no torch); a callback of your own is imported."""
+    from ..settings.source import PACKAGE, defines_class
 
     if nodes is None or not isinstance(nodes, Mapping):
         checks.add(
@@ -43,6 +44,12 @@ def check_callbacks(checks: Checks, nodes: Any) -> None:
         if not is_import_path(target):
             checks.add(f"callbacks.{name} needs a _target_ naming a Callback class (module.Class), got {target!r}")
             continue
+        if str(target).startswith(f"{PACKAGE.name}."):
+            if not defines_class(str(target)):
+                checks.add(f"callbacks.{name}._target_={target}: {PACKAGE.name} has no such class")
+            continue
+        from pytorch_lightning import Callback
+
         try:
             found = import_object(str(target))
         except (ImportError, LookupFailed) as error:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
-from pytorch_lightning.utilities import rank_zero_only
 
 from ..config_values import plain_dict, plain_list
+from ..ranks import is_main_process
 from ..run_folder import RESULTS_FILE
 
 log = logging.getLogger("whitening_ssl")
@@ -36,11 +36,6 @@ class RunInterrupted(RuntimeError):
         )
         stopped.exit_code = SIGINT_EXIT_CODE if ctrl_c else SIGTERM_EXIT_CODE
         return stopped
-
-
-def is_main_process() -> bool:
-    """Rank 0 (also before the DDP processes are launched: Lightning reads the rank from the environment)."""
-    return rank_zero_only.rank == 0  # type: ignore[attr-defined]  # Lightning sets it
 
 
 def say(message: str) -> None:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Sized
 from typing import Any, cast
 
+import torch
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
 
@@ -14,7 +15,6 @@ from ..config_values import plain_dict
 from ..data import EvalDataModule, get_spec
 from ..eval.features import extract_features
 from ..eval.knn import check_knn_k
-from ..eval.online import FEATURE_DTYPES
 from .common import say
 
 
@@ -62,7 +62,7 @@ def labelled_features(
     if knn_k is not None:
         check_knn_k(knn_k, len(cast(Sized, train_set)), "knn.k", dataset["name"])
     backbone = encoder.backbone.to(fabric.device)
-    dtype = FEATURE_DTYPES[cfg.eval.feature_dtype]
+    dtype = getattr(torch, cfg.eval.feature_dtype)  # a name of eval.eval_checks.FEATURE_DTYPES
     shown = bool(cfg.trainer.get("enable_progress_bar", True))
     with fabric.autocast():
         train = extract_features(

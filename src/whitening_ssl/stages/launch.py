@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 
 from ..config_values import plain_dict, plain_list
 from .common import RunInterrupted, say
+from .stage_checks import accelerator_wants_gpu
 
-PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
 #: what Lightning's DDP launcher writes into the launching process's environment
 LAUNCHER_ENVIRONMENT = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -109,10 +109,6 @@ def distributed_job() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def accelerator_wants_gpu(accelerator: Any) -> bool:
-    return str(accelerator) in ("gpu", "cuda")
 
 
 def training_on_gpu(cfg: DictConfig) -> bool:

@@ -8,120 +8,33 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ..checkpoints import RunCheckpoints, read_meta, resolve_resume_checkpoint
 from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, as_records
 from ..config_values import plain_dict
-from ..data import (
-    SSLDataModule,
-    auto_pipeline,
-    check_dataset,
-    check_pretraining_data,
-    describe_bad_images,
-    find_bad_images,
-)
-from ..eval.online import OnlineEvaluation, check_eval_config
-from ..eval.online_probe import OnlineProbe, check_online_probe_config, probe_wanted
-from ..loggers import build_logger, check_logger, wandb_run_id
-from ..methods import METHODS, get_method
+from ..data import SSLDataModule, auto_pipeline, describe_bad_images, find_bad_images
+from ..eval.eval_checks import probe_wanted
+from ..eval.online import OnlineEvaluation
+from ..eval.online_probe import OnlineProbe
+from ..loggers import build_logger, wandb_run_id
 from ..models import (
-    build_backbone,
-    check_backbone,
     resolve_stem,
     synchronize_batchnorm,
-    view_sizes,
     wants_channels_last,
 )
-from ..own_code import check_method
-from ..plugins import LookupFailed, is_import_path
 from ..run_folder import ANALYSIS_DIR, CHECKPOINT_DIR
 from ..training import TrainingDivergedError
-from ..validation import Checks, ConfigError
-from .callbacks import build_callbacks, check_callbacks
+from ..validation import ConfigError
+from .callbacks import build_callbacks
 from .common import close_logger, is_main_process, job_overrides, publish_results, resolved, say
 from .launch import build_trainer, fit_resumable, training_on_gpu
-from .stage_checks import check_analysis_config, check_output_dir, check_resume, check_trainer, resume_changes
+from .stage_checks import resume_changes
 
 
 def run_name(cfg: DictConfig) -> str:
     return f"{cfg.method.name}_{cfg.dataset.name}_{cfg.backbone.name}"
-
-
-def backbone_feature_dim(backbone) -> int | None:
-    """The backbone's feature size, from a build on the meta device (no memory, no time); ``None`` when it
-    cannot be built (the backbone's own check says why)."""
-    try:
-        settings = plain_dict(backbone)
-        if settings.get("library") != "timm":  # a ResNet: its stem changes no feature size
-            settings["stem"] = "small" if settings.get("stem", "auto") == "auto" else settings["stem"]
-        with torch.device("meta"):
-            return build_backbone(**settings)[1]
-    except Exception:
-        return None
-
-
-def check(checks: Checks, cfg: DictConfig, run_dir: Path | None) -> None:
-    """Everything pretraining reads, checked before any data is loaded."""
-    checks.integer(cfg, "epochs", "epochs", minimum=1)
-    checks.integer(cfg, "seed", "seed", minimum=0)
-    checks.integer(cfg, "checkpoint_every", "checkpoint_every", minimum=0)
-    checks.integer(cfg, "checkpoint_every_n_steps", "checkpoint_every_n_steps", minimum=0, default=0)
-    if checks.get(cfg, "channels_last", "channels_last", default="auto") not in ("auto", True, False):
-        checks.add(f"channels_last={cfg.get('channels_last')!r} is not available: use auto, true or false")
-    checks.boolean(cfg, "compile", "compile", default=False)
-    world_size = check_trainer(checks, cfg.trainer)
-    check_logger(checks, cfg.logger)
-    method = checks.section(cfg, "method", "method")
-    data = checks.section(cfg, "data", "data")
-    method_class = None
-    if method is not None and data is not None:
-        family = checks.get(method, "family", "method.family")
-        try:
-            method_class = get_method(family) if family is not None else None
-        except LookupFailed as error:
-            checks.add(str(error))
-            method_class = None
-    backbone = checks.section(cfg, "backbone", "backbone")
-    if method is not None and data is not None and method_class is not None:
-        if is_import_path(family) and family not in METHODS:
-            check_method(checks, method_class, family, method, data)  # the user's own: its failures in one line
-        else:
-            method_class.check_config(checks, method, data)
-        method_class.check_extras(checks, method, data, backbone_feature_dim(backbone))
-    eval_cfg = checks.section(cfg, "eval", "eval")
-    if eval_cfg is not None:
-        check_eval_config(checks, eval_cfg)
-    probe = checks.section(cfg, "online_probe", "online_probe")
-    if probe is not None:
-        check_online_probe_config(checks, probe)
-    analysis = checks.section(cfg, "analysis", "analysis")
-    if analysis is not None:
-        check_analysis_config(checks, analysis)
-    check_callbacks(checks, cfg.get("callbacks"))
-    needs_labels = bool(eval_cfg is not None and eval_cfg.get("enabled", True)) or bool(
-        probe is not None and probe.get("enabled") is True
-    )
-    located = check_dataset(checks, cfg.dataset, needs_labels=needs_labels) if "dataset" in cfg else None
-    if data is not None:
-        check_pretraining_data(checks, data, located, world_size)
-    if backbone is not None:
-        check_backbone(checks, backbone, located and located.spec, view_sizes(located, data))
-    resuming = check_resume(checks, cfg, run_dir)
-    if run_dir is not None:
-        check_output_dir(checks, run_dir, resuming=resuming)
-
-
-def prepare(cfg: DictConfig) -> None:
-    """Download the dataset when it is missing and ``dataset.download`` is on (before any folder is made)."""
-    from ..data import download_dataset, parse
-
-    if not cfg.dataset.get("download", False):
-        return
-    entry, options = parse(cfg.dataset.name, plain_dict(cfg.dataset.options) or {})
-    download_dataset(entry, Path(str(cfg.dataset.root)), options)
 
 
 def _verify_images(datamodule: SSLDataModule, mode: str) -> None:

@@ -1,4 +1,7 @@
-"""The checks the stages share: the trainer, the checkpoint an evaluation reads, the resume, the run folder."""
+"""The checks the stages share: the trainer, the checkpoint an evaluation reads, the resume, the run folder.
+
+Torch-free, as every module the pre-run check (``check=true``) imports: torch is imported only to count GPUs
+where the trainer asks for one, and to read a checkpoint where a stage reads one."""
 
 from __future__ import annotations
 
@@ -6,18 +9,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..checkpoints import check_checkpoint_file
-from ..data import check_dataset
-from ..eval.online import FEATURE_DTYPES
+from ..data.dataset_checks import check_dataset
+from ..eval.eval_checks import FEATURE_DTYPES
 from ..loggers import check_logger
-from ..models import STEMS
+from ..models.stems import STEMS
+from ..ranks import is_main_process
 from ..run_folder import CHECKPOINT_DIR, finished_run, name_too_long
 from ..validation import Checks
-from .common import is_main_process
-from .launch import PRECISIONS, accelerator_wants_gpu
+
+#: ``trainer.precision``: Lightning's names
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "transformer-engine")
+
+
+def accelerator_wants_gpu(accelerator: Any) -> bool:
+    return str(accelerator) in ("gpu", "cuda")
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def check_trainer(checks: Checks, trainer: Any) -> int | None:
@@ -35,8 +48,10 @@ def check_trainer(checks: Checks, trainer: Any) -> int | None:
         checks.add(f"trainer.precision={precision!r} is not available: use one of 32-true, 16-mixed, bf16-mixed")
     if not checks.check_machine:
         return None
-    has_gpu = torch.cuda.is_available()
-    gpus = torch.cuda.device_count() if has_gpu else 0
+    # the GPUs are counted (torch imported) only where the answer matters
+    gpu_matters = accelerator_wants_gpu(accelerator) or (bool(sync_bn) and str(accelerator) == "auto")
+    gpus = _gpu_count() if gpu_matters else 0
+    has_gpu = gpus > 0
     if accelerator_wants_gpu(accelerator) and not has_gpu:
         checks.add(
             f"trainer.accelerator={accelerator} but this machine has no GPU (torch.cuda.is_available() is "
@@ -67,6 +82,8 @@ def check_trainer(checks: Checks, trainer: Any) -> int | None:
 
 def check_ckpt(checks: Checks, cfg: DictConfig) -> None:
     """``ckpt``: an encoder checkpoint that can be read without running code from it (``trust_checkpoint``)."""
+    from ..checkpoints.formats import check_checkpoint_file
+
     trust = checks.boolean(cfg, "trust_checkpoint", "trust_checkpoint", default=False)
     ckpt = checks.get(cfg, "ckpt", "ckpt", default=None)
     if not ckpt:
@@ -113,13 +130,13 @@ def check_resume(checks: Checks, cfg: DictConfig, run_dir: Path | None, prefixes
     The checkpoint must come from the same stage, with the same settings ``prefixes`` (default: what
     shapes a pretraining run's model and data), unless ``allow_resume_changes=true``.
     """
-    from ..checkpoints import CheckpointError, resolve_resume_checkpoint
-    from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
-
     ckpt_path = checks.get(cfg, "ckpt_path", "ckpt_path", default=None)
     allow = checks.boolean(cfg, "allow_resume_changes", "allow_resume_changes", default=False)
     if not ckpt_path:
         return False
+    from ..checkpoints import CheckpointError, check_checkpoint_file, resolve_resume_checkpoint
+    from ..checkpoints.resume_settings import PRETRAIN_SETTINGS, describe_changes, saved_run_config
+
     resuming_here = ckpt_path == "last"
     if resuming_here:
         if run_dir is None or not checks.check_machine:

@@ -31,27 +31,31 @@ eigendecomposition with the absolute eigenvalues, which is what is used here (ch
 ZCA and Cholesky whitening have closed-form backward passes (:mod:`whitening_ssl.whitening.linalg`):
 the same gradients as autograd through the decompositions, fewer kernels, and for ZCA no
 ``1 / (l_i - l_j)`` term, so the gradient stays exact when eigenvalues coincide.
+
+The names below are imported when first used (:mod:`whitening_ssl.lazy`): the torch-free rules
+(:mod:`.kind_checks`, :mod:`.settings_checks`) are imported without torch.
 """
 
-from .kinds import WHITENINGS, ZCA_SOLVERS, WhiteningKind, register_whitening, whitening_kind
-from .linalg import CholeskyWhitening, ZCAWhitening, covariance, newton_schulz_inverse_sqrt, pca_matrix
-from .transform import GENERIC_SETTINGS, WHITENING_AXES, Whitening, draw_channel_permutations, kind_of, whiten
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "GENERIC_SETTINGS",
-    "WHITENINGS",
-    "WHITENING_AXES",
-    "ZCA_SOLVERS",
-    "CholeskyWhitening",
-    "Whitening",
-    "WhiteningKind",
-    "ZCAWhitening",
-    "covariance",
-    "draw_channel_permutations",
-    "kind_of",
-    "newton_schulz_inverse_sqrt",
-    "pca_matrix",
-    "register_whitening",
-    "whiten",
-    "whitening_kind",
-]
+from ..lazy import lazy_namespace
+
+if TYPE_CHECKING:
+    from .kind_checks import ZCA_SOLVERS as ZCA_SOLVERS
+    from .kind_checks import WhiteningKind as WhiteningKind
+    from .kind_checks import whitening_kind as whitening_kind
+    from .kinds import WHITENINGS as WHITENINGS
+    from .kinds import register_whitening as register_whitening
+    from .linalg import CholeskyWhitening as CholeskyWhitening
+    from .linalg import ZCAWhitening as ZCAWhitening
+    from .linalg import covariance as covariance
+    from .linalg import newton_schulz_inverse_sqrt as newton_schulz_inverse_sqrt
+    from .linalg import pca_matrix as pca_matrix
+    from .settings_checks import GENERIC_SETTINGS as GENERIC_SETTINGS
+    from .settings_checks import WHITENING_AXES as WHITENING_AXES
+    from .transform import Whitening as Whitening
+    from .transform import draw_channel_permutations as draw_channel_permutations
+    from .transform import kind_of as kind_of
+    from .transform import whiten as whiten
+
+__getattr__, __dir__, __all__ = lazy_namespace(__name__, __file__)

@@ -8,6 +8,8 @@ Its own settings are its keyword-only parameters: their defaults are the only de
 ``method.<setting>`` keys of the configuration), and ``check`` holds their validity rules.
 ``full_rank``: the kind factorises the covariance, which must then be non-singular (the pre-run
 check refuses sizes that make it singular); ``check_shape`` holds a kind's own rules on the block size.
+A built-in kind's ``check`` and ``check_shape`` functions live in :mod:`.kind_checks`, which the pre-run
+check reads with this module's source (the decorators' arguments) without importing torch.
 
 Adding a kind is one decorated function; :func:`register_whitening` makes its name a choice of
 ``method.whiten`` (your own kind, in a module of yours, is used as ``method.whiten=module.function``
@@ -16,56 +18,10 @@ without registering; see ``docs/extending.md``). The tests check every registere
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from ..validation import Checks
-
+from .kind_checks import ZCA_SOLVERS, WhiteningKind, check_iternorm, check_zca, whitening_kind
 from .linalg import CholeskyWhitening, ZCAWhitening, covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca_matrix
-
-
-@dataclass(frozen=True)
-class WhiteningKind:
-    """One kind of whitening (see the module docstring)."""
-
-    name: str
-    transform: Callable[..., Tensor]
-    uses_covariance: bool = True
-    full_rank: bool = True
-    check: Callable[[Any, Mapping[str, Any], str], None] | None = None
-    #: the kind's own size rules: ``check_shape(checks, settings, samples, channels, path)`` with the block
-    #: size (``samples`` = ``w_size``, ``channels`` = ``emb``) and every ``method.*`` setting
-    check_shape: Callable[[Any, Mapping[str, Any], int, int, str], None] | None = None
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The kind's own settings and their defaults: ``transform``'s keyword-only parameters."""
-        parameters = inspect.signature(self.transform).parameters.values()
-        return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-    def __call__(self, x: Tensor, eps: float, denom_offset: int, **settings: Any) -> Tensor:
-        return self.transform(x, eps, denom_offset, **settings)
-
-
-def whitening_kind(
-    uses_covariance: bool = True,
-    full_rank: bool = True,
-    check: Callable[[Any, Mapping[str, Any], str], None] | None = None,
-    name: str | None = None,
-    check_shape: Callable[[Any, Mapping[str, Any], int, int, str], None] | None = None,
-) -> Callable[[Callable[..., Tensor]], WhiteningKind]:
-    """Decorator: a function ``transform(x, eps, denom_offset, *, settings...)`` as a :class:`WhiteningKind`."""
-
-    def make(transform: Callable[..., Tensor]) -> WhiteningKind:
-        return WhiteningKind(name or transform.__name__, transform, uses_covariance, full_rank, check, check_shape)
-
-    return make
-
 
 #: name -> kind: the choices of ``method.whiten``
 WHITENINGS: dict[str, WhiteningKind] = {}
@@ -81,18 +37,7 @@ def register_whitening(kind: WhiteningKind) -> WhiteningKind:
 # --- the kinds of the papers ----------------------------------------------------------------------------
 
 
-#: ZCA's ways to compute ``S^-1/2``: ``eigh`` (one batched eigendecomposition, closed-form backward,
-#: exact) or ``newton`` (coupled Newton-Schulz iterations, matrix products only, for when many small
-#: eigendecompositions are the bottleneck; see :func:`~whitening_ssl.whitening.linalg.newton_schulz_inverse_sqrt`)
-ZCA_SOLVERS = ("eigh", "newton")
-
-
-def _check_zca(checks: Checks, settings: Mapping[str, Any], path: str) -> None:
-    checks.choice(settings, "solver", f"{path}solver", ZCA_SOLVERS)
-    checks.integer(settings, "newton_iters", f"{path}newton_iters", minimum=1)
-
-
-@whitening_kind(check=_check_zca)
+@whitening_kind(check=check_zca)
 def zca(x: Tensor, eps: float, denom_offset: int, *, solver: str = "eigh", newton_iters: int = 20) -> Tensor:
     """``W = U diag(l^-1/2) U^T`` (``S = U diag(l) U^T``): the output keeps the input's orientation.
 
@@ -118,11 +63,7 @@ def cholesky(x: Tensor, eps: float, denom_offset: int) -> Tensor:
     return CholeskyWhitening.apply(x, eps, denom_offset)
 
 
-def _check_iternorm(checks: Checks, settings: Mapping[str, Any], path: str) -> None:
-    checks.integer(settings, "iters", f"{path}iters", minimum=1)
-
-
-@whitening_kind(full_rank=False, check=_check_iternorm)
+@whitening_kind(full_rank=False, check=check_iternorm)
 def iternorm(x: Tensor, eps: float, denom_offset: int, *, iters: int = 4) -> Tensor:
     """Iterative normalisation (INTL, Weng et al., ICLR 2024; Huang et al., CVPR 2019): ``x W`` with
     ``W = P_T / sqrt(tr S)``, ``S_N = S / tr S``, ``P_0 = I``, ``P_{k+1} = 1.5 P_k - 0.5 P_k^3 S_N``.
@@ -159,3 +100,5 @@ def none(x: Tensor, eps: float, denom_offset: int) -> Tensor:
 
 for _kind in (zca, pca, cholesky, iternorm, bn, none):
     register_whitening(_kind)
+
+__all__ = ["WHITENINGS", "ZCA_SOLVERS", "WhiteningKind", "register_whitening", "whitening_kind"]

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from ..numerics import float32_math
 from .linalg import covariance, iternorm_matrix, newton_schulz_inverse_sqrt, pca_matrix, zca_matrix
-from .transform import Whitening, kind_of
+from .settings_checks import EVALUATE, layer_problem
+from .transform import Whitening
 
 
 def _shrunk(cov: Tensor, eps: float) -> Tensor:
@@ -39,20 +40,8 @@ RUNNING_MATRICES: dict[str, Callable[..., Tensor]] = {
     "bn": _bn,
     "none": lambda cov, eps: torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov),
 }
-#: which features the evaluation reads with a layer: its output (running statistics) or the backbone's
-EVALUATE = ("whitened", "raw")
-
-
-def layer_problem(kind: Any, momentum: Any, evaluate: Any) -> str | None:
-    """Why a layer of these settings cannot be made (one line), or ``None``."""
-    name = getattr(kind_of(kind, "feature_whitening"), "name", kind)
-    if name not in RUNNING_MATRICES:
-        return f"feature_whitening={kind} has no running form for evaluation: use one of {', '.join(RUNNING_MATRICES)}"
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum <= 1:
-        return f"feature_whitening_momentum={momentum!r} must be a number in (0, 1] (the source: 0.1)"
-    if evaluate not in EVALUATE:
-        return f"feature_whitening_eval={evaluate!r} is not available: use one of {', '.join(EVALUATE)}"
-    return None
+#: (``EVALUATE`` and :func:`layer_problem`, the layer's rules, are in :mod:`.settings_checks`, without torch)
+__all__ = ["EVALUATE", "RUNNING_MATRICES", "FeatureWhitening", "layer_problem"]
 
 
 class FeatureWhitening(nn.Module):

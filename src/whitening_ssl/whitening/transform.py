@@ -15,13 +15,12 @@ import torch
 from torch import Tensor, nn
 
 from ..numerics import float32_math
-from ..plugins import LookupFailed, is_import_path, lookup
+from ..plugins import lookup
 from ..validation import Checks
 from .kinds import WHITENINGS, WhiteningKind
+from .settings_checks import GENERIC_SETTINGS, WHITENING_AXES, check_whitening, check_whitening_shape
 
-WHITENING_AXES = ("batch", "channel")
-#: the transform's own settings besides the kind (configuration keys ``method.<setting>``)
-GENERIC_SETTINGS = ("axis", "groups", "random_groups", "eps", "denom_offset")
+__all__ = ["GENERIC_SETTINGS", "WHITENING_AXES", "Whitening", "draw_channel_permutations", "kind_of", "whiten"]
 
 
 def draw_channel_permutations(
@@ -108,31 +107,9 @@ class Whitening(nn.Module):
     @classmethod
     def check(cls, checks: Checks, settings: Mapping[str, Any], path: str = "") -> WhiteningKind | None:
         """Record every problem of ``settings`` (configuration keys: ``whiten``, ``axis``, ...; ``path`` is
-        their prefix, e.g. ``method.``) in ``checks``; returns the kind when it exists."""
-        name = checks.get(settings, "whiten", f"{path}whiten")
-        kind = None
-        if name is not None:
-            try:
-                kind = kind_of(name, f"{path}whiten")
-            except LookupFailed as error:
-                checks.add(str(error))
-        checks.choice(settings, "axis", f"{path}axis", WHITENING_AXES)
-        checks.integer(settings, "groups", f"{path}groups", minimum=1)
-        checks.boolean(settings, "random_groups", f"{path}random_groups")
-        checks.number(settings, "eps", f"{path}eps", minimum=0.0, below=1.0)
-        checks.integer(settings, "denom_offset", f"{path}denom_offset", minimum=0)
-        if kind is None:
-            return None
-        for other in WHITENINGS.values():  # another kind's setting changed: it would do nothing
-            for key, default in other.settings.items():
-                if other is not kind and key not in kind.settings and key in settings and settings[key] != default:
-                    checks.add(
-                        f"{path}{key}={settings[key]} applies to {path}whiten={other.name} only "
-                        f"({path}whiten={kind.name}): remove it or use {path}{key}={default}"
-                    )
-        if kind.check is not None:
-            kind.check(checks, {**kind.settings, **{k: settings[k] for k in kind.settings if k in settings}}, path)
-        return kind
+        their prefix, e.g. ``method.``) in ``checks``; returns the kind when it exists (the rules:
+        :func:`~whitening_ssl.whitening.settings_checks.check_whitening`, which the pre-run check calls too)."""
+        return check_whitening(checks, settings, path, WHITENINGS)
 
     @classmethod
     def check_shape(
@@ -145,43 +122,9 @@ class Whitening(nn.Module):
         samples_key: str = "w_size",
         channels_key: str = "emb",
     ) -> None:
-        """The block shape ``[samples, channels]`` the settings can whiten: groups that divide the channels,
-        for kinds that factorise the covariance one that is not singular, and the kind's own size rules; a kind
-        of the user's own is called once on a block of that shape (:mod:`whitening_ssl.own_code`)."""
-        kind, axis, groups = settings.get("whiten"), settings.get("axis"), settings.get("groups")
-        m, d = f"{path}{samples_key}", f"{path}{channels_key}"
-        if not isinstance(groups, int) or groups < 1:
-            return
-        if channels % groups:
-            checks.add(
-                f"{d}={channels} is not divisible by {path}groups={groups}: choose groups that divide the "
-                "embedding size"
-            )
-            return
-        try:
-            spec = kind_of(kind)
-        except LookupFailed:
-            return
-        full_rank = spec.full_rank
-        if spec.check_shape is not None:  # the kind's own size rules
-            spec.check_shape(checks, settings, samples, channels, path)
-        if is_import_path(kind):  # the user's own code: called once on a block of this run's size
-            from ..own_code import probe_kind
-
-            probe_kind(checks, spec, settings, samples, channels, path)
-        per_group = channels // groups
-        if full_rank and axis == "channel" and per_group <= samples:
-            checks.add(
-                f"channel whitening needs {d} / {path}groups > {m} (the {samples}x{samples} covariance over "
-                f"{per_group} channels per group is singular): raise {d}, lower {path}groups or lower {m} "
-                f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})"
-            )
-        if full_rank and axis == "batch" and samples <= per_group:
-            checks.add(
-                f"batch whitening needs {m} > {d} / {path}groups (the {per_group}x{per_group} covariance "
-                f"from {samples} samples is singular): raise {m} or {path}groups, or lower {d} "
-                f"({channels_key}={channels}, groups={groups}, {samples_key}={samples})"
-            )
+        """The block shape ``[samples, channels]`` the settings can whiten
+        (:func:`~whitening_ssl.whitening.settings_checks.check_whitening_shape`)."""
+        check_whitening_shape(checks, settings, samples, channels, path, samples_key, channels_key, WHITENINGS)
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:

@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from whitening_ssl.data.device.filters import BLURS, solarize
-from whitening_ssl.data.device.ops import jitter_step, luma, random_crop_boxes, resampling_matrix, unsupported_ops
+from whitening_ssl.data.device.ops import jitter_step, luma, random_crop_boxes, resampling_matrix
 from whitening_ssl.data.device.params import AugmentationParams, sample_params, size_groups
+from whitening_ssl.data.device.support import unsupported_ops
 from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
 
 __all__ = ["AugmentationParams", "DeviceAugmentation"]

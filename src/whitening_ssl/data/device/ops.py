@@ -1,22 +1,18 @@
 """The batched ops of the device pipeline: torchvision's tensor formulas and samplers, one parameter per sample.
 
 Pixel values in [0, 1], images [B, C, H, W]; the blurs and solarisation are in
-:mod:`whitening_ssl.data.device.filters`; :func:`unsupported_ops` says what of a recipe they do not
-cover. The formulas, the choice of resampling matrices over ``grid_sample`` / ``roi_align`` / kornia
-and the measured errors are in ``docs/data.md``.
+:mod:`whitening_ssl.data.device.filters`; :func:`~whitening_ssl.data.device.support.unsupported_ops` says
+what of a recipe they do not cover. The formulas, the choice of resampling matrices over ``grid_sample`` /
+``roi_align`` / kornia and the measured errors are in ``docs/data.md``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-
-from whitening_ssl.data.device.filters import BLURS
-from whitening_ssl.data.recipes import AugmentationRecipe
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 boxes before its central fallback
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale
@@ -162,59 +158,3 @@ def jitter_step(images: Tensor, op: Tensor, factors: Tensor, with_hue: bool = Tr
     if not with_hue:
         return blended
     return torch.where(is_hue, adjust_hue(blended, factor.view(-1)), blended)
-
-
-#: the recipe fields (ops and their parameters) that the device pipeline implements
-DEVICE_RECIPE_FIELDS = frozenset(
-    {
-        "name",
-        "crop_first",
-        "jitter_strength",
-        "jitter_p",
-        "grayscale_p",
-        "crop_scale",
-        "crop_interpolation",
-        "crop_ratio",
-        "blur_p",
-        "blur_sigma",
-        "blur_kernel_fraction",
-        "flip_p",
-        "solarize_p",
-        "blur_filter",
-        "views",
-        "mean",
-        "std",
-        "eval_mean",
-        "eval_std",  # the evaluation's statistics: CPU transforms, never a view
-    }
-)
-
-
-def unsupported_ops(recipe: AugmentationRecipe, crop_size: int) -> list[str]:
-    """What of ``recipe`` this module cannot make at ``crop_size`` (empty: everything): a field outside
-    :data:`DEVICE_RECIPE_FIELDS` switched on (a new op's probability), a resampling filter outside
-    :data:`RESAMPLING_FILTERS` or blur outside :data:`~whitening_ssl.data.device.filters.BLURS`, a
-    torchvision blur whose reflect padding (k // 2) reaches across a view's crop."""
-    problems = [
-        f"recipe {recipe.name} sets {field.name}={getattr(recipe, field.name)!r}, an op the device "
-        "pipeline does not have"
-        for field in dataclasses.fields(recipe)
-        if field.name not in DEVICE_RECIPE_FIELDS and getattr(recipe, field.name)
-    ]
-    if recipe.crop_interpolation not in RESAMPLING_FILTERS:
-        problems.append(
-            f"recipe {recipe.name} resizes with {recipe.crop_interpolation!r}; the device pipeline has "
-            f"{', '.join(RESAMPLING_FILTERS)}"
-        )
-    if recipe.has_blur and recipe.blur_filter not in BLURS:
-        problems.append(
-            f"recipe {recipe.name} blurs with {recipe.blur_filter!r}; the device pipeline has {', '.join(BLURS)}"
-        )
-    elif recipe.has_blur and recipe.blur_filter == "torchvision":  # PIL's blur repeats the edge: any size will do
-        views = recipe.view_list(crop_size, recipe.fixed_views or 1)
-        problems += [
-            f"crop_size {size} is too small for a {recipe.blur_kernel_size(size)}-tap blur; use at least 3 px"
-            for size in sorted({view.crop_size for view in views if view.blur_p > 0})
-            if recipe.blur_kernel_size(size) // 2 >= size
-        ]
-    return problems

@@ -5,8 +5,8 @@ An in-memory dataset (``DatasetEntry.in_memory``) is held as ONE uint8 ``[N, C, 
 :data:`LAYOUTS`, so no channel axis is guessed from a shape), moved to the device once; the
 DataLoader yields indices and labels and :class:`~whitening_ssl.data.device.augment.DeviceAugmentation`
 makes the views there. For image folders, CPU workers decode and crop and the device does the rest.
-:func:`device_pipeline_problem` is the one rule for whether the device makes the CPU pipeline's
-views of a dataset and recipe; the checks and ``data.pipeline=auto`` both ask it.
+:func:`~whitening_ssl.data.device.support.device_pipeline_problem` is the one rule for whether the device
+makes the CPU pipeline's views of a dataset and recipe; the checks and ``data.pipeline=auto`` both ask it.
 """
 
 from __future__ import annotations
@@ -23,15 +23,13 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
-from whitening_ssl.data.datasets import parse
-from whitening_ssl.data.device.ops import unsupported_ops
+from whitening_ssl.data.device.support import USE_CPU, device_pipeline_problem
+from whitening_ssl.data.lookup import parse
 from whitening_ssl.data.recipes import AugmentationRecipe, View, get_recipe
-from whitening_ssl.data.registry import DatasetEntry, dataset_spec
+from whitening_ssl.data.registry import dataset_spec
 from whitening_ssl.data.sources.images import ArrayImageDataset, ImagePathDataset
 from whitening_ssl.data.transforms import MultiViewTransform, ToRGB, random_resized_crop
 from whitening_ssl.validation import ConfigError
-
-USE_CPU = "use data.pipeline=cpu"
 
 #: stored layout -> its ``[N, C, H, W]`` view (N images, C channels, H x W pixels)
 LAYOUTS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -152,36 +150,6 @@ def cpu_crop_views(recipe: AugmentationRecipe | str, crop_size: int, num_views: 
     return MultiViewTransform(
         [cpu_crop_transform(recipe, crop_size, view) for view in recipe.view_list(crop_size, num_views)]
     )
-
-
-def device_pipeline_problem(entry: DatasetEntry, recipe: AugmentationRecipe | str, crop_size: int) -> str | None:
-    """Why ``data.pipeline=device`` would not make the CPU pipeline's views of ``entry`` with ``recipe``
-    at ``crop_size`` (``None``: it makes them, same distributions, shapes, dtype and normalisation).
-
-    Two reasons: an op of the recipe the device lacks (:func:`~whitening_ssl.data.device.ops.unsupported_ops`),
-    and a jitter-first recipe on image files (not ``entry.in_memory``): workers crop, so the colour ops
-    would act on the resized crop instead of the full image (the contrast's mean luma differs, and
-    per-pixel ops do not commute with the resampling). A crop-first recipe is the same pipeline either way,
-    its views of several sizes included (workers crop each view to its size).
-    """
-    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    problems = unsupported_ops(recipe, crop_size)
-    if not entry.in_memory and not recipe.crop_first:
-        problems.append(
-            f"its image files are cropped in DataLoader workers and recipe {recipe.name} jitters the "
-            "full image before cropping (a crop-first recipe would do: dataset.options.augmentation="
-            "imagenet)"
-        )
-    if not problems:
-        return None
-    return f"cannot make the CPU pipeline's views of dataset={entry.name} with recipe {recipe.name}: " + "; ".join(
-        problems
-    )
-
-
-def device_pipeline_error(problem: str) -> str:
-    """The one line an explicit ``data.pipeline=device`` gets for a :func:`device_pipeline_problem`."""
-    return f"data.pipeline=device {problem}; {USE_CPU} (data.pipeline=auto picks it here)"
 
 
 def auto_pipeline(on_gpu: bool, dataset: dict[str, Any]) -> tuple[str, str | None]:

@@ -22,12 +22,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whitening_ssl.data.errors import DatasetNotFoundError
 from whitening_ssl.data.options import DatasetOptions, Option
+from whitening_ssl.data.recipes import IMAGENET_MEAN, IMAGENET_STD
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, Missing, register_dataset, splits_from
-from whitening_ssl.data.sources.images import IMAGE_EXTENSIONS, FileListDataset, class_folders
-from whitening_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from whitening_ssl.data.sources.listing import class_folders, list_images
+
+if TYPE_CHECKING:
+    from whitening_ssl.data.sources.images import FileListDataset
 
 IMAGENET_FOLDERS = ("train", "val")
 IMAGENET100_CLASS_FILE = "imagenet100_classes.txt"
@@ -98,24 +102,10 @@ def imagenet_missing(root: Path, classes: Callable[[], list[str]]) -> Missing | 
     return None
 
 
-def list_images(directory: str | os.PathLike) -> list[str]:
-    """Image files under ``directory`` (recursively), as sorted paths relative to it (``os.scandir``: its
-    entries carry the file type, so a folder costs one system call rather than one ``stat`` per file)."""
-    found = []
-    pending = [("", os.fspath(directory))]
-    while pending:
-        prefix, folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    pending.append((prefix + entry.name + "/", entry.path))
-                elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
-                    found.append(prefix + entry.name)
-    return sorted(found)
-
-
 def scan_split(split_dir: Path, classes: Sequence[str], on_bad_image: str = "skip") -> FileListDataset:
     """List ``split_dir/<class>/`` for each class (label = position in ``classes``), in a thread pool."""
+    from whitening_ssl.data.sources.images import FileListDataset  # (torch: only when the dataset is built)
+
     with ThreadPoolExecutor(max_workers=max(1, min(SCAN_THREADS, len(classes)))) as pool:
         listings = list(pool.map(lambda wnid: list_images(split_dir / wnid), classes))
     files: list[str] = []

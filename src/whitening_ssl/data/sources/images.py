@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence, Sized
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from whitening_ssl.data.sources.verify import BadImageGuard
-
-#: file extensions read as images (torchvision's, lower case)
-IMAGE_EXTENSIONS = tuple(extension.lower() for extension in IMG_EXTENSIONS)
 
 
 class TransformedDataset(Dataset):
@@ -137,31 +132,6 @@ class FileListDataset(_ImageFileDataset):
             f"{type(self).__name__}(root={self.root!r}, len={len(self)}, classes={len(self.classes)}, "
             f"on_bad_image={self.bad_images.on_bad_image!r})"
         )
-
-
-def class_folders(directory: Path) -> list[str]:
-    """Sorted names of the sub-folders of ``directory`` ([] when it does not exist)."""
-    if not directory.is_dir():
-        return []
-    with os.scandir(directory) as entries:
-        return sorted(entry.name for entry in entries if entry.is_dir())
-
-
-def scan_class_folders(directory: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
-    """``(path, label)`` of the image files under ``directory/<class>/`` (recursively, sorted).
-
-    Class folders missing from ``directory`` are skipped, so a validation folder may hold a subset
-    of the training classes and keep their indices.
-    """
-    samples: list[tuple[str, int]] = []
-    for class_name, label in sorted(class_to_idx.items(), key=lambda item: item[1]):
-        for folder, _, file_names in sorted(os.walk(directory / class_name, followlinks=True)):
-            samples.extend(
-                (os.path.join(folder, name), label)
-                for name in sorted(file_names)
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-    return samples
 
 
 def _file_dataset(dataset: Dataset | None) -> _ImageFileDataset | None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-
-import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING
 
 from whitening_ssl.data.options import DatasetOptions, Option
 from whitening_ssl.data.registry import DatasetEntry, DatasetSpec, register_dataset
-from whitening_ssl.data.sources.images import ArrayImageDataset
+
+if TYPE_CHECKING:  # torch: imported when the images are generated, not when the dataset is checked
+    import torch
+    from torch.utils.data import Dataset
+
+    from whitening_ssl.data.sources.images import ArrayImageDataset
 
 SYNTHETIC_TEST_SEED_OFFSET = 1_000_003
 NOISE_STD = 0.1
@@ -24,12 +26,19 @@ NOISE_STD = 0.1
 
 def make_synthetic_patterns(num_classes: int, image_size: int, generator: torch.Generator) -> torch.Tensor:
     """One random 4 x 4 colour pattern per class, upsampled (bilinear) to ``[num_classes, 3, size, size]``."""
+    import torch
+    import torch.nn.functional as F
+
     low_res = torch.rand(num_classes, 3, 4, 4, generator=generator)
     return F.interpolate(low_res, size=(image_size, image_size), mode="bilinear", align_corners=False)
 
 
 def make_synthetic_dataset(patterns: torch.Tensor, num_samples: int, generator: torch.Generator) -> ArrayImageDataset:
     """``num_samples`` uint8 images ``[N, H, W, 3]``: a class's pattern plus noise, balanced shuffled labels."""
+    import torch
+
+    from whitening_ssl.data.sources.images import ArrayImageDataset
+
     num_classes = len(patterns)
     labels = (torch.arange(num_samples) % num_classes)[torch.randperm(num_samples, generator=generator)]
     noise = NOISE_STD * torch.randn(num_samples, *patterns.shape[1:], generator=generator)
@@ -43,6 +52,8 @@ def _spec(root: Path, options: DatasetOptions) -> DatasetSpec:
 
 
 def _build(root: Path, options: DatasetOptions, splits: Collection[str], on_bad_image: str) -> dict[str, Dataset]:
+    import torch
+
     generator = torch.Generator().manual_seed(options.seed)
     patterns = make_synthetic_patterns(options.num_classes, options.image_size, generator)
     train = make_synthetic_dataset(patterns, options.num_samples, generator)

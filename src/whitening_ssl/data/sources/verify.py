@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import os
 import struct
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from whitening_ssl.data.errors import BadImageError as BadImageError
+from whitening_ssl.data.errors import BadImageWarning as BadImageWarning
+from whitening_ssl.data.errors import one_line
+from whitening_ssl.data.sources.image_policies import BAD_IMAGE_POLICIES as BAD_IMAGE_POLICIES
+from whitening_ssl.data.sources.image_policies import VERIFY_MODES as VERIFY_MODES
 
 # What Pillow raises for a file it cannot open or decode: OSError (truncated, unidentified, missing or
 # unreadable), SyntaxError / ValueError / EOFError / struct.error from format plugins reading broken
@@ -32,22 +36,10 @@ PNG_IEND_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # length 0, type IEND, fixed
 TRAILING_PADDING = b"\x00\xff \t\r\n"
 TAIL_BYTES = 4096
 MAX_CONSECUTIVE_BAD_IMAGES = 100
-ON_BAD_IMAGE_HINT = "set data.on_bad_image=skip to skip undecodable images"
 VERIFY_HINT = (
     "start anyway with data.verify_images=none (undecodable images are then skipped during training, "
     "as data.on_bad_image=skip)"
 )
-
-
-class BadImageError(RuntimeError):
-    """An image file cannot be decoded; ``str(error)`` is one line naming the file and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
-
-
-class BadImageWarning(UserWarning):
-    """An undecodable image file was skipped (``on_bad_image="skip"``)."""
 
 
 class BadImage(NamedTuple):
@@ -58,10 +50,6 @@ class BadImage(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.reason})"
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 _JPEG_END = (JPEG_END_OF_IMAGE, "JPEG does not end with the end-of-image marker FFD9 (truncated?)")
@@ -91,28 +79,14 @@ def check_image_file(path: str | os.PathLike) -> str | None:
             except UnidentifiedImageError:
                 return "not an image file Pillow can identify"
             except DECODE_ERRORS as error:
-                return f"unreadable image header: {_one_line(error)}"
+                return f"unreadable image header: {one_line(error)}"
             if image_format not in END_MARKERS:
                 return None
             marker, problem = END_MARKERS[image_format]
             file.seek(max(0, size - TAIL_BYTES))
             return None if file.read().rstrip(TRAILING_PADDING).endswith(marker) else problem
     except OSError as error:
-        return f"cannot read the file: {error.strerror or _one_line(error)}"
-
-
-def _select_sample(num_paths: int, sample_size: int, seed: int) -> np.ndarray:
-    if num_paths <= sample_size:
-        return np.arange(num_paths)
-    return np.sort(np.random.default_rng(seed).choice(num_paths, size=sample_size, replace=False))
-
-
-#: ``data.verify_images``: mode -> the indices of the files it checks, ``(num_paths, sample_size, seed)``
-VERIFY_MODES: dict[str, Callable[[int, int, int], np.ndarray]] = {
-    "none": lambda num_paths, sample_size, seed: np.arange(0),
-    "sample": _select_sample,
-    "all": lambda num_paths, sample_size, seed: np.arange(num_paths),
-}
+        return f"cannot read the file: {error.strerror or one_line(error)}"
 
 
 def find_bad_images(
@@ -166,28 +140,6 @@ def decode_rgb(path: str | os.PathLike) -> Image.Image:
         image = Image.open(file)
         image.load()
         return to_rgb(image)
-
-
-def _stop(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
-    raise BadImageError(
-        f"Cannot decode image {path} ({_one_line(error)}): remove or replace the file, or {ON_BAD_IMAGE_HINT}"
-    ) from error
-
-
-def _flag_and_warn(path: str, error: BaseException, index: int, flags: torch.Tensor) -> None:
-    flags[index] = True
-    warnings.warn(
-        f"Skipping undecodable image {path} ({_one_line(error)}); using the next image instead",
-        BadImageWarning,
-        stacklevel=2,
-    )
-
-
-#: ``data.on_bad_image``: policy -> what an undecodable file does ``(path, error, index, flags)``
-BAD_IMAGE_POLICIES: dict[str, Callable[[str, BaseException, int, torch.Tensor], None]] = {
-    "skip": _flag_and_warn,
-    "stop": _stop,
-}
 
 
 class BadImageGuard:
