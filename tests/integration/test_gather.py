@@ -42,6 +42,7 @@ def _all_workers(rank, port, out):
         os.makedirs(folder, exist_ok=True)
         worker(rank, folder)
         dist.barrier()
+    dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
