@@ -16,9 +16,10 @@ from whitening_ssl.run_folder.lock import LOCK_FILE, read_lock
 pytestmark = pytest.mark.cli  # every test here starts run.py
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
-# 512 synthetic images, batch 64: 8 steps per epoch; k-NN and a 2-epoch probe after each epoch, no figures
+# 256 synthetic images, batch 64: 4 steps per epoch; k-NN and a 2-epoch probe after each epoch, no figures
 DETERMINISTIC = [
     *SMOKE,
+    "dataset.options.num_samples=256",
     "trainer.deterministic=true",
     "eval.every_n_epochs=1",
     "eval.linear_epochs=2",
@@ -75,7 +76,7 @@ def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {killed / 'checkpoints' / 'last.ckpt'}" in resumed.stdout
     results = json.loads((killed / "results.json").read_text())
-    assert results["epochs"] == 3 and results["global_step"] == 24
+    assert results["epochs"] == 3 and results["global_step"] == 12
     assert [h["epoch"] for h in results["history"]] == [1, 2, 3]  # the evaluation history survived
 
     expected, got = _weights(reference / "checkpoints" / "last.ckpt"), _weights(killed / "checkpoints" / "last.ckpt")
@@ -88,7 +89,7 @@ def test_kill_9_in_epoch_k_resumes_exactly(tmp_path):
     reference_lr = _lr_by_step(reference / "csv" / "metrics.csv")
     resumed_lr = _lr_by_step(killed / "csv" / "resume_1" / "metrics.csv")  # the first attempt's log is kept
     assert (killed / "csv" / "metrics.csv").exists()
-    assert sorted(resumed_lr) == list(range(8, 24))
+    assert sorted(resumed_lr) == list(range(4, 12))
     assert all(resumed_lr[step] == reference_lr[step] for step in resumed_lr)
 
 
@@ -110,7 +111,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 
 
 def test_two_runs_started_at_once_get_two_directories(tmp_path):
-    args = ["debug=fdr", *TINY, "eval.linear_epochs=0", "analysis.at_evaluation=false"]
+    args = ["debug=fdr", *TINY, "data.batch_size=64", "eval.linear_epochs=0", "analysis.at_evaluation=false"]
     processes = [start_cli(args, cwd=tmp_path, threads=1) for _ in range(2)]
     for process in processes:
         _, stderr = process.communicate(timeout=600)
@@ -125,7 +126,7 @@ def test_two_runs_started_at_once_get_two_directories(tmp_path):
 
 
 def test_a_second_run_on_the_same_folder_stops_at_once_and_changes_nothing(tmp_path):
-    smoke = [*SMOKE, "eval.enabled=false", "analysis.every_n_steps=0"]
+    smoke = [*SMOKE, "dataset.options.num_samples=128", "eval.enabled=false", "analysis.every_n_steps=0"]
     run_dir = tmp_path / "run"
     first = start_cli([*smoke, "epochs=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     try:
