@@ -73,6 +73,21 @@ def start_cli(args, cwd, threads=None):
     )
 
 
+def wait_for(condition, process, timeout=600.0, poll=0.02):
+    """Return once ``condition()`` holds; fail if the ``subprocess.Popen`` ``process`` ends first (with its
+    standard error) or ``timeout`` seconds pass."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"process ended early ({process.returncode}): {process.stderr.read()[-3000:]}")
+        time.sleep(poll)
+    raise AssertionError("timed out")
+
+
 def run_cli_in_process(args, cwd):
     """``python run.py <args>`` run in this process from ``cwd``: the same parsing, Hydra callbacks, checks,
     messages and exit status as the command, without a new interpreter (for tests of what the command

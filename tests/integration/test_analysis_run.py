@@ -15,6 +15,7 @@ from whitening_ssl.stages import run
 from whitening_ssl.whitening import whiten
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
+FEW = "dataset.options.num_samples=128"  # 2 steps per epoch where the number of steps proves nothing
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -71,7 +72,7 @@ def test_training_batches_are_measured_and_collapse_is_warned_once(tmp_path, cap
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("pretrain")
-    run(compose_config([*SMOKE, "epochs=1", "eval.every_n_epochs=1", "eval.linear_epochs=2"], run_dir=run_dir))
+    run(compose_config([*SMOKE, FEW, "epochs=1", "eval.every_n_epochs=1", "eval.linear_epochs=2"], run_dir=run_dir))
     return run_dir
 
 
@@ -148,6 +149,7 @@ def test_report_plots_one_figure_per_metric_with_a_curve_per_run(tmp_path, monke
             compose_config(
                 [
                     *SMOKE,
+                    FEW,
                     "method=w_mse4",
                     "method.w_size=32",
                     "method.emb=16",
@@ -209,6 +211,7 @@ def test_figures_go_to_wandb_as_images(tmp_path, monkeypatch):
         compose_config(
             [
                 *SMOKE,
+                FEW,
                 "logger=wandb",
                 "logger.mode=offline",
                 "epochs=1",

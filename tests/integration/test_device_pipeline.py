@@ -111,9 +111,9 @@ def test_a_run_with_the_device_pipeline(tmp_path, monkeypatch):
         return original(self, batch)
 
     monkeypatch.setattr(SSLDataModule, "make_views", make_views)
-    run(compose_config(["debug=fdr", *TINY, "data.pipeline=device"], run_dir=tmp_path))
+    run(compose_config(["debug=fdr", *TINY, "data.batch_size=64", "data.pipeline=device"], run_dir=tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["global_step"] == 1 and made == [256]  # the one training batch, made on the device
+    assert results["global_step"] == 1 and made == [64]  # the one training batch, made on the device
     assert results["config"]["data"]["pipeline"] == "device"
 
 
@@ -126,6 +126,8 @@ def test_auto_makes_the_views_on_the_device_when_training_on_a_gpu(on_gpu, expec
     made = []
     original = SSLDataModule.make_views
     monkeypatch.setattr(SSLDataModule, "make_views", lambda self, batch: made.append(1) or original(self, batch))
-    run(compose_config(["debug=fdr", *TINY, "data.pipeline=auto", "channels_last=false"], run_dir=tmp_path))
+    # batches of 64 (the preset's 256 x 4 views: a longer CPU augmentation), no figures: neither is tested here
+    overrides = ["data.batch_size=64", "analysis.at_evaluation=false", "data.pipeline=auto", "channels_last=false"]
+    run(compose_config(["debug=fdr", *TINY, *overrides], run_dir=tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["config"]["data"]["pipeline"] == expected and len(made) == (1 if on_gpu else 0)

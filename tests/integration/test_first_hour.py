@@ -19,9 +19,11 @@ from helpers import CONF, compose_config, run_cli_in_process
 from whitening_ssl.data import DATASETS, DatasetNotFoundError, download_dataset, parse
 from whitening_ssl.stages import prepare, run
 
-# a first training step of the design card's commands, made small: tiny network, one batch, no evaluation
+# a first training step of the design card's commands, made small: tiny network, one batch (of 128, the smallest
+# that w_mse4's sub-batches of 128 allow), no evaluation
 FIRST_STEP = [
     "backbone=resnet_tiny",
+    "data.batch_size=128",
     "backbone.width=8",
     "trainer=cpu",
     "logger=none",
@@ -269,6 +271,7 @@ def test_a_run_prints_none_of_the_known_notices(tmp_path, capfd, caplog, recwarn
             "logger=wandb",
             "logger.mode=offline",
             "eval.linear_epochs=2",
+            "data.batch_size=64",
         ],
         run_dir=tmp_path,
     )

@@ -11,6 +11,7 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -31,14 +32,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _spawn(worker, *args):
-    port = _free_port()
-    mp.spawn(worker, args=(port, *args), nprocs=WORLD, join=True)
-
-
-def _init(rank, port):
+def _all_workers(rank, port, out):
+    """Every test's worker in one process group (two processes started once for the whole file), each writing
+    ``<out>/<worker>/<rank>.pt``."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    for worker in (_gather_worker, _sync_bn_worker, _intl_gather_worker, _vit_gather_worker):
+        folder = os.path.join(out, worker.__name__)
+        os.makedirs(folder, exist_ok=True)
+        worker(rank, folder)
+        dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def spawned(tmp_path_factory):
+    """The folder of each worker's results: ``spawned / "_gather_worker" / "0.pt"``."""
+    out = tmp_path_factory.mktemp("gather")
+    mp.spawn(_all_workers, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    return out
 
 
 def _problem(seed=0):
@@ -58,8 +70,7 @@ class _Gatherer:
     gather_embeddings = WhiteningMSEMethod.gather_embeddings
 
 
-def _gather_worker(rank, port, out):
-    _init(rank, port)
+def _gather_worker(rank, out):
     inputs, weight, loss_fn, subbatches = _problem()
     weight = weight.clone().requires_grad_()
     local = inputs[:, rank * 16 : (rank + 1) * 16] @ weight
@@ -72,25 +83,23 @@ def _gather_worker(rank, port, out):
     # gather=false: each process on its own part, its own sub-batches
     own = loss_fn(inputs[:, rank * 16 : (rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
     torch.save({"loss": loss.detach(), "grad": grad, "own": own}, f"{out}/{rank}.pt")
-    dist.destroy_process_group()
 
 
-def test_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
-    _spawn(_gather_worker, str(tmp_path))
+def test_gather_equals_one_process_on_the_concatenated_batch(spawned):
+    results = spawned / "_gather_worker"
     inputs, weight, loss_fn, subbatches = _problem()
     weight = weight.clone().requires_grad_()
     expected = loss_fn(inputs @ weight, subbatches=subbatches)
     expected.backward()
     for rank in range(WORLD):
-        got = torch.load(tmp_path / f"{rank}.pt")
+        got = torch.load(results / f"{rank}.pt")
         assert torch.allclose(got["loss"], expected, atol=1e-12)
         assert torch.allclose(got["grad"], weight.grad, atol=1e-12)
         own = loss_fn(inputs[:, rank * 16 : (rank + 1) * 16] @ weight.detach(), subbatches=OWN_SUBBATCHES)
         assert torch.allclose(got["own"], own, atol=1e-12)
 
 
-def _sync_bn_worker(rank, port, out):
-    _init(rank, port)
+def _sync_bn_worker(rank, out):
     torch.manual_seed(0)
     net = nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
@@ -109,11 +118,10 @@ def _sync_bn_worker(rank, port, out):
     torch.save(
         {"out": out_local.detach(), "grads": grads, "buffers": [b.clone() for b in net.buffers()]}, f"{out}/{rank}.pt"
     )
-    dist.destroy_process_group()
 
 
-def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(tmp_path):
-    _spawn(_sync_bn_worker, str(tmp_path))
+def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(spawned):
+    results = spawned / "_sync_bn_worker"
     torch.manual_seed(0)
     net = nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
@@ -132,7 +140,7 @@ def test_synchronised_per_view_batchnorm_equals_one_process_on_the_global_batch(
     loss = sum((out[rows] * w).sum() for rows, w in weights) / WORLD
     loss.backward()
     for rank, (rows, _) in enumerate(weights):
-        got = torch.load(tmp_path / f"{rank}.pt")
+        got = torch.load(results / f"{rank}.pt")
         assert torch.allclose(got["out"], out[rows].detach(), atol=1e-10)
         for a, p in zip(got["grads"], net.parameters()):
             assert torch.allclose(a, p.grad, atol=1e-10)
@@ -150,8 +158,7 @@ def _intl_problem():
     return inputs, weight, Whitening("iternorm", axis="channel"), INTLLoss(0.05, "channel")
 
 
-def _intl_gather_worker(rank, port, out):
-    _init(rank, port)
+def _intl_gather_worker(rank, out):
     inputs, weight, whitening, loss_fn = _intl_problem()
     weight = weight.clone().requires_grad_()
     local = inputs[:, rank * 16 : (rank + 1) * 16] @ weight
@@ -161,17 +168,16 @@ def _intl_gather_worker(rank, port, out):
     dist.all_reduce(grad)
     grad /= WORLD
     torch.save({"loss": loss.detach(), "grad": grad}, f"{out}/{rank}.pt")
-    dist.destroy_process_group()
 
 
-def test_intl_gather_equals_one_process_on_the_concatenated_batch(tmp_path):
-    _spawn(_intl_gather_worker, str(tmp_path))
+def test_intl_gather_equals_one_process_on_the_concatenated_batch(spawned):
+    results = spawned / "_intl_gather_worker"
     inputs, weight, whitening, loss_fn = _intl_problem()
     weight = weight.clone().requires_grad_()
     expected = loss_fn(whitening(inputs @ weight))
     expected.backward()
     for rank in range(WORLD):
-        got = torch.load(tmp_path / f"{rank}.pt")
+        got = torch.load(results / f"{rank}.pt")
         assert torch.allclose(got["loss"], expected, atol=1e-12)
         assert torch.allclose(got["grad"], weight.grad, atol=1e-12)
 
@@ -199,8 +205,7 @@ def _vit_problem():
     return net, images, loss_fn, subbatches
 
 
-def _vit_gather_worker(rank, port, out):
-    _init(rank, port)
+def _vit_gather_worker(rank, out):
     net, images, loss_fn, subbatches = _vit_problem()
     local = images[:, rank * 8 : (rank + 1) * 8]
     embeddings = net(local.reshape(-1, 3, 8, 8)).view(2, 8, -1)
@@ -211,15 +216,14 @@ def _vit_gather_worker(rank, port, out):
         dist.all_reduce(g)
         g /= WORLD  # what DDP does with the parameter gradients
     torch.save({"loss": loss.detach(), "grads": grads}, f"{out}/{rank}.pt")
-    dist.destroy_process_group()
 
 
-def test_gather_with_a_vit_equals_one_process_on_the_concatenated_batch(tmp_path):
-    _spawn(_vit_gather_worker, str(tmp_path))
+def test_gather_with_a_vit_equals_one_process_on_the_concatenated_batch(spawned):
+    results = spawned / "_vit_gather_worker"
     net, images, loss_fn, subbatches = _vit_problem()
     expected = loss_fn(net(images.reshape(-1, 3, 8, 8)).view(2, 16, -1), subbatches=subbatches)
     expected.backward()
     for rank in range(WORLD):
-        got = torch.load(tmp_path / f"{rank}.pt")
+        got = torch.load(results / f"{rank}.pt")
         assert torch.allclose(got["loss"], expected, atol=1e-12)
         assert all(torch.allclose(g, p.grad, atol=1e-12) for g, p in zip(got["grads"], net.parameters()))

@@ -187,10 +187,13 @@ def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, backbon
         assert not names or any(name in moved for name in names), network
 
 
+FEW = ["dataset.options.num_samples=128"]  # 2 steps per epoch: the steps' number proves nothing here
+
+
 def test_smoke_run_learns_evaluates_checkpoints_and_resumes(tmp_path):
     first = tmp_path / "first"
     cfg = compose_config(
-        ["debug=smoke", "epochs=1", "checkpoint_every=1", "eval.evaluate_untrained=true", "backbone.width=8"],
+        ["debug=smoke", *FEW, "epochs=1", "checkpoint_every=1", "eval.evaluate_untrained=true", "backbone.width=8"],
         run_dir=first,
     )
     run(cfg)
@@ -203,7 +206,8 @@ def test_smoke_run_learns_evaluates_checkpoints_and_resumes(tmp_path):
 
     second = tmp_path / "second"
     cfg = compose_config(
-        ["debug=smoke", "epochs=2", "checkpoint_every=1", "backbone.width=8", f"ckpt_path={last}"], run_dir=second
+        ["debug=smoke", *FEW, "epochs=2", "checkpoint_every=1", "backbone.width=8", f"ckpt_path={last}"],
+        run_dir=second,
     )
     run(cfg)
     resumed = json.loads((second / "results.json").read_text())
@@ -257,9 +261,11 @@ def test_cli_multirun_sweep_runs_two_jobs_and_its_output_to_a_file_has_short_lin
     import whitening_ssl.progress
 
     monkeypatch.setattr(whitening_ssl.progress, "LINE_SECONDS", 0.0)  # a progress line at every step and batch
-    proc = run_cli_in_process(
-        ["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path
-    )
+    # batches of 64 (not the preset's 256 x 4 views); debug=fdr sets eval.linear_epochs=2 itself (Hydra's launch
+    # line, which lists the overrides, stays under 200 characters)
+    tiny = [o for o in TINY if o != "eval.linear_epochs=2"] + ["data.batch_size=64"]
+    args = ["-m", "method.whiten=zca,cholesky", "debug=fdr", *tiny, f"hydra.sweep.dir={tmp_path}"]
+    proc = run_cli_in_process(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # standard output is no terminal here (as in a SLURM log or `> run.log`): plain lines, no bar frames
     lines = (proc.stdout + proc.stderr).splitlines()
@@ -275,13 +281,11 @@ def test_cli_multirun_sweep_runs_two_jobs_and_its_output_to_a_file_has_short_lin
     assert kinds == ["cholesky", "zca"]
     # issue 23.2: a second sweep into the finished sweep's folder was run, and replaced both jobs' files
     finished = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in tmp_path.rglob("*") if path.is_file()}
-    again = run_cli_in_process(
-        ["-m", "method.whiten=zca,cholesky", "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path
-    )
+    again = run_cli_in_process(args, cwd=tmp_path)
     assert again.returncode == 2
     job = sorted(path.parent for path in results)[0]
     assert (
-        f"error: job #0 (method.whiten=zca debug=fdr {' '.join(TINY)}): {job} already "
+        f"error: job #0 (method.whiten=zca debug=fdr {' '.join(tiny)}): {job} already "
         f"holds a run (results.json, checkpoints): resume it with ckpt_path=last hydra.run.dir={job}, or choose "
         "another hydra.sweep.dir" in again.stderr.splitlines()
     ), again.stderr

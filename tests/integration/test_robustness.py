@@ -24,9 +24,10 @@ from whitening_ssl.validation import ConfigError
 from whitening_ssl.whitening import WHITENINGS
 
 SMOKE = ["debug=smoke", "backbone.width=8", "logger=none"]
+# 512 synthetic images, batch 64: 8 steps per epoch; FEW: 128 images, 2 steps per epoch
+FEW = "dataset.options.num_samples=128"
 
 
-# 512 synthetic images, batch 64: 8 steps per epoch
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
 
@@ -46,14 +47,22 @@ def test_last_checkpoint_every_epoch_before_evaluation_and_periodic_keeps(tmp_pa
     monkeypatch.setattr(OnlineEvaluation, "_evaluate", evaluate)
     run(
         compose_config(
-            [*SMOKE, "epochs=3", "checkpoint_every=2", "eval.every_n_epochs=1", "eval.linear_epochs=2"],
+            [
+                *SMOKE,
+                FEW,
+                "epochs=3",
+                "checkpoint_every=2",
+                "eval.every_n_epochs=1",
+                "eval.linear_epochs=2",
+                "analysis.at_evaluation=false",
+            ],
             run_dir=tmp_path,
         )
     )
     assert seen == [(1, 1, "epoch"), (2, 2, "epoch"), (3, 3, "epoch")]
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert files == ["epoch0002.ckpt", "last.ckpt", "meta.json"]  # no temporary files left
-    assert read_meta(tmp_path / "checkpoints")["global_step"] == 24
+    assert read_meta(tmp_path / "checkpoints")["global_step"] == 6
     # the evaluation history is in the checkpoint (refreshed after evaluating)
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     history = next(v for k, v in state["callbacks"].items() if "OnlineEvaluation" in k)["history"]
@@ -71,15 +80,12 @@ def test_checkpoint_every_n_steps_for_long_epochs(tmp_path, monkeypatch):
         return original(self, trainer, pl_module, reason, epochs_completed)
 
     monkeypatch.setattr(RunCheckpoints, "save", save)
-    run(compose_config([*SMOKE, "epochs=1", "checkpoint_every_n_steps=3", "eval.enabled=false"], run_dir=tmp_path))
-    assert saves == [("steps", 3), ("steps", 6), ("epoch", 8)]
+    six_steps = [*SMOKE, "dataset.options.num_samples=384", "epochs=1", "eval.enabled=false"]  # 6 steps
+    run(compose_config([*six_steps, "checkpoint_every_n_steps=4"], run_dir=tmp_path))
+    assert saves == [("steps", 4), ("epoch", 6)]
     saves.clear()  # a step save that falls on the epoch's last step is the epoch's save: written once
-    run(
-        compose_config(
-            [*SMOKE, "epochs=1", "checkpoint_every_n_steps=4", "eval.enabled=false"], run_dir=tmp_path / "divides"
-        )
-    )
-    assert saves == [("steps", 4), ("epoch", 8)]
+    run(compose_config([*six_steps, "checkpoint_every_n_steps=2"], run_dir=tmp_path / "divides"))
+    assert saves == [("steps", 2), ("steps", 4), ("epoch", 6)]
 
 
 def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):
@@ -88,14 +94,14 @@ def test_crash_during_evaluation_keeps_the_epoch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(OnlineEvaluation, "_evaluate", crash)
     with pytest.raises(MemoryError):
-        run(compose_config([*SMOKE, "epochs=2", "eval.every_n_epochs=1"], run_dir=tmp_path))
+        run(compose_config([*SMOKE, FEW, "epochs=2", "eval.every_n_epochs=1"], run_dir=tmp_path))
     meta = read_meta(tmp_path / "checkpoints")
-    assert meta["epochs_completed"] == 1 and meta["global_step"] == 8
+    assert meta["epochs_completed"] == 1 and meta["global_step"] == 2
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 0
 
 
 def test_resumed_run_continues_the_same_wandb_run(tmp_path):
-    args = [*SMOKE, "logger=wandb", "logger.mode=offline", "eval.enabled=false"]
+    args = [*SMOKE, FEW, "logger=wandb", "logger.mode=offline", "eval.enabled=false"]
     run(compose_config([*args, "epochs=1"], run_dir=tmp_path))
     run_id = read_meta(tmp_path / "checkpoints")["wandb_run_id"]
     assert run_id
@@ -151,10 +157,18 @@ def _inject(monkeypatch, at_step, make_bad):
 
 
 def test_nan_in_the_embedding_stops_the_run_on_that_step(tmp_path, monkeypatch, capsys):
-    _inject(monkeypatch, 11, lambda e: e * float("nan"))
+    _inject(monkeypatch, 3, lambda e: e * float("nan"))
     # no whitening (an eigendecomposition of NaNs fails first: the next test), so the NaN reaches the loss
     cfg = compose_config(
-        [*SMOKE, "method=plain", "method.w_size=32", "epochs=3", "eval.enabled=false", "trainer.log_every_n_steps=50"],
+        [
+            *SMOKE,
+            FEW,
+            "method=plain",
+            "method.w_size=32",
+            "epochs=3",
+            "eval.enabled=false",
+            "trainer.log_every_n_steps=50",
+        ],
         run_dir=tmp_path,
     )
     with pytest.raises(SystemExit) as stopped:
@@ -162,12 +176,12 @@ def test_nan_in_the_embedding_stops_the_run_on_that_step(tmp_path, monkeypatch, 
     assert stopped.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0] == (
-        "error: the loss became non-finite (nan or inf) at step 11 (epoch 1): training diverged; lower method.lr, "
+        "error: the loss became non-finite (nan or inf) at step 3 (epoch 1): training diverged; lower method.lr, "
         "raise method.eps (covariance shrinkage) or the sub-batch size method.w_size (batch whitening), or lower "
         f"method.groups (channel whitening); the last good checkpoint is {tmp_path / 'checkpoints' / 'last.ckpt'}"
     )
     meta = read_meta(tmp_path / "checkpoints")
-    assert meta["global_step"] == 8  # the end of epoch 1: nothing written after the NaN
+    assert meta["global_step"] == 2  # the end of epoch 1: nothing written after the NaN
     assert all(
         torch.isfinite(v).all()
         for v in _weights(tmp_path / "checkpoints" / "last.ckpt").values()
@@ -402,7 +416,9 @@ def test_sweep_with_many_overrides_keeps_short_job_folders(tmp_path):
         "eval.seed=4",
         "method.w_iter=2",
     ]
-    proc = run_cli_in_process(["-m", *many, "debug=fdr", *TINY, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    proc = run_cli_in_process(
+        ["-m", *many, "debug=fdr", *TINY, "data.batch_size=64", f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert jobs == ["0_cw_rgp4_synthetic", "1_cw_rgp4_synthetic"]

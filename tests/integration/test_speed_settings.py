@@ -10,6 +10,8 @@ from torch import nn
 from whitening_ssl.methods import PretrainModule
 from whitening_ssl.stages import run
 
+BATCH = "data.batch_size=64"  # the preset's 256 images x 4 views: the step's CPU augmentation, proving nothing here
+
 
 def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
     seen = []
@@ -21,7 +23,7 @@ def test_channels_last_backbone_and_inputs(tmp_path, monkeypatch):
         return original(self, views, *args, **kwargs)
 
     monkeypatch.setattr(PretrainModule, "encode", encode)
-    run(compose_config(["debug=fdr", *TINY, "channels_last=true"], run_dir=tmp_path))
+    run(compose_config(["debug=fdr", *TINY, BATCH, "channels_last=true"], run_dir=tmp_path))
     assert seen and all(seen)
     assert json.loads((tmp_path / "results.json").read_text())["global_step"] == 1
 
@@ -45,7 +47,7 @@ def test_bf16_mixed_precision_trains_with_float32_whitening(tmp_path, monkeypatc
         return out
 
     monkeypatch.setattr(WhiteningMSELoss, "whitened_blocks", whitened_blocks)
-    run(compose_config(["debug=fdr", *TINY, "trainer.precision=bf16-mixed"], run_dir=tmp_path))
+    run(compose_config(["debug=fdr", *TINY, BATCH, "trainer.precision=bf16-mixed"], run_dir=tmp_path))
     # the training step: bfloat16 head output, whitened in float32; then the evaluation's measurements of the
     # whitened output (test images, then view pairs), in float32
     assert dtypes == [(torch.bfloat16, torch.float32)] + [(torch.float32, torch.float32)] * 2
@@ -67,7 +69,14 @@ def test_a_vit_under_bf16_mixed_and_compile_keeps_float32_whitening_and_no_chann
     monkeypatch.setattr(WhiteningMSELoss, "whitened_blocks", whitened_blocks)
     run(
         compose_config(
-            ["debug=fdr", *TINY_VIT, "trainer.precision=bf16-mixed", "compile=true", "analysis.at_evaluation=false"],
+            [
+                "debug=fdr",
+                *TINY_VIT,
+                BATCH,
+                "trainer.precision=bf16-mixed",
+                "compile=true",
+                "analysis.at_evaluation=false",
+            ],
             run_dir=tmp_path,
         )
     )

@@ -24,6 +24,7 @@ def test_ddp_sweep_runs_each_job_in_its_own_folder(tmp_path):
             "backbone.width=8",
             "method.head_size=64",
             "method.w_size=16",
+            "data.batch_size=64",  # per process (the preset's 256 x 4 views: a longer CPU augmentation, nothing more)
             "logger=none",
             "eval.linear_epochs=0",
             "analysis.at_evaluation=false",
