@@ -1,10 +1,11 @@
 """CPU cost of one training step of experiment=quickstart (tiny ResNet) and experiment=quickstart_vit (tiny ViT).
 
-    PYTHONPATH=src python benchmarks/bench_quickstart_step.py [--steps 5] [--threads 1] [--vit backbone.patch_size=4 ...]
+    PYTHONPATH=src python benchmarks/bench_quickstart_step.py [--steps 5] [--threads 1] [--vit KEY=VALUE ...]
 
 Builds each quickstart's module from its composed preset (Fashion-MNIST sizes: 2 views of 256 images of
 28 px) and times its step on random views: encode, the CW-RGP loss, backward, the optimiser's step. Prints
-CPU seconds per step (``time.process_time``: what the step costs, the same on a busy shared machine) and
+CPU seconds per step (``time.process_time``: what the step costs; on a busy shared machine use ``--threads 1``,
+as threads waiting for a core spin and inflate it: 2 threads under load average 6 gave 3 times the idle figure) and
 wall seconds per step, and the parameter count. ``--vit``: overrides of experiment=quickstart_vit, to price a
 candidate ViT before training it. A script, not a test.
 """
@@ -53,8 +54,9 @@ def bench(experiment: str, steps: int, overrides: list[str]) -> None:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
     params = sum(p.numel() for p in module.backbone.parameters())
+    name = " ".join([experiment, *overrides])
     print(
-        f"{' '.join([experiment, *overrides]):16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
+        f"{name:16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
         f"{sum(wall) / steps:6.2f} wall s/step  (threads {torch.get_num_threads()})"
     )
 
