@@ -34,6 +34,6 @@ def test_quickstart_trained_encoder_beats_untrained(experiment, tmp_path):
 def test_quickstart_vit_trained_encoder_beats_untrained_by_10_points(tmp_path):
     run(compose_config(["experiment=quickstart_vit", "logger=none"], run_dir=tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
-    trained, untrained = results["final"], results["untrained"]  # measured: 75.48 / 63.29 and 73.24 / 57.62
+    trained, untrained = results["final"], results["untrained"]  # measured: 75.40 / 63.29 and 75.32 / 57.62
     assert trained["knn_top1"] >= 74 and trained["knn_top1"] >= untrained["knn_top1"] + 10
-    assert trained["linear_top1"] >= 71 and trained["linear_top1"] >= untrained["linear_top1"] + 10
+    assert trained["linear_top1"] >= 73 and trained["linear_top1"] >= untrained["linear_top1"] + 10
