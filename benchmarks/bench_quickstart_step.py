@@ -1,11 +1,13 @@
 """CPU cost of one training step of experiment=quickstart (tiny ResNet) and experiment=quickstart_vit (tiny ViT).
 
-    PYTHONPATH=src python benchmarks/bench_quickstart_step.py [--steps 5] [--threads 1]
+    PYTHONPATH=src python benchmarks/bench_quickstart_step.py [--steps 5] [--threads 1] [--vit KEY=VALUE ...]
 
 Builds each quickstart's module from its composed preset (Fashion-MNIST sizes: 2 views of 256 images of
 28 px) and times its step on random views: encode, the CW-RGP loss, backward, the optimiser's step. Prints
-CPU seconds per step (``time.process_time``: what the step costs, the same on a busy shared machine) and
-wall seconds per step, and the parameter count. A script, not a test.
+CPU seconds per step (``time.process_time``: what the step costs; on a busy shared machine use ``--threads 1``,
+as threads waiting for a core spin and inflate it: 2 threads under load average 6 gave 3 times the idle figure) and
+wall seconds per step, and the parameter count. ``--vit``: overrides of experiment=quickstart_vit, to price a
+candidate ViT before training it. A script, not a test.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from whitening_ssl.models import resolve_stem
 from whitening_ssl.optim import build_optimizer, parameter_groups
 
 
-def bench(experiment: str, steps: int) -> None:
-    cfg = compose_config([f"experiment={experiment}"])
+def bench(experiment: str, steps: int, overrides: list[str]) -> None:
+    cfg = compose_config([f"experiment={experiment}", *overrides])
     m = OmegaConf.to_container(cfg.method, resolve=True)
     backbone = resolve_stem(OmegaConf.to_container(cfg.backbone, resolve=True), "cifar", 28)
     if backbone.get("library") != "timm":
@@ -52,8 +54,9 @@ def bench(experiment: str, steps: int) -> None:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
     params = sum(p.numel() for p in module.backbone.parameters())
+    name = " ".join([experiment, *overrides])
     print(
-        f"{experiment:16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
+        f"{name:16s} backbone {params / 1e3:7.0f}k parameters  {sum(cpu) / steps:6.2f} CPU s/step  "
         f"{sum(wall) / steps:6.2f} wall s/step  (threads {torch.get_num_threads()})"
     )
 
@@ -62,7 +65,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--vit", nargs="*", default=[], help="overrides of experiment=quickstart_vit")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for name in ("quickstart", "quickstart_vit"):
-        bench(name, args.steps)
+    bench("quickstart", args.steps, [])
+    bench("quickstart_vit", args.steps, args.vit)

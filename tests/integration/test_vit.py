@@ -1,5 +1,6 @@
 """timm backbones: a tiny ViT (2 blocks, width 32, 4-px patches) through multi-crop, the optimiser's weight-decay
-groups, a CNN from timm, export then a strict timm load, the evaluation stages, and the bad-input lines."""
+groups, a CNN from timm, export then a strict timm load, the evaluation stages, a crashed run resumed, and the
+bad-input lines."""
 
 import json
 import logging
@@ -8,10 +9,11 @@ import re
 import pytest
 import timm
 import torch
-from helpers import TINY_VIT, compose_config, run_cli_in_process
+from helpers import TINY_VIT, TINY_VIT_BACKBONE, compose_config, run_cli_in_process
 from omegaconf import OmegaConf
 
-from whitening_ssl.methods import build_method
+from whitening_ssl.checkpoints import read_meta
+from whitening_ssl.methods import PretrainModule, build_method
 from whitening_ssl.models import build_backbone, check_backbone, resolve_stem, wants_channels_last
 from whitening_ssl.optim import cosine_weight_decay, parameter_groups
 from whitening_ssl.stages import check_config, run
@@ -254,3 +256,49 @@ def test_the_timm_settings_a_checkpoint_holds_are_checked_before_anything_is_bui
         check_saved_backbone({"backbone": {**VIT, "name": "os.system"}}, "x.ckpt")
     with pytest.raises(CheckpointError, match=r"backbone.model_args=.* must be a mapping of plain values"):
         check_saved_backbone({"backbone": {**VIT, "model_args": {"depth": {"_target_": "os.system"}}}}, "x.ckpt")
+
+
+def test_a_crashed_vit_run_resumed_from_last_ends_with_the_weights_of_one_that_never_stopped(tmp_path, monkeypatch):
+    """A crash in epoch 2 of 2 keeps epoch 1's ``last.ckpt``; ``ckpt_path=last`` continues from there (optimiser,
+    schedule, data order) and, deterministic on CPU, ends with the uninterrupted run's weights and steps."""
+    args = [
+        "debug=smoke",
+        *TINY_VIT_BACKBONE,
+        "logger=none",
+        "eval.enabled=false",
+        "trainer.deterministic=true",
+        "dataset.options.num_samples=128",  # batch 64: 2 steps per epoch
+        "dataset.options.image_size=16",  # 4-px patches: 16 tokens
+        "data.num_views=2",
+        "analysis.every_n_steps=0",
+    ]
+    run(compose_config(args, run_dir=tmp_path / "whole"))
+    original = PretrainModule.training_step
+
+    def crash_in_epoch_2(self, batch, batch_idx):
+        if self.global_step == 3:
+            raise MemoryError("simulated crash")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(PretrainModule, "training_step", crash_in_epoch_2)
+    with pytest.raises(MemoryError):
+        run(compose_config(args, run_dir=tmp_path / "crashed"))
+    assert read_meta(tmp_path / "crashed" / "checkpoints")["global_step"] == 2
+    steps = []
+
+    def record(self, batch, batch_idx):
+        steps.append(self.global_step)
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(PretrainModule, "training_step", record)
+    run(compose_config([*args, "ckpt_path=last"], run_dir=tmp_path / "crashed"))
+    assert steps == [2, 3]  # resumed: only epoch 2 was trained again
+
+    whole, resumed = (
+        torch.load(tmp_path / name / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        for name in ("whole", "crashed")
+    )
+    assert whole["global_step"] == resumed["global_step"] == 4
+    expected, got = whole["state_dict"], resumed["state_dict"]
+    assert any(key.startswith("backbone.blocks.") for key in expected) and set(expected) == set(got)
+    assert all(torch.equal(expected[key], got[key]) for key in expected)
