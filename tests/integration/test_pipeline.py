@@ -165,6 +165,7 @@ def test_every_method_trains_a_finite_loss_and_moves_its_weights(method, backbon
             f"+trainer.max_steps={steps}",
             "trainer.log_every_n_steps=1",
             "data.batch_size=128",
+            "data.pipeline=device",  # the views made in-process: the method is tested, not the CPU workers
             "logger=csv",
             "eval.enabled=false",
         ],
