@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .features import extract_features
+from .features import extract_train_test_features
 from .knn import knn_accuracy
 from .linear_fast import linear_probe
 
@@ -56,23 +56,8 @@ def embed_sets(
     """``(train_x, train_y, test_x, test_y)``: both sets embedded by the frozen ``encoder``, on rank 0
     (``None`` elsewhere). ``progress``: bars over the batches."""
     dtype = getattr(torch, feature_dtype)  # a name of eval_checks.FEATURE_DTYPES
-    train_x, train_y = extract_features(
-        encoder,
-        train_set,
-        batch_size,
-        device,
-        num_workers,
-        dtype=dtype,
-        progress="features of the training images" if progress else None,
-    )
-    test_x, test_y = extract_features(
-        encoder,
-        test_set,
-        batch_size,
-        device,
-        num_workers,
-        dtype=dtype,
-        progress="features of the test images" if progress else None,
+    (train_x, train_y), (test_x, test_y) = extract_train_test_features(
+        encoder, train_set, test_set, batch_size, device, num_workers, dtype, progress
     )
     if train_x is None or train_y is None or test_x is None or test_y is None:  # (not the main process)
         return None

@@ -174,3 +174,29 @@ def broadcast_from_main(value):
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+def extract_train_test_features(
+    encoder: nn.Module,
+    train_set: Dataset,
+    test_set: Dataset,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int = 0,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> tuple[tuple[Tensor | None, Tensor | None], tuple[Tensor | None, Tensor | None]]:
+    """:func:`extract_features` of an evaluation's two sets: ``((train_x, train_y), (test_x, test_y))``."""
+    train, test = (
+        extract_features(
+            encoder,
+            split,
+            batch_size,
+            device,
+            num_workers,
+            dtype=dtype,
+            progress=f"features of {what}" if progress else None,
+        )
+        for split, what in ((train_set, "the training images"), (test_set, "the test images"))
+    )
+    return train, test

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..checkpoints import LoadedEncoder, check_saved_dataset, load_encoder
 from ..config_values import plain_dict
 from ..data import EvalDataModule, get_spec
-from ..eval.features import extract_features
+from ..eval.features import extract_train_test_features
 from ..eval.knn import check_knn_k
 from .common import say
 
@@ -65,23 +65,15 @@ def labelled_features(
     dtype = getattr(torch, cfg.eval.feature_dtype)  # a name of eval.eval_checks.FEATURE_DTYPES
     shown = bool(cfg.trainer.get("enable_progress_bar", True))
     with fabric.autocast():
-        train = extract_features(
+        train, test = extract_train_test_features(
             backbone,
             train_set,
-            datamodule.eval_batch_size,
-            fabric.device,
-            datamodule.num_workers,
-            dtype=dtype,
-            progress="features of the training images" if shown else None,
-        )
-        test = extract_features(
-            backbone,
             test_set,
             datamodule.eval_batch_size,
             fabric.device,
             datamodule.num_workers,
-            dtype=dtype,
-            progress="features of the test images" if shown else None,
+            dtype,
+            progress=shown,
         )
     return train, test
 
